@@ -1,0 +1,120 @@
+//! The command-line interface: a thin layer that turns arguments into library calls and
+//! results into text and exit codes. Exit codes: 0 ok, 1 problems found, 2 usage or failure.
+
+mod list;
+mod new;
+mod output;
+mod render;
+mod schema;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::error::Error;
+use crate::registry::Registry;
+
+pub use output::Failure;
+
+/// A file-based prompt registry with a GitOps workflow.
+///
+/// Prompts are YAML files (`*.prompt.yaml`) in a git repository; every commit that changes a
+/// prompt's file is a new numbered version of it.
+#[derive(Debug, Parser)]
+#[command(name = "promptreg", version, max_term_width = 100)]
+pub struct Cli {
+    /// Use DIR as the registry root instead of the current directory.
+    #[arg(short = 'C', long = "registry", value_name = "DIR", global = true)]
+    pub registry: Option<PathBuf>,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every prompt of the registry.
+    List(list::ListArgs),
+    /// Print a prompt's file.
+    Show(show::ShowArgs),
+    /// Render a prompt with values.
+    Render(render::RenderArgs),
+    /// Create a new prompt file with a valid skeleton.
+    New(new::NewArgs),
+    /// Print the JSON Schema of the prompt file (for yaml-language-server and other editors).
+    Schema(schema::SchemaArgs),
+}
+
+/// Output formats for commands that print data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DataFormat {
+    /// Text for people.
+    #[default]
+    Text,
+    /// JSON for programs.
+    Json,
+}
+
+/// Everything a command needs from the global options.
+pub struct Context {
+    /// The registry root.
+    pub root: PathBuf,
+}
+
+impl Context {
+    /// Opens the registry.
+    pub fn registry(&self) -> Result<Registry, Failure> {
+        Registry::open(&self.root).map_err(Failure::from)
+    }
+}
+
+/// Parses the process arguments, runs the command and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { 2 } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(run(cli))
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    let ctx = Context {
+        root: cli.registry.unwrap_or_else(|| PathBuf::from(".")),
+    };
+    let result = match cli.command {
+        Command::List(args) => list::run(&ctx, args),
+        Command::Show(args) => show::run(&ctx, args),
+        Command::Render(args) => render::run(&ctx, args),
+        Command::New(args) => new::run(&ctx, args),
+        Command::Schema(args) => schema::run(&ctx, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => failure.report(),
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(err: Error) -> Failure {
+        Failure::Error(Box::new(err), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,46 @@
+//! promptreg: a file-based prompt registry with a GitOps workflow.
+//!
+//! Prompts are YAML files (`*.prompt.yaml`, a superset of GitHub Models' `.prompt.yml`) under a
+//! registry root. This crate reads them into a typed [`Prompt`], renders them strictly with
+//! minijinja, and (with git) numbers their versions from history.
+//!
+//! ```
+//! use promptreg::Registry;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::create_dir(dir.path().join("support")).unwrap();
+//! std::fs::write(
+//!     dir.path().join("support/greet.prompt.yaml"),
+//!     "variables:\n  name: { type: string, required: true }\n\
+//!      messages:\n  - role: user\n    content: \"Hello {{ name }}\"\n",
+//! ).unwrap();
+//!
+//! let registry = Registry::open(dir.path()).unwrap();
+//! let ids: Vec<_> = registry.discover_work().unwrap().prompts.into_keys().collect();
+//! assert_eq!(ids, ["support/greet"]);
+//!
+//! let prompt = registry.load_work("support/greet").unwrap().compile().unwrap();
+//! let values = serde_json::json!({ "name": "Ada" });
+//! let rendered = prompt.render(values.as_object().unwrap()).unwrap();
+//! assert_eq!(rendered.output.texts(), ["Hello Ada"]);
+//! ```
+
+pub mod diagnostic;
+pub mod error;
+pub mod prompt;
+pub mod reference;
+pub mod registry;
+pub mod render;
+pub mod schema;
+pub mod source;
+pub mod template;
+pub mod yaml;
+
+#[doc(hidden)]
+pub mod cli;
+
+pub use diagnostic::{Code, Diagnostic, Pos, Severity};
+pub use error::{Error, Result};
+pub use prompt::{Body, Message, Prompt, Syntax, VarType, Variable};
+pub use registry::{Discovery, LoadedPrompt, Registry};
+pub use render::{CompiledPrompt, Output, RenderError, Rendered};

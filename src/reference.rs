@@ -1,0 +1,87 @@
+//! References to a prompt version: `ID`, `ID@N`, `ID@latest`, `ID@LABEL`, `ID@COMMIT`,
+//! `ID@work`.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// Which version of a prompt a reference asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// `ID`: the default version (the manifest's, else the latest).
+    Default,
+    /// `ID@N`: version N (1-based).
+    Version(u32),
+    /// `ID@latest`: the newest committed version.
+    Latest,
+    /// `ID@work`: the working copy.
+    Work,
+    /// `ID@NAME`: a manifest label, or else a commit (hex prefix of 7+ characters).
+    Name(String),
+}
+
+/// A parsed reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The prompt id.
+    pub id: String,
+    /// The version asked for.
+    pub selector: Selector,
+}
+
+impl Reference {
+    /// Parses `ID[@SELECTOR]`.
+    ///
+    /// ```
+    /// use promptreg::reference::{Reference, Selector};
+    /// let r = Reference::parse("support/triage@3").unwrap();
+    /// assert_eq!(r.id, "support/triage");
+    /// assert_eq!(r.selector, Selector::Version(3));
+    /// assert_eq!(Reference::parse("greeting").unwrap().selector, Selector::Default);
+    /// assert!(Reference::parse("greeting@").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Reference> {
+        let bad = |reason: &str| Error::BadReference {
+            reference: text.to_string(),
+            reason: reason.to_string(),
+            available: "references are ID, ID@N, ID@latest, ID@LABEL, ID@COMMIT or ID@work".into(),
+        };
+        let (id, selector) = match text.split_once('@') {
+            None => (text, Selector::Default),
+            Some((id, rest)) => {
+                let selector = match rest {
+                    "" => return Err(bad("nothing after `@`")),
+                    "latest" => Selector::Latest,
+                    "work" => Selector::Work,
+                    n if n.bytes().all(|b| b.is_ascii_digit()) && n.len() < 7 => match n.parse::<u32>() {
+                        Ok(0) | Err(_) => return Err(bad("versions are numbered from 1")),
+                        Ok(v) => Selector::Version(v),
+                    },
+                    name if name.contains('@') => return Err(bad("a reference holds at most one `@`")),
+                    name => Selector::Name(name.to_string()),
+                };
+                (id, selector)
+            }
+        };
+        let id = id.trim_end_matches('/');
+        if id.is_empty() {
+            return Err(bad("the prompt id is empty"));
+        }
+        Ok(Reference {
+            id: id.to_string(),
+            selector,
+        })
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.selector {
+            Selector::Default => write!(f, "{}", self.id),
+            Selector::Version(n) => write!(f, "{}@{n}", self.id),
+            Selector::Latest => write!(f, "{}@latest", self.id),
+            Selector::Work => write!(f, "{}@work", self.id),
+            Selector::Name(name) => write!(f, "{}@{name}", self.id),
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Rendering a compiled prompt with values: types checked, defaults applied, every missing
+//! variable named at once.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::diagnostic::Diagnostic;
+use crate::prompt::{type_name, Body, Message, Prompt, VarType};
+use crate::template::{self, FileContext, Templates, MAX_OUTPUT};
+
+/// Why a render failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    /// Required variables without a value.
+    #[error("missing required variable{}: {}", if names.len() == 1 { "" } else { "s" }, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
+    Missing {
+        /// Every missing variable, sorted.
+        names: Vec<String>,
+    },
+    /// A value of the wrong type.
+    #[error("variable `{name}` must be {expected}, but the given value is {given}")]
+    WrongType {
+        /// The variable.
+        name: String,
+        /// The declared type.
+        expected: &'static str,
+        /// The type of the given value.
+        given: &'static str,
+    },
+    /// Values the prompt does not use, refused in strict mode.
+    #[error("the prompt does not use variable{} {}", if names.len() == 1 { "" } else { "s" }, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
+    Unused {
+        /// The unused names.
+        names: Vec<String>,
+    },
+    /// The template failed while rendering; the finding says where.
+    #[error("{}", .0.message)]
+    Template(Box<Diagnostic>),
+}
+
+impl RenderError {
+    /// The finding for this error when it has a place in a file.
+    pub fn diagnostic(&self) -> Option<&Diagnostic> {
+        match self {
+            RenderError::Template(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// A rendered prompt, ready for a chat API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rendered {
+    /// The prompt's id.
+    pub id: String,
+    /// The model, as written in the file.
+    pub model: Option<String>,
+    /// Model parameters, as written in the file.
+    #[serde(rename = "modelParameters")]
+    pub model_parameters: Map<String, Value>,
+    /// The rendered messages or text.
+    #[serde(flatten)]
+    pub output: Output,
+}
+
+/// The rendered body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Output {
+    /// Chat messages.
+    Messages {
+        /// The messages, in order.
+        messages: Vec<Message>,
+    },
+    /// One text.
+    Text {
+        /// The text.
+        text: String,
+    },
+}
+
+impl Output {
+    /// The rendered text of every message (or the one text), in order.
+    pub fn texts(&self) -> Vec<&str> {
+        match self {
+            Output::Messages { messages } => messages.iter().map(|m| m.content.as_str()).collect(),
+            Output::Text { text } => vec![text.as_str()],
+        }
+    }
+}
+
+impl fmt::Display for Rendered {
+    /// The text form: each message under a `--- role ---` header, or the bare text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.output {
+            Output::Text { text } => f.write_str(text),
+            Output::Messages { messages } => {
+                for (i, message) in messages.iter().enumerate() {
+                    if i > 0 && !messages[i - 1].content.ends_with('\n') {
+                        writeln!(f)?;
+                    }
+                    writeln!(f, "--- {} ---", message.role)?;
+                    f.write_str(&message.content)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Converts a command-line string to the declared type where it parses as one: `5` for an
+/// integer, `true` for a boolean, JSON for arrays and objects. Anything else stays a string,
+/// so the type check can say what is wrong.
+///
+/// ```
+/// use promptreg::{VarType, render::coerce};
+/// assert_eq!(coerce(Some(VarType::Integer), "5"), serde_json::json!(5));
+/// assert_eq!(coerce(Some(VarType::String), "5"), serde_json::json!("5"));
+/// assert_eq!(coerce(Some(VarType::Integer), "five"), serde_json::json!("five"));
+/// ```
+pub fn coerce(ty: Option<VarType>, raw: &str) -> Value {
+    let parsed = match ty {
+        Some(VarType::Integer) => raw.trim().parse::<i64>().ok().map(Value::from),
+        Some(VarType::Number) => raw
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .map(Value::from)
+            .or_else(|| raw.trim().parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))),
+        Some(VarType::Boolean) => match raw.trim() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        Some(VarType::Array) => serde_json::from_str::<Value>(raw).ok().filter(Value::is_array),
+        Some(VarType::Object) => serde_json::from_str::<Value>(raw).ok().filter(Value::is_object),
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| Value::String(raw.to_string()))
+}
+
+/// A prompt compiled and ready to render many times.
+#[derive(Debug)]
+pub struct CompiledPrompt {
+    id: String,
+    file: String,
+    prompt: Prompt,
+    text: String,
+    templates: Templates,
+}
+
+impl CompiledPrompt {
+    pub(crate) fn new(id: String, file: String, prompt: Prompt, text: String, templates: Templates) -> Self {
+        CompiledPrompt { id, file, prompt, text, templates }
+    }
+
+    /// The prompt's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The prompt as read from its file.
+    pub fn prompt(&self) -> &Prompt {
+        &self.prompt
+    }
+
+    /// Every variable the templates read, partials included.
+    pub fn free_variables(&self) -> &BTreeSet<String> {
+        self.templates.free_variables()
+    }
+
+    /// Every partial the templates name.
+    pub fn partials(&self) -> &BTreeSet<String> {
+        self.templates.partials()
+    }
+
+    /// The names the prompt accepts: declared variables, else the templates' free variables.
+    pub fn inputs(&self) -> BTreeSet<&str> {
+        let mut names: BTreeSet<&str> = self.free_variables().iter().map(String::as_str).collect();
+        if let Some(vars) = &self.prompt.variables {
+            names.extend(vars.keys().map(String::as_str));
+        }
+        names
+    }
+
+    /// The given names that the prompt neither declares nor uses, sorted.
+    pub fn unused<'a>(&self, values: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+        let inputs = self.inputs();
+        let mut unused: Vec<String> = values
+            .into_iter()
+            .filter(|name| !inputs.contains(name.as_str()))
+            .cloned()
+            .collect();
+        unused.sort();
+        unused
+    }
+
+    /// The required variables not in `values`, sorted.
+    pub fn missing(&self, values: &Map<String, Value>) -> Vec<String> {
+        let mut missing: Vec<String> = match &self.prompt.variables {
+            Some(vars) => vars
+                .iter()
+                .filter(|(name, var)| var.required && !values.contains_key(*name))
+                .map(|(name, _)| name.clone())
+                .collect(),
+            None => self
+                .free_variables()
+                .iter()
+                .filter(|name| !values.contains_key(*name))
+                .cloned()
+                .collect(),
+        };
+        missing.sort();
+        missing
+    }
+
+    /// Checks `values` against the declarations and completes them with defaults (and `none`
+    /// for optional variables without one).
+    pub fn context(&self, values: &Map<String, Value>) -> Result<Map<String, Value>, RenderError> {
+        let missing = self.missing(values);
+        if !missing.is_empty() {
+            return Err(RenderError::Missing { names: missing });
+        }
+        let mut context = values.clone();
+        if let Some(vars) = &self.prompt.variables {
+            for (name, var) in vars {
+                match values.get(name) {
+                    Some(value) => {
+                        let optional_null = value.is_null() && !var.required;
+                        if !var.ty.accepts(value) && !optional_null {
+                            return Err(RenderError::WrongType {
+                                name: name.clone(),
+                                expected: var.ty.as_str(),
+                                given: type_name(value),
+                            });
+                        }
+                    }
+                    None => {
+                        context.insert(name.clone(), var.default.clone().unwrap_or(Value::Null));
+                    }
+                }
+            }
+        }
+        Ok(context)
+    }
+
+    /// Renders the prompt with `values`.
+    ///
+    /// ```
+    /// use promptreg::Registry;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(
+    ///     dir.path().join("hello.prompt.yaml"),
+    ///     "variables:\n  name: { type: string }\n  n: { type: integer, default: 2 }\n\
+    ///      template: \"Hello {{ name }} x{{ n }}\"\n",
+    /// ).unwrap();
+    /// let registry = Registry::open(dir.path()).unwrap();
+    /// let prompt = registry.load_work("hello").unwrap().compile().unwrap();
+    /// let values = serde_json::json!({"name": "Ada"});
+    /// let rendered = prompt.render(values.as_object().unwrap()).unwrap();
+    /// assert_eq!(rendered.to_string(), "Hello Ada x2");
+    /// ```
+    pub fn render(&self, values: &Map<String, Value>) -> Result<Rendered, RenderError> {
+        let context = self.context(values)?;
+        let ctx = minijinja::Value::from(minijinja::value::Serde(&context));
+        let mut texts = Vec::with_capacity(self.templates.parts.len());
+        for part in &self.templates.parts {
+            let text = self
+                .templates
+                .env
+                .get_template(part)
+                .and_then(|t| t.render(&ctx))
+                .map_err(|err| self.template_error(&err))?;
+            if text.len() > MAX_OUTPUT {
+                return Err(RenderError::Template(Box::new(Diagnostic::new(
+                    crate::diagnostic::Code::TestRender,
+                    &self.file,
+                    format!("rendered text is larger than {MAX_OUTPUT} bytes"),
+                ))));
+            }
+            texts.push(text);
+        }
+        let output = match &self.prompt.body {
+            Body::Template(_) => Output::Text {
+                text: texts.pop().unwrap_or_default(),
+            },
+            Body::Messages(messages) => Output::Messages {
+                messages: messages
+                    .iter()
+                    .zip(texts)
+                    .map(|(m, content)| Message { role: m.role.clone(), content })
+                    .collect(),
+            },
+        };
+        Ok(Rendered {
+            id: self.id.clone(),
+            model: self.prompt.model.clone(),
+            model_parameters: self.prompt.model_parameters.clone(),
+            output,
+        })
+    }
+
+    fn template_error(&self, err: &minijinja::Error) -> RenderError {
+        let ctx = FileContext {
+            file: &self.file,
+            text: &self.text,
+            prompt: &self.prompt,
+        };
+        let diagnostic = template::template_diagnostic(&ctx, err, crate::diagnostic::Code::TestRender);
+        RenderError::Template(Box::new(diagnostic))
+    }
+}

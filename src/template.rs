@@ -1,0 +1,333 @@
+//! Compiling a prompt's templates with minijinja: strict, bounded, and able to read partials only
+//! from the registry snapshot the prompt itself came from.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+
+use crate::diagnostic::{Code, Diagnostic, Pos};
+use crate::prompt::{Prompt, Syntax};
+use crate::source::{normalize, PathError, Source};
+use crate::yaml::ScalarStyle;
+
+/// Instructions a single render may run before it is stopped (loops without end).
+pub const FUEL: u64 = 5_000_000;
+/// Nesting depth of includes, macros and blocks before a render is stopped.
+pub const RECURSION_LIMIT: usize = 64;
+/// Largest rendered text of one template, in bytes.
+pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
+/// The prefix of the names under which a prompt's own templates are registered; a name with it
+/// can never be a file of the registry because `#` starts the fragment.
+const PART_PREFIX: &str = "#/";
+
+/// A prompt's templates, compiled once and ready to render many times.
+#[derive(Debug)]
+pub struct Templates {
+    pub(crate) env: Environment<'static>,
+    /// Template names in the environment, one per message (or one for the template form).
+    pub(crate) parts: Vec<String>,
+    /// Every variable the templates (and the partials they name) read.
+    pub(crate) free: BTreeSet<String>,
+    /// Partials named by the templates, directly or through other partials.
+    pub(crate) partials: BTreeSet<String>,
+}
+
+/// What a compile needs to map errors to lines of the prompt file.
+pub(crate) struct FileContext<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
+    pub prompt: &'a Prompt,
+}
+
+fn syntax_config(syntax: Syntax) -> SyntaxConfig {
+    let mut builder = SyntaxConfig::builder();
+    if syntax == Syntax::Brackets {
+        builder
+            .block_delimiters("[%", "%]")
+            .variable_delimiters("[[", "]]")
+            .comment_delimiters("[#", "#]");
+    }
+    builder.keep_trailing_newline(true);
+    builder.build().unwrap_or_default()
+}
+
+/// A new environment with promptreg's rules: strict undefined, no auto-escaping, fuel and
+/// recursion limits, partials loaded from `source` only.
+pub(crate) fn environment(syntax: Syntax, source: Arc<dyn Source>) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_debug(true);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(RECURSION_LIMIT);
+    env.set_syntax(syntax_config(syntax));
+    env.set_loader(move |name| {
+        if name.starts_with(PART_PREFIX) {
+            return Ok(None);
+        }
+        let path = normalize(name).map_err(|e| match e {
+            PathError::OutsideRoot(_) => minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("include of `{name}` leaves the registry root"),
+            ),
+            PathError::NotAFile(_) => minijinja::Error::new(
+                ErrorKind::TemplateNotFound,
+                format!("`{name}` is not a file path"),
+            ),
+        })?;
+        let bytes = source
+            .read(&path)
+            .map_err(|e| minijinja::Error::new(ErrorKind::TemplateNotFound, e.to_string()))?;
+        match bytes {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+                minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("partial `{path}` is not valid UTF-8"),
+                )
+            }),
+        }
+    });
+    env
+}
+
+impl Templates {
+    /// Compiles every template of the prompt. Errors are positioned in the prompt file.
+    pub(crate) fn compile(
+        ctx: &FileContext<'_>,
+        source: Arc<dyn Source>,
+    ) -> Result<Templates, Vec<Diagnostic>> {
+        let mut env = environment(ctx.prompt.syntax, source);
+        let mut parts = Vec::new();
+        let mut errors = Vec::new();
+        for (path, text) in ctx.prompt.templates() {
+            let name = format!("#{path}");
+            if let Err(err) = env.add_template_owned(name.clone(), text.to_string()) {
+                errors.push(template_diagnostic(ctx, &err, Code::TemplateSyntax));
+            }
+            parts.push(name);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut templates = Templates {
+            env,
+            parts,
+            free: BTreeSet::new(),
+            partials: BTreeSet::new(),
+        };
+        templates.analyze(ctx, &mut errors);
+        if errors.is_empty() {
+            Ok(templates)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Finds the free variables of every part and of every partial named by a string literal,
+    /// loading (and so checking) each partial once.
+    fn analyze(&mut self, ctx: &FileContext<'_>, errors: &mut Vec<Diagnostic>) {
+        let globals: BTreeSet<String> = self.env.globals().map(|(name, _)| name.to_string()).collect();
+        let (block_start, block_end) = match ctx.prompt.syntax {
+            Syntax::Jinja => ("{%", "%}"),
+            Syntax::Brackets => ("[%", "%]"),
+        };
+        let mut queue: Vec<(String, Option<String>)> =
+            self.parts.iter().map(|p| (p.clone(), None)).collect();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        while let Some((name, from)) = queue.pop() {
+            if !seen.insert(name.clone()) || seen.len() > 1000 {
+                continue;
+            }
+            let template = match self.env.get_template(&name) {
+                Ok(t) => t,
+                Err(err) => {
+                    errors.push(include_diagnostic(ctx, &err, &name, from.as_deref()));
+                    continue;
+                }
+            };
+            self.free.extend(
+                template
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|v| !globals.contains(v)),
+            );
+            for partial in referenced_templates(template.source(), block_start, block_end) {
+                let key = normalize(&partial).unwrap_or_else(|_| partial.clone());
+                self.partials.insert(key);
+                queue.push((partial, Some(name.clone())));
+            }
+        }
+    }
+
+    /// Every variable the prompt's templates read, partials included.
+    pub fn free_variables(&self) -> &BTreeSet<String> {
+        &self.free
+    }
+
+    /// Every partial the templates name (root-relative paths).
+    pub fn partials(&self) -> &BTreeSet<String> {
+        &self.partials
+    }
+}
+
+/// The names in `{% include "x" %}`, `{% import "x" as y %}`, `{% from "x" import y %}` and
+/// `{% extends "x" %}` written as string literals.
+pub fn referenced_templates(source: &str, start: &str, end: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = source;
+    while let Some(i) = rest.find(start) {
+        rest = &rest[i + start.len()..];
+        let body = rest.find(end).map_or(rest, |j| &rest[..j]);
+        let body = body.trim_start_matches(['-', '+']).trim_start();
+        let keyword = body.split_whitespace().next().unwrap_or("");
+        if matches!(keyword, "include" | "import" | "from" | "extends") {
+            let after = body[keyword.len()..].trim_start();
+            if let Some(quote) = after.chars().next().filter(|c| *c == '"' || *c == '\'') {
+                if let Some(len) = after[1..].find(quote) {
+                    names.push(after[1..1 + len].to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The 1-based line and column of a byte offset in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Maps a line and column inside the template at YAML `path` to a position in the prompt file.
+pub(crate) fn file_position(ctx: &FileContext<'_>, path: &str, line: usize, col: usize) -> Pos {
+    let Some(span) = ctx.prompt.spans.get(path) else {
+        return ctx.prompt.spans.field(path);
+    };
+    match span.style {
+        ScalarStyle::Block => {
+            let file_line = span.value.line + line;
+            let indent = ctx
+                .text
+                .lines()
+                .nth(file_line - 1)
+                .map_or(0, |l| l.len() - l.trim_start_matches(' ').len());
+            Pos::new(file_line, indent + col)
+        }
+        ScalarStyle::Quoted if line == 1 => Pos::new(span.value.line, span.value.column + col),
+        ScalarStyle::Plain if line == 1 => Pos::new(span.value.line, span.value.column + col - 1),
+        _ => Pos::new(span.value.line + line - 1, col),
+    }
+}
+
+/// The message of a minijinja error, without its debug dump.
+pub(crate) fn error_message(err: &minijinja::Error) -> String {
+    let mut message = match err.detail() {
+        Some(detail) => format!("{}: {detail}", err.kind()),
+        None => err.kind().to_string(),
+    };
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        if let Some(inner) = inner.downcast_ref::<minijinja::Error>() {
+            let text = match inner.detail() {
+                Some(detail) => format!("{}: {detail}", inner.kind()),
+                None => inner.kind().to_string(),
+            };
+            let place = match (inner.name(), inner.line()) {
+                (Some(name), Some(line)) if !name.starts_with('#') => format!(" ({name}:{line})"),
+                _ => String::new(),
+            };
+            message.push_str(&format!("\ncaused by: {text}{place}"));
+        }
+        cause = inner.source();
+    }
+    message
+}
+
+/// Positions a minijinja error in the file it happened in: the prompt file for the prompt's own
+/// templates, the partial's own file otherwise.
+pub(crate) fn template_diagnostic(ctx: &FileContext<'_>, err: &minijinja::Error, code: Code) -> Diagnostic {
+    let code = match err.kind() {
+        ErrorKind::TemplateNotFound => Code::IncludeMissing,
+        ErrorKind::InvalidOperation if err.detail().is_some_and(|d| d.contains("leaves the registry root")) => {
+            Code::IncludeOutsideRoot
+        }
+        _ => code,
+    };
+    let (line, col) = match (err.template_source(), err.range()) {
+        (Some(src), Some(range)) => line_col(src, range.start),
+        _ => (err.line().unwrap_or(1), 1),
+    };
+    let message = error_message(err);
+    match err.name() {
+        Some(name) if name.starts_with('#') => {
+            let pos = file_position(ctx, &name[1..], line, col);
+            Diagnostic::new(code, ctx.file, message).at(pos)
+        }
+        Some(name) => Diagnostic::new(code, name, message).at(Pos::new(line, col)),
+        None => Diagnostic::new(code, ctx.file, message),
+    }
+}
+
+/// A finding for a partial that could not be loaded, placed at the template that names it.
+fn include_diagnostic(ctx: &FileContext<'_>, err: &minijinja::Error, name: &str, from: Option<&str>) -> Diagnostic {
+    let outside = matches!(normalize(name), Err(PathError::OutsideRoot(_)));
+    let (code, message, hint) = if outside {
+        (
+            Code::IncludeOutsideRoot,
+            format!("`{name}` is outside the registry root"),
+            "partials must live under the registry root; paths are relative to it",
+        )
+    } else if err.kind() == ErrorKind::TemplateNotFound {
+        (
+            Code::IncludeMissing,
+            format!("included file `{name}` does not exist"),
+            "paths are relative to the registry root, e.g. `partials/tone.md`",
+        )
+    } else {
+        let mut d = template_diagnostic(ctx, err, Code::TemplateSyntax);
+        d.message = format!("in partial `{name}`: {}", d.message);
+        return d;
+    };
+    let pos = from
+        .and_then(|f| f.strip_prefix('#'))
+        .map(|path| {
+            let text = ctx
+                .prompt
+                .templates()
+                .into_iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, t)| t.to_string())
+                .unwrap_or_default();
+            let offset = text.find(name).unwrap_or(0);
+            let (line, col) = line_col(&text, offset);
+            file_position(ctx, path, line, col)
+        });
+    match (pos, from) {
+        (Some(pos), _) => Diagnostic::new(code, ctx.file, message).at(pos).with_hint(hint),
+        (None, Some(partial)) => Diagnostic::new(code, partial, message).with_hint(hint),
+        (None, None) => Diagnostic::new(code, ctx.file, message).with_hint(hint),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_referenced_templates() {
+        let src = "{% include 'a.md' %} {%- import \"m.j2\" as m %}{% from 'f' import x %}{% if x %}{% endif %}";
+        assert_eq!(referenced_templates(src, "{%", "%}"), vec!["a.md", "m.j2", "f"]);
+        assert_eq!(referenced_templates("[% extends 'base' %]", "[%", "%]"), vec!["base"]);
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncé{{", 6), (2, 3));
+    }
+}
