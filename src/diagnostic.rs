@@ -171,32 +171,32 @@ impl Diagnostic {
             Severity::Error => Level::Error,
             Severity::Warning => Level::Warning,
         };
-        let title = format!("{}", self.message);
-        let mut message = level.title(&title).id(self.code.as_str());
         let renderer = if color {
             Renderer::styled()
         } else {
             Renderer::plain()
         };
-        let location = format!("{}:{}:{}", self.file, self.line, self.column);
-        let snippet_src = source.and_then(|src| line_span(src, self.line, self.column));
-        if let (Some(src), Some(span)) = (source, snippet_src.clone()) {
-            message = message.snippet(
-                Snippet::source(src)
-                    .line_start(1)
-                    .origin(&location)
-                    .fold(true)
-                    .annotation(level.span(span).label("")),
-            );
-        }
-        let hint = self.hint.as_deref().map(|h| format!("{h}"));
-        if let Some(hint) = &hint {
+        let span = source.and_then(|src| line_span(src, self.line, self.column));
+        let (Some(src), Some(span)) = (source, span) else {
+            // No text to quote: the header, the location and the hint, in rustc's layout.
+            let header = renderer.render(level.title(&self.message).id(self.code.as_str()));
+            let mut out = format!("{header}\n  --> {}:{}:{}", self.file, self.line, self.column);
+            if let Some(hint) = &self.hint {
+                out.push_str(&format!("\n   = help: {hint}"));
+            }
+            return out;
+        };
+        let mut message = level.title(&self.message).id(self.code.as_str()).snippet(
+            Snippet::source(src)
+                .line_start(1)
+                .origin(&self.file)
+                .fold(true)
+                .annotation(level.span(span)),
+        );
+        if let Some(hint) = &self.hint {
             message = message.footer(Level::Help.title(hint));
         }
-        let mut out = renderer.render(message).to_string();
-        if snippet_src.is_none() {
-            out.push_str(&format!("\n  --> {location}"));
-        }
+        let out = renderer.render(message).to_string();
         out
     }
 }
@@ -250,7 +250,7 @@ fn line_span(src: &str, line: usize, column: usize) -> Option<std::ops::Range<us
         .nth(column.saturating_sub(1))
         .map_or(text.len(), |(i, _)| i);
     let width = text[offset..].chars().next().map_or(0, char::len_utf8);
-    Some(start + offset..start + offset + width.max(0))
+    Some(start + offset..start + offset + width)
 }
 
 /// Counts errors and warnings in a set of findings.

@@ -25,8 +25,12 @@
 //! assert_eq!(rendered.output.texts(), ["Hello Ada"]);
 //! ```
 
+pub mod cache;
 pub mod diagnostic;
 pub mod error;
+pub mod git;
+pub mod history;
+pub mod manifest;
 pub mod prompt;
 pub mod reference;
 pub mod registry;
@@ -34,6 +38,9 @@ pub mod render;
 pub mod schema;
 pub mod source;
 pub mod template;
+pub mod time;
+pub mod tokens;
+pub mod validate;
 pub mod yaml;
 
 #[doc(hidden)]

@@ -1,14 +1,19 @@
 //! A registry: the prompt files under one root, in the working copy or at a commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
 use crate::prompt::{suggest, Prompt};
 use crate::render::CompiledPrompt;
-use crate::source::{prompt_id, Source, WorkTree};
+use crate::cache;
+use crate::git::{CommitSource, ObjectId, Repo};
+use crate::history::{Version, VersionIndex};
+use crate::manifest::{self, Manifest};
+use crate::reference::{Reference, Selector};
+use crate::source::{prompt_id, Source, WorkTree, PROMPT_SUFFIXES};
 use crate::template::{FileContext, Templates};
 
 /// The prompt files of one snapshot, by id.
@@ -154,15 +159,54 @@ impl LoadedPrompt {
     }
 }
 
-/// A prompt registry rooted at one directory.
-#[derive(Debug, Clone)]
+/// A prompt registry rooted at one directory, with the git repository around it if there is
+/// one.
+#[derive(Debug)]
 pub struct Registry {
     root: PathBuf,
     work: Arc<WorkTree>,
+    repo: Option<Repo>,
+    rev: Option<String>,
+    index: OnceLock<VersionIndex>,
+    tip_files: OnceLock<BTreeSet<String>>,
+}
+
+/// What a reference resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// The working copy.
+    Work,
+    /// A committed version.
+    Version {
+        /// Its number.
+        number: u32,
+        /// Its commit.
+        commit: ObjectId,
+    },
+}
+
+/// What `list` shows of one prompt.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// The id.
+    pub id: String,
+    /// The file, relative to the root.
+    pub file: String,
+    /// Number of committed versions.
+    pub versions: u32,
+    /// The newest version, if any.
+    pub latest: Option<u32>,
+    /// The default version: the manifest's, else the latest.
+    pub default: Option<u32>,
+    /// Labels pointing at the prompt, with their versions.
+    pub labels: BTreeMap<String, u32>,
+    /// Whether the working copy differs from the latest version (or the file is uncommitted
+    /// or deleted).
+    pub modified: bool,
 }
 
 impl Registry {
-    /// Opens the registry rooted at `root`.
+    /// Opens the registry rooted at `root`, and the git repository around it if any.
     pub fn open(root: impl AsRef<Path>) -> Result<Registry> {
         let root = root.as_ref();
         let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
@@ -170,10 +214,23 @@ impl Registry {
             return Err(Error::Usage(format!("{} is not a directory", root.display())));
         }
         let work = Arc::new(WorkTree::new(root)?);
+        let repo = Repo::discover(work.root())?;
         Ok(Registry {
             root: root.to_path_buf(),
             work,
+            repo,
+            rev: None,
+            index: OnceLock::new(),
+            tip_files: OnceLock::new(),
         })
+    }
+
+    /// Reads versions from the first-parent history of `rev` instead of `HEAD`.
+    pub fn with_rev(mut self, rev: Option<String>) -> Registry {
+        self.rev = rev;
+        self.index = OnceLock::new();
+        self.tip_files = OnceLock::new();
+        self
     }
 
     /// The root as given.
@@ -181,9 +238,24 @@ impl Registry {
         &self.root
     }
 
+    /// The root for messages.
+    fn root_name(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    /// The working copy, for writing.
+    pub fn work_tree(&self) -> &WorkTree {
+        &self.work
+    }
+
     /// The working copy.
     pub fn work(&self) -> Arc<dyn Source> {
         self.work.clone()
+    }
+
+    /// The git repository, if the root is inside one.
+    pub fn repo(&self) -> Option<&Repo> {
+        self.repo.as_ref()
     }
 
     /// The working copy's prompt files.
@@ -194,7 +266,7 @@ impl Registry {
     /// Reads prompt `id` from the working copy.
     pub fn load_work(&self, id: &str) -> Result<LoadedPrompt> {
         let discovery = self.discover_work()?;
-        let file = discovery.file(id, &self.root.display().to_string())?;
+        let file = discovery.file(id, &self.root_name())?;
         LoadedPrompt::read(self.work(), id, file)
     }
 
@@ -204,17 +276,288 @@ impl Registry {
         let bytes = self.work.read(&path).ok()??;
         String::from_utf8(bytes).ok()
     }
-}
 
-impl Registry {
-    /// Reads the prompt a reference names.
-    pub fn load(&self, reference: &crate::reference::Reference) -> Result<LoadedPrompt> {
-        use crate::reference::Selector;
-        match &reference.selector {
-            Selector::Default | Selector::Work | Selector::Latest => self.load_work(&reference.id),
-            _ => Err(Error::NoHistory(format!(
-                "`{reference}` needs versions, and versions are not available yet"
-            ))),
+    /// The commit versions are read from: `--rev`, else `HEAD`.
+    pub fn tip(&self) -> Result<ObjectId> {
+        let repo = self.require_repo()?;
+        match &self.rev {
+            Some(rev) => repo.resolve(rev),
+            None => repo.head()?.ok_or_else(|| {
+                Error::NoHistory("the repository has no commits yet, so no prompt has versions; commit a prompt to make its version 1".into())
+            }),
         }
+    }
+
+    fn require_repo(&self) -> Result<&Repo> {
+        self.repo.as_ref().ok_or_else(|| {
+            Error::NoHistory(format!(
+                "{} is not inside a git repository, so prompts have no versions; only the working copy (ID@work) is available",
+                self.root_name()
+            ))
+        })
+    }
+
+    /// The version index, from the cache when it is current, else built or extended (and
+    /// cached).
+    pub fn index(&self) -> Result<&VersionIndex> {
+        if let Some(index) = self.index.get() {
+            return Ok(index);
+        }
+        let repo = self.require_repo()?;
+        if repo.is_shallow() {
+            return Err(Error::NoHistory(
+                "this is a shallow clone, so versions cannot be numbered: fetch the whole history with `git fetch --unshallow` (in GitHub Actions: `fetch-depth: 0` on actions/checkout)".into(),
+            ));
+        }
+        let tip = self.tip()?;
+        let path = cache::path(repo.git_dir(), repo.prefix());
+        let index = match cache::load(&path) {
+            Some(mut index) => {
+                if index.update(repo, tip)? && self.rev.is_none() {
+                    cache::store(&path, &index);
+                }
+                index
+            }
+            None => {
+                let index = VersionIndex::build(repo, tip)?;
+                if self.rev.is_none() {
+                    cache::store(&path, &index);
+                }
+                index
+            }
+        };
+        Ok(self.index.get_or_init(|| index))
+    }
+
+    /// The manifest: from the working copy, or from the commit of `--rev`.
+    pub fn manifest(&self) -> Result<(Manifest, Vec<Diagnostic>)> {
+        let bytes = match (&self.rev, &self.repo) {
+            (Some(_), Some(_)) => CommitSource::open(self.work.root(), self.tip()?)?.read(manifest::FILE)?,
+            _ => self.work.read(manifest::FILE)?,
+        };
+        Ok(match bytes {
+            Some(bytes) => Manifest::parse(&bytes),
+            None => (Manifest::default(), Vec::new()),
+        })
+    }
+
+    /// The file that holds `id` in the version index, if any version of it exists.
+    pub fn versioned_file(&self, index: &VersionIndex, id: &str) -> Option<String> {
+        let candidates = PROMPT_SUFFIXES.iter().map(|s| format!("{id}{s}"));
+        candidates
+            .filter(|f| !index.versions(f).is_empty())
+            .max_by_key(|f| index.versions(f).last().map(|v| v.seq))
+    }
+
+    /// The versions of prompt `id`, oldest first.
+    pub fn versions(&self, id: &str) -> Result<(&VersionIndex, Vec<Version>)> {
+        let index = self.index()?;
+        let versions = self
+            .versioned_file(index, id)
+            .map(|f| index.versions(&f).to_vec())
+            .unwrap_or_default();
+        Ok((index, versions))
+    }
+
+    /// Resolves a reference to the working copy or a committed version.
+    pub fn resolve(&self, reference: &Reference) -> Result<Resolved> {
+        let id = reference.id.as_str();
+        if reference.selector == Selector::Work {
+            return Ok(Resolved::Work);
+        }
+        if reference.selector == Selector::Default && self.repo.is_none() {
+            return Ok(Resolved::Work);
+        }
+        if reference.selector == Selector::Default && matches!(self.tip(), Err(Error::NoHistory(_))) {
+            return Ok(Resolved::Work);
+        }
+        let (index, versions) = self.versions(id)?;
+        let (manifest, _) = self.manifest()?;
+        let version = |n: u32| -> Result<Resolved> {
+            match versions.get(n as usize - 1) {
+                Some(v) => Ok(Resolved::Version { number: v.number, commit: index.commit(v).id }),
+                None => Err(self.unresolved(reference, &format!("`{id}` has no version {n}"), &versions, &manifest)),
+            }
+        };
+        if versions.is_empty() {
+            if reference.selector == Selector::Default && self.discover_work()?.prompts.contains_key(id) {
+                return Ok(Resolved::Work);
+            }
+            let discovery = self.discover_work()?;
+            discovery.file(id, &self.root_name())?;
+            return Err(self.unresolved(reference, &format!("`{id}` has no committed versions yet"), &versions, &manifest));
+        }
+        match &reference.selector {
+            Selector::Work => Ok(Resolved::Work),
+            Selector::Default => match manifest.get(None, id) {
+                Some(n) => version(n),
+                None => version(versions.len() as u32),
+            },
+            Selector::Latest => version(versions.len() as u32),
+            Selector::Version(n) => version(*n),
+            Selector::Name(name) => {
+                if let Some(n) = manifest.get(Some(name), id) {
+                    return version(n);
+                }
+                if manifest.labels.contains_key(name.as_str()) {
+                    let reason = format!("label `{name}` does not point at `{id}`");
+                    return Err(self.unresolved(reference, &reason, &versions, &manifest));
+                }
+                if name.len() >= 7 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return self.resolve_commit(reference, name, index, &versions, &manifest);
+                }
+                let reason = format!("`{name}` is not a version, a label or a commit");
+                Err(self.unresolved(reference, &reason, &versions, &manifest))
+            }
+        }
+    }
+
+    fn resolve_commit(
+        &self,
+        reference: &Reference,
+        hex: &str,
+        index: &VersionIndex,
+        versions: &[Version],
+        manifest: &Manifest,
+    ) -> Result<Resolved> {
+        let repo = self.require_repo()?;
+        let commit = repo
+            .resolve(hex)
+            .map_err(|_| self.unresolved(reference, &format!("no commit `{hex}`"), versions, manifest))?;
+        // The version current at a commit: the file's blob there, matched to the newest version
+        // with that blob that is not newer than the commit.
+        let source = CommitSource::open(self.work.root(), commit)?;
+        let file = self.versioned_file(index, &reference.id).unwrap_or_default();
+        let blob = source.blob_id(&file)?;
+        let seq = repo.first_parent_seq(commit, index)?;
+        let found = versions
+            .iter()
+            .rev()
+            .filter(|v| seq.is_none_or(|s| v.seq <= s))
+            .find(|v| Some(v.blob) == blob);
+        match found {
+            Some(v) => Ok(Resolved::Version { number: v.number, commit: index.commit(v).id }),
+            None => {
+                let reason = format!("`{}` does not exist at commit {}", reference.id, commit.short());
+                Err(self.unresolved(reference, &reason, versions, manifest))
+            }
+        }
+    }
+
+    fn unresolved(&self, reference: &Reference, reason: &str, versions: &[Version], manifest: &Manifest) -> Error {
+        let mut available = match versions.len() {
+            0 => "it has no committed versions; `ID@work` is the working copy".to_string(),
+            1 => "it has version 1".to_string(),
+            n => format!("it has versions 1 to {n}"),
+        };
+        let labels = manifest.labels_of(&reference.id);
+        if !labels.is_empty() {
+            let names: Vec<String> = labels.iter().map(|(l, v)| format!("{l} (v{v})")).collect();
+            available.push_str(&format!("; labels: {}", names.join(", ")));
+        }
+        if let Selector::Name(name) = &reference.selector {
+            if let Some(s) = suggest(name, manifest.labels.keys().map(String::as_str).chain(["latest", "work"])) {
+                available.push_str(&format!("; did you mean `{}@{s}`?", reference.id));
+            }
+        }
+        Error::BadReference {
+            reference: reference.to_string(),
+            reason: reason.to_string(),
+            available,
+        }
+    }
+
+    /// The snapshot a resolved reference reads from.
+    pub fn source(&self, resolved: &Resolved) -> Result<Arc<dyn Source>> {
+        match resolved {
+            Resolved::Work => Ok(self.work()),
+            Resolved::Version { commit, .. } => Ok(Arc::new(CommitSource::open(self.work.root(), *commit)?)),
+        }
+    }
+
+    /// Reads the prompt a reference names.
+    pub fn load(&self, reference: &Reference) -> Result<LoadedPrompt> {
+        let resolved = self.resolve(reference)?;
+        self.load_resolved(&reference.id, &resolved)
+    }
+
+    /// Reads prompt `id` as it is in a resolved snapshot.
+    pub fn load_resolved(&self, id: &str, resolved: &Resolved) -> Result<LoadedPrompt> {
+        match resolved {
+            Resolved::Work => self.load_work(id),
+            Resolved::Version { .. } => {
+                let source = self.source(resolved)?;
+                let discovery = Discovery::scan(source.as_ref())?;
+                let file = discovery.file(id, &source.describe())?.to_string();
+                LoadedPrompt::read(source, id, &file)
+            }
+        }
+    }
+
+    /// Whether the working copy of `file` differs from `blob` (or does not exist).
+    pub fn work_differs(&self, file: &str, blob: Option<ObjectId>) -> Result<bool> {
+        let bytes = self.work.read(file)?;
+        Ok(match (bytes, blob) {
+            (None, None) => false,
+            (Some(bytes), Some(blob)) => Repo::hash_blob(&bytes) != blob,
+            _ => true,
+        })
+    }
+
+    /// One row per prompt: of the working copy, and of the tip when they differ.
+    pub fn summaries(&self) -> Result<Vec<Summary>> {
+        let discovery = self.discover_work()?;
+        let mut files: BTreeMap<String, String> = discovery.prompts.clone();
+        let history = match self.index() {
+            Ok(index) => Some(index),
+            Err(Error::NoHistory(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let (manifest, _) = self.manifest()?;
+        if let Some(index) = history {
+            // Prompts committed at the tip but deleted from the working copy still show.
+            for file in index.files.keys() {
+                if let Some(id) = prompt_id(file) {
+                    if !files.contains_key(id) && self.tip_has(index, file) {
+                        files.insert(id.to_string(), file.clone());
+                    }
+                }
+            }
+        }
+        let mut rows = Vec::with_capacity(files.len());
+        for (id, file) in files {
+            let versions = history.map(|i| i.versions(&file)).unwrap_or(&[]);
+            let latest = versions.last();
+            let tip_blob = match (history, latest) {
+                (Some(index), Some(v)) if self.tip_has(index, &file) => Some(v.blob),
+                _ => None,
+            };
+            let modified = self.work_differs(&file, tip_blob)?;
+            let count = versions.len() as u32;
+            rows.push(Summary {
+                default: manifest.get(None, &id).or(latest.map(|v| v.number)),
+                labels: manifest.labels_of(&id).into_iter().map(|(l, v)| (l.to_string(), v)).collect(),
+                latest: latest.map(|v| v.number),
+                versions: count,
+                modified,
+                id,
+                file,
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Whether `file` exists in the tip's tree.
+    fn tip_has(&self, index: &VersionIndex, file: &str) -> bool {
+        self.tip_files(index).contains(file)
+    }
+
+    fn tip_files(&self, index: &VersionIndex) -> &BTreeSet<String> {
+        self.tip_files.get_or_init(|| {
+            CommitSource::open(self.work.root(), index.tip)
+                .and_then(|s| s.prompt_files())
+                .map(|f| f.into_iter().collect())
+                .unwrap_or_default()
+        })
     }
 }

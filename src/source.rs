@@ -96,6 +96,27 @@ impl WorkTree {
         self.root.join(rel)
     }
 
+    /// Writes a root-relative file atomically (a temporary file renamed into place), keeping
+    /// the permissions of the file it replaces.
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.root.join(rel);
+        let dir = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+        std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(tmp.path(), e))?;
+        if let Ok(meta) = std::fs::metadata(&path) {
+            let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
+        } else {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+            }
+        }
+        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        Ok(())
+    }
+
     fn inside(&self, path: &Path) -> bool {
         path.canonicalize()
             .map(|p| p.starts_with(&self.root))

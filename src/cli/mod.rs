@@ -1,12 +1,18 @@
 //! The command-line interface: a thin layer that turns arguments into library calls and
 //! results into text and exit codes. Exit codes: 0 ok, 1 problems found, 2 usage or failure.
 
+mod commit;
+mod get_default;
 mod list;
 mod new;
 mod output;
 mod render;
+mod restore;
 mod schema;
+mod set_default;
 mod show;
+mod validate;
+mod versions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +35,10 @@ pub struct Cli {
     #[arg(short = 'C', long = "registry", value_name = "DIR", global = true)]
     pub registry: Option<PathBuf>,
 
+    /// Read versions from the first-parent history of REV instead of HEAD.
+    #[arg(long, value_name = "REV", global = true)]
+    pub rev: Option<String>,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -39,10 +49,22 @@ pub struct Cli {
 pub enum Command {
     /// List every prompt of the registry.
     List(list::ListArgs),
-    /// Print a prompt's file.
+    /// List the versions of a prompt, newest first.
+    Versions(versions::VersionsArgs),
+    /// Print a prompt's file at a version.
     Show(show::ShowArgs),
     /// Render a prompt with values.
     Render(render::RenderArgs),
+    /// Print the default version of a prompt (or of a label).
+    GetDefault(get_default::GetDefaultArgs),
+    /// Point a prompt's default (or a label) at a version in defaults.yaml.
+    SetDefault(set_default::SetDefaultArgs),
+    /// Validate a prompt and commit its file alone as the next version.
+    Commit(commit::CommitArgs),
+    /// Write a version's content back to the working copy.
+    Restore(restore::RestoreArgs),
+    /// Check every prompt and the manifest (what CI runs).
+    Validate(validate::ValidateArgs),
     /// Create a new prompt file with a valid skeleton.
     New(new::NewArgs),
     /// Print the JSON Schema of the prompt file (for yaml-language-server and other editors).
@@ -63,12 +85,16 @@ pub enum DataFormat {
 pub struct Context {
     /// The registry root.
     pub root: PathBuf,
+    /// The revision versions are read from.
+    pub rev: Option<String>,
 }
 
 impl Context {
     /// Opens the registry.
     pub fn registry(&self) -> Result<Registry, Failure> {
-        Registry::open(&self.root).map_err(Failure::from)
+        Registry::open(&self.root)
+            .map(|r| r.with_rev(self.rev.clone()))
+            .map_err(Failure::from)
     }
 }
 
@@ -89,10 +115,17 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> u8 {
     let ctx = Context {
         root: cli.registry.unwrap_or_else(|| PathBuf::from(".")),
+        rev: cli.rev,
     };
     let result = match cli.command {
         Command::List(args) => list::run(&ctx, args),
+        Command::Versions(args) => versions::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
+        Command::GetDefault(args) => get_default::run(&ctx, args),
+        Command::SetDefault(args) => set_default::run(&ctx, args),
+        Command::Commit(args) => commit::run(&ctx, args),
+        Command::Restore(args) => restore::run(&ctx, args),
+        Command::Validate(args) => validate::run(&ctx, args),
         Command::Render(args) => render::run(&ctx, args),
         Command::New(args) => new::run(&ctx, args),
         Command::Schema(args) => schema::run(&ctx, args),

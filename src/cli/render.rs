@@ -179,7 +179,16 @@ fn read_values(path: &PathBuf) -> Result<Map<String, Value>, Failure> {
 pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
     let request = RenderRequest::from_args(args)?;
     let registry = ctx.registry()?;
-    let loaded = registry.load(&request.reference)?;
+    let resolved = registry.resolve(&request.reference)?;
+    let loaded = registry.load_resolved(&request.reference.id, &resolved)?;
+    if let crate::registry::Resolved::Version { number, .. } = resolved {
+        if registry.read_work_text(&loaded.file).is_none_or(|work| work != loaded.text) {
+            eprint(&format!(
+                "note: rendered {}@{number}; the working copy differs (render {}@work to see it)\n",
+                request.reference.id, request.reference.id
+            ));
+        }
+    }
     let source = loaded.source.clone();
     let lookup = move |file: &str| {
         let path = crate::source::normalize(file).ok()?;

@@ -1,0 +1,536 @@
+//! The one door to git. Every git2 call of promptreg is in this file, behind [`Repo`], which
+//! speaks the registry's words: commits on the first-parent chain, the registry root's tree at a
+//! commit, file bytes at a commit, committing one file. No git2 type leaves this module.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::source::{prompt_id, Source};
+
+/// A git object id (SHA-1).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ObjectId(pub [u8; 20]);
+
+impl ObjectId {
+    /// The id as 40 hex digits.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(40);
+        for b in self.0 {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+
+    /// The first 7 hex digits.
+    pub fn short(&self) -> String {
+        self.to_hex()[..7].to_string()
+    }
+
+    /// Parses 40 hex digits.
+    pub fn from_hex(hex: &str) -> Option<ObjectId> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != 40 {
+            return None;
+        }
+        let mut out = [0u8; 20];
+        for (i, chunk) in bytes.chunks(2).enumerate() {
+            let s = std::str::from_utf8(chunk).ok()?;
+            out[i] = u8::from_str_radix(s, 16).ok()?;
+        }
+        Some(ObjectId(out))
+    }
+
+    fn from_oid(oid: git2::Oid) -> ObjectId {
+        let mut out = [0u8; 20];
+        out.copy_from_slice(oid.as_bytes());
+        ObjectId(out)
+    }
+
+    fn oid(&self) -> git2::Oid {
+        // 20 bytes always make an Oid.
+        git2::Oid::from_bytes(&self.0).unwrap_or(git2::Oid::ZERO_SHA1)
+    }
+}
+
+impl std::fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// What a version records about its commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The commit id.
+    pub id: ObjectId,
+    /// Author name.
+    pub author: String,
+    /// Author email.
+    pub email: String,
+    /// Commit time, seconds since the epoch.
+    pub time: i64,
+    /// Offset of the commit time from UTC, in minutes.
+    pub offset_minutes: i32,
+    /// The full message.
+    pub message: String,
+}
+
+/// The parts of a commit the history walk needs.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitLinks {
+    /// The commit's tree.
+    pub tree: ObjectId,
+    /// The first parent, if any.
+    pub first_parent: Option<ObjectId>,
+}
+
+/// One entry of a tree, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeEntry<'a> {
+    /// The entry's name.
+    pub name: &'a [u8],
+    /// The object id.
+    pub id: ObjectId,
+    /// Whether it is a tree (folder).
+    pub is_tree: bool,
+    /// Whether it is a regular or executable file (not a symlink or submodule).
+    pub is_file: bool,
+}
+
+/// Parses a raw tree object into entries.
+pub fn tree_entries(data: &[u8]) -> impl Iterator<Item = TreeEntry<'_>> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        let space = rest.iter().position(|&b| b == b' ')?;
+        let mode = &rest[..space];
+        let nul = space + rest[space..].iter().position(|&b| b == 0)?;
+        let name = &rest[space + 1..nul];
+        let id_bytes = rest.get(nul + 1..nul + 21)?;
+        let mut id = [0u8; 20];
+        id.copy_from_slice(id_bytes);
+        rest = &rest[nul + 21..];
+        Some(TreeEntry {
+            name,
+            id: ObjectId(id),
+            is_tree: mode == b"40000",
+            is_file: mode == b"100644" || mode == b"100755" || mode == b"100664",
+        })
+    })
+}
+
+/// A git repository that holds a registry, and where in it the registry root is.
+pub struct Repo {
+    repo: git2::Repository,
+    workdir: PathBuf,
+    /// The registry root relative to the work tree, `/`-separated, empty or ending in `/`.
+    prefix: String,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo")
+            .field("workdir", &self.workdir)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl Repo {
+    /// Finds the repository that contains `root` (canonical). `Ok(None)` outside git.
+    pub fn discover(root: &Path) -> Result<Option<Repo>> {
+        let repo = match git2::Repository::discover(root) {
+            Ok(repo) => repo,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Git(format!("cannot open the repository at {}: {}", root.display(), e.message()))),
+        };
+        let Some(workdir) = repo.workdir() else {
+            return Err(Error::Usage(format!(
+                "{} is a bare repository; promptreg needs a working tree (clone it without --bare)",
+                repo.path().display()
+            )));
+        };
+        let workdir = workdir.canonicalize().map_err(|e| Error::io(workdir, e))?;
+        let Ok(rel) = root.strip_prefix(&workdir) else {
+            return Ok(None);
+        };
+        let mut prefix = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        Ok(Some(Repo { repo, workdir, prefix }))
+    }
+
+    /// The registry root relative to the work tree (`""` or `dir/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The work tree.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// The git dir (`.git`), where the version index cache lives.
+    pub fn git_dir(&self) -> &Path {
+        self.repo.path()
+    }
+
+    /// Whether this is a shallow clone.
+    pub fn is_shallow(&self) -> bool {
+        self.repo.is_shallow()
+    }
+
+    /// The commit `HEAD` points at; `None` in a repository without commits.
+    pub fn head(&self) -> Result<Option<ObjectId>> {
+        match self.repo.head() {
+            Ok(head) => match head.peel_to_commit() {
+                Ok(commit) => Ok(Some(ObjectId::from_oid(commit.id()))),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) if e.code() == git2::ErrorCode::UnbornBranch || e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolves a revision (`main`, `HEAD~2`, `origin/main`, a hex prefix) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<ObjectId> {
+        let object = self
+            .repo
+            .revparse_single(rev)
+            .map_err(|e| Error::Usage(format!("unknown revision `{rev}`: {}", e.message())))?;
+        let commit = object
+            .peel_to_commit()
+            .map_err(|_| Error::Usage(format!("`{rev}` does not name a commit")))?;
+        Ok(ObjectId::from_oid(commit.id()))
+    }
+
+    /// The best common ancestor of two commits, if they have one.
+    pub fn merge_base(&self, a: ObjectId, b: ObjectId) -> Result<Option<ObjectId>> {
+        match self.repo.merge_base(a.oid(), b.oid()) {
+            Ok(oid) => Ok(Some(ObjectId::from_oid(oid))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The position of `commit` on the first-parent chain of the index's tip, if it is on it.
+    pub fn first_parent_seq(&self, commit: ObjectId, index: &crate::history::VersionIndex) -> Result<Option<u32>> {
+        let objects = self.objects()?;
+        let mut next = Some(index.tip);
+        let mut seq = index.chain_len;
+        while let Some(c) = next {
+            seq = seq.saturating_sub(1);
+            if c == commit {
+                return Ok(Some(seq));
+            }
+            next = objects.commit_links(c)?.first_parent;
+        }
+        Ok(None)
+    }
+
+    /// Reads a raw object's bytes.
+    pub fn read_raw(&self, id: ObjectId) -> Result<Vec<u8>> {
+        let odb = self.repo.odb()?;
+        let object = odb.read(id.oid())?;
+        Ok(object.data().to_vec())
+    }
+
+    /// A reader for many objects in a row (the history walk).
+    pub fn objects(&self) -> Result<Objects<'_>> {
+        Ok(Objects { odb: self.repo.odb()? })
+    }
+
+    /// The metadata of a commit.
+    pub fn commit_info(&self, id: ObjectId) -> Result<CommitInfo> {
+        let commit = self.repo.find_commit(id.oid())?;
+        let author = commit.author();
+        let time = commit.time();
+        Ok(CommitInfo {
+            id,
+            author: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+            email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
+            time: time.seconds(),
+            offset_minutes: time.offset_minutes(),
+            message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+        })
+    }
+
+    /// The tree id of the registry root at `commit`, or `None` when the root does not exist
+    /// there.
+    pub fn root_tree(&self, objects: &Objects<'_>, commit_tree: ObjectId) -> Result<Option<ObjectId>> {
+        let mut tree = commit_tree;
+        for part in self.prefix.split('/').filter(|p| !p.is_empty()) {
+            let data = objects.read(tree)?;
+            let found = tree_entries(&data)
+                .find(|e| e.name == part.as_bytes() && e.is_tree)
+                .map(|e| e.id);
+            match found {
+                Some(id) => tree = id,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(tree))
+    }
+
+    /// The registry root's tree at a commit.
+    pub fn root_tree_at(&self, commit: ObjectId) -> Result<Option<ObjectId>> {
+        let objects = self.objects()?;
+        let links = objects.commit_links(commit)?;
+        self.root_tree(&objects, links.tree)
+    }
+
+    /// The hash a file's bytes would have as a blob.
+    pub fn hash_blob(bytes: &[u8]) -> ObjectId {
+        git2::Oid::hash_object(git2::ObjectType::Blob, bytes).map_or_else(|_| ObjectId::default(), ObjectId::from_oid)
+    }
+
+    /// The blob id of `path` (registry-relative) in the index, if it is staged.
+    pub fn index_blob(&self, path: &str) -> Result<Option<ObjectId>> {
+        let index = self.repo.index()?;
+        let full = format!("{}{}", self.prefix, path);
+        Ok(index.get_path(Path::new(&full), 0).map(|e| ObjectId::from_oid(e.id)))
+    }
+
+    /// Commits the working-copy bytes of one registry file as a new commit on `HEAD`, leaving
+    /// every other staged and unstaged change as it was. Returns the new commit.
+    pub fn commit_file(&self, path: &str, bytes: &[u8], message: &str) -> Result<ObjectId> {
+        let signature = self.repo.signature().map_err(|_| {
+            Error::Usage("git has no identity: set `git config user.name` and `git config user.email`".into())
+        })?;
+        let head = self.head()?;
+        let parent = match head {
+            Some(id) => Some(self.repo.find_commit(id.oid())?),
+            None => None,
+        };
+        let full = format!("{}{}", self.prefix, path);
+        let blob = self.repo.blob(bytes)?;
+        let base_tree = match &parent {
+            Some(commit) => Some(commit.tree()?),
+            None => None,
+        };
+        let parts: Vec<&str> = full.split('/').collect();
+        let tree = self.replace_in_tree(base_tree.as_ref(), &parts, blob)?;
+        let tree = self.repo.find_tree(tree)?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let id = self.repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents)?;
+        // Stage exactly what was committed for this one path; other entries stay untouched.
+        let mut index = self.repo.index()?;
+        let mode = index
+            .get_path(Path::new(&full), 0)
+            .map_or(0o100644, |e| e.mode);
+        let meta = std::fs::metadata(self.workdir.join(&full)).ok();
+        let entry = index_entry(&full, blob, mode, bytes.len(), meta.as_ref());
+        index.add(&entry)?;
+        index.write()?;
+        Ok(ObjectId::from_oid(id))
+    }
+
+    fn replace_in_tree(&self, base: Option<&git2::Tree<'_>>, parts: &[&str], blob: git2::Oid) -> Result<git2::Oid> {
+        let mut builder = self.repo.treebuilder(base)?;
+        match parts {
+            [] => return Err(Error::Usage("empty path".into())),
+            [name] => {
+                let mode = base
+                    .and_then(|t| t.get_name(name))
+                    .map_or(0o100644, |e| e.filemode());
+                let mode = if mode == 0o100755 { 0o100755 } else { 0o100644 };
+                builder.insert(name, blob, mode)?;
+            }
+            [dir, rest @ ..] => {
+                let sub = base
+                    .and_then(|t| t.get_name(dir))
+                    .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+                    .map(|e| self.repo.find_tree(e.id()))
+                    .transpose()?;
+                let id = self.replace_in_tree(sub.as_ref(), rest, blob)?;
+                builder.insert(dir, id, 0o040000)?;
+            }
+        }
+        Ok(builder.write()?)
+    }
+}
+
+fn index_entry(path: &str, blob: git2::Oid, mode: u32, size: usize, meta: Option<&std::fs::Metadata>) -> git2::IndexEntry {
+    #[cfg(unix)]
+    use std::os::unix::fs::MetadataExt;
+    let time = |secs: i64, nanos: i64| git2::IndexTime::new(secs as i32, nanos as u32);
+    #[cfg(unix)]
+    let (ctime, mtime, dev, ino, uid, gid) = match meta {
+        Some(m) => (
+            time(m.ctime(), m.ctime_nsec()),
+            time(m.mtime(), m.mtime_nsec()),
+            m.dev() as u32,
+            m.ino() as u32,
+            m.uid(),
+            m.gid(),
+        ),
+        None => (time(0, 0), time(0, 0), 0, 0, 0, 0),
+    };
+    #[cfg(not(unix))]
+    let (ctime, mtime, dev, ino, uid, gid) = {
+        let _ = meta;
+        (time(0, 0), time(0, 0), 0, 0, 0, 0)
+    };
+    git2::IndexEntry {
+        ctime,
+        mtime,
+        dev,
+        ino,
+        mode,
+        uid,
+        gid,
+        file_size: size as u32,
+        id: blob,
+        flags: (path.len().min(0xfff)) as u16,
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    }
+}
+
+/// Reads objects one after another through one handle on the object database.
+pub struct Objects<'r> {
+    odb: git2::Odb<'r>,
+}
+
+impl Objects<'_> {
+    /// The raw bytes of an object.
+    pub fn read(&self, id: ObjectId) -> Result<Vec<u8>> {
+        let object = self.odb.read(id.oid())?;
+        Ok(object.data().to_vec())
+    }
+
+    /// Calls `f` with the raw bytes of an object, without copying them.
+    pub fn with<T>(&self, id: ObjectId, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        let object = self.odb.read(id.oid())?;
+        Ok(f(object.data()))
+    }
+
+    /// The tree and first parent of a commit.
+    pub fn commit_links(&self, id: ObjectId) -> Result<CommitLinks> {
+        self.with(id, parse_commit_links)?
+            .ok_or_else(|| Error::Git(format!("commit {id} cannot be parsed")))
+    }
+}
+
+fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
+    let mut tree = None;
+    let mut first_parent = None;
+    for line in data.split(|&b| b == b'\n') {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(hex) = line.strip_prefix(b"tree ") {
+            tree = ObjectId::from_hex(std::str::from_utf8(hex).ok()?);
+        } else if let Some(hex) = line.strip_prefix(b"parent ") {
+            if first_parent.is_none() {
+                first_parent = ObjectId::from_hex(std::str::from_utf8(hex).ok()?);
+            }
+        } else if tree.is_some() && !line.starts_with(b"parent ") {
+            break;
+        }
+    }
+    Some(CommitLinks { tree: tree?, first_parent })
+}
+
+/// The registry's files as they are in one commit.
+pub struct CommitSource {
+    repo: Mutex<Repo>,
+    commit: ObjectId,
+    root: Option<ObjectId>,
+}
+
+impl std::fmt::Debug for CommitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CommitSource({})", self.commit)
+    }
+}
+
+impl CommitSource {
+    /// The registry at `commit` of the repository at `root`.
+    pub fn open(root: &Path, commit: ObjectId) -> Result<CommitSource> {
+        let repo = Repo::discover(root)?.ok_or_else(|| Error::NoHistory("not a git repository".into()))?;
+        let root_tree = repo.root_tree_at(commit)?;
+        Ok(CommitSource { repo: Mutex::new(repo), commit, root: root_tree })
+    }
+
+    /// The commit.
+    pub fn commit(&self) -> ObjectId {
+        self.commit
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Repo>> {
+        self.repo.lock().map_err(|_| Error::Git("repository lock poisoned".into()))
+    }
+
+    /// The blob id of a root-relative file at this commit.
+    pub fn blob_id(&self, path: &str) -> Result<Option<ObjectId>> {
+        let Some(mut tree) = self.root else { return Ok(None) };
+        let repo = self.lock()?;
+        let objects = repo.objects()?;
+        let parts: Vec<&str> = path.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            let data = objects.read(tree)?;
+            let Some(entry) = tree_entries(&data).find(|e| e.name == part.as_bytes()) else {
+                return Ok(None);
+            };
+            if last {
+                return Ok(entry.is_file.then_some(entry.id));
+            }
+            if !entry.is_tree {
+                return Ok(None);
+            }
+            tree = entry.id;
+        }
+        Ok(None)
+    }
+}
+
+impl Source for CommitSource {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.blob_id(path)? {
+            Some(blob) => Ok(Some(self.lock()?.read_raw(blob)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn prompt_files(&self) -> Result<Vec<String>> {
+        let Some(root) = self.root else { return Ok(Vec::new()) };
+        let repo = self.lock()?;
+        let objects = repo.objects()?;
+        let mut files = Vec::new();
+        let mut stack = vec![(root, String::new())];
+        while let Some((tree, dir)) = stack.pop() {
+            let data = objects.read(tree)?;
+            for entry in tree_entries(&data) {
+                let name = String::from_utf8_lossy(entry.name);
+                if name.starts_with('.') {
+                    continue;
+                }
+                let path = format!("{dir}{name}");
+                if entry.is_tree {
+                    stack.push((entry.id, format!("{path}/")));
+                } else if entry.is_file && prompt_id(&path).is_some() {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    fn describe(&self) -> String {
+        format!("commit {}", self.commit.short())
+    }
+}

@@ -1,0 +1,237 @@
+//! The version index: which commits are versions of which prompt file, in one pass over the
+//! first-parent history for all prompts at once.
+//!
+//! The walk reads each first-parent commit's registry-root tree id and skips the commit when it
+//! equals the parent's; otherwise it diffs the two trees, descending only into subtrees whose ids
+//! differ. Version N of a file is the N-th commit (oldest first) whose tree has the file with a
+//! blob that differs from the first parent's. The result is cached (see [`crate::cache`]).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::git::{tree_entries, CommitInfo, ObjectId, Objects, Repo, TreeEntry};
+use crate::source::prompt_id;
+
+/// One version of one prompt file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    /// 1-based version number.
+    pub number: u32,
+    /// Position of the commit on the first-parent chain (0 = the root commit).
+    pub seq: u32,
+    /// Index of the commit in [`VersionIndex::commits`].
+    pub commit: u32,
+    /// The file's blob at that commit.
+    pub blob: ObjectId,
+}
+
+/// Every version of every prompt file on the first-parent history of one tip.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionIndex {
+    /// The tip the index was built for.
+    pub tip: ObjectId,
+    /// The registry root's tree at the tip (`None` when the root does not exist there).
+    pub tip_root: Option<ObjectId>,
+    /// Number of commits on the first-parent chain.
+    pub chain_len: u32,
+    /// The registry root relative to the work tree.
+    pub prefix: String,
+    /// Every commit that is a version of some file, oldest first.
+    pub commits: Vec<CommitInfo>,
+    /// Versions by root-relative file path, oldest first.
+    pub files: BTreeMap<String, Vec<Version>>,
+}
+
+impl VersionIndex {
+    /// The versions of a file, oldest first (empty when it has none).
+    pub fn versions(&self, file: &str) -> &[Version] {
+        self.files.get(file).map_or(&[], Vec::as_slice)
+    }
+
+    /// The commit of a version.
+    pub fn commit(&self, version: &Version) -> &CommitInfo {
+        &self.commits[version.commit as usize]
+    }
+
+    /// Builds the index for `tip` from scratch.
+    pub fn build(repo: &Repo, tip: ObjectId) -> Result<VersionIndex> {
+        let objects = repo.objects()?;
+        let chain = first_parent_chain(&objects, tip, None)?.chain;
+        let mut index = VersionIndex {
+            tip,
+            tip_root: None,
+            chain_len: 0,
+            prefix: repo.prefix().to_string(),
+            commits: Vec::new(),
+            files: BTreeMap::new(),
+        };
+        index.extend(repo, &objects, &chain)?;
+        Ok(index)
+    }
+
+    /// Brings the index to `tip`: walks only the new commits when `tip` descends from the
+    /// indexed tip along first parents, rebuilds otherwise. Returns whether anything changed.
+    pub fn update(&mut self, repo: &Repo, tip: ObjectId) -> Result<bool> {
+        if tip == self.tip && self.prefix == repo.prefix() {
+            return Ok(false);
+        }
+        let objects = repo.objects()?;
+        let walk = first_parent_chain(&objects, tip, Some(self.tip))?;
+        if walk.reached_stop && self.prefix == repo.prefix() {
+            self.extend(repo, &objects, &walk.chain)?;
+        } else {
+            let mut fresh = VersionIndex {
+                tip,
+                prefix: repo.prefix().to_string(),
+                ..VersionIndex::default()
+            };
+            fresh.extend(repo, &objects, &walk.chain)?;
+            *self = fresh;
+        }
+        Ok(true)
+    }
+
+    /// Appends the commits of `chain` (oldest first, each the first child of the one before,
+    /// the first a first child of the current tip).
+    fn extend(&mut self, repo: &Repo, objects: &Objects<'_>, chain: &[(ObjectId, ObjectId)]) -> Result<()> {
+        let mut prev_root = self.tip_root;
+        let mut changed = Vec::new();
+        for &(commit, tree) in chain {
+            let seq = self.chain_len;
+            self.chain_len += 1;
+            self.tip = commit;
+            let root = repo.root_tree(objects, tree)?;
+            if root == prev_root {
+                continue;
+            }
+            changed.clear();
+            diff_trees(objects, prev_root, root, "", &mut changed)?;
+            prev_root = root;
+            if changed.is_empty() {
+                continue;
+            }
+            let commit_index = self.commits.len() as u32;
+            self.commits.push(repo.commit_info(commit)?);
+            for (path, blob) in changed.drain(..) {
+                let versions = self.files.entry(path).or_default();
+                versions.push(Version {
+                    number: versions.len() as u32 + 1,
+                    seq,
+                    commit: commit_index,
+                    blob,
+                });
+            }
+        }
+        self.tip_root = prev_root;
+        Ok(())
+    }
+}
+
+struct Walk {
+    /// (commit, tree), oldest first.
+    chain: Vec<(ObjectId, ObjectId)>,
+    reached_stop: bool,
+}
+
+/// The first-parent chain from `tip` back to the root, or back to (not including) `stop`.
+fn first_parent_chain(objects: &Objects<'_>, tip: ObjectId, stop: Option<ObjectId>) -> Result<Walk> {
+    let mut chain = Vec::new();
+    let mut next = Some(tip);
+    let mut reached_stop = false;
+    while let Some(commit) = next {
+        if Some(commit) == stop {
+            reached_stop = true;
+            break;
+        }
+        let links = objects.commit_links(commit)?;
+        chain.push((commit, links.tree));
+        next = links.first_parent;
+    }
+    chain.reverse();
+    Ok(Walk { chain, reached_stop })
+}
+
+/// Orders tree entries as git does: a folder sorts as if its name ended in `/`.
+fn git_order(a: &TreeEntry<'_>, b: &TreeEntry<'_>) -> Ordering {
+    let common = a.name.len().min(b.name.len());
+    match a.name[..common].cmp(&b.name[..common]) {
+        Ordering::Equal => {}
+        other => return other,
+    }
+    let next = |e: &TreeEntry<'_>| -> Option<u8> {
+        e.name.get(common).copied().or(if e.is_tree { Some(b'/') } else { None })
+    };
+    next(a).cmp(&next(b))
+}
+
+fn is_hidden(name: &[u8]) -> bool {
+    name.first() == Some(&b'.')
+}
+
+/// Records every prompt file added or modified from `old` to `new` under `dir`.
+fn diff_trees(
+    objects: &Objects<'_>,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+    dir: &str,
+    out: &mut Vec<(String, ObjectId)>,
+) -> Result<()> {
+    let Some(new) = new else { return Ok(()) };
+    let old_data = match old {
+        Some(id) => objects.read(id)?,
+        None => Vec::new(),
+    };
+    let new_data = objects.read(new)?;
+    let mut olds = tree_entries(&old_data).peekable();
+    let mut subtrees: Vec<(String, Option<ObjectId>, ObjectId)> = Vec::new();
+    for entry in tree_entries(&new_data) {
+        let mut before = None;
+        while let Some(o) = olds.peek() {
+            match git_order(o, &entry) {
+                Ordering::Less => {
+                    olds.next();
+                }
+                Ordering::Equal => {
+                    before = olds.next();
+                    break;
+                }
+                Ordering::Greater => break,
+            }
+        }
+        if before.is_some_and(|b| b.id == entry.id) || is_hidden(entry.name) {
+            continue;
+        }
+        let Ok(name) = std::str::from_utf8(entry.name) else { continue };
+        if entry.is_tree {
+            let old_sub = before.filter(|b| b.is_tree).map(|b| b.id);
+            subtrees.push((format!("{dir}{name}/"), old_sub, entry.id));
+        } else if entry.is_file {
+            let path = format!("{dir}{name}");
+            if prompt_id(&path).is_some() {
+                out.push((path, entry.id));
+            }
+        }
+    }
+    for (path, old_sub, new_sub) in subtrees {
+        diff_trees(objects, old_sub, Some(new_sub), &path, out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &[u8], is_tree: bool) -> TreeEntry<'_> {
+        TreeEntry { name, id: ObjectId::default(), is_tree, is_file: !is_tree }
+    }
+
+    #[test]
+    fn folders_sort_as_if_they_ended_in_a_slash() {
+        assert_eq!(git_order(&entry(b"a", true), &entry(b"a.b", false)), Ordering::Greater);
+        assert_eq!(git_order(&entry(b"a", false), &entry(b"a.b", false)), Ordering::Less);
+        assert_eq!(git_order(&entry(b"a", true), &entry(b"a0", false)), Ordering::Less);
+        assert_eq!(git_order(&entry(b"a", true), &entry(b"a", true)), Ordering::Equal);
+    }
+}

@@ -1,0 +1,339 @@
+//! The defaults manifest, `defaults.yaml` at the registry root: the version each prompt gets by
+//! default, and further named pointers (labels) such as environments.
+//!
+//! Reading collects findings with positions. Writing ([`edit`]) changes only the one line it
+//! must, keeps comments and order, and checks its own work by reading the result back.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::diagnostic::{Code, Diagnostic, Pos};
+use crate::yaml::{self, join, Spans};
+
+/// The manifest's file name, at the registry root.
+pub const FILE: &str = "defaults.yaml";
+
+/// The parsed manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manifest {
+    /// Default version by prompt id.
+    pub defaults: BTreeMap<String, u32>,
+    /// Label name to (prompt id to version).
+    pub labels: BTreeMap<String, BTreeMap<String, u32>>,
+    spans: SpansEq,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SpansEq(Spans);
+
+impl PartialEq for SpansEq {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for SpansEq {}
+
+impl Manifest {
+    /// Reads a manifest's text. Findings are about `defaults.yaml`.
+    pub fn parse(bytes: &[u8]) -> (Manifest, Vec<Diagnostic>) {
+        let (document, mut diagnostics) = yaml::parse(FILE, bytes);
+        let mut manifest = Manifest::default();
+        let Some(document) = document else {
+            return (manifest, diagnostics);
+        };
+        let spans = document.spans;
+        let mut found = Vec::new();
+        let mut push = |path: &str, message: String| {
+            found.push(Diagnostic::new(Code::WrongType, FILE, message).at(spans.value(path)));
+        };
+        let root = match document.value {
+            Value::Object(map) => map,
+            Value::Null => BTreeMap::new().into_iter().collect(),
+            other => {
+                push("", format!("defaults.yaml must be a mapping with `defaults` and `labels`, found {}", crate::prompt::type_name(&other)));
+                return (manifest, diagnostics);
+            }
+        };
+        let mut push_unknown = Vec::new();
+        for (key, value) in root {
+            match key.as_str() {
+                "defaults" => manifest.defaults = pointers(&value, "/defaults", &mut push),
+                "labels" => match value {
+                    Value::Null => {}
+                    Value::Object(labels) => {
+                        for (label, entries) in labels {
+                            let path = join("/labels", &label);
+                            let map = pointers(&entries, &path, &mut push);
+                            manifest.labels.insert(label, map);
+                        }
+                    }
+                    other => push("/labels", format!("`labels` must be a mapping of label names, found {}", crate::prompt::type_name(&other))),
+                },
+                other => {
+                    let d = Diagnostic::new(Code::UnknownField, FILE, format!("unknown field `{other}` in defaults.yaml"))
+                        .at(spans.field(&join("", other)))
+                        .with_hint("defaults.yaml holds `defaults` and `labels`");
+                    push_unknown.push(d);
+                }
+            }
+        }
+        diagnostics.extend(found);
+        diagnostics.extend(push_unknown);
+        manifest.spans = SpansEq(spans);
+        (manifest, diagnostics)
+    }
+
+    /// Where the entry for `id` (under `label`, or under `defaults`) is written.
+    pub fn position(&self, label: Option<&str>, id: &str) -> Pos {
+        let path = match label {
+            None => join("/defaults", id),
+            Some(label) => join(&join("/labels", label), id),
+        };
+        self.spans.0.field(&path)
+    }
+
+    /// The version a pointer gives `id`: the default when `label` is `None`.
+    pub fn get(&self, label: Option<&str>, id: &str) -> Option<u32> {
+        match label {
+            None => self.defaults.get(id).copied(),
+            Some(label) => self.labels.get(label)?.get(id).copied(),
+        }
+    }
+
+    /// The labels that point at `id`, with the version each gives.
+    pub fn labels_of(&self, id: &str) -> Vec<(&str, u32)> {
+        self.labels
+            .iter()
+            .filter_map(|(label, map)| map.get(id).map(|v| (label.as_str(), *v)))
+            .collect()
+    }
+}
+
+fn pointers(value: &Value, path: &str, push: &mut impl FnMut(&str, String)) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    match value {
+        Value::Null => {}
+        Value::Object(map) => {
+            for (id, version) in map {
+                match version.as_u64().filter(|v| *v >= 1 && *v <= u64::from(u32::MAX)) {
+                    Some(v) => {
+                        out.insert(id.clone(), v as u32);
+                    }
+                    None => push(
+                        &join(path, id),
+                        format!("the version of `{id}` must be a number from 1, found {version}"),
+                    ),
+                }
+            }
+        }
+        other => push(path, format!("`{}` must be a mapping of prompt ids to versions, found {}", path.trim_start_matches('/'), crate::prompt::type_name(other))),
+    }
+    out
+}
+
+/// The text of a manifest with one pointer set: `defaults.<id>` when `label` is `None`, else
+/// `labels.<label>.<id>`. Only that line changes (or one line is added); comments, order and
+/// every other line stay as they were.
+///
+/// ```
+/// let text = "# pinned versions\ndefaults:\n  greeting: 7   # reviewed\n  other: 2\n";
+/// let edited = promptreg::manifest::edit(text, None, "greeting", 8).unwrap();
+/// assert_eq!(edited, "# pinned versions\ndefaults:\n  greeting: 8   # reviewed\n  other: 2\n");
+/// ```
+pub fn edit(text: &str, label: Option<&str>, id: &str, version: u32) -> Result<String, String> {
+    let (before, diagnostics) = Manifest::parse(text.as_bytes());
+    if let Some(d) = diagnostics.iter().find(|d| d.is_error()) {
+        return Err(format!("defaults.yaml is not valid: {d}"));
+    }
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
+    if lines.last().is_some_and(|l| !l.ends_with('\n')) {
+        if let Some(last) = lines.last_mut() {
+            last.push('\n');
+        }
+    }
+    let mut path: Vec<&str> = match label {
+        None => vec!["defaults"],
+        Some(label) => vec!["labels", label],
+    };
+    path.push(id);
+    set_path(&mut lines, &path, version)?;
+    let edited = lines.concat();
+    let (after, diagnostics) = Manifest::parse(edited.as_bytes());
+    let mut expected = before;
+    match label {
+        None => {
+            expected.defaults.insert(id.to_string(), version);
+        }
+        Some(label) => {
+            expected.labels.entry(label.to_string()).or_default().insert(id.to_string(), version);
+        }
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) || after != expected {
+        return Err("defaults.yaml is written in a form promptreg cannot edit line by line (flow mappings or anchors); edit it by hand".into());
+    }
+    Ok(edited)
+}
+
+/// A line's indentation, key and the column after `key:`, if it is a `key:` line.
+fn key_of(line: &str) -> Option<(usize, String, usize)> {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let rest = &line[indent..];
+    if rest.starts_with('#') || rest.trim().is_empty() || rest.starts_with('-') {
+        return None;
+    }
+    let (key, after) = if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let end = rest[1..].find(q)? + 1;
+        (rest[1..end].to_string(), end + 1)
+    } else {
+        let colon = rest.find(": ").or_else(|| rest.trim_end().strip_suffix(':').map(|s| s.len()))?;
+        (rest[..colon].trim_end().to_string(), colon)
+    };
+    let tail = &rest[after..];
+    let tail_trim = tail.trim_start();
+    if !tail_trim.starts_with(':') {
+        return None;
+    }
+    let value_col = indent + after + (tail.len() - tail_trim.len()) + 1;
+    Some((indent, key, value_col))
+}
+
+fn is_blank(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#')
+}
+
+fn yaml_key(key: &str) -> String {
+    let plain = key
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
+        && !key.is_empty()
+        && !key.starts_with(['-', '.']);
+    if plain {
+        key.to_string()
+    } else {
+        format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// Sets `path` (keys, nested) to `version` within the block `lines[start..end]` at `indent`.
+fn set_path(lines: &mut Vec<String>, path: &[&str], version: u32) -> Result<(), String> {
+    let mut start = 0;
+    let mut end = lines.len();
+    let mut indent = 0usize;
+    for (depth, key) in path.iter().enumerate() {
+        let last = depth + 1 == path.len();
+        let found = (start..end).find(|&i| matches!(key_of(&lines[i]), Some((ind, ref k, _)) if ind == indent && k == key));
+        match found {
+            Some(i) => {
+                let (_, _, value_col) = key_of(&lines[i]).ok_or("internal: key vanished")?;
+                let value = lines[i][value_col..].trim_end_matches('\n');
+                if last {
+                    let lead = value.len() - value.trim_start().len();
+                    let token = value[lead..].find(char::is_whitespace).unwrap_or(value.len() - lead);
+                    let space = if lead == 0 { " " } else { &value[..lead] };
+                    let tail = &value[lead + token..];
+                    lines[i] = format!("{}{space}{version}{tail}\n", &lines[i][..value_col]);
+                    return Ok(());
+                }
+                let trimmed = value.trim();
+                if !(trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "{}") {
+                    return Err(format!("`{key}` in defaults.yaml is written inline; write it as a block mapping to let promptreg edit it"));
+                }
+                if trimmed == "{}" {
+                    lines[i] = format!("{}\n", &lines[i][..value_col - 1].trim_end());
+                }
+                // The block of this key: following lines indented deeper (or blank).
+                let block_start = i + 1;
+                let mut block_end = block_start;
+                while block_end < end {
+                    let line = &lines[block_end];
+                    let ind = line.len() - line.trim_start_matches(' ').len();
+                    if !is_blank(line) && ind <= indent {
+                        break;
+                    }
+                    block_end += 1;
+                }
+                let child = (block_start..block_end)
+                    .find(|&j| !is_blank(&lines[j]))
+                    .map_or(indent + 2, |j| lines[j].len() - lines[j].trim_start_matches(' ').len());
+                start = block_start;
+                end = block_end;
+                indent = child;
+            }
+            None => {
+                // Insert after the block's last non-blank line.
+                let at = (start..end).rev().find(|&j| !is_blank(&lines[j])).map_or(start, |j| j + 1);
+                let mut new_lines = Vec::new();
+                for (d, k) in path[depth..].iter().enumerate() {
+                    let pad = " ".repeat(indent + 2 * d);
+                    if depth + d + 1 == path.len() {
+                        new_lines.push(format!("{pad}{}: {version}\n", yaml_key(k)));
+                    } else {
+                        new_lines.push(format!("{pad}{}:\n", yaml_key(k)));
+                    }
+                }
+                let at = if depth == 0 { lines.len() } else { at };
+                lines.splice(at..at, new_lines);
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_defaults_and_labels() {
+        let (m, d) = Manifest::parse(b"defaults:\n  a: 3\nlabels:\n  staging:\n    a: 4\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(m.get(None, "a"), Some(3));
+        assert_eq!(m.get(Some("staging"), "a"), Some(4));
+        assert_eq!(m.position(Some("staging"), "a"), Pos::new(5, 5));
+    }
+
+    #[test]
+    fn refuses_versions_that_are_not_numbers() {
+        let (_, d) = Manifest::parse(b"defaults:\n  a: latest\n  b: 0\n");
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].line, 2);
+    }
+
+    #[test]
+    fn edits_only_the_line_it_must() {
+        let text = "# top\ndefaults:\n  # the triage prompt\n  support/triage: 3 # pinned\n  greeting: 7\n\nlabels:\n  staging:\n    greeting: 8\n";
+        assert_eq!(
+            edit(text, None, "greeting", 9).unwrap(),
+            text.replace("greeting: 7", "greeting: 9")
+        );
+        assert_eq!(
+            edit(text, None, "support/triage", 4).unwrap(),
+            text.replace("triage: 3 # pinned", "triage: 4 # pinned")
+        );
+        assert_eq!(
+            edit(text, Some("staging"), "greeting", 9).unwrap(),
+            text.replace("greeting: 8", "greeting: 9")
+        );
+    }
+
+    #[test]
+    fn adds_missing_entries_and_sections() {
+        let text = "defaults:\n  a: 1\n\nlabels:\n  staging:\n    a: 1\n";
+        assert_eq!(edit(text, None, "b", 2).unwrap(), "defaults:\n  a: 1\n  b: 2\n\nlabels:\n  staging:\n    a: 1\n");
+        assert_eq!(
+            edit(text, Some("prod"), "a", 2).unwrap(),
+            "defaults:\n  a: 1\n\nlabels:\n  staging:\n    a: 1\n  prod:\n    a: 2\n"
+        );
+        assert_eq!(edit("# only a comment\n", None, "a", 1).unwrap(), "# only a comment\ndefaults:\n  a: 1\n");
+        assert_eq!(edit("", Some("s"), "a", 1).unwrap(), "labels:\n  s:\n    a: 1\n");
+        assert_eq!(edit("defaults: {}\n", None, "a", 1).unwrap(), "defaults:\n  a: 1\n");
+    }
+
+    #[test]
+    fn refuses_flow_style() {
+        assert!(edit("defaults: {a: 1}\n", None, "a", 2).is_err());
+    }
+}

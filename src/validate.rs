@@ -1,0 +1,312 @@
+//! `validate`: every check of the registry, collected (never stopping at the first finding),
+//! over every prompt in parallel.
+
+use std::collections::BTreeSet;
+
+use rayon::prelude::*;
+use serde_json::Map;
+
+use crate::diagnostic::{Code, Diagnostic, Pos};
+use crate::error::{Error, Result};
+use crate::manifest::{self, Manifest};
+use crate::prompt::{Body, Prompt};
+use crate::registry::{LoadedPrompt, Registry};
+use crate::render::{CompiledPrompt, RenderError};
+use crate::template::{file_position, FileContext};
+
+/// The outcome of validating a registry.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Every finding, sorted by file, line and column.
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many prompts were checked.
+    pub prompts: usize,
+    /// Checks that could not run, and why (e.g. manifest versions without git history).
+    pub skipped: Vec<String>,
+}
+
+impl Report {
+    /// The number of errors.
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// The number of warnings.
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// Validates the working copy: the prompts named by `ids` (all when empty) and the manifest.
+pub fn validate(registry: &Registry, ids: &[String]) -> Result<Report> {
+    let discovery = registry.discover_work()?;
+    let mut report = Report::default();
+    let selected: Vec<(&String, &String)> = if ids.is_empty() {
+        report.diagnostics.extend(discovery.diagnostics.iter().cloned());
+        discovery.prompts.iter().collect()
+    } else {
+        let mut selected = Vec::new();
+        for id in ids {
+            match discovery.file(id, &registry.root().display().to_string()) {
+                Ok(_) => selected.extend(discovery.prompts.get_key_value(id)),
+                Err(Error::Invalid { diagnostics, .. }) => report.diagnostics.extend(diagnostics),
+                Err(e) => return Err(e),
+            }
+        }
+        selected
+    };
+    report.prompts = selected.len();
+    let source = registry.work();
+    let found: Vec<Vec<Diagnostic>> = selected
+        .par_iter()
+        .map(|(id, file)| check_file(source.clone(), id, file))
+        .collect();
+    report.diagnostics.extend(found.into_iter().flatten());
+    check_manifest(registry, &discovery.prompts.keys().cloned().collect(), ids, &mut report)?;
+    report.diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    report.diagnostics.dedup();
+    Ok(report)
+}
+
+/// Every finding about one prompt file of a snapshot.
+pub fn check_file(source: std::sync::Arc<dyn crate::source::Source>, id: &str, file: &str) -> Vec<Diagnostic> {
+    match LoadedPrompt::read(source, id, file) {
+        Ok(loaded) => check_loaded(loaded),
+        Err(Error::Invalid { diagnostics, .. }) => diagnostics,
+        Err(e) => vec![Diagnostic::new(Code::Unreadable, file, e.to_string())],
+    }
+}
+
+/// Every finding about a prompt that parsed: its warnings, then compile, variable, test-data,
+/// injection and budget checks.
+pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
+    let mut out = loaded.warnings.clone();
+    let text = loaded.text.clone();
+    let file = loaded.file.clone();
+    let compiled = match loaded.compile() {
+        Ok(compiled) => compiled,
+        Err(Error::Invalid { diagnostics, .. }) => {
+            out.extend(diagnostics);
+            return out;
+        }
+        Err(e) => {
+            out.push(Diagnostic::new(Code::Unreadable, &file, e.to_string()));
+            return out;
+        }
+    };
+    let ctx = FileContext { file: &file, text: &text, prompt: compiled.prompt() };
+    check_variables(&ctx, &compiled, &mut out);
+    check_injection(&ctx, &compiled, &mut out);
+    check_tests(&ctx, &compiled, &mut out);
+    out
+}
+
+/// Where `name` is first used in the prompt's templates, as a file position.
+fn first_use(ctx: &FileContext<'_>, name: &str) -> Pos {
+    for (path, text) in ctx.prompt.templates() {
+        if let Some(offset) = find_word(text, name) {
+            let before = &text[..offset];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return file_position(ctx, &path, line, col);
+        }
+    }
+    ctx.prompt.spans.field("/messages")
+}
+
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).map(|(i, _)| i).find(|&i| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+fn check_variables(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut Vec<Diagnostic>) {
+    let Some(declared) = &ctx.prompt.variables else { return };
+    let free = compiled.free_variables();
+    for name in free.iter().filter(|n| !declared.contains_key(*n)) {
+        out.push(
+            Diagnostic::new(Code::UndeclaredVariable, ctx.file, format!("variable `{name}` is used but not declared"))
+                .at(first_use(ctx, name))
+                .with_hint(format!("declare it under `variables:`, e.g. `{name}: {{ type: string, required: true }}`")),
+        );
+    }
+    for name in declared.keys().filter(|n| !free.contains(*n)) {
+        out.push(
+            Diagnostic::new(Code::UnusedVariable, ctx.file, format!("variable `{name}` is declared but never used"))
+                .at(ctx.prompt.spans.field(&format!("/variables/{name}")))
+                .with_hint("use it in a template or remove the declaration"),
+        );
+    }
+}
+
+/// Variables a user supplies at run time: required ones (no default). Without a `variables`
+/// section every input is required.
+fn user_supplied(prompt: &Prompt, compiled: &CompiledPrompt) -> BTreeSet<String> {
+    match &prompt.variables {
+        Some(vars) => vars.iter().filter(|(_, v)| v.required).map(|(n, _)| n.clone()).collect(),
+        None => compiled.free_variables().clone(),
+    }
+}
+
+fn check_injection(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut Vec<Diagnostic>) {
+    let Body::Messages(messages) = &ctx.prompt.body else { return };
+    let supplied = user_supplied(ctx.prompt, compiled);
+    for (i, message) in messages.iter().enumerate() {
+        if message.role != "system" {
+            continue;
+        }
+        for name in &supplied {
+            let Some(offset) = find_word(&message.content, name) else { continue };
+            if !in_expression(&message.content, offset, ctx.prompt.syntax) {
+                continue;
+            }
+            let before = &message.content[..offset];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let pos = file_position(ctx, &format!("/messages/{i}/content"), line, col);
+            out.push(
+                Diagnostic::new(Code::InjectionRisk, ctx.file, format!("user-supplied variable `{name}` is rendered into a system message"))
+                    .at(pos)
+                    .with_hint("put user input in a user message, or give the variable a default if it is configuration"),
+            );
+        }
+    }
+}
+
+/// Whether `offset` lies inside a `{{ }}` / `{% %}` (or bracket) tag.
+fn in_expression(text: &str, offset: usize, syntax: crate::prompt::Syntax) -> bool {
+    let (opens, closes): (&[&str], &[&str]) = match syntax {
+        crate::prompt::Syntax::Jinja => (&["{{", "{%"], &["}}", "%}"]),
+        crate::prompt::Syntax::Brackets => (&["[[", "[%"], &["]]", "%]"]),
+    };
+    let before = &text[..offset];
+    let open = opens.iter().filter_map(|o| before.rfind(o)).max();
+    let close = closes.iter().filter_map(|c| before.rfind(c)).max();
+    match (open, close) {
+        (Some(o), Some(c)) => o > c,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+fn check_tests(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut Vec<Diagnostic>) {
+    let rows = &ctx.prompt.test_data;
+    if rows.is_empty() {
+        out.push(
+            Diagnostic::new(Code::NoTestData, ctx.file, "the prompt has no test data")
+                .at(ctx.prompt.spans.field("/testData"))
+                .with_hint("add `testData:` with example inputs; validate renders each and review diffs their output"),
+        );
+        return;
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let at = ctx.prompt.spans.field(&format!("/testData/{i}"));
+        check_row(ctx, compiled, i, row, at, out);
+    }
+}
+
+fn check_row(ctx: &FileContext<'_>, compiled: &CompiledPrompt, i: usize, row: &Map<String, serde_json::Value>, at: Pos, out: &mut Vec<Diagnostic>) {
+    match compiled.render(row) {
+        Ok(rendered) => {
+            if let Some(budget) = ctx.prompt.max_prompt_tokens {
+                let tokens = crate::tokens::count_rendered(&rendered);
+                if tokens as u64 > budget {
+                    out.push(
+                        Diagnostic::new(
+                            Code::TokenBudget,
+                            ctx.file,
+                            format!("test case {i} renders to {tokens} prompt tokens, over the budget of {budget}"),
+                        )
+                        .at(ctx.prompt.spans.field("/maxPromptTokens"))
+                        .with_hint(format!("shorten the prompt or raise `maxPromptTokens` (test case {i} is at line {})", at.line)),
+                    );
+                }
+            }
+        }
+        Err(RenderError::Missing { names }) => {
+            let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            out.push(
+                Diagnostic::new(
+                    Code::TestMissingVariable,
+                    ctx.file,
+                    format!("test case {i} lacks required variable{} {}", if names.len() == 1 { "" } else { "s" }, list.join(", ")),
+                )
+                .at(at)
+                .with_hint("give every required variable a value in each test case"),
+            );
+        }
+        Err(RenderError::Template(d)) => {
+            let mut d = *d;
+            d.code = if matches!(d.code, Code::IncludeMissing | Code::IncludeOutsideRoot) { d.code } else { Code::TestRender };
+            d.severity = d.code.severity();
+            d.message = format!("test case {i} does not render: {}", d.message);
+            d.hint = Some(format!("the test case is at line {}", at.line));
+            out.push(d);
+        }
+        Err(other) => {
+            out.push(Diagnostic::new(Code::TestRender, ctx.file, format!("test case {i} does not render: {other}")).at(at));
+        }
+    }
+}
+
+fn check_manifest(registry: &Registry, ids: &BTreeSet<String>, only: &[String], report: &mut Report) -> Result<()> {
+    let Some(text) = registry.read_work_text(manifest::FILE) else {
+        if registry.work().read(manifest::FILE)?.is_some() {
+            report.diagnostics.push(Diagnostic::new(Code::YamlSyntax, manifest::FILE, "defaults.yaml is not valid UTF-8"));
+        }
+        return Ok(());
+    };
+    let (manifest, diagnostics) = Manifest::parse(text.as_bytes());
+    report.diagnostics.extend(diagnostics);
+    let index = match registry.index() {
+        Ok(index) => Some(index),
+        Err(Error::NoHistory(why)) => {
+            report.skipped.push(format!("manifest versions not checked: {why}"));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let pointers = manifest
+        .defaults
+        .iter()
+        .map(|(id, v)| (None, id, *v))
+        .chain(manifest.labels.iter().flat_map(|(l, m)| m.iter().map(move |(id, v)| (Some(l.as_str()), id, *v))));
+    for (label, id, version) in pointers {
+        if !only.is_empty() && !only.contains(id) {
+            continue;
+        }
+        let what = label.map_or("the default".to_string(), |l| format!("label `{l}`"));
+        let pos = manifest.position(label, id);
+        let versions = index.and_then(|i| registry.versioned_file(i, id).map(|f| i.versions(&f).len()));
+        if !ids.contains(id) && versions.is_none() {
+            let hint = crate::prompt::suggest(id, ids.iter().map(String::as_str))
+                .map_or("remove the entry, or add the prompt".to_string(), |s| format!("did you mean `{s}`?"));
+            report.diagnostics.push(
+                Diagnostic::new(Code::ManifestUnknownPrompt, manifest::FILE, format!("{what} names prompt `{id}`, which does not exist"))
+                    .at(pos)
+                    .with_hint(hint),
+            );
+            continue;
+        }
+        if let Some(index) = index {
+            let count = versions.unwrap_or(0);
+            if version as usize > count {
+                let has = match count {
+                    0 => "it has no committed versions yet".to_string(),
+                    1 => "it has only version 1".to_string(),
+                    n => format!("it has versions 1 to {n}"),
+                };
+                let _ = index;
+                report.diagnostics.push(
+                    Diagnostic::new(Code::ManifestUnknownVersion, manifest::FILE, format!("{what} of `{id}` is version {version}, which does not exist"))
+                        .at(pos)
+                        .with_hint(format!("{has}; `promptreg versions {id}` lists them")),
+                );
+            }
+        }
+    }
+    Ok(())
+}
