@@ -28,7 +28,9 @@ pub fn load(path: &Path) -> Option<VersionIndex> {
 /// Writes the index atomically. Failure to write a cache is not an error: the next call
 /// rebuilds it.
 pub fn store(path: &Path, index: &VersionIndex) -> bool {
-    let Some(dir) = path.parent() else { return false };
+    let Some(dir) = path.parent() else {
+        return false;
+    };
     if std::fs::create_dir_all(dir).is_err() {
         return false;
     }
@@ -173,14 +175,26 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
             if commit as usize >= commits.len() || seq >= chain_len {
                 return None;
             }
-            versions.push(Version { number: number as u32, seq, commit, blob: r.id()? });
+            versions.push(Version {
+                number: number as u32,
+                seq,
+                commit,
+                blob: r.id()?,
+            });
         }
         files.insert(path, versions);
     }
     if !r.data.is_empty() {
         return None;
     }
-    Some(VersionIndex { tip, tip_root, chain_len, prefix, commits, files })
+    Some(VersionIndex {
+        tip,
+        tip_root,
+        chain_len,
+        prefix,
+        commits,
+        files,
+    })
 }
 
 #[cfg(test)]
@@ -197,8 +211,23 @@ mod tests {
             message: "Add greeting\n".into(),
         };
         let mut files = BTreeMap::new();
-        files.insert("greeting.prompt.yaml".to_string(), vec![Version { number: 1, seq: 0, commit: 0, blob: ObjectId([2; 20]) }]);
-        VersionIndex { tip: ObjectId([1; 20]), tip_root: Some(ObjectId([3; 20])), chain_len: 1, prefix: String::new(), commits: vec![commit], files }
+        files.insert(
+            "greeting.prompt.yaml".to_string(),
+            vec![Version {
+                number: 1,
+                seq: 0,
+                commit: 0,
+                blob: ObjectId([2; 20]),
+            }],
+        );
+        VersionIndex {
+            tip: ObjectId([1; 20]),
+            tip_root: Some(ObjectId([3; 20])),
+            chain_len: 1,
+            prefix: String::new(),
+            commits: vec![commit],
+            files,
+        }
     }
 
     #[test]

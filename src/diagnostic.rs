@@ -180,7 +180,10 @@ impl Diagnostic {
         let (Some(src), Some(span)) = (source, span) else {
             // No text to quote: the header, the location and the hint, in rustc's layout.
             let header = renderer.render(level.title(&self.message).id(self.code.as_str()));
-            let mut out = format!("{header}\n  --> {}:{}:{}", self.file, self.line, self.column);
+            let mut out = format!(
+                "{header}\n  --> {}:{}:{}",
+                self.file, self.line, self.column
+            );
             if let Some(hint) = &self.hint {
                 out.push_str(&format!("\n   = help: {hint}"));
             }

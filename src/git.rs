@@ -148,7 +148,13 @@ impl Repo {
         let repo = match git2::Repository::discover(root) {
             Ok(repo) => repo,
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(Error::Git(format!("cannot open the repository at {}: {}", root.display(), e.message()))),
+            Err(e) => {
+                return Err(Error::Git(format!(
+                    "cannot open the repository at {}: {}",
+                    root.display(),
+                    e.message()
+                )))
+            }
         };
         let Some(workdir) = repo.workdir() else {
             return Err(Error::Usage(format!(
@@ -168,7 +174,11 @@ impl Repo {
         if !prefix.is_empty() {
             prefix.push('/');
         }
-        Ok(Some(Repo { repo, workdir, prefix }))
+        Ok(Some(Repo {
+            repo,
+            workdir,
+            prefix,
+        }))
     }
 
     /// The registry root relative to the work tree (`""` or `dir/`).
@@ -198,7 +208,12 @@ impl Repo {
                 Ok(commit) => Ok(Some(ObjectId::from_oid(commit.id()))),
                 Err(e) => Err(e.into()),
             },
-            Err(e) if e.code() == git2::ErrorCode::UnbornBranch || e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e)
+                if e.code() == git2::ErrorCode::UnbornBranch
+                    || e.code() == git2::ErrorCode::NotFound =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -225,7 +240,11 @@ impl Repo {
     }
 
     /// The position of `commit` on the first-parent chain of the index's tip, if it is on it.
-    pub fn first_parent_seq(&self, commit: ObjectId, index: &crate::history::VersionIndex) -> Result<Option<u32>> {
+    pub fn first_parent_seq(
+        &self,
+        commit: ObjectId,
+        index: &crate::history::VersionIndex,
+    ) -> Result<Option<u32>> {
         let objects = self.objects()?;
         let mut next = Some(index.tip);
         let mut seq = index.chain_len;
@@ -248,7 +267,9 @@ impl Repo {
 
     /// A reader for many objects in a row (the history walk).
     pub fn objects(&self) -> Result<Objects<'_>> {
-        Ok(Objects { odb: self.repo.odb()? })
+        Ok(Objects {
+            odb: self.repo.odb()?,
+        })
     }
 
     /// The metadata of a commit.
@@ -268,7 +289,11 @@ impl Repo {
 
     /// The tree id of the registry root at `commit`, or `None` when the root does not exist
     /// there.
-    pub fn root_tree(&self, objects: &Objects<'_>, commit_tree: ObjectId) -> Result<Option<ObjectId>> {
+    pub fn root_tree(
+        &self,
+        objects: &Objects<'_>,
+        commit_tree: ObjectId,
+    ) -> Result<Option<ObjectId>> {
         let mut tree = commit_tree;
         for part in self.prefix.split('/').filter(|p| !p.is_empty()) {
             let data = objects.read(tree)?;
@@ -292,21 +317,27 @@ impl Repo {
 
     /// The hash a file's bytes would have as a blob.
     pub fn hash_blob(bytes: &[u8]) -> ObjectId {
-        git2::Oid::hash_object(git2::ObjectType::Blob, bytes).map_or_else(|_| ObjectId::default(), ObjectId::from_oid)
+        git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
+            .map_or_else(|_| ObjectId::default(), ObjectId::from_oid)
     }
 
     /// The blob id of `path` (registry-relative) in the index, if it is staged.
     pub fn index_blob(&self, path: &str) -> Result<Option<ObjectId>> {
         let index = self.repo.index()?;
         let full = format!("{}{}", self.prefix, path);
-        Ok(index.get_path(Path::new(&full), 0).map(|e| ObjectId::from_oid(e.id)))
+        Ok(index
+            .get_path(Path::new(&full), 0)
+            .map(|e| ObjectId::from_oid(e.id)))
     }
 
     /// Commits the working-copy bytes of one registry file as a new commit on `HEAD`, leaving
     /// every other staged and unstaged change as it was. Returns the new commit.
     pub fn commit_file(&self, path: &str, bytes: &[u8], message: &str) -> Result<ObjectId> {
         let signature = self.repo.signature().map_err(|_| {
-            Error::Usage("git has no identity: set `git config user.name` and `git config user.email`".into())
+            Error::Usage(
+                "git has no identity: set `git config user.name` and `git config user.email`"
+                    .into(),
+            )
         })?;
         let head = self.head()?;
         let parent = match head {
@@ -323,7 +354,14 @@ impl Repo {
         let tree = self.replace_in_tree(base_tree.as_ref(), &parts, blob)?;
         let tree = self.repo.find_tree(tree)?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        let id = self.repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents)?;
+        let id = self.repo.commit(
+            Some("HEAD"),
+            &signature,
+            &signature,
+            message,
+            &tree,
+            &parents,
+        )?;
         // Stage exactly what was committed for this one path; other entries stay untouched.
         let mut index = self.repo.index()?;
         let mode = index
@@ -336,7 +374,12 @@ impl Repo {
         Ok(ObjectId::from_oid(id))
     }
 
-    fn replace_in_tree(&self, base: Option<&git2::Tree<'_>>, parts: &[&str], blob: git2::Oid) -> Result<git2::Oid> {
+    fn replace_in_tree(
+        &self,
+        base: Option<&git2::Tree<'_>>,
+        parts: &[&str],
+        blob: git2::Oid,
+    ) -> Result<git2::Oid> {
         let mut builder = self.repo.treebuilder(base)?;
         match parts {
             [] => return Err(Error::Usage("empty path".into())),
@@ -361,7 +404,13 @@ impl Repo {
     }
 }
 
-fn index_entry(path: &str, blob: git2::Oid, mode: u32, size: usize, meta: Option<&std::fs::Metadata>) -> git2::IndexEntry {
+fn index_entry(
+    path: &str,
+    blob: git2::Oid,
+    mode: u32,
+    size: usize,
+    meta: Option<&std::fs::Metadata>,
+) -> git2::IndexEntry {
     #[cfg(unix)]
     use std::os::unix::fs::MetadataExt;
     let time = |secs: i64, nanos: i64| git2::IndexTime::new(secs as i32, nanos as u32);
@@ -440,7 +489,10 @@ fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
             break;
         }
     }
-    Some(CommitLinks { tree: tree?, first_parent })
+    Some(CommitLinks {
+        tree: tree?,
+        first_parent,
+    })
 }
 
 /// The registry's files as they are in one commit.
@@ -459,9 +511,14 @@ impl std::fmt::Debug for CommitSource {
 impl CommitSource {
     /// The registry at `commit` of the repository at `root`.
     pub fn open(root: &Path, commit: ObjectId) -> Result<CommitSource> {
-        let repo = Repo::discover(root)?.ok_or_else(|| Error::NoHistory("not a git repository".into()))?;
+        let repo =
+            Repo::discover(root)?.ok_or_else(|| Error::NoHistory("not a git repository".into()))?;
         let root_tree = repo.root_tree_at(commit)?;
-        Ok(CommitSource { repo: Mutex::new(repo), commit, root: root_tree })
+        Ok(CommitSource {
+            repo: Mutex::new(repo),
+            commit,
+            root: root_tree,
+        })
     }
 
     /// The commit.
@@ -470,12 +527,16 @@ impl CommitSource {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Repo>> {
-        self.repo.lock().map_err(|_| Error::Git("repository lock poisoned".into()))
+        self.repo
+            .lock()
+            .map_err(|_| Error::Git("repository lock poisoned".into()))
     }
 
     /// The blob id of a root-relative file at this commit.
     pub fn blob_id(&self, path: &str) -> Result<Option<ObjectId>> {
-        let Some(mut tree) = self.root else { return Ok(None) };
+        let Some(mut tree) = self.root else {
+            return Ok(None);
+        };
         let repo = self.lock()?;
         let objects = repo.objects()?;
         let parts: Vec<&str> = path.split('/').collect();
@@ -506,7 +567,9 @@ impl Source for CommitSource {
     }
 
     fn prompt_files(&self) -> Result<Vec<String>> {
-        let Some(root) = self.root else { return Ok(Vec::new()) };
+        let Some(root) = self.root else {
+            return Ok(Vec::new());
+        };
         let repo = self.lock()?;
         let objects = repo.objects()?;
         let mut files = Vec::new();

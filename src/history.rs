@@ -94,7 +94,12 @@ impl VersionIndex {
 
     /// Appends the commits of `chain` (oldest first, each the first child of the one before,
     /// the first a first child of the current tip).
-    fn extend(&mut self, repo: &Repo, objects: &Objects<'_>, chain: &[(ObjectId, ObjectId)]) -> Result<()> {
+    fn extend(
+        &mut self,
+        repo: &Repo,
+        objects: &Objects<'_>,
+        chain: &[(ObjectId, ObjectId)],
+    ) -> Result<()> {
         let mut prev_root = self.tip_root;
         let mut changed = Vec::new();
         for &(commit, tree) in chain {
@@ -135,7 +140,11 @@ struct Walk {
 }
 
 /// The first-parent chain from `tip` back to the root, or back to (not including) `stop`.
-fn first_parent_chain(objects: &Objects<'_>, tip: ObjectId, stop: Option<ObjectId>) -> Result<Walk> {
+fn first_parent_chain(
+    objects: &Objects<'_>,
+    tip: ObjectId,
+    stop: Option<ObjectId>,
+) -> Result<Walk> {
     let mut chain = Vec::new();
     let mut next = Some(tip);
     let mut reached_stop = false;
@@ -149,7 +158,10 @@ fn first_parent_chain(objects: &Objects<'_>, tip: ObjectId, stop: Option<ObjectI
         next = links.first_parent;
     }
     chain.reverse();
-    Ok(Walk { chain, reached_stop })
+    Ok(Walk {
+        chain,
+        reached_stop,
+    })
 }
 
 /// Orders tree entries as git does: a folder sorts as if its name ended in `/`.
@@ -160,7 +172,10 @@ fn git_order(a: &TreeEntry<'_>, b: &TreeEntry<'_>) -> Ordering {
         other => return other,
     }
     let next = |e: &TreeEntry<'_>| -> Option<u8> {
-        e.name.get(common).copied().or(if e.is_tree { Some(b'/') } else { None })
+        e.name
+            .get(common)
+            .copied()
+            .or(if e.is_tree { Some(b'/') } else { None })
     };
     next(a).cmp(&next(b))
 }
@@ -202,7 +217,9 @@ fn diff_trees(
         if before.is_some_and(|b| b.id == entry.id) || is_hidden(entry.name) {
             continue;
         }
-        let Ok(name) = std::str::from_utf8(entry.name) else { continue };
+        let Ok(name) = std::str::from_utf8(entry.name) else {
+            continue;
+        };
         if entry.is_tree {
             let old_sub = before.filter(|b| b.is_tree).map(|b| b.id);
             subtrees.push((format!("{dir}{name}/"), old_sub, entry.id));
@@ -224,14 +241,31 @@ mod tests {
     use super::*;
 
     fn entry(name: &[u8], is_tree: bool) -> TreeEntry<'_> {
-        TreeEntry { name, id: ObjectId::default(), is_tree, is_file: !is_tree }
+        TreeEntry {
+            name,
+            id: ObjectId::default(),
+            is_tree,
+            is_file: !is_tree,
+        }
     }
 
     #[test]
     fn folders_sort_as_if_they_ended_in_a_slash() {
-        assert_eq!(git_order(&entry(b"a", true), &entry(b"a.b", false)), Ordering::Greater);
-        assert_eq!(git_order(&entry(b"a", false), &entry(b"a.b", false)), Ordering::Less);
-        assert_eq!(git_order(&entry(b"a", true), &entry(b"a0", false)), Ordering::Less);
-        assert_eq!(git_order(&entry(b"a", true), &entry(b"a", true)), Ordering::Equal);
+        assert_eq!(
+            git_order(&entry(b"a", true), &entry(b"a.b", false)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            git_order(&entry(b"a", false), &entry(b"a.b", false)),
+            Ordering::Less
+        );
+        assert_eq!(
+            git_order(&entry(b"a", true), &entry(b"a0", false)),
+            Ordering::Less
+        );
+        assert_eq!(
+            git_order(&entry(b"a", true), &entry(b"a", true)),
+            Ordering::Equal
+        );
     }
 }

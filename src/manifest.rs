@@ -51,7 +51,13 @@ impl Manifest {
             Value::Object(map) => map,
             Value::Null => BTreeMap::new().into_iter().collect(),
             other => {
-                push("", format!("defaults.yaml must be a mapping with `defaults` and `labels`, found {}", crate::prompt::type_name(&other)));
+                push(
+                    "",
+                    format!(
+                        "defaults.yaml must be a mapping with `defaults` and `labels`, found {}",
+                        crate::prompt::type_name(&other)
+                    ),
+                );
                 return (manifest, diagnostics);
             }
         };
@@ -68,12 +74,22 @@ impl Manifest {
                             manifest.labels.insert(label, map);
                         }
                     }
-                    other => push("/labels", format!("`labels` must be a mapping of label names, found {}", crate::prompt::type_name(&other))),
+                    other => push(
+                        "/labels",
+                        format!(
+                            "`labels` must be a mapping of label names, found {}",
+                            crate::prompt::type_name(&other)
+                        ),
+                    ),
                 },
                 other => {
-                    let d = Diagnostic::new(Code::UnknownField, FILE, format!("unknown field `{other}` in defaults.yaml"))
-                        .at(spans.field(&join("", other)))
-                        .with_hint("defaults.yaml holds `defaults` and `labels`");
+                    let d = Diagnostic::new(
+                        Code::UnknownField,
+                        FILE,
+                        format!("unknown field `{other}` in defaults.yaml"),
+                    )
+                    .at(spans.field(&join("", other)))
+                    .with_hint("defaults.yaml holds `defaults` and `labels`");
                     push_unknown.push(d);
                 }
             }
@@ -110,13 +126,20 @@ impl Manifest {
     }
 }
 
-fn pointers(value: &Value, path: &str, push: &mut impl FnMut(&str, String)) -> BTreeMap<String, u32> {
+fn pointers(
+    value: &Value,
+    path: &str,
+    push: &mut impl FnMut(&str, String),
+) -> BTreeMap<String, u32> {
     let mut out = BTreeMap::new();
     match value {
         Value::Null => {}
         Value::Object(map) => {
             for (id, version) in map {
-                match version.as_u64().filter(|v| *v >= 1 && *v <= u64::from(u32::MAX)) {
+                match version
+                    .as_u64()
+                    .filter(|v| *v >= 1 && *v <= u64::from(u32::MAX))
+                {
                     Some(v) => {
                         out.insert(id.clone(), v as u32);
                     }
@@ -127,7 +150,14 @@ fn pointers(value: &Value, path: &str, push: &mut impl FnMut(&str, String)) -> B
                 }
             }
         }
-        other => push(path, format!("`{}` must be a mapping of prompt ids to versions, found {}", path.trim_start_matches('/'), crate::prompt::type_name(other))),
+        other => push(
+            path,
+            format!(
+                "`{}` must be a mapping of prompt ids to versions, found {}",
+                path.trim_start_matches('/'),
+                crate::prompt::type_name(other)
+            ),
+        ),
     }
     out
 }
@@ -166,7 +196,11 @@ pub fn edit(text: &str, label: Option<&str>, id: &str, version: u32) -> Result<S
             expected.defaults.insert(id.to_string(), version);
         }
         Some(label) => {
-            expected.labels.entry(label.to_string()).or_default().insert(id.to_string(), version);
+            expected
+                .labels
+                .entry(label.to_string())
+                .or_default()
+                .insert(id.to_string(), version);
         }
     }
     if diagnostics.iter().any(Diagnostic::is_error) || after != expected {
@@ -186,7 +220,9 @@ fn key_of(line: &str) -> Option<(usize, String, usize)> {
         let end = rest[1..].find(q)? + 1;
         (rest[1..end].to_string(), end + 1)
     } else {
-        let colon = rest.find(": ").or_else(|| rest.trim_end().strip_suffix(':').map(|s| s.len()))?;
+        let colon = rest
+            .find(": ")
+            .or_else(|| rest.trim_end().strip_suffix(':').map(|s| s.len()))?;
         (rest[..colon].trim_end().to_string(), colon)
     };
     let tail = &rest[after..];
@@ -223,14 +259,18 @@ fn set_path(lines: &mut Vec<String>, path: &[&str], version: u32) -> Result<(), 
     let mut indent = 0usize;
     for (depth, key) in path.iter().enumerate() {
         let last = depth + 1 == path.len();
-        let found = (start..end).find(|&i| matches!(key_of(&lines[i]), Some((ind, ref k, _)) if ind == indent && k == key));
+        let found = (start..end).find(
+            |&i| matches!(key_of(&lines[i]), Some((ind, ref k, _)) if ind == indent && k == key),
+        );
         match found {
             Some(i) => {
                 let (_, _, value_col) = key_of(&lines[i]).ok_or("internal: key vanished")?;
                 let value = lines[i][value_col..].trim_end_matches('\n');
                 if last {
                     let lead = value.len() - value.trim_start().len();
-                    let token = value[lead..].find(char::is_whitespace).unwrap_or(value.len() - lead);
+                    let token = value[lead..]
+                        .find(char::is_whitespace)
+                        .unwrap_or(value.len() - lead);
                     let space = if lead == 0 { " " } else { &value[..lead] };
                     let tail = &value[lead + token..];
                     lines[i] = format!("{}{space}{version}{tail}\n", &lines[i][..value_col]);
@@ -256,14 +296,19 @@ fn set_path(lines: &mut Vec<String>, path: &[&str], version: u32) -> Result<(), 
                 }
                 let child = (block_start..block_end)
                     .find(|&j| !is_blank(&lines[j]))
-                    .map_or(indent + 2, |j| lines[j].len() - lines[j].trim_start_matches(' ').len());
+                    .map_or(indent + 2, |j| {
+                        lines[j].len() - lines[j].trim_start_matches(' ').len()
+                    });
                 start = block_start;
                 end = block_end;
                 indent = child;
             }
             None => {
                 // Insert after the block's last non-blank line.
-                let at = (start..end).rev().find(|&j| !is_blank(&lines[j])).map_or(start, |j| j + 1);
+                let at = (start..end)
+                    .rev()
+                    .find(|&j| !is_blank(&lines[j]))
+                    .map_or(start, |j| j + 1);
                 let mut new_lines = Vec::new();
                 for (d, k) in path[depth..].iter().enumerate() {
                     let pad = " ".repeat(indent + 2 * d);
@@ -322,14 +367,26 @@ mod tests {
     #[test]
     fn adds_missing_entries_and_sections() {
         let text = "defaults:\n  a: 1\n\nlabels:\n  staging:\n    a: 1\n";
-        assert_eq!(edit(text, None, "b", 2).unwrap(), "defaults:\n  a: 1\n  b: 2\n\nlabels:\n  staging:\n    a: 1\n");
+        assert_eq!(
+            edit(text, None, "b", 2).unwrap(),
+            "defaults:\n  a: 1\n  b: 2\n\nlabels:\n  staging:\n    a: 1\n"
+        );
         assert_eq!(
             edit(text, Some("prod"), "a", 2).unwrap(),
             "defaults:\n  a: 1\n\nlabels:\n  staging:\n    a: 1\n  prod:\n    a: 2\n"
         );
-        assert_eq!(edit("# only a comment\n", None, "a", 1).unwrap(), "# only a comment\ndefaults:\n  a: 1\n");
-        assert_eq!(edit("", Some("s"), "a", 1).unwrap(), "labels:\n  s:\n    a: 1\n");
-        assert_eq!(edit("defaults: {}\n", None, "a", 1).unwrap(), "defaults:\n  a: 1\n");
+        assert_eq!(
+            edit("# only a comment\n", None, "a", 1).unwrap(),
+            "# only a comment\ndefaults:\n  a: 1\n"
+        );
+        assert_eq!(
+            edit("", Some("s"), "a", 1).unwrap(),
+            "labels:\n  s:\n    a: 1\n"
+        );
+        assert_eq!(
+            edit("defaults: {}\n", None, "a", 1).unwrap(),
+            "defaults:\n  a: 1\n"
+        );
     }
 
     #[test]

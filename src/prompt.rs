@@ -189,8 +189,8 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates
         .into_iter()
         .map(|c| {
-            let distance = strsim::levenshtein(name, c)
-                .min(strsim::levenshtein(&lower, &c.to_lowercase()));
+            let distance =
+                strsim::levenshtein(name, c).min(strsim::levenshtein(&lower, &c.to_lowercase()));
             (distance, c)
         })
         .filter(|(distance, c)| *distance < 3.max(c.len() / 4) && *distance < c.len())
@@ -226,7 +226,10 @@ impl Prompt {
     pub fn parse(file: &str, bytes: &[u8]) -> Parsed {
         let (document, mut diagnostics) = yaml::parse(file, bytes);
         let Some(document) = document else {
-            return Parsed { prompt: None, diagnostics };
+            return Parsed {
+                prompt: None,
+                diagnostics,
+            };
         };
         let mut reader = Reader {
             file,
@@ -238,7 +241,10 @@ impl Prompt {
             p.spans = document.spans;
             p
         });
-        Parsed { prompt, diagnostics }
+        Parsed {
+            prompt,
+            diagnostics,
+        }
     }
 
     /// Every template of the prompt with its path in the file: `/template` or
@@ -272,8 +278,11 @@ impl Reader<'_> {
         let field = path.trim_start_matches('/').replace('/', ".");
         let message = format!("`{field}` must be {expected}, found {}", type_name(got));
         let pos = self.spans.value(path);
-        self.diagnostics
-            .push(Diagnostic::new(Code::WrongType, self.file, message).at(pos));
+        let mut d = Diagnostic::new(Code::WrongType, self.file, message).at(pos);
+        if expected.contains("string") && (got.is_object() || got.is_array()) {
+            d.hint = Some("quote the value: YAML reads an unquoted `{{ ... }}` or `[ ... ]` as a mapping or a list".into());
+        }
+        self.diagnostics.push(d);
     }
 
     fn unknown(&mut self, path: &str, key: &str, known: &[&str], what: &str) {
@@ -382,7 +391,10 @@ impl Reader<'_> {
                     Code::PromptBody,
                     "",
                     "the prompt has neither `messages` nor `template`".into(),
-                    Some("add `messages:` (a list of role/content) or `template:` (one string)".into()),
+                    Some(
+                        "add `messages:` (a list of role/content) or `template:` (one string)"
+                            .into(),
+                    ),
                 );
                 None
             }
@@ -430,21 +442,33 @@ impl Reader<'_> {
         let role = match role {
             Some(v) => self.string(&join(path, "role"), v),
             None => {
-                self.push(Code::WrongType, path, "message has no `role`".into(), Some("add `role: system`, `user` or `assistant`".into()));
+                self.push(
+                    Code::WrongType,
+                    path,
+                    "message has no `role`".into(),
+                    Some("add `role: system`, `user` or `assistant`".into()),
+                );
                 None
             }
         };
         let content = match content {
             Some(v) => self.string(&join(path, "content"), v),
             None => {
-                self.push(Code::WrongType, path, "message has no `content`".into(), None);
+                self.push(
+                    Code::WrongType,
+                    path,
+                    "message has no `content`".into(),
+                    None,
+                );
                 None
             }
         };
         if let Some(role) = &role {
             if !ROLES.contains(&role.as_str()) {
                 let hint = suggest(role, ROLES.iter().copied())
-                    .map_or("use system, user or assistant".to_string(), |s| format!("did you mean `{s}`?"));
+                    .map_or("use system, user or assistant".to_string(), |s| {
+                        format!("did you mean `{s}`?")
+                    });
                 self.push(
                     Code::UnknownRole,
                     &join(path, "role"),
@@ -453,7 +477,10 @@ impl Reader<'_> {
                 );
             }
         }
-        Some(Message { role: role?, content: content? })
+        Some(Message {
+            role: role?,
+            content: content?,
+        })
     }
 
     fn variables(&mut self, value: Value) -> Option<IndexMap<String, Variable>> {
@@ -461,7 +488,11 @@ impl Reader<'_> {
             Value::Null => return Some(IndexMap::new()),
             Value::Object(map) => map,
             other => {
-                self.wrong_type("/variables", "a mapping of variable names to declarations", &other);
+                self.wrong_type(
+                    "/variables",
+                    "a mapping of variable names to declarations",
+                    &other,
+                );
                 return None;
             }
         };
@@ -482,7 +513,11 @@ impl Reader<'_> {
             Value::String(ty) => Map::from_iter([("type".to_string(), Value::String(ty))]),
             Value::Null => Map::new(),
             other => {
-                self.wrong_type(path, "a mapping (type, required, default, description)", &other);
+                self.wrong_type(
+                    path,
+                    "a mapping (type, required, default, description)",
+                    &other,
+                );
                 return None;
             }
         };
@@ -499,7 +534,9 @@ impl Reader<'_> {
                         Code::WrongType,
                         &ty_path,
                         format!("unknown variable type `{name}`"),
-                        Some(format!("{hint}types: string, number, integer, boolean, array, object, any")),
+                        Some(format!(
+                            "{hint}types: string, number, integer, boolean, array, object, any"
+                        )),
                     );
                     VarType::Any
                 }
@@ -536,7 +573,12 @@ impl Reader<'_> {
         for key in map.keys() {
             self.unknown(path, key, VARIABLE_FIELDS, "a variable declaration");
         }
-        Some(Variable { ty, required, default, description })
+        Some(Variable {
+            ty,
+            required,
+            default,
+            description,
+        })
     }
 
     fn test_data(&mut self, value: Option<Value>) -> Vec<Map<String, Value>> {
@@ -553,7 +595,11 @@ impl Reader<'_> {
             match item {
                 Value::Object(row) => rows.push(row),
                 other => {
-                    self.wrong_type(&join("/testData", i), "a mapping of variable values", &other);
+                    self.wrong_type(
+                        &join("/testData", i),
+                        "a mapping of variable values",
+                        &other,
+                    );
                     rows.push(Map::new());
                 }
             }
@@ -609,9 +655,18 @@ mod tests {
 
     #[test]
     fn suggests_close_field_names() {
-        assert_eq!(suggest("modelParameter", KNOWN_FIELDS.iter().copied()), Some("modelParameters"));
-        assert_eq!(suggest("model_parameters", KNOWN_FIELDS.iter().copied()), Some("modelParameters"));
-        assert_eq!(suggest("test_data", KNOWN_FIELDS.iter().copied()), Some("testData"));
+        assert_eq!(
+            suggest("modelParameter", KNOWN_FIELDS.iter().copied()),
+            Some("modelParameters")
+        );
+        assert_eq!(
+            suggest("model_parameters", KNOWN_FIELDS.iter().copied()),
+            Some("modelParameters")
+        );
+        assert_eq!(
+            suggest("test_data", KNOWN_FIELDS.iter().copied()),
+            Some("testData")
+        );
         assert_eq!(suggest("completely", KNOWN_FIELDS.iter().copied()), None);
     }
 
@@ -630,8 +685,16 @@ mod tests {
     fn reports_wrong_types_at_the_value() {
         let text = "template: hi\ntags: 3\nvariables:\n  a: { type: strin }\n";
         let parsed = Prompt::parse("p.prompt.yaml", text.as_bytes());
-        let found: Vec<_> = parsed.diagnostics.iter().map(|d| (d.code, d.line)).collect();
+        let found: Vec<_> = parsed
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.line))
+            .collect();
         assert_eq!(found, vec![(Code::WrongType, 2), (Code::WrongType, 4)]);
-        assert!(parsed.diagnostics[1].hint.as_deref().unwrap_or("").contains("`string`"));
+        assert!(parsed.diagnostics[1]
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("`string`"));
     }
 }

@@ -53,11 +53,15 @@ impl Reference {
                     "" => return Err(bad("nothing after `@`")),
                     "latest" => Selector::Latest,
                     "work" => Selector::Work,
-                    n if n.bytes().all(|b| b.is_ascii_digit()) && n.len() < 7 => match n.parse::<u32>() {
-                        Ok(0) | Err(_) => return Err(bad("versions are numbered from 1")),
-                        Ok(v) => Selector::Version(v),
-                    },
-                    name if name.contains('@') => return Err(bad("a reference holds at most one `@`")),
+                    n if n.bytes().all(|b| b.is_ascii_digit()) && n.len() < 7 => {
+                        match n.parse::<u32>() {
+                            Ok(0) | Err(_) => return Err(bad("versions are numbered from 1")),
+                            Ok(v) => Selector::Version(v),
+                        }
+                    }
+                    name if name.contains('@') => {
+                        return Err(bad("a reference holds at most one `@`"))
+                    }
                     name => Selector::Name(name.to_string()),
                 };
                 (id, selector)

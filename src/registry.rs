@@ -4,15 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use crate::cache;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
-use crate::prompt::{suggest, Prompt};
-use crate::render::CompiledPrompt;
-use crate::cache;
 use crate::git::{CommitSource, ObjectId, Repo};
 use crate::history::{Version, VersionIndex};
 use crate::manifest::{self, Manifest};
+use crate::prompt::{suggest, Prompt};
 use crate::reference::{Reference, Selector};
+use crate::render::CompiledPrompt;
 use crate::source::{prompt_id, Source, WorkTree, PROMPT_SUFFIXES};
 use crate::template::{FileContext, Templates};
 
@@ -36,8 +36,12 @@ impl Discovery {
             let Some(id) = prompt_id(&file) else { continue };
             if id.contains('@') || id.contains('\u{FFFD}') {
                 discovery.diagnostics.push(
-                    Diagnostic::new(Code::InvalidId, &file, format!("`{id}` cannot be a prompt id"))
-                        .with_hint("ids are paths without `@` and in UTF-8; rename the file"),
+                    Diagnostic::new(
+                        Code::InvalidId,
+                        &file,
+                        format!("`{id}` cannot be a prompt id"),
+                    )
+                    .with_hint("ids are paths without `@` and in UTF-8; rename the file"),
                 );
                 continue;
             }
@@ -45,11 +49,17 @@ impl Discovery {
         }
         for (id, files) in by_id {
             if files.len() == 1 {
-                discovery.prompts.extend(files.into_iter().map(|f| (id.clone(), f)));
+                discovery
+                    .prompts
+                    .extend(files.into_iter().map(|f| (id.clone(), f)));
                 continue;
             }
             for file in &files {
-                let others: Vec<&str> = files.iter().filter(|f| *f != file).map(String::as_str).collect();
+                let others: Vec<&str> = files
+                    .iter()
+                    .filter(|f| *f != file)
+                    .map(String::as_str)
+                    .collect();
                 discovery.diagnostics.push(
                     Diagnostic::new(
                         Code::DuplicateId,
@@ -73,7 +83,12 @@ impl Discovery {
             return Err(Error::Invalid {
                 file: files.join(", "),
                 text: None,
-                diagnostics: self.diagnostics.iter().filter(|d| files.contains(&d.file)).cloned().collect(),
+                diagnostics: self
+                    .diagnostics
+                    .iter()
+                    .filter(|d| files.contains(&d.file))
+                    .cloned()
+                    .collect(),
             });
         }
         let mut suggestions: Vec<String> = suggest(id, self.prompts.keys().map(String::as_str))
@@ -83,7 +98,9 @@ impl Discovery {
         let similar: Vec<String> = self
             .prompts
             .keys()
-            .filter(|k| (k.ends_with(&format!("/{id}")) || k.contains(id)) && !suggestions.contains(k))
+            .filter(|k| {
+                (k.ends_with(&format!("/{id}")) || k.contains(id)) && !suggestions.contains(k)
+            })
             .take(3)
             .cloned()
             .collect();
@@ -116,9 +133,12 @@ pub struct LoadedPrompt {
 impl LoadedPrompt {
     /// Reads and checks the prompt file `file` of `source`.
     pub fn read(source: Arc<dyn Source>, id: &str, file: &str) -> Result<LoadedPrompt> {
-        let bytes = source
-            .read(file)?
-            .ok_or_else(|| Error::Usage(format!("`{file}` does not exist in the {}", source.describe())))?;
+        let bytes = source.read(file)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "`{file}` does not exist in the {}",
+                source.describe()
+            ))
+        })?;
         let parsed = Prompt::parse(file, &bytes);
         let text = String::from_utf8_lossy(&bytes).into_owned();
         if parsed.has_errors() {
@@ -129,7 +149,11 @@ impl LoadedPrompt {
             });
         }
         let Some(prompt) = parsed.prompt else {
-            return Err(Error::Invalid { file: file.to_string(), text: Some(text), diagnostics: parsed.diagnostics });
+            return Err(Error::Invalid {
+                file: file.to_string(),
+                text: Some(text),
+                diagnostics: parsed.diagnostics,
+            });
         };
         Ok(LoadedPrompt {
             id: id.to_string(),
@@ -149,7 +173,13 @@ impl LoadedPrompt {
             prompt: &self.prompt,
         };
         match Templates::compile(&ctx, self.source.clone()) {
-            Ok(templates) => Ok(CompiledPrompt::new(self.id, self.file, self.prompt, self.text, templates)),
+            Ok(templates) => Ok(CompiledPrompt::new(
+                self.id,
+                self.file,
+                self.prompt,
+                self.text,
+                templates,
+            )),
             Err(diagnostics) => Err(Error::Invalid {
                 file: self.file,
                 text: Some(self.text),
@@ -211,7 +241,10 @@ impl Registry {
         let root = root.as_ref();
         let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
         if !meta.is_dir() {
-            return Err(Error::Usage(format!("{} is not a directory", root.display())));
+            return Err(Error::Usage(format!(
+                "{} is not a directory",
+                root.display()
+            )));
         }
         let work = Arc::new(WorkTree::new(root)?);
         let repo = Repo::discover(work.root())?;
@@ -332,7 +365,9 @@ impl Registry {
     /// The manifest: from the working copy, or from the commit of `--rev`.
     pub fn manifest(&self) -> Result<(Manifest, Vec<Diagnostic>)> {
         let bytes = match (&self.rev, &self.repo) {
-            (Some(_), Some(_)) => CommitSource::open(self.work.root(), self.tip()?)?.read(manifest::FILE)?,
+            (Some(_), Some(_)) => {
+                CommitSource::open(self.work.root(), self.tip()?)?.read(manifest::FILE)?
+            }
             _ => self.work.read(manifest::FILE)?,
         };
         Ok(match bytes {
@@ -368,24 +403,40 @@ impl Registry {
         if reference.selector == Selector::Default && self.repo.is_none() {
             return Ok(Resolved::Work);
         }
-        if reference.selector == Selector::Default && matches!(self.tip(), Err(Error::NoHistory(_))) {
+        if reference.selector == Selector::Default && matches!(self.tip(), Err(Error::NoHistory(_)))
+        {
             return Ok(Resolved::Work);
         }
         let (index, versions) = self.versions(id)?;
         let (manifest, _) = self.manifest()?;
         let version = |n: u32| -> Result<Resolved> {
             match versions.get(n as usize - 1) {
-                Some(v) => Ok(Resolved::Version { number: v.number, commit: index.commit(v).id }),
-                None => Err(self.unresolved(reference, &format!("`{id}` has no version {n}"), &versions, &manifest)),
+                Some(v) => Ok(Resolved::Version {
+                    number: v.number,
+                    commit: index.commit(v).id,
+                }),
+                None => Err(self.unresolved(
+                    reference,
+                    &format!("`{id}` has no version {n}"),
+                    &versions,
+                    &manifest,
+                )),
             }
         };
         if versions.is_empty() {
-            if reference.selector == Selector::Default && self.discover_work()?.prompts.contains_key(id) {
+            if reference.selector == Selector::Default
+                && self.discover_work()?.prompts.contains_key(id)
+            {
                 return Ok(Resolved::Work);
             }
             let discovery = self.discover_work()?;
             discovery.file(id, &self.root_name())?;
-            return Err(self.unresolved(reference, &format!("`{id}` has no committed versions yet"), &versions, &manifest));
+            return Err(self.unresolved(
+                reference,
+                &format!("`{id}` has no committed versions yet"),
+                &versions,
+                &manifest,
+            ));
         }
         match &reference.selector {
             Selector::Work => Ok(Resolved::Work),
@@ -421,13 +472,15 @@ impl Registry {
         manifest: &Manifest,
     ) -> Result<Resolved> {
         let repo = self.require_repo()?;
-        let commit = repo
-            .resolve(hex)
-            .map_err(|_| self.unresolved(reference, &format!("no commit `{hex}`"), versions, manifest))?;
+        let commit = repo.resolve(hex).map_err(|_| {
+            self.unresolved(reference, &format!("no commit `{hex}`"), versions, manifest)
+        })?;
         // The version current at a commit: the file's blob there, matched to the newest version
         // with that blob that is not newer than the commit.
         let source = CommitSource::open(self.work.root(), commit)?;
-        let file = self.versioned_file(index, &reference.id).unwrap_or_default();
+        let file = self
+            .versioned_file(index, &reference.id)
+            .unwrap_or_default();
         let blob = source.blob_id(&file)?;
         let seq = repo.first_parent_seq(commit, index)?;
         let found = versions
@@ -436,15 +489,28 @@ impl Registry {
             .filter(|v| seq.is_none_or(|s| v.seq <= s))
             .find(|v| Some(v.blob) == blob);
         match found {
-            Some(v) => Ok(Resolved::Version { number: v.number, commit: index.commit(v).id }),
+            Some(v) => Ok(Resolved::Version {
+                number: v.number,
+                commit: index.commit(v).id,
+            }),
             None => {
-                let reason = format!("`{}` does not exist at commit {}", reference.id, commit.short());
+                let reason = format!(
+                    "`{}` does not exist at commit {}",
+                    reference.id,
+                    commit.short()
+                );
                 Err(self.unresolved(reference, &reason, versions, manifest))
             }
         }
     }
 
-    fn unresolved(&self, reference: &Reference, reason: &str, versions: &[Version], manifest: &Manifest) -> Error {
+    fn unresolved(
+        &self,
+        reference: &Reference,
+        reason: &str,
+        versions: &[Version],
+        manifest: &Manifest,
+    ) -> Error {
         let mut available = match versions.len() {
             0 => "it has no committed versions; `ID@work` is the working copy".to_string(),
             1 => "it has version 1".to_string(),
@@ -456,7 +522,14 @@ impl Registry {
             available.push_str(&format!("; labels: {}", names.join(", ")));
         }
         if let Selector::Name(name) = &reference.selector {
-            if let Some(s) = suggest(name, manifest.labels.keys().map(String::as_str).chain(["latest", "work"])) {
+            if let Some(s) = suggest(
+                name,
+                manifest
+                    .labels
+                    .keys()
+                    .map(String::as_str)
+                    .chain(["latest", "work"]),
+            ) {
                 available.push_str(&format!("; did you mean `{}@{s}`?", reference.id));
             }
         }
@@ -471,7 +544,9 @@ impl Registry {
     pub fn source(&self, resolved: &Resolved) -> Result<Arc<dyn Source>> {
         match resolved {
             Resolved::Work => Ok(self.work()),
-            Resolved::Version { commit, .. } => Ok(Arc::new(CommitSource::open(self.work.root(), *commit)?)),
+            Resolved::Version { commit, .. } => {
+                Ok(Arc::new(CommitSource::open(self.work.root(), *commit)?))
+            }
         }
     }
 
@@ -536,7 +611,11 @@ impl Registry {
             let count = versions.len() as u32;
             rows.push(Summary {
                 default: manifest.get(None, &id).or(latest.map(|v| v.number)),
-                labels: manifest.labels_of(&id).into_iter().map(|(l, v)| (l.to_string(), v)).collect(),
+                labels: manifest
+                    .labels_of(&id)
+                    .into_iter()
+                    .map(|(l, v)| (l.to_string(), v))
+                    .collect(),
                 latest: latest.map(|v| v.number),
                 versions: count,
                 modified,

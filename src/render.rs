@@ -124,19 +124,23 @@ impl fmt::Display for Rendered {
 pub fn coerce(ty: Option<VarType>, raw: &str) -> Value {
     let parsed = match ty {
         Some(VarType::Integer) => raw.trim().parse::<i64>().ok().map(Value::from),
-        Some(VarType::Number) => raw
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .map(Value::from)
-            .or_else(|| raw.trim().parse::<f64>().ok().and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))),
+        Some(VarType::Number) => raw.trim().parse::<i64>().ok().map(Value::from).or_else(|| {
+            raw.trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+        }),
         Some(VarType::Boolean) => match raw.trim() {
             "true" => Some(Value::Bool(true)),
             "false" => Some(Value::Bool(false)),
             _ => None,
         },
-        Some(VarType::Array) => serde_json::from_str::<Value>(raw).ok().filter(Value::is_array),
-        Some(VarType::Object) => serde_json::from_str::<Value>(raw).ok().filter(Value::is_object),
+        Some(VarType::Array) => serde_json::from_str::<Value>(raw)
+            .ok()
+            .filter(Value::is_array),
+        Some(VarType::Object) => serde_json::from_str::<Value>(raw)
+            .ok()
+            .filter(Value::is_object),
         _ => None,
     };
     parsed.unwrap_or_else(|| Value::String(raw.to_string()))
@@ -153,8 +157,20 @@ pub struct CompiledPrompt {
 }
 
 impl CompiledPrompt {
-    pub(crate) fn new(id: String, file: String, prompt: Prompt, text: String, templates: Templates) -> Self {
-        CompiledPrompt { id, file, prompt, text, templates }
+    pub(crate) fn new(
+        id: String,
+        file: String,
+        prompt: Prompt,
+        text: String,
+        templates: Templates,
+    ) -> Self {
+        CompiledPrompt {
+            id,
+            file,
+            prompt,
+            text,
+            templates,
+        }
     }
 
     /// The prompt's id.
@@ -291,7 +307,10 @@ impl CompiledPrompt {
                 messages: messages
                     .iter()
                     .zip(texts)
-                    .map(|(m, content)| Message { role: m.role.clone(), content })
+                    .map(|(m, content)| Message {
+                        role: m.role.clone(),
+                        content,
+                    })
                     .collect(),
             },
         };
@@ -309,7 +328,8 @@ impl CompiledPrompt {
             text: &self.text,
             prompt: &self.prompt,
         };
-        let diagnostic = template::template_diagnostic(&ctx, err, crate::diagnostic::Code::TestRender);
+        let diagnostic =
+            template::template_diagnostic(&ctx, err, crate::diagnostic::Code::TestRender);
         RenderError::Template(Box::new(diagnostic))
     }
 }

@@ -110,7 +110,8 @@ impl WorkTree {
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+                let _ =
+                    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
             }
         }
         tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
@@ -139,7 +140,9 @@ impl Source for WorkTree {
         if full.is_dir() {
             return Ok(None);
         }
-        std::fs::read(&full).map(Some).map_err(|e| Error::io(full, e))
+        std::fs::read(&full)
+            .map(Some)
+            .map_err(|e| Error::io(full, e))
     }
 
     fn prompt_files(&self) -> Result<Vec<String>> {
@@ -148,7 +151,8 @@ impl Source for WorkTree {
             .sort_by_file_name()
             .into_iter()
             .filter_entry(|entry| {
-                let hidden = entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.');
+                let hidden =
+                    entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.');
                 !hidden && (!entry.path_is_symlink() || self.inside(entry.path()))
             });
         let mut files = Vec::new();
@@ -188,7 +192,10 @@ mod tests {
 
     #[test]
     fn ids_strip_either_suffix() {
-        assert_eq!(prompt_id("support/triage.prompt.yaml"), Some("support/triage"));
+        assert_eq!(
+            prompt_id("support/triage.prompt.yaml"),
+            Some("support/triage")
+        );
         assert_eq!(prompt_id("a.prompt.yml"), Some("a"));
         assert_eq!(prompt_id("a.yaml"), None);
         assert_eq!(prompt_id(".prompt.yaml"), None);
@@ -197,7 +204,10 @@ mod tests {
     #[test]
     fn normalize_keeps_paths_inside_the_root() {
         assert_eq!(normalize("a/../b.md"), Ok("b.md".to_string()));
-        assert!(matches!(normalize("a/../../b.md"), Err(PathError::OutsideRoot(_))));
+        assert!(matches!(
+            normalize("a/../../b.md"),
+            Err(PathError::OutsideRoot(_))
+        ));
         assert!(matches!(normalize("."), Err(PathError::NotAFile(_))));
     }
 }

@@ -130,7 +130,11 @@ impl Templates {
     /// Finds the free variables of every part and of every partial named by a string literal,
     /// loading (and so checking) each partial once.
     fn analyze(&mut self, ctx: &FileContext<'_>, errors: &mut Vec<Diagnostic>) {
-        let globals: BTreeSet<String> = self.env.globals().map(|(name, _)| name.to_string()).collect();
+        let globals: BTreeSet<String> = self
+            .env
+            .globals()
+            .map(|(name, _)| name.to_string())
+            .collect();
         let (block_start, block_end) = match ctx.prompt.syntax {
             Syntax::Jinja => ("{%", "%}"),
             Syntax::Brackets => ("[%", "%]"),
@@ -242,7 +246,10 @@ pub(crate) fn error_message(err: &minijinja::Error) -> String {
                 (Some(name), Some(line)) if !name.starts_with('#') => format!(" ({name}:{line})"),
                 _ => String::new(),
             };
-            message.push_str(&format!("\ncaused by: {text}{place}"));
+            let line = format!("\ncaused by: {text}{place}");
+            if !message.ends_with(&line) {
+                message.push_str(&line);
+            }
         }
         cause = inner.source();
     }
@@ -251,10 +258,18 @@ pub(crate) fn error_message(err: &minijinja::Error) -> String {
 
 /// Positions a minijinja error in the file it happened in: the prompt file for the prompt's own
 /// templates, the partial's own file otherwise.
-pub(crate) fn template_diagnostic(ctx: &FileContext<'_>, err: &minijinja::Error, code: Code) -> Diagnostic {
+pub(crate) fn template_diagnostic(
+    ctx: &FileContext<'_>,
+    err: &minijinja::Error,
+    code: Code,
+) -> Diagnostic {
     let code = match err.kind() {
         ErrorKind::TemplateNotFound => Code::IncludeMissing,
-        ErrorKind::InvalidOperation if err.detail().is_some_and(|d| d.contains("leaves the registry root")) => {
+        ErrorKind::InvalidOperation
+            if err
+                .detail()
+                .is_some_and(|d| d.contains("leaves the registry root")) =>
+        {
             Code::IncludeOutsideRoot
         }
         _ => code,
@@ -275,7 +290,12 @@ pub(crate) fn template_diagnostic(ctx: &FileContext<'_>, err: &minijinja::Error,
 }
 
 /// A finding for a partial that could not be loaded, placed at the template that names it.
-fn include_diagnostic(ctx: &FileContext<'_>, err: &minijinja::Error, name: &str, from: Option<&str>) -> Diagnostic {
+fn include_diagnostic(
+    ctx: &FileContext<'_>,
+    err: &minijinja::Error,
+    name: &str,
+    from: Option<&str>,
+) -> Diagnostic {
     let outside = matches!(normalize(name), Err(PathError::OutsideRoot(_)));
     let (code, message, hint) = if outside {
         (
@@ -294,22 +314,22 @@ fn include_diagnostic(ctx: &FileContext<'_>, err: &minijinja::Error, name: &str,
         d.message = format!("in partial `{name}`: {}", d.message);
         return d;
     };
-    let pos = from
-        .and_then(|f| f.strip_prefix('#'))
-        .map(|path| {
-            let text = ctx
-                .prompt
-                .templates()
-                .into_iter()
-                .find(|(p, _)| p == path)
-                .map(|(_, t)| t.to_string())
-                .unwrap_or_default();
-            let offset = text.find(name).unwrap_or(0);
-            let (line, col) = line_col(&text, offset);
-            file_position(ctx, path, line, col)
-        });
+    let pos = from.and_then(|f| f.strip_prefix('#')).map(|path| {
+        let text = ctx
+            .prompt
+            .templates()
+            .into_iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_default();
+        let offset = text.find(name).unwrap_or(0);
+        let (line, col) = line_col(&text, offset);
+        file_position(ctx, path, line, col)
+    });
     match (pos, from) {
-        (Some(pos), _) => Diagnostic::new(code, ctx.file, message).at(pos).with_hint(hint),
+        (Some(pos), _) => Diagnostic::new(code, ctx.file, message)
+            .at(pos)
+            .with_hint(hint),
         (None, Some(partial)) => Diagnostic::new(code, partial, message).with_hint(hint),
         (None, None) => Diagnostic::new(code, ctx.file, message).with_hint(hint),
     }
@@ -322,8 +342,14 @@ mod tests {
     #[test]
     fn finds_referenced_templates() {
         let src = "{% include 'a.md' %} {%- import \"m.j2\" as m %}{% from 'f' import x %}{% if x %}{% endif %}";
-        assert_eq!(referenced_templates(src, "{%", "%}"), vec!["a.md", "m.j2", "f"]);
-        assert_eq!(referenced_templates("[% extends 'base' %]", "[%", "%]"), vec!["base"]);
+        assert_eq!(
+            referenced_templates(src, "{%", "%}"),
+            vec!["a.md", "m.j2", "f"]
+        );
+        assert_eq!(
+            referenced_templates("[% extends 'base' %]", "[%", "%]"),
+            vec!["base"]
+        );
     }
 
     #[test]

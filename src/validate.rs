@@ -42,7 +42,9 @@ pub fn validate(registry: &Registry, ids: &[String]) -> Result<Report> {
     let discovery = registry.discover_work()?;
     let mut report = Report::default();
     let selected: Vec<(&String, &String)> = if ids.is_empty() {
-        report.diagnostics.extend(discovery.diagnostics.iter().cloned());
+        report
+            .diagnostics
+            .extend(discovery.diagnostics.iter().cloned());
         discovery.prompts.iter().collect()
     } else {
         let mut selected = Vec::new();
@@ -62,14 +64,25 @@ pub fn validate(registry: &Registry, ids: &[String]) -> Result<Report> {
         .map(|(id, file)| check_file(source.clone(), id, file))
         .collect();
     report.diagnostics.extend(found.into_iter().flatten());
-    check_manifest(registry, &discovery.prompts.keys().cloned().collect(), ids, &mut report)?;
-    report.diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    check_manifest(
+        registry,
+        &discovery.prompts.keys().cloned().collect(),
+        ids,
+        &mut report,
+    )?;
+    report
+        .diagnostics
+        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     report.diagnostics.dedup();
     Ok(report)
 }
 
 /// Every finding about one prompt file of a snapshot.
-pub fn check_file(source: std::sync::Arc<dyn crate::source::Source>, id: &str, file: &str) -> Vec<Diagnostic> {
+pub fn check_file(
+    source: std::sync::Arc<dyn crate::source::Source>,
+    id: &str,
+    file: &str,
+) -> Vec<Diagnostic> {
     match LoadedPrompt::read(source, id, file) {
         Ok(loaded) => check_loaded(loaded),
         Err(Error::Invalid { diagnostics, .. }) => diagnostics,
@@ -94,7 +107,11 @@ pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
             return out;
         }
     };
-    let ctx = FileContext { file: &file, text: &text, prompt: compiled.prompt() };
+    let ctx = FileContext {
+        file: &file,
+        text: &text,
+        prompt: compiled.prompt(),
+    };
     check_variables(&ctx, &compiled, &mut out);
     check_injection(&ctx, &compiled, &mut out);
     check_tests(&ctx, &compiled, &mut out);
@@ -124,20 +141,32 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
 }
 
 fn check_variables(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut Vec<Diagnostic>) {
-    let Some(declared) = &ctx.prompt.variables else { return };
+    let Some(declared) = &ctx.prompt.variables else {
+        return;
+    };
     let free = compiled.free_variables();
     for name in free.iter().filter(|n| !declared.contains_key(*n)) {
         out.push(
-            Diagnostic::new(Code::UndeclaredVariable, ctx.file, format!("variable `{name}` is used but not declared"))
-                .at(first_use(ctx, name))
-                .with_hint(format!("declare it under `variables:`, e.g. `{name}: {{ type: string, required: true }}`")),
+            Diagnostic::new(
+                Code::UndeclaredVariable,
+                ctx.file,
+                format!("variable `{name}` is used but not declared"),
+            )
+            .at(first_use(ctx, name))
+            .with_hint(format!(
+                "declare it under `variables:`, e.g. `{name}: {{ type: string, required: true }}`"
+            )),
         );
     }
     for name in declared.keys().filter(|n| !free.contains(*n)) {
         out.push(
-            Diagnostic::new(Code::UnusedVariable, ctx.file, format!("variable `{name}` is declared but never used"))
-                .at(ctx.prompt.spans.field(&format!("/variables/{name}")))
-                .with_hint("use it in a template or remove the declaration"),
+            Diagnostic::new(
+                Code::UnusedVariable,
+                ctx.file,
+                format!("variable `{name}` is declared but never used"),
+            )
+            .at(ctx.prompt.spans.field(&format!("/variables/{name}")))
+            .with_hint("use it in a template or remove the declaration"),
         );
     }
 }
@@ -146,20 +175,28 @@ fn check_variables(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut V
 /// section every input is required.
 fn user_supplied(prompt: &Prompt, compiled: &CompiledPrompt) -> BTreeSet<String> {
     match &prompt.variables {
-        Some(vars) => vars.iter().filter(|(_, v)| v.required).map(|(n, _)| n.clone()).collect(),
+        Some(vars) => vars
+            .iter()
+            .filter(|(_, v)| v.required)
+            .map(|(n, _)| n.clone())
+            .collect(),
         None => compiled.free_variables().clone(),
     }
 }
 
 fn check_injection(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut Vec<Diagnostic>) {
-    let Body::Messages(messages) = &ctx.prompt.body else { return };
+    let Body::Messages(messages) = &ctx.prompt.body else {
+        return;
+    };
     let supplied = user_supplied(ctx.prompt, compiled);
     for (i, message) in messages.iter().enumerate() {
         if message.role != "system" {
             continue;
         }
         for name in &supplied {
-            let Some(offset) = find_word(&message.content, name) else { continue };
+            let Some(offset) = find_word(&message.content, name) else {
+                continue;
+            };
             if !in_expression(&message.content, offset, ctx.prompt.syntax) {
                 continue;
             }
@@ -208,7 +245,14 @@ fn check_tests(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut Vec<D
     }
 }
 
-fn check_row(ctx: &FileContext<'_>, compiled: &CompiledPrompt, i: usize, row: &Map<String, serde_json::Value>, at: Pos, out: &mut Vec<Diagnostic>) {
+fn check_row(
+    ctx: &FileContext<'_>,
+    compiled: &CompiledPrompt,
+    i: usize,
+    row: &Map<String, serde_json::Value>,
+    at: Pos,
+    out: &mut Vec<Diagnostic>,
+) {
     match compiled.render(row) {
         Ok(rendered) => {
             if let Some(budget) = ctx.prompt.max_prompt_tokens {
@@ -232,7 +276,11 @@ fn check_row(ctx: &FileContext<'_>, compiled: &CompiledPrompt, i: usize, row: &M
                 Diagnostic::new(
                     Code::TestMissingVariable,
                     ctx.file,
-                    format!("test case {i} lacks required variable{} {}", if names.len() == 1 { "" } else { "s" }, list.join(", ")),
+                    format!(
+                        "test case {i} lacks required variable{} {}",
+                        if names.len() == 1 { "" } else { "s" },
+                        list.join(", ")
+                    ),
                 )
                 .at(at)
                 .with_hint("give every required variable a value in each test case"),
@@ -240,22 +288,42 @@ fn check_row(ctx: &FileContext<'_>, compiled: &CompiledPrompt, i: usize, row: &M
         }
         Err(RenderError::Template(d)) => {
             let mut d = *d;
-            d.code = if matches!(d.code, Code::IncludeMissing | Code::IncludeOutsideRoot) { d.code } else { Code::TestRender };
+            d.code = if matches!(d.code, Code::IncludeMissing | Code::IncludeOutsideRoot) {
+                d.code
+            } else {
+                Code::TestRender
+            };
             d.severity = d.code.severity();
             d.message = format!("test case {i} does not render: {}", d.message);
             d.hint = Some(format!("the test case is at line {}", at.line));
             out.push(d);
         }
         Err(other) => {
-            out.push(Diagnostic::new(Code::TestRender, ctx.file, format!("test case {i} does not render: {other}")).at(at));
+            out.push(
+                Diagnostic::new(
+                    Code::TestRender,
+                    ctx.file,
+                    format!("test case {i} does not render: {other}"),
+                )
+                .at(at),
+            );
         }
     }
 }
 
-fn check_manifest(registry: &Registry, ids: &BTreeSet<String>, only: &[String], report: &mut Report) -> Result<()> {
+fn check_manifest(
+    registry: &Registry,
+    ids: &BTreeSet<String>,
+    only: &[String],
+    report: &mut Report,
+) -> Result<()> {
     let Some(text) = registry.read_work_text(manifest::FILE) else {
         if registry.work().read(manifest::FILE)?.is_some() {
-            report.diagnostics.push(Diagnostic::new(Code::YamlSyntax, manifest::FILE, "defaults.yaml is not valid UTF-8"));
+            report.diagnostics.push(Diagnostic::new(
+                Code::YamlSyntax,
+                manifest::FILE,
+                "defaults.yaml is not valid UTF-8",
+            ));
         }
         return Ok(());
     };
@@ -264,7 +332,9 @@ fn check_manifest(registry: &Registry, ids: &BTreeSet<String>, only: &[String], 
     let index = match registry.index() {
         Ok(index) => Some(index),
         Err(Error::NoHistory(why)) => {
-            report.skipped.push(format!("manifest versions not checked: {why}"));
+            report
+                .skipped
+                .push(format!("manifest versions not checked: {why}"));
             None
         }
         Err(e) => return Err(e),
@@ -273,21 +343,33 @@ fn check_manifest(registry: &Registry, ids: &BTreeSet<String>, only: &[String], 
         .defaults
         .iter()
         .map(|(id, v)| (None, id, *v))
-        .chain(manifest.labels.iter().flat_map(|(l, m)| m.iter().map(move |(id, v)| (Some(l.as_str()), id, *v))));
+        .chain(
+            manifest
+                .labels
+                .iter()
+                .flat_map(|(l, m)| m.iter().map(move |(id, v)| (Some(l.as_str()), id, *v))),
+        );
     for (label, id, version) in pointers {
         if !only.is_empty() && !only.contains(id) {
             continue;
         }
         let what = label.map_or("the default".to_string(), |l| format!("label `{l}`"));
         let pos = manifest.position(label, id);
-        let versions = index.and_then(|i| registry.versioned_file(i, id).map(|f| i.versions(&f).len()));
+        let versions =
+            index.and_then(|i| registry.versioned_file(i, id).map(|f| i.versions(&f).len()));
         if !ids.contains(id) && versions.is_none() {
             let hint = crate::prompt::suggest(id, ids.iter().map(String::as_str))
-                .map_or("remove the entry, or add the prompt".to_string(), |s| format!("did you mean `{s}`?"));
+                .map_or("remove the entry, or add the prompt".to_string(), |s| {
+                    format!("did you mean `{s}`?")
+                });
             report.diagnostics.push(
-                Diagnostic::new(Code::ManifestUnknownPrompt, manifest::FILE, format!("{what} names prompt `{id}`, which does not exist"))
-                    .at(pos)
-                    .with_hint(hint),
+                Diagnostic::new(
+                    Code::ManifestUnknownPrompt,
+                    manifest::FILE,
+                    format!("{what} names prompt `{id}`, which does not exist"),
+                )
+                .at(pos)
+                .with_hint(hint),
             );
             continue;
         }
@@ -301,9 +383,13 @@ fn check_manifest(registry: &Registry, ids: &BTreeSet<String>, only: &[String], 
                 };
                 let _ = index;
                 report.diagnostics.push(
-                    Diagnostic::new(Code::ManifestUnknownVersion, manifest::FILE, format!("{what} of `{id}` is version {version}, which does not exist"))
-                        .at(pos)
-                        .with_hint(format!("{has}; `promptreg versions {id}` lists them")),
+                    Diagnostic::new(
+                        Code::ManifestUnknownVersion,
+                        manifest::FILE,
+                        format!("{what} of `{id}` is version {version}, which does not exist"),
+                    )
+                    .at(pos)
+                    .with_hint(format!("{has}; `promptreg versions {id}` lists them")),
                 );
             }
         }

@@ -198,14 +198,10 @@ fn to_json(raw: serde_yaml::Value, file: &str, diagnostics: &mut Vec<Diagnostic>
                     serde_yaml::Value::Number(n) => n.to_string(),
                     serde_yaml::Value::Bool(b) => b.to_string(),
                     serde_yaml::Value::Null => "null".to_string(),
-                    _ => {
-                        diagnostics.push(Diagnostic::new(
-                            Code::WrongType,
-                            file,
-                            "a mapping key is a collection; keys must be strings",
-                        ));
-                        continue;
-                    }
+                    // A collection as a key (`{{ x }}` unquoted reads as one): keep a text form;
+                    // the field's type check then says what is wrong, where.
+                    other => serde_json::to_string(&to_json(other, file, diagnostics))
+                        .unwrap_or_default(),
                 };
                 map.insert(key, to_json(value, file, diagnostics));
             }
@@ -257,23 +253,41 @@ fn pos(mark: &Marker) -> Pos {
 
 impl Recorder<'_> {
     /// Records a node starting at `mark`; returns its path when it is a value (not a key).
-    fn node(&mut self, mark: &Marker, style: ScalarStyle, key_text: Option<&str>) -> Option<String> {
+    fn node(
+        &mut self,
+        mark: &Marker,
+        style: ScalarStyle,
+        key_text: Option<&str>,
+    ) -> Option<String> {
         let at = pos(mark);
         match self.stack.last_mut() {
             None => {
                 self.documents += 1;
-                let span = NodeSpan { key: None, value: at, style };
+                let span = NodeSpan {
+                    key: None,
+                    value: at,
+                    style,
+                };
                 self.spans.nodes.insert(String::new(), span);
                 Some(String::new())
             }
             Some(Frame::Seq { path, index }) => {
                 let child = join(path, *index);
                 *index += 1;
-                let span = NodeSpan { key: None, value: at, style };
+                let span = NodeSpan {
+                    key: None,
+                    value: at,
+                    style,
+                };
                 self.spans.nodes.insert(child.clone(), span);
                 Some(child)
             }
-            Some(Frame::Map { path, key, expect_key, seen }) => {
+            Some(Frame::Map {
+                path,
+                key,
+                expect_key,
+                seen,
+            }) => {
                 if *expect_key {
                     *expect_key = false;
                     let text = key_text.unwrap_or("?").to_string();
@@ -282,7 +296,10 @@ impl Recorder<'_> {
                             Diagnostic::new(
                                 Code::DuplicateKey,
                                 self.file,
-                                format!("duplicate key `{text}` (first defined at line {})", first.line),
+                                format!(
+                                    "duplicate key `{text}` (first defined at line {})",
+                                    first.line
+                                ),
                             )
                             .at(at)
                             .with_hint("remove one of the two; YAML keeps only the last"),
@@ -296,7 +313,11 @@ impl Recorder<'_> {
                     *expect_key = true;
                     let (name, key_pos) = key.take().unwrap_or_else(|| ("?".into(), at));
                     let child = join(path, name);
-                    let span = NodeSpan { key: Some(key_pos), value: at, style };
+                    let span = NodeSpan {
+                        key: Some(key_pos),
+                        value: at,
+                        style,
+                    };
                     self.spans.nodes.insert(child.clone(), span);
                     Some(child)
                 }

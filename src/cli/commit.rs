@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::output::{eprint, print, stderr_color, render_diagnostics};
+use super::output::{eprint, print, render_diagnostics, stderr_color};
 use super::{Context, Failure};
 use crate::error::Error;
 use crate::git::Repo;
@@ -21,11 +21,16 @@ pub struct CommitArgs {
 /// Runs `commit`.
 pub fn run(ctx: &Context, args: CommitArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
-    let repo = registry
-        .repo()
-        .ok_or_else(|| Error::NoHistory(format!("{} is not inside a git repository", registry.root().display())))?;
+    let repo = registry.repo().ok_or_else(|| {
+        Error::NoHistory(format!(
+            "{} is not inside a git repository",
+            registry.root().display()
+        ))
+    })?;
     if args.message.trim().is_empty() {
-        return Err(Failure::Message("the commit message is empty; say what changed with -m".into()));
+        return Err(Failure::Message(
+            "the commit message is empty; say what changed with -m".into(),
+        ));
     }
     let loaded = registry.load_work(&args.id)?;
     let file = loaded.file.clone();
@@ -33,9 +38,17 @@ pub fn run(ctx: &Context, args: CommitArgs) -> Result<u8, Failure> {
     let findings = crate::validate::check_loaded(loaded);
     let errors: Vec<_> = findings.iter().filter(|d| d.is_error()).cloned().collect();
     if !errors.is_empty() {
-        let own = |f: &str| if f == file { Some(text.clone()) } else { registry.read_work_text(f) };
+        let own = |f: &str| {
+            if f == file {
+                Some(text.clone())
+            } else {
+                registry.read_work_text(f)
+            }
+        };
         eprint(&render_diagnostics(&errors, &own, stderr_color()));
-        eprint(&format!("error: not committing {file}: fix the errors above first\n"));
+        eprint(&format!(
+            "error: not committing {file}: fix the errors above first\n"
+        ));
         return Ok(1);
     }
     let bytes = text.as_bytes();
@@ -48,11 +61,19 @@ pub fn run(ctx: &Context, args: CommitArgs) -> Result<u8, Failure> {
         None => None,
     };
     if head_blob == Some(Repo::hash_blob(bytes)) && !registry.work_differs(&file, head_blob)? {
-        return Err(Error::Refused(format!("{file} has no changes since its latest version; nothing to commit")).into());
+        return Err(Error::Refused(format!(
+            "{file} has no changes since its latest version; nothing to commit"
+        ))
+        .into());
     }
     let commit = repo.commit_file(&file, bytes, &args.message)?;
     let reopened = crate::registry::Registry::open(registry.root())?;
     let (_, versions) = reopened.versions(&args.id)?;
-    print(&format!("{} v{} ({})\n", args.id, versions.len(), commit.short()))?;
+    print(&format!(
+        "{} v{} ({})\n",
+        args.id,
+        versions.len(),
+        commit.short()
+    ))?;
     Ok(0)
 }

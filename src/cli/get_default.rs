@@ -28,10 +28,16 @@ pub fn run(ctx: &Context, args: GetDefaultArgs) -> Result<u8, Failure> {
         Some(label) => Selector::Name(label.clone()),
         None => Selector::Default,
     };
-    let reference = Reference { id: args.id.clone(), selector };
+    let reference = Reference {
+        id: args.id.clone(),
+        selector,
+    };
     let resolved = registry.resolve(&reference)?;
     let Resolved::Version { number, commit } = resolved else {
-        return Err(Failure::Message(format!("`{}` has no committed versions yet", args.id)));
+        return Err(Failure::Message(format!(
+            "`{}` has no committed versions yet",
+            args.id
+        )));
     };
     match args.format {
         DataFormat::Text => print(&format!("{number}\n"))?,
@@ -46,7 +52,10 @@ pub fn run(ctx: &Context, args: GetDefaultArgs) -> Result<u8, Failure> {
                 "file": loaded.file,
                 "prompt": document.map(|d| d.value).unwrap_or_default(),
             });
-            print(&format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()))?;
+            print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            ))?;
         }
     }
     Ok(0)

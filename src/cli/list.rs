@@ -21,7 +21,11 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<u8, Failure> {
     let discovery = registry.discover_work()?;
     if !discovery.diagnostics.is_empty() {
         let none = |_: &str| None;
-        eprint(&render_diagnostics(&discovery.diagnostics, &none, stderr_color()));
+        eprint(&render_diagnostics(
+            &discovery.diagnostics,
+            &none,
+            stderr_color(),
+        ));
     }
     match registry.index() {
         Err(Error::NoHistory(why)) => eprint(&format!("note: {why}\n")),
@@ -30,14 +34,33 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<u8, Failure> {
     }
     let rows = registry.summaries()?;
     match args.format {
-        DataFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap_or_default()))?,
+        DataFormat::Json => print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        ))?,
         DataFormat::Text => {
             let cell = |v: Option<u32>| v.map_or("-".to_string(), |n| format!("v{n}"));
-            let width = rows.iter().map(|r| r.id.len() + 1).max().unwrap_or(2).max(2);
-            let mut out = format!("{:<width$}  {:>8}  {:>6}  {:>7}  LABELS\n", "ID", "VERSIONS", "LATEST", "DEFAULT");
+            let width = rows
+                .iter()
+                .map(|r| r.id.len() + 1)
+                .max()
+                .unwrap_or(2)
+                .max(2);
+            let mut out = format!(
+                "{:<width$}  {:>8}  {:>6}  {:>7}  LABELS\n",
+                "ID", "VERSIONS", "LATEST", "DEFAULT"
+            );
             for row in &rows {
-                let id = if row.modified { format!("{}*", row.id) } else { row.id.clone() };
-                let labels: Vec<String> = row.labels.iter().map(|(l, v)| format!("{l}=v{v}")).collect();
+                let id = if row.modified {
+                    format!("{}*", row.id)
+                } else {
+                    row.id.clone()
+                };
+                let labels: Vec<String> = row
+                    .labels
+                    .iter()
+                    .map(|(l, v)| format!("{l}=v{v}"))
+                    .collect();
                 let line = format!(
                     "{id:<width$}  {:>8}  {:>6}  {:>7}  {}",
                     row.versions,

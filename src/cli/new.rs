@@ -45,7 +45,8 @@ tags: []
 /// Runs `new`.
 pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
-    let id = normalize(&args.id).map_err(|e| Failure::Message(format!("invalid prompt id: {e}")))?;
+    let id =
+        normalize(&args.id).map_err(|e| Failure::Message(format!("invalid prompt id: {e}")))?;
     if id != args.id || id.contains('@') || id.split('/').any(|p| p.starts_with('.')) {
         return Err(Failure::Message(format!(
             "invalid prompt id `{}`: use a relative path without `@`, `..` or hidden folders",
@@ -64,15 +65,29 @@ pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
     }
     let path = registry.root().join(format!("{id}.prompt.yaml"));
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Failure::from(Error::Io { path: parent.to_path_buf(), source: e }))?;
+        std::fs::create_dir_all(parent).map_err(|e| {
+            Failure::from(Error::Io {
+                path: parent.to_path_buf(),
+                source: e,
+            })
+        })?;
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&path)
-        .map_err(|e| Failure::from(Error::Io { path: path.clone(), source: e }))?;
-    std::io::Write::write_all(&mut file, skeleton(&id).as_bytes())
-        .map_err(|e| Failure::from(Error::Io { path: path.clone(), source: e }))?;
+        .map_err(|e| {
+            Failure::from(Error::Io {
+                path: path.clone(),
+                source: e,
+            })
+        })?;
+    std::io::Write::write_all(&mut file, skeleton(&id).as_bytes()).map_err(|e| {
+        Failure::from(Error::Io {
+            path: path.clone(),
+            source: e,
+        })
+    })?;
     print(&format!("created {}\n", path.display()))?;
     Ok(0)
 }

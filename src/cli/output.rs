@@ -36,7 +36,11 @@ pub fn eprint(text: &str) {
 pub type SourceLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Renders findings for a person, each with its snippet when the file's text is known.
-pub fn render_diagnostics(diagnostics: &[Diagnostic], lookup: SourceLookup<'_>, color: bool) -> String {
+pub fn render_diagnostics(
+    diagnostics: &[Diagnostic],
+    lookup: SourceLookup<'_>,
+    color: bool,
+) -> String {
     let mut out = String::new();
     for d in diagnostics {
         let text = lookup(&d.file);
@@ -78,7 +82,11 @@ impl Failure {
 pub fn describe(err: &Error, lookup: Option<&dyn Fn(&str) -> Option<String>>) -> String {
     let color = stderr_color();
     match err {
-        Error::Invalid { file, text, diagnostics } => {
+        Error::Invalid {
+            file,
+            text,
+            diagnostics,
+        } => {
             let own = |f: &str| {
                 if f == file {
                     text.clone()
@@ -88,8 +96,13 @@ pub fn describe(err: &Error, lookup: Option<&dyn Fn(&str) -> Option<String>>) ->
             };
             let mut out = render_diagnostics(diagnostics, &own, color);
             let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let what = if crate::source::prompt_id(file).is_some() {
+                "is not a valid prompt"
+            } else {
+                "is not valid"
+            };
             out.push_str(&format!(
-                "error: {file} is not a valid prompt ({errors} error{})\n",
+                "error: {file} {what} ({errors} error{})\n",
                 if errors == 1 { "" } else { "s" }
             ));
             out
@@ -102,9 +115,15 @@ pub fn describe(err: &Error, lookup: Option<&dyn Fn(&str) -> Option<String>>) ->
             };
             render_diagnostics(std::slice::from_ref(d.as_ref()), lookup, color)
         }
+        Error::Render(crate::render::RenderError::Missing { .. }) => {
+            format!("error: {err}\n  = help: pass values with --var NAME=VALUE, --vars FILE, or a test case with --test N\n")
+        }
         Error::UnknownPrompt { suggestions, .. } if !suggestions.is_empty() => {
             let names: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
-            format!("error: {err}\n  = help: did you mean {}?\n", names.join(" or "))
+            format!(
+                "error: {err}\n  = help: did you mean {}?\n",
+                names.join(" or ")
+            )
         }
         Error::UnknownPrompt { .. } => {
             format!("error: {err}\n  = help: `promptreg list` shows every prompt\n")

@@ -50,7 +50,9 @@ impl VarFlag {
     /// Parses `k=v` or `k:=JSON`.
     pub fn parse(flag: &str) -> Result<VarFlag, String> {
         let Some((key, value)) = flag.split_once('=') else {
-            return Err(format!("`--var {flag}` is not `NAME=VALUE` or `NAME:=JSON`"));
+            return Err(format!(
+                "`--var {flag}` is not `NAME=VALUE` or `NAME:=JSON`"
+            ));
         };
         let (key, json) = match key.strip_suffix(':') {
             Some(key) => (key, true),
@@ -112,7 +114,10 @@ impl RenderRequest {
 
     /// The values for `prompt`: the test case, then the file, then the flags (converted to
     /// the declared types). Also returns the names given explicitly (not from test data).
-    pub fn values(&self, prompt: &CompiledPrompt) -> Result<(Map<String, Value>, Vec<String>), Failure> {
+    pub fn values(
+        &self,
+        prompt: &CompiledPrompt,
+    ) -> Result<(Map<String, Value>, Vec<String>), Failure> {
         let mut values = Map::new();
         if let Some(n) = self.test {
             let rows = &prompt.prompt().test_data;
@@ -156,14 +161,27 @@ fn read_values(path: &PathBuf) -> Result<Map<String, Value>, Failure> {
             .map_err(|e| Failure::Message(format!("cannot read values from stdin: {e}")))?;
         buf
     } else {
-        std::fs::read(path).map_err(|e| Failure::from(Error::Io { path: path.clone(), source: e }))?
+        std::fs::read(path).map_err(|e| {
+            Failure::from(Error::Io {
+                path: path.clone(),
+                source: e,
+            })
+        })?
     };
-    let name = if display == "-" { "<stdin>".to_string() } else { display };
+    let name = if display == "-" {
+        "<stdin>".to_string()
+    } else {
+        display
+    };
     let (document, diagnostics) = crate::yaml::parse(&name, &bytes);
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
-        return Err(Failure::from(Error::Invalid { file: name, text: Some(text), diagnostics: errors }));
+        return Err(Failure::from(Error::Invalid {
+            file: name,
+            text: Some(text),
+            diagnostics: errors,
+        }));
     }
     match document.map(|d| d.value) {
         Some(Value::Object(map)) => Ok(map),
@@ -182,7 +200,10 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
     let resolved = registry.resolve(&request.reference)?;
     let loaded = registry.load_resolved(&request.reference.id, &resolved)?;
     if let crate::registry::Resolved::Version { number, .. } = resolved {
-        if registry.read_work_text(&loaded.file).is_none_or(|work| work != loaded.text) {
+        if registry
+            .read_work_text(&loaded.file)
+            .is_none_or(|work| work != loaded.text)
+        {
             eprint(&format!(
                 "note: rendered {}@{number}; the working copy differs (render {}@work to see it)\n",
                 request.reference.id, request.reference.id
@@ -196,9 +217,15 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
     };
     let color = stderr_color();
     if !loaded.warnings.is_empty() {
-        eprint(&render_diagnostics(&loaded.warnings, &|f: &str| (f == loaded.file).then(|| loaded.text.clone()), color));
+        eprint(&render_diagnostics(
+            &loaded.warnings,
+            &|f: &str| (f == loaded.file).then(|| loaded.text.clone()),
+            color,
+        ));
     }
-    let compiled = loaded.compile().map_err(|e| Failure::Error(Box::new(e), Some(Box::new(lookup.clone()))))?;
+    let compiled = loaded
+        .compile()
+        .map_err(|e| Failure::Error(Box::new(e), Some(Box::new(lookup.clone()))))?;
     let (values, given) = request.values(&compiled)?;
     let unused = compiled.unused(given.iter());
     if !unused.is_empty() {
@@ -212,7 +239,10 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
         .render(&values)
         .map_err(|e| Failure::Error(Box::new(Error::Render(e)), Some(Box::new(lookup))))?;
     let text = match request.format {
-        DataFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rendered).unwrap_or_default()),
+        DataFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rendered).unwrap_or_default()
+        ),
         DataFormat::Text => {
             let mut text = rendered.to_string();
             if !text.ends_with('\n') {
@@ -231,9 +261,18 @@ mod tests {
 
     #[test]
     fn parses_var_flags() {
-        assert_eq!(VarFlag::parse("a=b=c"), Ok(VarFlag::Text("a".into(), "b=c".into())));
-        assert_eq!(VarFlag::parse("n:=[1,2]"), Ok(VarFlag::Json("n".into(), serde_json::json!([1, 2]))));
-        assert_eq!(VarFlag::parse("e="), Ok(VarFlag::Text("e".into(), String::new())));
+        assert_eq!(
+            VarFlag::parse("a=b=c"),
+            Ok(VarFlag::Text("a".into(), "b=c".into()))
+        );
+        assert_eq!(
+            VarFlag::parse("n:=[1,2]"),
+            Ok(VarFlag::Json("n".into(), serde_json::json!([1, 2])))
+        );
+        assert_eq!(
+            VarFlag::parse("e="),
+            Ok(VarFlag::Text("e".into(), String::new()))
+        );
         assert!(VarFlag::parse("novalue").is_err());
         assert!(VarFlag::parse("=x").is_err());
         assert!(VarFlag::parse("j:={").is_err());

@@ -25,19 +25,28 @@ pub fn run(ctx: &Context, args: RestoreArgs) -> Result<u8, Failure> {
     let reference = Reference::parse(&args.reference)?;
     let resolved = registry.resolve(&reference)?;
     let Resolved::Version { number, .. } = resolved else {
-        return Err(Error::Usage(format!("`{reference}` is the working copy; restore takes a committed version such as `{}@1`", reference.id)).into());
+        return Err(Error::Usage(format!(
+            "`{reference}` is the working copy; restore takes a committed version such as `{}@1`",
+            reference.id
+        ))
+        .into());
     };
     let loaded = registry.load_resolved(&reference.id, &resolved)?;
     let (_, versions) = registry.versions(&reference.id)?;
     let latest = versions.last().map(|v| v.blob);
-    if !args.force && registry.work_differs(&loaded.file, latest)? && registry.read_work_text(&loaded.file).is_some() {
+    if !args.force
+        && registry.work_differs(&loaded.file, latest)?
+        && registry.read_work_text(&loaded.file).is_some()
+    {
         return Err(Error::Refused(format!(
             "{} has uncommitted edits; commit them first, or pass --force to overwrite them",
             loaded.file
         ))
         .into());
     }
-    registry.work_tree().write(&loaded.file, loaded.text.as_bytes())?;
+    registry
+        .work_tree()
+        .write(&loaded.file, loaded.text.as_bytes())?;
     print(&format!(
         "restored {} to the content of v{number}; commit it to make it v{}\n",
         loaded.file,

@@ -28,7 +28,9 @@ pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
     let (_, versions) = registry.versions(&args.id)?;
     if versions.is_empty() {
-        registry.discover_work()?.file(&args.id, &registry.root().display().to_string())?;
+        registry
+            .discover_work()?
+            .file(&args.id, &registry.root().display().to_string())?;
         return Err(Error::Usage(format!("`{}` has no committed versions yet", args.id)).into());
     }
     let count = versions.len() as u32;
@@ -42,7 +44,8 @@ pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
     let text = registry.read_work_text(manifest::FILE).unwrap_or_default();
     let (old, _) = Manifest::parse(text.as_bytes());
     let before = old.get(args.label.as_deref(), &args.id);
-    let edited = manifest::edit(&text, args.label.as_deref(), &args.id, args.version).map_err(Failure::Message)?;
+    let edited = manifest::edit(&text, args.label.as_deref(), &args.id, args.version)
+        .map_err(Failure::Message)?;
     let what = match &args.label {
         Some(label) => format!("label {label} of {}", args.id),
         None => format!("default of {}", args.id),
@@ -52,14 +55,26 @@ pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
         None => format!("v{}", args.version),
     };
     if edited != text {
-        registry.work_tree().write(manifest::FILE, edited.as_bytes())?;
+        registry
+            .work_tree()
+            .write(manifest::FILE, edited.as_bytes())?;
     }
     let mut out = format!("{what}: {change}\n");
     if args.commit {
-        let repo = registry.repo().ok_or_else(|| Error::NoHistory("--commit needs a git repository".into()))?;
-        let message = format!("Set {what} to v{} (was {})\n", args.version, before.map_or("unset".to_string(), |b| format!("v{b}")));
+        let repo = registry
+            .repo()
+            .ok_or_else(|| Error::NoHistory("--commit needs a git repository".into()))?;
+        let message = format!(
+            "Set {what} to v{} (was {})\n",
+            args.version,
+            before.map_or("unset".to_string(), |b| format!("v{b}"))
+        );
         let commit = repo.commit_file(manifest::FILE, edited.as_bytes(), &message)?;
-        out.push_str(&format!("committed {} ({})\n", manifest::FILE, commit.short()));
+        out.push_str(&format!(
+            "committed {} ({})\n",
+            manifest::FILE,
+            commit.short()
+        ));
     }
     print(&out)?;
     Ok(0)

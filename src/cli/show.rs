@@ -42,7 +42,10 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<u8, Failure> {
         ShowFormat::Json => {
             let (document, _) = crate::yaml::parse(&loaded.file, loaded.text.as_bytes());
             let value = document.map(|d| d.value).unwrap_or_default();
-            print(&format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()))?;
+            print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            ))?;
         }
     }
     Ok(0)

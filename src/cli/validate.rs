@@ -35,12 +35,18 @@ pub enum ValidateFormat {
 
 /// Escapes a workflow-command property value.
 fn escape_property(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A").replace(':', "%3A").replace(',', "%2C")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+        .replace(':', "%3A")
+        .replace(',', "%2C")
 }
 
 /// Escapes a workflow-command message.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// One workflow-command line for a finding; `prefix` makes the path repository-relative.
@@ -88,14 +94,24 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<u8, Failure> {
                 "warnings": warnings,
                 "prompts": report.prompts,
             });
-            print(&format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()))?;
+            print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            ))?;
             for note in &report.skipped {
                 eprint(&format!("note: {note}\n"));
             }
         }
         ValidateFormat::Github => {
-            let prefix = registry.repo().map(|r| r.prefix().to_string()).unwrap_or_default();
-            let out: String = report.diagnostics.iter().map(|d| github_line(d, &prefix)).collect();
+            let prefix = registry
+                .repo()
+                .map(|r| r.prefix().to_string())
+                .unwrap_or_default();
+            let out: String = report
+                .diagnostics
+                .iter()
+                .map(|d| github_line(d, &prefix))
+                .collect();
             print(&out)?;
             for note in &report.skipped {
                 eprint(&format!("note: {note}\n"));

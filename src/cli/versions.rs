@@ -36,13 +36,17 @@ pub fn run(ctx: &Context, args: VersionsArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
     let (index, versions) = registry.versions(&args.id)?;
     if versions.is_empty() {
-        registry.discover_work()?.file(&args.id, &registry.root().display().to_string())?;
+        registry
+            .discover_work()?
+            .file(&args.id, &registry.root().display().to_string())?;
         if args.format == DataFormat::Text {
             return Err(Error::Usage(format!("`{}` has no committed versions yet; commit it with `promptreg commit {} -m MESSAGE`", args.id, args.id)).into());
         }
     }
     let (manifest, _) = registry.manifest()?;
-    let default = manifest.get(None, &args.id).or(versions.last().map(|v| v.number));
+    let default = manifest
+        .get(None, &args.id)
+        .or(versions.last().map(|v| v.number));
     let labels = manifest.labels_of(&args.id);
     let rows: Vec<Row> = versions
         .iter()
@@ -58,14 +62,26 @@ pub fn run(ctx: &Context, args: VersionsArgs) -> Result<u8, Failure> {
                 subject: c.message.lines().next().unwrap_or("").to_string(),
                 message: c.message.clone(),
                 default: default == Some(v.number),
-                labels: labels.iter().filter(|(_, n)| *n == v.number).map(|(l, _)| l.to_string()).collect(),
+                labels: labels
+                    .iter()
+                    .filter(|(_, n)| *n == v.number)
+                    .map(|(l, _)| l.to_string())
+                    .collect(),
             }
         })
         .collect();
     match args.format {
-        DataFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap_or_default()))?,
+        DataFormat::Json => print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        ))?,
         DataFormat::Text => {
-            let author_width = rows.iter().map(|r| r.author.chars().count()).max().unwrap_or(0).min(24);
+            let author_width = rows
+                .iter()
+                .map(|r| r.author.chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(24);
             let mut out = String::new();
             for row in &rows {
                 let mut marks: Vec<String> = Vec::new();
@@ -73,7 +89,11 @@ pub fn run(ctx: &Context, args: VersionsArgs) -> Result<u8, Failure> {
                     marks.push("default".into());
                 }
                 marks.extend(row.labels.iter().cloned());
-                let marks = if marks.is_empty() { String::new() } else { format!("  [{}]", marks.join(", ")) };
+                let marks = if marks.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", marks.join(", "))
+                };
                 let author: String = row.author.chars().take(24).collect();
                 out.push_str(&format!(
                     "v{:<4} {}  {}  {author:<author_width$}  {}{marks}\n",

@@ -1,1 +1,8 @@
+//! promptreg's integration tests: one binary, a module per feature.
 
+mod common;
+
+mod cli;
+mod corpus;
+mod history;
+mod render;

@@ -1,0 +1,220 @@
+//! Shared helpers: hermetic git repositories built through git2 with fixed signatures and times,
+//! registries written from fixture files, and the CLI with a clean environment.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use git2::{Repository, Signature, Time};
+use tempfile::TempDir;
+
+/// The first commit's time; every commit is one minute after the one before.
+pub const EPOCH: i64 = 1_700_000_000;
+
+/// A git repository in a temporary directory, with commits at fixed times by a fixed author.
+pub struct TestRepo {
+    pub dir: TempDir,
+    pub repo: Repository,
+    time: i64,
+}
+
+impl TestRepo {
+    /// A new repository on branch `main`, with an identity in its own config only.
+    pub fn new() -> TestRepo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut opts = git2::RepositoryInitOptions::new();
+        opts.initial_head("main");
+        let repo = Repository::init_opts(dir.path(), &opts).expect("init");
+        {
+            let mut config = repo.config().expect("config");
+            config.set_str("user.name", "Test Author").expect("name");
+            config
+                .set_str("user.email", "author@example.com")
+                .expect("email");
+        }
+        TestRepo {
+            dir,
+            repo,
+            time: EPOCH,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(rel)).expect("read")
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.dir.path().join(rel)).expect("remove");
+    }
+
+    fn signature(&mut self) -> Signature<'static> {
+        let sig = Signature::new(
+            "Test Author",
+            "author@example.com",
+            &Time::new(self.time, 0),
+        )
+        .expect("sig");
+        self.time += 60;
+        sig
+    }
+
+    /// Stages every change (additions, edits, deletions) and commits it on HEAD.
+    pub fn commit(&mut self, message: &str) -> String {
+        let mut index = self.repo.index().expect("index");
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .expect("add");
+        index.update_all(["*"].iter(), None).expect("update");
+        index.write().expect("write index");
+        self.commit_index(message)
+    }
+
+    /// Commits what is staged.
+    pub fn commit_index(&mut self, message: &str) -> String {
+        let sig = self.signature();
+        let mut index = self.repo.index().expect("index");
+        let tree_id = index.write_tree().expect("tree");
+        let tree = self.repo.find_tree(tree_id).expect("find tree");
+        let parents: Vec<git2::Commit<'_>> = match self.repo.head() {
+            Ok(head) => vec![head.peel_to_commit().expect("head commit")],
+            Err(_) => vec![],
+        };
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        let id = self
+            .repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &refs)
+            .expect("commit");
+        id.to_string()
+    }
+
+    /// Creates branch `name` at HEAD and checks it out.
+    pub fn branch(&self, name: &str) {
+        let head = self
+            .repo
+            .head()
+            .expect("head")
+            .peel_to_commit()
+            .expect("commit");
+        self.repo.branch(name, &head, true).expect("branch");
+        self.checkout(name);
+    }
+
+    /// Checks out branch `name` (forcing the work tree to match).
+    pub fn checkout(&self, name: &str) {
+        let refname = format!("refs/heads/{name}");
+        self.repo.set_head(&refname).expect("set head");
+        let mut opts = git2::build::CheckoutBuilder::new();
+        opts.force().remove_untracked(true);
+        self.repo.checkout_head(Some(&mut opts)).expect("checkout");
+    }
+
+    /// Merges branch `other` into the current branch with a merge commit (`--no-ff`), taking
+    /// the other branch's version of every conflicting file.
+    pub fn merge(&mut self, other: &str, message: &str) -> String {
+        let sig = self.signature();
+        let ours = self
+            .repo
+            .head()
+            .expect("head")
+            .peel_to_commit()
+            .expect("ours");
+        let theirs = self
+            .repo
+            .find_branch(other, git2::BranchType::Local)
+            .expect("branch")
+            .get()
+            .peel_to_commit()
+            .expect("theirs");
+        let mut opts = git2::MergeOptions::new();
+        opts.file_favor(git2::FileFavor::Theirs);
+        let mut index = self
+            .repo
+            .merge_commits(&ours, &theirs, Some(&opts))
+            .expect("merge");
+        let tree_id = index.write_tree_to(&self.repo).expect("tree");
+        let tree = self.repo.find_tree(tree_id).expect("find tree");
+        let id = self
+            .repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &[&ours, &theirs])
+            .expect("merge commit");
+        let mut co = git2::build::CheckoutBuilder::new();
+        co.force();
+        self.repo.checkout_head(Some(&mut co)).expect("checkout");
+        id.to_string()
+    }
+
+    pub fn head(&self) -> String {
+        self.repo
+            .head()
+            .expect("head")
+            .peel_to_commit()
+            .expect("commit")
+            .id()
+            .to_string()
+    }
+}
+
+/// Writes `files` (path -> content) under a new temporary directory.
+pub fn registry_dir(files: &BTreeMap<String, String>) -> TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, content) in files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, content).expect("write");
+    }
+    dir
+}
+
+/// The promptreg binary with a clean, hermetic environment, run in `dir`.
+pub fn cli(dir: &Path) -> Command {
+    let mut cmd = Command::new(insta_cmd::get_cargo_bin("promptreg"));
+    let home = std::env::temp_dir().join("promptreg-test-home");
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", &home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// The repository root of this crate (for prompts-example/).
+pub fn crate_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// insta settings that hide temp paths and commit ids.
+pub fn settings(dir: &Path) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    let shown = dir.display().to_string();
+    settings.add_filter(&regex_escape(&shown), "[ROOT]");
+    if let Ok(canonical) = dir.canonicalize() {
+        settings.add_filter(&regex_escape(&canonical.display().to_string()), "[ROOT]");
+    }
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}
+
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
