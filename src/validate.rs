@@ -112,9 +112,25 @@ pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
         text: &text,
         prompt: compiled.prompt(),
     };
-    check_variables(&ctx, &compiled, &mut out);
+    let undeclared = check_variables(&ctx, &compiled, &mut out);
     check_injection(&ctx, &compiled, &mut out);
+    let before = out.len();
     check_tests(&ctx, &compiled, &mut out);
+    // A test case that fails only because of an undeclared variable repeats that finding.
+    let repeats = |d: &Diagnostic| {
+        d.code == Code::TestRender
+            && undeclared
+                .iter()
+                .any(|n| d.message.contains(&format!("`{n}` is undefined")))
+    };
+    let mut i = before;
+    while i < out.len() {
+        if repeats(&out[i]) {
+            out.remove(i);
+        } else {
+            i += 1;
+        }
+    }
     out
 }
 
@@ -140,12 +156,22 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
     })
 }
 
-fn check_variables(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut Vec<Diagnostic>) {
+/// Reports undeclared and unused variables; returns the undeclared ones.
+fn check_variables(
+    ctx: &FileContext<'_>,
+    compiled: &CompiledPrompt,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<String> {
     let Some(declared) = &ctx.prompt.variables else {
-        return;
+        return Vec::new();
     };
     let free = compiled.free_variables();
-    for name in free.iter().filter(|n| !declared.contains_key(*n)) {
+    let undeclared: Vec<String> = free
+        .iter()
+        .filter(|n| !declared.contains_key(*n))
+        .cloned()
+        .collect();
+    for name in &undeclared {
         out.push(
             Diagnostic::new(
                 Code::UndeclaredVariable,
@@ -169,6 +195,7 @@ fn check_variables(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut V
             .with_hint("use it in a template or remove the declaration"),
         );
     }
+    undeclared
 }
 
 /// Variables a user supplies at run time: required ones (no default). Without a `variables`
@@ -234,7 +261,7 @@ fn check_tests(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut Vec<D
     if rows.is_empty() {
         out.push(
             Diagnostic::new(Code::NoTestData, ctx.file, "the prompt has no test data")
-                .at(ctx.prompt.spans.field("/testData"))
+                .at(ctx.prompt.spans.get("/testData").map_or(Pos::START, |s| s.field()))
                 .with_hint("add `testData:` with example inputs; validate renders each and review diffs their output"),
         );
         return;

@@ -74,6 +74,9 @@ impl Spans {
     pub fn field(&self, path: &str) -> Pos {
         let mut path = path;
         loop {
+            if path.is_empty() {
+                return Pos::START;
+            }
             if let Some(span) = self.nodes.get(path) {
                 return span.field();
             }
@@ -110,6 +113,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> (Option<Document>, Vec<Diagnostic>) {
     let raw: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(raw) => raw,
         Err(err) => {
+            let err_text = text;
             // serde_yaml refuses duplicate keys but points at the mapping; the position pass
             // points at the duplicate itself.
             let mut diagnostics = Vec::new();
@@ -117,7 +121,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> (Option<Document>, Vec<Diagnostic>) {
                 positions(text, file, &mut diagnostics);
             }
             if diagnostics.is_empty() {
-                diagnostics.push(syntax_error(file, &err));
+                diagnostics.push(syntax_error(file, err_text, &err));
             }
             return (None, diagnostics);
         }
@@ -156,14 +160,27 @@ pub fn decode<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Box<Diagnostic
     })
 }
 
-fn syntax_error(file: &str, err: &serde_yaml::Error) -> Diagnostic {
+fn syntax_error(file: &str, text: &str, err: &serde_yaml::Error) -> Diagnostic {
     let mut message = err.to_string();
     if let Some(i) = message.find(" at line ") {
         message.truncate(i);
     }
-    let pos = err
+    let mut pos = err
         .location()
         .map_or(Pos::START, |loc| Pos::new(loc.line(), loc.column()));
+    // An error at the end of the stream (an unterminated quote or bracket) points past the
+    // last line: point at the end of the last line that has text instead.
+    let lines: Vec<&str> = text.lines().collect();
+    if pos.line > lines.len() {
+        if let Some((i, line)) = lines
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, l)| !l.trim().is_empty())
+        {
+            pos = Pos::new(i + 1, line.chars().count().max(1));
+        }
+    }
     Diagnostic::new(Code::YamlSyntax, file, format!("invalid YAML: {message}"))
         .at(pos)
         .with_hint("fix the YAML syntax; quote values that start with `{{`, `[` or `*`")

@@ -6,3 +6,4 @@ mod cli;
 mod corpus;
 mod history;
 mod render;
+mod validate;
