@@ -49,6 +49,16 @@ impl VersionIndex {
         self.files.get(file).map_or(&[], Vec::as_slice)
     }
 
+    /// The file that holds prompt `id` in the index (`ID.prompt.yaml` or `ID.prompt.yml`),
+    /// if any version of it exists; the one changed most recently when both do.
+    pub fn file_of(&self, id: &str) -> Option<String> {
+        crate::source::PROMPT_SUFFIXES
+            .iter()
+            .map(|s| format!("{id}{s}"))
+            .filter(|f| !self.versions(f).is_empty())
+            .max_by_key(|f| self.versions(f).last().map(|v| v.seq))
+    }
+
     /// The commit of a version.
     pub fn commit(&self, version: &Version) -> &CommitInfo {
         &self.commits[version.commit as usize]

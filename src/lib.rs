@@ -27,20 +27,24 @@
 
 pub mod cache;
 pub mod diagnostic;
+pub mod diff;
 pub mod error;
 pub mod git;
 pub mod history;
 pub mod manifest;
+pub mod markdown;
 pub mod prompt;
 pub mod reference;
 pub mod registry;
 pub mod render;
+pub mod review;
 pub mod schema;
 pub mod source;
 pub mod template;
 pub mod time;
 pub mod tokens;
 pub mod validate;
+pub mod watch;
 pub mod yaml;
 
 #[doc(hidden)]

@@ -13,7 +13,7 @@ use crate::manifest::{self, Manifest};
 use crate::prompt::{suggest, Prompt};
 use crate::reference::{Reference, Selector};
 use crate::render::CompiledPrompt;
-use crate::source::{prompt_id, Source, WorkTree, PROMPT_SUFFIXES};
+use crate::source::{prompt_id, Source, WorkTree};
 use crate::template::{FileContext, Templates};
 
 /// The prompt files of one snapshot, by id.
@@ -336,30 +336,37 @@ impl Registry {
         if let Some(index) = self.index.get() {
             return Ok(index);
         }
+        let tip = self.tip()?;
+        let index = self.index_at(tip, self.rev.is_none())?;
+        Ok(self.index.get_or_init(|| index))
+    }
+
+    /// The version index of the first-parent history of any commit, starting from the cache
+    /// when there is one; `store` writes the result back to the cache.
+    pub fn index_at(&self, tip: ObjectId, store: bool) -> Result<VersionIndex> {
         let repo = self.require_repo()?;
         if repo.is_shallow() {
             return Err(Error::NoHistory(
                 "this is a shallow clone, so versions cannot be numbered: fetch the whole history with `git fetch --unshallow` (in GitHub Actions: `fetch-depth: 0` on actions/checkout)".into(),
             ));
         }
-        let tip = self.tip()?;
         let path = cache::path(repo.git_dir(), repo.prefix());
         let index = match cache::load(&path) {
             Some(mut index) => {
-                if index.update(repo, tip)? && self.rev.is_none() {
+                if index.update(repo, tip)? && store {
                     cache::store(&path, &index);
                 }
                 index
             }
             None => {
                 let index = VersionIndex::build(repo, tip)?;
-                if self.rev.is_none() {
+                if store {
                     cache::store(&path, &index);
                 }
                 index
             }
         };
-        Ok(self.index.get_or_init(|| index))
+        Ok(index)
     }
 
     /// The manifest: from the working copy, or from the commit of `--rev`.
@@ -376,19 +383,11 @@ impl Registry {
         })
     }
 
-    /// The file that holds `id` in the version index, if any version of it exists.
-    pub fn versioned_file(&self, index: &VersionIndex, id: &str) -> Option<String> {
-        let candidates = PROMPT_SUFFIXES.iter().map(|s| format!("{id}{s}"));
-        candidates
-            .filter(|f| !index.versions(f).is_empty())
-            .max_by_key(|f| index.versions(f).last().map(|v| v.seq))
-    }
-
     /// The versions of prompt `id`, oldest first.
     pub fn versions(&self, id: &str) -> Result<(&VersionIndex, Vec<Version>)> {
         let index = self.index()?;
-        let versions = self
-            .versioned_file(index, id)
+        let versions = index
+            .file_of(id)
             .map(|f| index.versions(&f).to_vec())
             .unwrap_or_default();
         Ok((index, versions))
@@ -478,9 +477,7 @@ impl Registry {
         // The version current at a commit: the file's blob there, matched to the newest version
         // with that blob that is not newer than the commit.
         let source = CommitSource::open(self.work.root(), commit)?;
-        let file = self
-            .versioned_file(index, &reference.id)
-            .unwrap_or_default();
+        let file = index.file_of(&reference.id).unwrap_or_default();
         let blob = source.blob_id(&file)?;
         let seq = repo.first_parent_seq(commit, index)?;
         let found = versions

@@ -8,11 +8,14 @@ use serde_json::Map;
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
 use crate::error::{Error, Result};
+use crate::history::VersionIndex;
 use crate::manifest::{self, Manifest};
 use crate::prompt::{Body, Prompt};
-use crate::registry::{LoadedPrompt, Registry};
+use crate::registry::{Discovery, LoadedPrompt, Registry};
 use crate::render::{CompiledPrompt, RenderError};
+use crate::source::Source;
 use crate::template::{file_position, FileContext};
+use std::sync::Arc;
 
 /// The outcome of validating a registry.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +42,25 @@ impl Report {
 
 /// Validates the working copy: the prompts named by `ids` (all when empty) and the manifest.
 pub fn validate(registry: &Registry, ids: &[String]) -> Result<Report> {
-    let discovery = registry.discover_work()?;
+    let history = match registry.index() {
+        Ok(index) => Ok(index),
+        Err(Error::NoHistory(why)) => Err(why),
+        Err(e) => return Err(e),
+    };
+    let root = registry.root().display().to_string();
+    validate_snapshot(registry.work(), history, ids, &root)
+}
+
+/// Validates one snapshot of a registry (the working copy, or a commit): the prompts named by
+/// `ids` (all when empty) and its manifest, whose versions are checked against `history` (or
+/// skipped with the reason it gives).
+pub fn validate_snapshot(
+    source: Arc<dyn Source>,
+    history: std::result::Result<&VersionIndex, String>,
+    ids: &[String],
+    root: &str,
+) -> Result<Report> {
+    let discovery = Discovery::scan(source.as_ref())?;
     let mut report = Report::default();
     let selected: Vec<(&String, &String)> = if ids.is_empty() {
         report
@@ -49,7 +70,7 @@ pub fn validate(registry: &Registry, ids: &[String]) -> Result<Report> {
     } else {
         let mut selected = Vec::new();
         for id in ids {
-            match discovery.file(id, &registry.root().display().to_string()) {
+            match discovery.file(id, root) {
                 Ok(_) => selected.extend(discovery.prompts.get_key_value(id)),
                 Err(Error::Invalid { diagnostics, .. }) => report.diagnostics.extend(diagnostics),
                 Err(e) => return Err(e),
@@ -58,14 +79,14 @@ pub fn validate(registry: &Registry, ids: &[String]) -> Result<Report> {
         selected
     };
     report.prompts = selected.len();
-    let source = registry.work();
     let found: Vec<Vec<Diagnostic>> = selected
         .par_iter()
         .map(|(id, file)| check_file(source.clone(), id, file))
         .collect();
     report.diagnostics.extend(found.into_iter().flatten());
     check_manifest(
-        registry,
+        source.as_ref(),
+        history,
         &discovery.prompts.keys().cloned().collect(),
         ids,
         &mut report,
@@ -339,32 +360,25 @@ fn check_row(
 }
 
 fn check_manifest(
-    registry: &Registry,
+    source: &dyn Source,
+    history: std::result::Result<&VersionIndex, String>,
     ids: &BTreeSet<String>,
     only: &[String],
     report: &mut Report,
 ) -> Result<()> {
-    let Some(text) = registry.read_work_text(manifest::FILE) else {
-        if registry.work().read(manifest::FILE)?.is_some() {
-            report.diagnostics.push(Diagnostic::new(
-                Code::YamlSyntax,
-                manifest::FILE,
-                "defaults.yaml is not valid UTF-8",
-            ));
-        }
+    let Some(bytes) = source.read(manifest::FILE)? else {
         return Ok(());
     };
-    let (manifest, diagnostics) = Manifest::parse(text.as_bytes());
+    let (manifest, diagnostics) = Manifest::parse(&bytes);
     report.diagnostics.extend(diagnostics);
-    let index = match registry.index() {
+    let index = match history {
         Ok(index) => Some(index),
-        Err(Error::NoHistory(why)) => {
+        Err(why) => {
             report
                 .skipped
                 .push(format!("manifest versions not checked: {why}"));
             None
         }
-        Err(e) => return Err(e),
     };
     let pointers = manifest
         .defaults
@@ -382,8 +396,7 @@ fn check_manifest(
         }
         let what = label.map_or("the default".to_string(), |l| format!("label `{l}`"));
         let pos = manifest.position(label, id);
-        let versions =
-            index.and_then(|i| registry.versioned_file(i, id).map(|f| i.versions(&f).len()));
+        let versions = index.and_then(|i| i.file_of(id).map(|f| i.versions(&f).len()));
         if !ids.contains(id) && versions.is_none() {
             let hint = crate::prompt::suggest(id, ids.iter().map(String::as_str))
                 .map_or("remove the entry, or add the prompt".to_string(), |s| {

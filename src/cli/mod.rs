@@ -2,17 +2,20 @@
 //! results into text and exit codes. Exit codes: 0 ok, 1 problems found, 2 usage or failure.
 
 mod commit;
+mod diff;
 mod get_default;
 mod list;
 mod new;
 mod output;
 mod render;
 mod restore;
+mod review;
 mod schema;
 mod set_default;
 mod show;
 mod validate;
 mod versions;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,10 +68,16 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Check every prompt and the manifest (what CI runs).
     Validate(validate::ValidateArgs),
+    /// Show the source (and rendered) diff between two references.
+    Diff(diff::DiffArgs),
+    /// Print the pull-request review of a branch: what changed, versions, rendered diffs.
+    Review(review::ReviewArgs),
     /// Create a new prompt file with a valid skeleton.
     New(new::NewArgs),
     /// Print the JSON Schema of the prompt file (for yaml-language-server and other editors).
     Schema(schema::SchemaArgs),
+    /// Re-validate and re-render prompts as you save them.
+    Watch(watch::WatchArgs),
 }
 
 /// Output formats for commands that print data.
@@ -126,9 +135,12 @@ pub fn run(cli: Cli) -> u8 {
         Command::Commit(args) => commit::run(&ctx, args),
         Command::Restore(args) => restore::run(&ctx, args),
         Command::Validate(args) => validate::run(&ctx, args),
+        Command::Diff(args) => diff::run(&ctx, args),
+        Command::Review(args) => review::run(&ctx, args),
         Command::Render(args) => render::run(&ctx, args),
         Command::New(args) => new::run(&ctx, args),
         Command::Schema(args) => schema::run(&ctx, args),
+        Command::Watch(args) => watch::run(&ctx, args),
     };
     match result {
         Ok(code) => code,

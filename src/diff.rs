@@ -1,0 +1,119 @@
+//! Differences between two prompt versions: the source, and the rendered output of each test
+//! case.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::render::{CompiledPrompt, RenderError, Rendered};
+
+/// A unified diff of two texts with three lines of context; empty when they are equal.
+///
+/// ```
+/// let d = promptreg::diff::unified("a\nb\n", "a\nc\n", "v1", "v2");
+/// assert_eq!(d, "--- v1\n+++ v2\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n");
+/// ```
+pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    if old == new {
+        return String::new();
+    }
+    let diff = similar::TextDiff::from_lines(old, new);
+    let mut out = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .missing_newline_hint(false)
+        .to_string();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// The text a rendered prompt is compared by: each message under a `--- role ---` header.
+pub fn rendered_text(result: &Result<Rendered, RenderError>) -> String {
+    match result {
+        Ok(rendered) => {
+            let mut text = rendered.to_string();
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text
+        }
+        Err(err) => format!("(does not render: {err})\n"),
+    }
+}
+
+/// How one test case renders before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseDiff {
+    /// The test case's index in `testData` (or 0 for given values).
+    pub test: usize,
+    /// Whether both sides render to the same text.
+    pub same: bool,
+    /// The unified diff of the rendered text (empty when the same).
+    pub diff: String,
+    /// Prompt tokens before, when it renders.
+    pub tokens_before: Option<usize>,
+    /// Prompt tokens after, when it renders.
+    pub tokens_after: Option<usize>,
+    /// The render error before, if any.
+    pub error_before: Option<String>,
+    /// The render error after, if any.
+    pub error_after: Option<String>,
+}
+
+/// The start of the reason given for a side that has no prompt at all.
+pub const ABSENT: &str = "absent";
+
+/// One side of a comparison: a compiled prompt, or why there is none.
+pub type Side<'a> = Result<&'a CompiledPrompt, String>;
+
+/// Renders each of `cases` on both sides and compares the output.
+pub fn render_cases(
+    before: Side<'_>,
+    after: Side<'_>,
+    cases: &[Map<String, Value>],
+) -> Vec<CaseDiff> {
+    let render =
+        |side: &Side<'_>, values: &Map<String, Value>| -> Option<Result<Rendered, RenderError>> {
+            side.as_ref().ok().map(|p| p.render(values))
+        };
+    cases
+        .iter()
+        .enumerate()
+        .map(|(i, values)| {
+            let old = render(&before, values);
+            let new = render(&after, values);
+            let text = |r: &Option<Result<Rendered, RenderError>>, side: &Side<'_>| match r {
+                Some(result) => rendered_text(result),
+                // An absent side (added or removed prompt) compares as empty text; a prompt
+                // that does not compile says why.
+                None => side
+                    .as_ref()
+                    .err()
+                    .filter(|e| !e.starts_with(ABSENT))
+                    .map_or(String::new(), |e| format!("({e})\n")),
+            };
+            let (old_text, new_text) = (text(&old, &before), text(&new, &after));
+            let tokens = |r: &Option<Result<Rendered, RenderError>>| {
+                r.as_ref()
+                    .and_then(|r| r.as_ref().ok())
+                    .map(crate::tokens::count_rendered)
+            };
+            let error = |r: &Option<Result<Rendered, RenderError>>| {
+                r.as_ref()
+                    .and_then(|r| r.as_ref().err())
+                    .map(ToString::to_string)
+            };
+            CaseDiff {
+                test: i,
+                same: old_text == new_text,
+                diff: unified(&old_text, &new_text, "before", "after"),
+                tokens_before: tokens(&old),
+                tokens_after: tokens(&new),
+                error_before: error(&old),
+                error_after: error(&new),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,269 @@
+//! The review as Markdown for a pull-request comment: a summary table first, then one section
+//! per prompt with long diffs folded into `<details>`, so it stays readable at fifty prompts.
+
+use std::fmt::Write;
+
+use crate::diagnostic::Diagnostic;
+use crate::review::{ChangeKind, PromptChange, Review};
+
+/// A marker on the first line, so a CI job can find and update its earlier comment.
+pub const MARKER: &str = "<!-- promptreg-review -->";
+
+/// Diffs longer than this many lines are folded.
+const FOLD_LINES: usize = 15;
+
+fn version(v: Option<u32>) -> String {
+    v.map_or("-".to_string(), |n| format!("v{n}"))
+}
+
+fn arrow(before: Option<u32>, after: Option<u32>) -> String {
+    if before == after {
+        version(after)
+    } else {
+        format!("{} -> {}", version(before), version(after))
+    }
+}
+
+fn fence(diff: &str) -> String {
+    // A fence longer than any backtick run inside the diff.
+    let longest = diff.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let ticks = "`".repeat(longest.max(2) + 1);
+    format!("{ticks}diff\n{diff}{ticks}\n")
+}
+
+fn block(out: &mut String, summary: &str, diff: &str) {
+    let lines = diff.lines().count();
+    if lines > FOLD_LINES {
+        let _ = write!(
+            out,
+            "<details><summary>{summary} ({lines} lines)</summary>\n\n{}\n</details>\n\n",
+            fence(diff)
+        );
+    } else {
+        let _ = write!(out, "{summary}:\n\n{}\n", fence(diff));
+    }
+}
+
+/// Renders the review as Markdown.
+pub fn review(review: &Review) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{MARKER}\n## promptreg review\n");
+    let short = |c: &str| c.get(..7).unwrap_or(c).to_string();
+    let _ = writeln!(
+        out,
+        "Comparing `{}` ({}) with `{}` ({}){}.\n",
+        review.base.rev,
+        short(&review.base.commit),
+        review.head.rev,
+        short(&review.head.commit),
+        review
+            .merge_base
+            .as_ref()
+            .map_or(", which share no history".to_string(), |m| format!(
+                ", from their merge base {}",
+                short(m)
+            ))
+    );
+    summary(&mut out, review);
+    for w in &review.warnings {
+        let _ = writeln!(out, "> **Warning:** {w}");
+    }
+    if !review.warnings.is_empty() {
+        out.push('\n');
+    }
+    for change in &review.prompts {
+        prompt_section(&mut out, change);
+    }
+    manifest_section(&mut out, review);
+    validation_section(&mut out, review);
+    out
+}
+
+fn summary(out: &mut String, review: &Review) {
+    if review.prompts.is_empty() {
+        let _ = writeln!(out, "No prompt changes.\n");
+        return;
+    }
+    let count = |k: ChangeKind| review.prompts.iter().filter(|p| p.kind == k).count();
+    let parts: Vec<String> = [
+        ChangeKind::Added,
+        ChangeKind::Changed,
+        ChangeKind::Renamed,
+        ChangeKind::OutputChanged,
+        ChangeKind::Removed,
+    ]
+    .into_iter()
+    .filter(|k| count(*k) > 0)
+    .map(|k| format!("{} {}", count(k), k.as_str()))
+    .collect();
+    let _ = writeln!(
+        out,
+        "**{} prompt{}:** {}\n",
+        review.prompts.len(),
+        if review.prompts.len() == 1 { "" } else { "s" },
+        parts.join(", ")
+    );
+    let _ = writeln!(out, "| prompt | change | version | default | test cases |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for p in &review.prompts {
+        let change = match &p.renamed_from {
+            Some(from) => format!("renamed from `{from}`"),
+            None => p.kind.as_str().to_string(),
+        };
+        let differing = p.cases.iter().filter(|c| !c.same).count();
+        let cases = if p.cases.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{differing} of {} differ", p.cases.len())
+        };
+        let _ = writeln!(
+            out,
+            "| [`{}`](#{}) | {change} | {} | {} | {cases} |",
+            p.id,
+            anchor(&p.id),
+            arrow(p.version_before, p.version_after),
+            arrow(p.default_before, p.default_after)
+        );
+    }
+    out.push('\n');
+}
+
+fn anchor(id: &str) -> String {
+    let slug: String = id
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+        .collect::<String>()
+        .to_lowercase();
+    format!("promptreg-{slug}")
+}
+
+fn prompt_section(out: &mut String, p: &PromptChange) {
+    let _ = writeln!(
+        out,
+        "<a id=\"{}\"></a>\n\n### `{}`: {} ({})\n",
+        anchor(&p.id),
+        p.id,
+        p.kind.as_str(),
+        arrow(p.version_before, p.version_after)
+    );
+    if let Some(from) = &p.renamed_from {
+        let same = if p.source_diff.is_empty() {
+            " The content is unchanged."
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "Renamed from `{from}`: a rename starts a new id with its own versions.{same}\n"
+        );
+    }
+    if !p.partials_changed.is_empty() {
+        let names: Vec<String> = p
+            .partials_changed
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "The prompt file did not change; its output changed through {}.\n",
+            names.join(", ")
+        );
+    }
+    if !p.source_diff.is_empty() {
+        block(out, "Source diff", &p.source_diff);
+    }
+    for case in &p.cases {
+        let tokens = match (case.tokens_before, case.tokens_after) {
+            (Some(b), Some(a)) if b != a => format!(" ({b} -> {a} tokens)"),
+            (Some(b), Some(_)) => format!(" ({b} tokens)"),
+            (None, Some(a)) => format!(" ({a} tokens)"),
+            (Some(b), None) => format!(" ({b} tokens before)"),
+            (None, None) => String::new(),
+        };
+        if let Some(err) = &case.error_after {
+            let _ = writeln!(
+                out,
+                "Test case {} does not render after the change: {err}\n",
+                case.test
+            );
+        } else if case.same {
+            let _ = writeln!(out, "Test case {} renders the same{tokens}.\n", case.test);
+        } else {
+            block(
+                out,
+                &format!("Test case {} rendered{tokens}", case.test),
+                &case.diff,
+            );
+        }
+    }
+    if p.cases.is_empty() && p.kind != ChangeKind::Removed {
+        let _ = writeln!(
+            out,
+            "No test data: add `testData` to see how the rendered output changes.\n"
+        );
+    }
+}
+
+fn manifest_section(out: &mut String, review: &Review) {
+    if review.manifest.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Manifest (`defaults.yaml`)\n");
+    for m in &review.manifest {
+        let what = m
+            .label
+            .as_ref()
+            .map_or("default".to_string(), |l| format!("label `{l}`"));
+        let _ = writeln!(out, "- `{}` {what}: {}", m.id, arrow(m.before, m.after));
+    }
+    out.push('\n');
+    for m in review.manifest.iter().filter(|m| !m.diff.is_empty()) {
+        let what = m
+            .label
+            .as_ref()
+            .map_or("default".to_string(), |l| format!("label {l}"));
+        block(
+            out,
+            &format!(
+                "`{}` {what}: {} -> {}",
+                m.id,
+                version(m.before),
+                version(m.after)
+            ),
+            &m.diff,
+        );
+    }
+}
+
+fn validation_section(out: &mut String, review: &Review) {
+    let v = &review.validation;
+    let _ = writeln!(out, "### Validation of head\n");
+    if v.diagnostics.is_empty() {
+        let _ = writeln!(out, "No errors, no warnings.");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{} error{}, {} warning{}:\n",
+        v.errors,
+        if v.errors == 1 { "" } else { "s" },
+        v.warnings,
+        if v.warnings == 1 { "" } else { "s" }
+    );
+    for d in &v.diagnostics {
+        let _ = writeln!(out, "- {}", finding(d));
+    }
+}
+
+fn finding(d: &Diagnostic) -> String {
+    let hint = d.hint.as_ref().map_or(String::new(), |h| format!(" ({h})"));
+    format!(
+        "**{}** `{}` {}:{}:{}: {}{hint}",
+        d.severity,
+        d.code,
+        d.file,
+        d.line,
+        d.column,
+        d.message.replace('\n', " ")
+    )
+}
