@@ -77,6 +77,8 @@ codes! {
     UnusedVariable = "unused-variable", Warning;
     /// A test case that does not render.
     TestRender = "test-render", Error;
+    /// A render with given values failed (`render`; validate reports `test-render`).
+    RenderFailed = "render-error", Error;
     /// A test case that lacks a required variable.
     TestMissingVariable = "test-missing-variable", Error;
     /// A prompt without test data.
@@ -85,7 +87,7 @@ codes! {
     IncludeMissing = "include-missing", Error;
     /// An `include`, `import` or `extends` of a path outside the registry root.
     IncludeOutsideRoot = "include-outside-root", Error;
-    /// Two prompt files with the same id, or a file name that is not a valid id.
+    /// Two prompt files with the same id.
     DuplicateId = "duplicate-id", Error;
     /// A path under the root that cannot be a prompt id (holds `@`, not UTF-8).
     InvalidId = "invalid-id", Error;

@@ -2,6 +2,7 @@
 //! speaks the registry's words: commits on the first-parent chain, the registry root's tree at a
 //! commit, file bytes at a commit, committing one file. No git2 type leaves this module.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -555,6 +556,35 @@ impl CommitSource {
             tree = entry.id;
         }
         Ok(None)
+    }
+}
+
+impl CommitSource {
+    /// Every prompt file at this commit with its blob id.
+    pub fn prompt_blobs(&self) -> Result<BTreeMap<String, ObjectId>> {
+        let Some(root) = self.root else {
+            return Ok(BTreeMap::new());
+        };
+        let repo = self.lock()?;
+        let objects = repo.objects()?;
+        let mut files = BTreeMap::new();
+        let mut stack = vec![(root, String::new())];
+        while let Some((tree, dir)) = stack.pop() {
+            let data = objects.read(tree)?;
+            for entry in tree_entries(&data) {
+                if entry.name.first() == Some(&b'.') {
+                    continue;
+                }
+                let name = String::from_utf8_lossy(entry.name);
+                let path = format!("{dir}{name}");
+                if entry.is_tree {
+                    stack.push((entry.id, format!("{path}/")));
+                } else if entry.is_file && prompt_id(&path).is_some() {
+                    files.insert(path, entry.id);
+                }
+            }
+        }
+        Ok(files)
     }
 }
 

@@ -170,6 +170,15 @@ pub enum Syntax {
     Brackets,
 }
 
+/// A type name with its indefinite article: `an integer`, `a string`.
+pub fn with_article(name: &str) -> String {
+    match name {
+        "null" => "null".to_string(),
+        n if n.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {n}"),
+        n => format!("a {n}"),
+    }
+}
+
 /// The name of a JSON value's type, as used in messages.
 pub fn type_name(value: &Value) -> &'static str {
     match value {
@@ -190,10 +199,10 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .map(|c| {
             let distance =
-                strsim::levenshtein(name, c).min(strsim::levenshtein(&lower, &c.to_lowercase()));
+                strsim::osa_distance(name, c).min(strsim::osa_distance(&lower, &c.to_lowercase()));
             (distance, c)
         })
-        .filter(|(distance, c)| *distance < 3.max(c.len() / 4) && *distance < c.len())
+        .filter(|(distance, c)| *distance <= 1.max(c.len() / 3).min(3) && *distance < c.len())
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }
@@ -276,7 +285,10 @@ impl Reader<'_> {
 
     fn wrong_type(&mut self, path: &str, expected: &str, got: &Value) {
         let field = path.trim_start_matches('/').replace('/', ".");
-        let message = format!("`{field}` must be {expected}, found {}", type_name(got));
+        let message = format!(
+            "`{field}` must be {expected}, found {}",
+            with_article(type_name(got))
+        );
         let pos = self.spans.value(path);
         let mut d = Diagnostic::new(Code::WrongType, self.file, message).at(pos);
         if expected.contains("string") && (got.is_object() || got.is_array()) {
@@ -552,8 +564,8 @@ impl Reader<'_> {
                 let message = format!(
                     "default of `{}` must be {}, found {}",
                     path.rsplit('/').next().unwrap_or(path),
-                    ty.as_str(),
-                    type_name(default)
+                    with_article(ty.as_str()),
+                    with_article(type_name(default))
                 );
                 self.push(Code::WrongType, &join(path, "default"), message, None);
             }

@@ -1,6 +1,6 @@
 //! A registry: the prompt files under one root, in the working copy or at a commit.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -198,7 +198,6 @@ pub struct Registry {
     repo: Option<Repo>,
     rev: Option<String>,
     index: OnceLock<VersionIndex>,
-    tip_files: OnceLock<BTreeSet<String>>,
 }
 
 /// What a reference resolved to.
@@ -206,6 +205,12 @@ pub struct Registry {
 pub enum Resolved {
     /// The working copy.
     Work,
+    /// The newest committed content, in a repository whose history cannot be numbered (a
+    /// shallow clone).
+    Tip {
+        /// The tip commit.
+        commit: ObjectId,
+    },
     /// A committed version.
     Version {
         /// Its number.
@@ -254,7 +259,6 @@ impl Registry {
             repo,
             rev: None,
             index: OnceLock::new(),
-            tip_files: OnceLock::new(),
         })
     }
 
@@ -262,7 +266,6 @@ impl Registry {
     pub fn with_rev(mut self, rev: Option<String>) -> Registry {
         self.rev = rev;
         self.index = OnceLock::new();
-        self.tip_files = OnceLock::new();
         self
     }
 
@@ -406,8 +409,28 @@ impl Registry {
         {
             return Ok(Resolved::Work);
         }
-        let (index, versions) = self.versions(id)?;
         let (manifest, _) = self.manifest()?;
+        let (index, versions) = match self.versions(id) {
+            Ok(found) => found,
+            Err(Error::NoHistory(why)) => {
+                // Without numbers (a shallow clone) the latest version is still the file at the
+                // tip, and so is the default unless the manifest pins a number.
+                let unpinned =
+                    reference.selector == Selector::Default && manifest.get(None, id).is_none();
+                if reference.selector == Selector::Latest || unpinned {
+                    let tip = self.tip()?;
+                    let source = CommitSource::open(self.work.root(), tip)?;
+                    if Discovery::scan(&source)?.prompts.contains_key(id) {
+                        return Ok(Resolved::Tip { commit: tip });
+                    }
+                    if unpinned && self.discover_work()?.prompts.contains_key(id) {
+                        return Ok(Resolved::Work);
+                    }
+                }
+                return Err(Error::NoHistory(why));
+            }
+            Err(e) => return Err(e),
+        };
         let version = |n: u32| -> Result<Resolved> {
             match versions.get(n as usize - 1) {
                 Some(v) => Ok(Resolved::Version {
@@ -541,7 +564,7 @@ impl Registry {
     pub fn source(&self, resolved: &Resolved) -> Result<Arc<dyn Source>> {
         match resolved {
             Resolved::Work => Ok(self.work()),
-            Resolved::Version { commit, .. } => {
+            Resolved::Version { commit, .. } | Resolved::Tip { commit } => {
                 Ok(Arc::new(CommitSource::open(self.work.root(), *commit)?))
             }
         }
@@ -557,7 +580,7 @@ impl Registry {
     pub fn load_resolved(&self, id: &str, resolved: &Resolved) -> Result<LoadedPrompt> {
         match resolved {
             Resolved::Work => self.load_work(id),
-            Resolved::Version { .. } => {
+            Resolved::Version { .. } | Resolved::Tip { .. } => {
                 let source = self.source(resolved)?;
                 let discovery = Discovery::scan(source.as_ref())?;
                 let file = discovery.file(id, &source.describe())?.to_string();
@@ -586,26 +609,30 @@ impl Registry {
             Err(e) => return Err(e),
         };
         let (manifest, _) = self.manifest()?;
-        if let Some(index) = history {
-            // Prompts committed at the tip but deleted from the working copy still show.
-            for file in index.files.keys() {
-                if let Some(id) = prompt_id(file) {
-                    if !files.contains_key(id) && self.tip_has(index, file) {
-                        files.insert(id.to_string(), file.clone());
-                    }
-                }
+        // The prompt files committed at the tip, with their blobs: outside git there is
+        // nothing to compare with; in a repository without commits every file is new.
+        let tip_blobs: Option<BTreeMap<String, ObjectId>> = match &self.repo {
+            None => None,
+            Some(_) => match self.tip() {
+                Ok(tip) => Some(CommitSource::open(self.work.root(), tip)?.prompt_blobs()?),
+                Err(Error::NoHistory(_)) => Some(BTreeMap::new()),
+                Err(e) => return Err(e),
+            },
+        };
+        // Prompts committed at the tip but deleted from the working copy still show.
+        for file in tip_blobs.iter().flat_map(BTreeMap::keys) {
+            if let Some(id) = prompt_id(file) {
+                files.entry(id.to_string()).or_insert_with(|| file.clone());
             }
         }
         let mut rows = Vec::with_capacity(files.len());
         for (id, file) in files {
             let versions = history.map(|i| i.versions(&file)).unwrap_or(&[]);
             let latest = versions.last();
-            let tip_blob = match (history, latest) {
-                (Some(index), Some(v)) if self.tip_has(index, &file) => Some(v.blob),
-                _ => None,
+            let modified = match &tip_blobs {
+                None => false,
+                Some(blobs) => self.work_differs(&file, blobs.get(&file).copied())?,
             };
-            let modified = self.work_differs(&file, tip_blob)?;
-            let count = versions.len() as u32;
             rows.push(Summary {
                 default: manifest.get(None, &id).or(latest.map(|v| v.number)),
                 labels: manifest
@@ -614,26 +641,12 @@ impl Registry {
                     .map(|(l, v)| (l.to_string(), v))
                     .collect(),
                 latest: latest.map(|v| v.number),
-                versions: count,
+                versions: versions.len() as u32,
                 modified,
                 id,
                 file,
             });
         }
         Ok(rows)
-    }
-
-    /// Whether `file` exists in the tip's tree.
-    fn tip_has(&self, index: &VersionIndex, file: &str) -> bool {
-        self.tip_files(index).contains(file)
-    }
-
-    fn tip_files(&self, index: &VersionIndex) -> &BTreeSet<String> {
-        self.tip_files.get_or_init(|| {
-            CommitSource::open(self.work.root(), index.tip)
-                .and_then(|s| s.prompt_files())
-                .map(|f| f.into_iter().collect())
-                .unwrap_or_default()
-        })
     }
 }

@@ -21,7 +21,11 @@ pub enum RenderError {
         names: Vec<String>,
     },
     /// A value of the wrong type.
-    #[error("variable `{name}` must be {expected}, but the given value is {given}")]
+    #[error(
+        "variable `{name}` must be {}, but the given value is {}",
+        crate::prompt::with_article(expected),
+        crate::prompt::with_article(given)
+    )]
     WrongType {
         /// The variable.
         name: String,
@@ -292,7 +296,7 @@ impl CompiledPrompt {
                 .map_err(|err| self.template_error(&err))?;
             if text.len() > MAX_OUTPUT {
                 return Err(RenderError::Template(Box::new(Diagnostic::new(
-                    crate::diagnostic::Code::TestRender,
+                    crate::diagnostic::Code::RenderFailed,
                     &self.file,
                     format!("rendered text is larger than {MAX_OUTPUT} bytes"),
                 ))));
@@ -329,7 +333,7 @@ impl CompiledPrompt {
             prompt: &self.prompt,
         };
         let diagnostic =
-            template::template_diagnostic(&ctx, err, crate::diagnostic::Code::TestRender);
+            template::template_diagnostic(&ctx, err, crate::diagnostic::Code::RenderFailed);
         RenderError::Template(Box::new(diagnostic))
     }
 }

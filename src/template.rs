@@ -50,7 +50,6 @@ fn syntax_config(syntax: Syntax) -> SyntaxConfig {
             .variable_delimiters("[[", "]]")
             .comment_delimiters("[#", "#]");
     }
-    builder.keep_trailing_newline(true);
     builder.build().unwrap_or_default()
 }
 
@@ -61,6 +60,14 @@ pub(crate) fn environment(syntax: Syntax, source: Arc<dyn Source>) -> Environmen
     env.set_debug(true);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    // An optional variable without a value is `none`: it tests false and prints as nothing.
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            Ok(())
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(RECURSION_LIMIT);
     env.set_syntax(syntax_config(syntax));

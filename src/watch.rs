@@ -386,8 +386,11 @@ impl Session {
         loop {
             match raw.recv().ok()? {
                 Message::Stop => return None,
-                Message::Fs(event) if self.collect(&mut batch, event, false) => break,
-                Message::Fs(_) => {}
+                Message::Fs(event) => {
+                    if self.collect(&mut batch, event, false) {
+                        break;
+                    }
+                }
             }
         }
         let started = Instant::now();
@@ -441,7 +444,10 @@ impl Session {
             batch.rescan = true;
             return true;
         }
-        let closed = matches!(event.kind, EventKind::Access(AccessKind::Close(AccessMode::Write)));
+        let closed = matches!(
+            event.kind,
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+        );
         if matches!(event.kind, EventKind::Access(_)) && !(closed && in_batch) {
             return false;
         }
@@ -454,7 +460,7 @@ impl Session {
             let Some(rel) = self.relative(path) else {
                 continue;
             };
-            if !self.matters(&rel) && hidden(&rel) {
+            if hidden(&rel) && !self.is_partial(&rel) {
                 continue;
             }
             if self.track_closes && self.matters(&rel) {
@@ -484,7 +490,8 @@ impl Session {
 
     /// Whether a file's content feeds a check: a prompt, the manifest, a known partial.
     fn matters(&self, rel: &str) -> bool {
-        prompt_id(rel).is_some() || rel == manifest::FILE || self.is_partial(rel)
+        let named = prompt_id(rel).is_some() || rel == manifest::FILE;
+        (named && !hidden(rel)) || self.is_partial(rel)
     }
 
     fn is_partial(&self, rel: &str) -> bool {
@@ -532,7 +539,8 @@ impl Session {
     /// The first events: the manifest, then every prompt.
     fn start(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
-        let manifest = self.check_manifest();
+        let mut manifest = self.check_manifest();
+        manifest.changed.clear();
         if self.selected.is_empty() && manifest.present {
             events.push(Event::Manifest(manifest));
         }
@@ -593,7 +601,11 @@ impl Session {
             }
             if let Some(id) = prompt_id(path) {
                 let own = known.get(id).is_some_and(|f| f == path)
-                    || self.discovery.conflicts.get(id).is_some_and(|f| f.contains(path));
+                    || self
+                        .discovery
+                        .conflicts
+                        .get(id)
+                        .is_some_and(|f| f.contains(path));
                 if own && known.contains_key(id) {
                     mark(id, Cause::File);
                 }
@@ -630,8 +642,10 @@ impl Session {
             let source: Arc<dyn Source> = self.source.clone();
             match LoadedPrompt::read(source.clone(), id, &file) {
                 Ok(loaded) => {
-                    self.deps
-                        .insert(id.to_string(), dependencies(source.as_ref(), &loaded.prompt));
+                    self.deps.insert(
+                        id.to_string(),
+                        dependencies(source.as_ref(), &loaded.prompt),
+                    );
                     let mut diagnostics = crate::validate::check_loaded(loaded.clone());
                     if let Ok(compiled) = loaded.compile() {
                         (tokens, rendered) = self.render(&compiled, &file, &mut diagnostics);
@@ -649,7 +663,12 @@ impl Session {
             }
         };
         diagnostics.sort_by(|a, b| {
-            (a.file != file, &a.file, a.line, a.column).cmp(&(b.file != file, &b.file, b.line, b.column))
+            (a.file != file, &a.file, a.line, a.column).cmp(&(
+                b.file != file,
+                &b.file,
+                b.line,
+                b.column,
+            ))
         });
         diagnostics.dedup();
         Status {
@@ -685,15 +704,24 @@ impl Session {
                         len => format!("it has test cases 0 to {}", len - 1),
                     };
                     diagnostics.push(
-                        Diagnostic::new(Code::TestRender, file, format!("there is no test case {n}"))
-                            .at(compiled.prompt().spans.field("/testData"))
-                            .with_hint(has),
+                        Diagnostic::new(
+                            Code::TestRender,
+                            file,
+                            format!("there is no test case {n}"),
+                        )
+                        .at(compiled.prompt().spans.field("/testData"))
+                        .with_hint(has),
                     );
                     Vec::new()
                 }
             },
             Inputs::TestData(None) if rows.is_empty() => vec![(None, Map::new())],
-            Inputs::TestData(None) => rows.iter().cloned().enumerate().map(|(i, r)| (Some(i), r)).collect(),
+            Inputs::TestData(None) => rows
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, r)| (Some(i), r))
+                .collect(),
         };
         let given = matches!(self.options.inputs, Inputs::Values(_));
         let mut tokens = None;
@@ -708,7 +736,10 @@ impl Session {
                         tokens = Some(crate::tokens::count_rendered(&output));
                     }
                     if self.options.render {
-                        rendered.push(RenderedCase { case, rendered: output });
+                        rendered.push(RenderedCase {
+                            case,
+                            rendered: output,
+                        });
                     }
                 }
                 Err(err) if given => diagnostics.push(values_diagnostic(err, file)),
@@ -729,7 +760,11 @@ impl Session {
                 true,
                 (
                     self.manifest.clone(),
-                    vec![Diagnostic::new(Code::Unreadable, manifest::FILE, err.to_string())],
+                    vec![Diagnostic::new(
+                        Code::Unreadable,
+                        manifest::FILE,
+                        err.to_string(),
+                    )],
                 ),
             ),
         };
@@ -757,7 +792,11 @@ impl Session {
             let (_, versions) = registry.as_ref()?.versions(id).ok()?;
             Some(versions.len())
         };
-        let ids = self.discovery.prompts.keys().chain(self.discovery.conflicts.keys());
+        let ids = self
+            .discovery
+            .prompts
+            .keys()
+            .chain(self.discovery.conflicts.keys());
         let ids: BTreeSet<&str> = ids.map(String::as_str).collect();
         let mut out = Vec::new();
         for (label, id, version) in pointers(manifest) {
@@ -810,14 +849,24 @@ fn pointers(manifest: &Manifest) -> Vec<(Option<&str>, &String, u32)> {
 /// The prompts whose default or any label differs between two manifests, sorted.
 fn moved(before: &Manifest, after: &Manifest) -> Vec<String> {
     let mut labels: BTreeSet<Option<&str>> = BTreeSet::from([None]);
-    labels.extend(before.labels.keys().chain(after.labels.keys()).map(|l| Some(l.as_str())));
+    labels.extend(
+        before
+            .labels
+            .keys()
+            .chain(after.labels.keys())
+            .map(|l| Some(l.as_str())),
+    );
     let ids: BTreeSet<&String> = pointers(before)
         .into_iter()
         .chain(pointers(after))
         .map(|(_, id, _)| id)
         .collect();
     ids.into_iter()
-        .filter(|id| labels.iter().any(|l| before.get(*l, id) != after.get(*l, id)))
+        .filter(|id| {
+            labels
+                .iter()
+                .any(|l| before.get(*l, id) != after.get(*l, id))
+        })
         .cloned()
         .collect()
 }
@@ -859,7 +908,11 @@ fn dependencies(source: &dyn Source, prompt: &Prompt) -> BTreeSet<String> {
             continue;
         }
         if let Ok(Some(bytes)) = source.read(&path) {
-            queue.extend(referenced_templates(&String::from_utf8_lossy(&bytes), start, end));
+            queue.extend(referenced_templates(
+                &String::from_utf8_lossy(&bytes),
+                start,
+                end,
+            ));
         }
     }
     found
@@ -869,4 +922,40 @@ fn dependencies(source: &dyn Source, prompt: &Prompt) -> BTreeSet<String> {
 /// (editor swap files).
 fn hidden(rel: &str) -> bool {
     rel.split('/').any(|part| part.starts_with('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_paths() {
+        assert!(hidden(".git/index"));
+        assert!(hidden("support/.triage.prompt.yaml.swp"));
+        assert!(!hidden("support/triage.prompt.yaml"));
+    }
+
+    #[test]
+    fn moved_pointers() {
+        let (before, _) =
+            Manifest::parse(b"defaults:\n  a: 1\n  b: 2\nlabels:\n  prod:\n    c: 1\n");
+        let (after, _) =
+            Manifest::parse(b"defaults:\n  a: 1\n  b: 3\nlabels:\n  prod:\n    d: 1\n");
+        assert_eq!(moved(&before, &after), ["b", "c", "d"]);
+        assert!(moved(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn dependencies_follow_partials_and_keep_missing_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("p")).expect("mkdir");
+        std::fs::write(dir.path().join("p/a.md"), "{% include 'p/b.md' %}").expect("write");
+        let source = WorkTree::new(dir.path()).expect("work tree");
+        let text = "template: \"{% include 'p/a.md' %}{% import './p/gone.j2' as m %}\"\n";
+        let prompt = Prompt::parse("x.prompt.yaml", text.as_bytes())
+            .prompt
+            .expect("prompt");
+        let deps: Vec<String> = dependencies(&source, &prompt).into_iter().collect();
+        assert_eq!(deps, ["p/a.md", "p/b.md", "p/gone.j2"]);
+    }
 }

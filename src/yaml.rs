@@ -127,7 +127,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> (Option<Document>, Vec<Diagnostic>) {
         }
     };
     let mut diagnostics = Vec::new();
-    let value = to_json(raw, file, &mut diagnostics);
+    let value = to_json(raw);
     let spans = positions(text, file, &mut diagnostics);
     (Some(Document { value, spans }), diagnostics)
 }
@@ -145,7 +145,7 @@ pub fn decode<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Box<Diagnostic
                     MAX_FILE_SIZE
                 ),
             )
-            .with_hint("split the prompt, or move large inputs into test data files"),
+            .with_hint("prompt files are text a person edits; split this one into smaller prompts or partials"),
         ));
     }
     std::str::from_utf8(bytes).map_err(|err| {
@@ -186,7 +186,7 @@ fn syntax_error(file: &str, text: &str, err: &serde_yaml::Error) -> Diagnostic {
         .with_hint("fix the YAML syntax; quote values that start with `{{`, `[` or `*`")
 }
 
-fn to_json(raw: serde_yaml::Value, file: &str, diagnostics: &mut Vec<Diagnostic>) -> Value {
+fn to_json(raw: serde_yaml::Value) -> Value {
     match raw {
         serde_yaml::Value::Null => Value::Null,
         serde_yaml::Value::Bool(b) => Value::Bool(b),
@@ -204,7 +204,7 @@ fn to_json(raw: serde_yaml::Value, file: &str, diagnostics: &mut Vec<Diagnostic>
         serde_yaml::Value::Sequence(items) => Value::Array(
             items
                 .into_iter()
-                .map(|item| to_json(item, file, diagnostics))
+                .map(to_json)
                 .collect(),
         ),
         serde_yaml::Value::Mapping(mapping) => {
@@ -217,14 +217,14 @@ fn to_json(raw: serde_yaml::Value, file: &str, diagnostics: &mut Vec<Diagnostic>
                     serde_yaml::Value::Null => "null".to_string(),
                     // A collection as a key (`{{ x }}` unquoted reads as one): keep a text form;
                     // the field's type check then says what is wrong, where.
-                    other => serde_json::to_string(&to_json(other, file, diagnostics))
+                    other => serde_json::to_string(&to_json(other))
                         .unwrap_or_default(),
                 };
-                map.insert(key, to_json(value, file, diagnostics));
+                map.insert(key, to_json(value));
             }
             Value::Object(map)
         }
-        serde_yaml::Value::Tagged(tagged) => to_json(tagged.value, file, diagnostics),
+        serde_yaml::Value::Tagged(tagged) => to_json(tagged.value),
     }
 }
 

@@ -35,6 +35,9 @@ pub fn eprint(text: &str) {
 /// Looks up the text of a file named in a finding, for its snippet.
 pub type SourceLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// An owned [`SourceLookup`].
+pub type OwnedLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Renders findings for a person, each with its snippet when the file's text is known.
 pub fn render_diagnostics(
     diagnostics: &[Diagnostic],
@@ -53,7 +56,7 @@ pub fn render_diagnostics(
 /// How a command failed, and so what it prints and which code it exits with.
 pub enum Failure {
     /// A library error; the lookup gives file texts for snippets.
-    Error(Box<Error>, Option<Box<dyn Fn(&str) -> Option<String>>>),
+    Error(Box<Error>, Option<OwnedLookup>),
     /// A plain message; exit 2.
     Message(String),
     /// Problems were found and already printed; exit with this code, print nothing.
@@ -79,7 +82,7 @@ impl Failure {
 }
 
 /// The text of an error for stderr: `error: ...`, findings with snippets, hints.
-pub fn describe(err: &Error, lookup: Option<&dyn Fn(&str) -> Option<String>>) -> String {
+pub fn describe(err: &Error, lookup: Option<SourceLookup<'_>>) -> String {
     let color = stderr_color();
     match err {
         Error::Invalid {
@@ -135,7 +138,10 @@ pub fn describe(err: &Error, lookup: Option<&dyn Fn(&str) -> Option<String>>) ->
             let mut out = format!("error: {other}\n");
             let mut cause = std::error::Error::source(other);
             while let Some(c) = cause {
-                out.push_str(&format!("caused by: {c}\n"));
+                let text = c.to_string();
+                if !out.contains(&text) {
+                    out.push_str(&format!("caused by: {text}\n"));
+                }
                 cause = c.source();
             }
             out

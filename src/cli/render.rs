@@ -18,7 +18,7 @@ use crate::render::{coerce, CompiledPrompt, RenderError};
 /// (`--var`), later ones overriding earlier ones.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The prompt: `ID`, `ID@work`.
+    /// The prompt: `ID` (its default), `ID@N`, `ID@latest`, `ID@LABEL`, `ID@COMMIT` or `ID@work`.
     pub reference: String,
     /// A value: `k=v` (a string, converted to the declared type where it parses) or `k:=JSON`.
     #[arg(long = "var", value_name = "K=V", action = clap::ArgAction::Append)]
@@ -199,14 +199,21 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
     let resolved = registry.resolve(&request.reference)?;
     let loaded = registry.load_resolved(&request.reference.id, &resolved)?;
-    if let crate::registry::Resolved::Version { number, .. } = resolved {
+    let rendered_what = match resolved {
+        crate::registry::Resolved::Version { number, .. } => {
+            Some(format!("{}@{number}", request.reference.id))
+        }
+        crate::registry::Resolved::Tip { .. } => Some(format!("{}@latest", request.reference.id)),
+        crate::registry::Resolved::Work => None,
+    };
+    if let Some(what) = rendered_what {
         if registry
             .read_work_text(&loaded.file)
             .is_none_or(|work| work != loaded.text)
         {
             eprint(&format!(
-                "note: rendered {}@{number}; the working copy differs (render {}@work to see it)\n",
-                request.reference.id, request.reference.id
+                "note: rendered {what}; the working copy differs (render {}@work to see it)\n",
+                request.reference.id
             ));
         }
     }

@@ -9,7 +9,7 @@ use crate::reference::Reference;
 /// Print a prompt's file: `show ID`, `show ID@work`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The prompt: `ID`, `ID@work`.
+    /// The prompt: `ID` (its default), `ID@N`, `ID@latest`, `ID@LABEL`, `ID@COMMIT` or `ID@work`.
     pub reference: String,
     /// Output format: the file as written (`yaml`) or its fields as JSON.
     #[arg(long, value_enum, default_value_t)]

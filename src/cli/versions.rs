@@ -94,7 +94,11 @@ pub fn run(ctx: &Context, args: VersionsArgs) -> Result<u8, Failure> {
                 } else {
                     format!("  [{}]", marks.join(", "))
                 };
-                let author: String = row.author.chars().take(24).collect();
+                let author: String = if row.author.chars().count() > 24 {
+                    format!("{}...", row.author.chars().take(21).collect::<String>())
+                } else {
+                    row.author.clone()
+                };
                 out.push_str(&format!(
                     "v{:<4} {}  {}  {author:<author_width$}  {}{marks}\n",
                     row.version,

@@ -213,7 +213,11 @@ impl Printer {
                 one_line(d)
             ),
             State::Error(d) => {
-                format!("{}  {}", self.paint(bold(AnsiColor::Red), "error"), one_line(d))
+                format!(
+                    "{}  {}",
+                    self.paint(bold(AnsiColor::Red), "error"),
+                    one_line(d)
+                )
             }
         }
     }

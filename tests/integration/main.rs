@@ -7,3 +7,4 @@ mod corpus;
 mod history;
 mod render;
 mod validate;
+mod watch;
