@@ -83,7 +83,11 @@ impl VersionIndex {
     /// Brings the index to `tip`: walks only the new commits when `tip` descends from the
     /// indexed tip along first parents, rebuilds otherwise. Returns whether anything changed.
     pub fn update(&mut self, repo: &Repo, tip: ObjectId) -> Result<bool> {
-        if tip == self.tip && self.prefix == repo.prefix() {
+        if self.prefix != repo.prefix() {
+            *self = VersionIndex::build(repo, tip)?;
+            return Ok(true);
+        }
+        if tip == self.tip {
             return Ok(false);
         }
         let objects = repo.objects()?;

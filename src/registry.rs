@@ -513,6 +513,14 @@ impl Registry {
                 number: v.number,
                 commit: index.commit(v).id,
             }),
+            None if blob.is_some() => {
+                let reason = format!(
+                    "`{}` at commit {} is not a version on the first-parent history (a side-branch commit?)",
+                    reference.id,
+                    commit.short()
+                );
+                Err(self.unresolved(reference, &reason, versions, manifest))
+            }
             None => {
                 let reason = format!(
                     "`{}` does not exist at commit {}",

@@ -201,12 +201,9 @@ fn to_json(raw: serde_yaml::Value) -> Value {
             }
         }
         serde_yaml::Value::String(s) => Value::String(s),
-        serde_yaml::Value::Sequence(items) => Value::Array(
-            items
-                .into_iter()
-                .map(to_json)
-                .collect(),
-        ),
+        serde_yaml::Value::Sequence(items) => {
+            Value::Array(items.into_iter().map(to_json).collect())
+        }
         serde_yaml::Value::Mapping(mapping) => {
             let mut map = Map::with_capacity(mapping.len());
             for (key, value) in mapping {
@@ -217,8 +214,7 @@ fn to_json(raw: serde_yaml::Value) -> Value {
                     serde_yaml::Value::Null => "null".to_string(),
                     // A collection as a key (`{{ x }}` unquoted reads as one): keep a text form;
                     // the field's type check then says what is wrong, where.
-                    other => serde_json::to_string(&to_json(other))
-                        .unwrap_or_default(),
+                    other => serde_json::to_string(&to_json(other)).unwrap_or_default(),
                 };
                 map.insert(key, to_json(value));
             }

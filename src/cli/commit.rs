@@ -33,6 +33,14 @@ pub fn run(ctx: &Context, args: CommitArgs) -> Result<u8, Failure> {
         ));
     }
     let loaded = registry.load_work(&args.id)?;
+    let path = registry.work_tree().path(&loaded.file);
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Refused(format!(
+            "{} is a symlink; commit the file it points to instead",
+            loaded.file
+        ))
+        .into());
+    }
     let file = loaded.file.clone();
     let text = loaded.text.clone();
     let findings = crate::validate::check_loaded(loaded);

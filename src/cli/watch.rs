@@ -200,26 +200,24 @@ impl Printer {
         line
     }
 
+    /// `ok       412 tokens`, `warning  412 tokens  file:line:column: message`, `error    ...`.
     fn verdict(&self, state: &State, tokens: Option<usize>) -> String {
-        let tokens = tokens.map_or(String::new(), |n| {
-            format!("  {n} token{}", if n == 1 { "" } else { "s" })
-        });
-        let bold = |c: AnsiColor| c.on_default().bold();
-        match state {
-            State::Ok => format!("{}{tokens}", self.paint(bold(AnsiColor::Green), "ok")),
-            State::Warning(d) => format!(
-                "{}{tokens}  {}",
-                self.paint(bold(AnsiColor::Yellow), "warning"),
-                one_line(d)
-            ),
-            State::Error(d) => {
-                format!(
-                    "{}  {}",
-                    self.paint(bold(AnsiColor::Red), "error"),
-                    one_line(d)
-                )
-            }
+        let (word, color, finding) = match state {
+            State::Ok => ("ok", AnsiColor::Green, None),
+            State::Warning(d) => ("warning", AnsiColor::Yellow, Some(d)),
+            State::Error(d) => ("error", AnsiColor::Red, Some(d)),
+        };
+        let mut rest = Vec::new();
+        if let (Some(n), true) = (tokens, state.is_ok()) {
+            rest.push(format!("{n} token{}", if n == 1 { "" } else { "s" }));
         }
+        rest.extend(finding.map(one_line));
+        let word = self.paint(color.on_default().bold(), word);
+        if rest.is_empty() {
+            return word;
+        }
+        let gap = " ".repeat(9 - state_width(state));
+        format!("{word}{gap}{}", rest.join("  "))
     }
 
     fn manifest(&self, manifest: &ManifestStatus) -> String {
@@ -232,6 +230,14 @@ impl Printer {
             text.push_str(&format!("  changed: {}", manifest.changed.join(", ")));
         }
         text
+    }
+}
+
+fn state_width(state: &State) -> usize {
+    match state {
+        State::Ok => 2,
+        State::Warning(_) => 7,
+        State::Error(_) => 5,
     }
 }
 

@@ -6,5 +6,6 @@ mod cli;
 mod corpus;
 mod history;
 mod render;
+mod review;
 mod validate;
 mod watch;
