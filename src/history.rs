@@ -7,7 +7,8 @@
 //! blob that differs from the first parent's. The result is cached (see [`crate::cache`]).
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use crate::error::Result;
 use crate::git::{tree_entries, CommitInfo, ObjectId, Objects, Repo, TreeEntry};
@@ -116,6 +117,7 @@ impl VersionIndex {
     ) -> Result<()> {
         let mut prev_root = self.tip_root;
         let mut changed = Vec::new();
+        let mut trees = TreeCache::default();
         for &(commit, tree) in chain {
             let seq = self.chain_len;
             self.chain_len += 1;
@@ -125,7 +127,8 @@ impl VersionIndex {
                 continue;
             }
             changed.clear();
-            diff_trees(objects, prev_root, root, "", &mut changed)?;
+            trees.next_commit();
+            diff_trees(objects, &mut trees, prev_root, root, "", &mut changed)?;
             prev_root = root;
             if changed.is_empty() {
                 continue;
@@ -198,9 +201,33 @@ fn is_hidden(name: &[u8]) -> bool {
     name.first() == Some(&b'.')
 }
 
+/// The trees read for the previous commit's diff: the next commit's old side is usually exactly
+/// those trees, so each tree is read from the object database once, not twice.
+#[derive(Default)]
+struct TreeCache {
+    previous: HashMap<ObjectId, Rc<Vec<u8>>>,
+    current: HashMap<ObjectId, Rc<Vec<u8>>>,
+}
+
+impl TreeCache {
+    fn next_commit(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
+
+    fn read(&mut self, objects: &Objects<'_>, id: ObjectId) -> Result<Rc<Vec<u8>>> {
+        if let Some(data) = self.previous.get(&id).or_else(|| self.current.get(&id)) {
+            return Ok(data.clone());
+        }
+        let data = Rc::new(objects.read(id)?);
+        self.current.insert(id, data.clone());
+        Ok(data)
+    }
+}
+
 /// Records every prompt file added or modified from `old` to `new` under `dir`.
 fn diff_trees(
     objects: &Objects<'_>,
+    trees: &mut TreeCache,
     old: Option<ObjectId>,
     new: Option<ObjectId>,
     dir: &str,
@@ -208,10 +235,12 @@ fn diff_trees(
 ) -> Result<()> {
     let Some(new) = new else { return Ok(()) };
     let old_data = match old {
-        Some(id) => objects.read(id)?,
-        None => Vec::new(),
+        Some(id) => trees.read(objects, id)?,
+        None => Rc::new(Vec::new()),
     };
-    let new_data = objects.read(new)?;
+    let new_data = trees.read(objects, new)?;
+    // The new side is the next commit's old side.
+    trees.current.insert(new, new_data.clone());
     let mut olds = tree_entries(&old_data).peekable();
     let mut subtrees: Vec<(String, Option<ObjectId>, ObjectId)> = Vec::new();
     for entry in tree_entries(&new_data) {
@@ -245,7 +274,7 @@ fn diff_trees(
         }
     }
     for (path, old_sub, new_sub) in subtrees {
-        diff_trees(objects, old_sub, Some(new_sub), &path, out)?;
+        diff_trees(objects, trees, old_sub, Some(new_sub), &path, out)?;
     }
     Ok(())
 }

@@ -256,8 +256,9 @@ fn review_added_changed_removed_renamed() {
         "{rename_diff}"
     );
     assert!(
-        rename_diff.contains("-  Keep each bullet under twenty words.")
-            || rename_diff.contains("-      Keep each bullet under twenty words."),
+        rename_diff.contains(
+            "-      Keep each bullet under twenty words.\n+      Keep each bullet under fifteen words.\n"
+        ),
         "{rename_diff}"
     );
 
@@ -282,6 +283,14 @@ fn review_added_changed_removed_renamed() {
     );
     assert!(md.contains("Test case 1 renders the same"), "{md}");
     assert!(md.contains("renamed from `legacy/summary`"), "{md}");
+
+    // The same review from main's checkout with an explicit head.
+    repo.checkout("main");
+    let explicit = review_json(repo.path(), &["--head", "feature"], 0);
+    assert_eq!(explicit["prompts"], review["prompts"]);
+    assert_eq!(explicit["head"]["commit"], review["head"]["commit"]);
+    assert_eq!(explicit["head"]["rev"], "feature");
+    repo.checkout("feature");
 
     assert_review_matches_merge(&mut repo, &review);
 }
@@ -898,4 +907,131 @@ fn diff_snapshots() {
         "formal: Good morning -> Good day"
     );
     assert_eq!(rendered[1]["same"], false, "casual: Hello -> Hi");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Known bugs
+// ---------------------------------------------------------------------------------------------
+
+/// A PR that renames a variable (and its test data with it) renders the same text: each side
+/// must be rendered with its own test data, not the old prompt with the new test data.
+#[test]
+#[ignore = "bug: the base side is rendered with head's testData, so renaming a variable shows `(does not render: missing required variable)` instead of `renders the same`"]
+fn review_renamed_variable_renders_each_side_with_its_own_test_data() {
+    let mut repo = TestRepo::new();
+    repo.write("greeting.prompt.yaml", &simple("Hello"));
+    repo.commit("Add greeting");
+    repo.branch("feature");
+    repo.write(
+        "greeting.prompt.yaml",
+        &simple("Hello").replace("name", "user_name"),
+    );
+    repo.commit("Rename the variable");
+    let review = review_json(repo.path(), &[], 0);
+    let case = &review["prompts"][0]["cases"][0];
+    assert_eq!(case["error_before"], Value::Null, "{case}");
+    assert_eq!(case["same"], true, "{case}");
+}
+
+/// A prompt without test data that includes a changed partial: its output changes, so the
+/// review must name it (and say it has no test data), not report "No prompt changes".
+#[test]
+#[ignore = "bug: a prompt with no testData that includes a changed partial is dropped from the review (`No prompt changes.`)"]
+fn review_partial_change_reaches_prompts_without_test_data() {
+    let mut repo = TestRepo::new();
+    repo.write("partials/tone.md", "Be friendly.");
+    repo.write(
+        "triage.prompt.yaml",
+        "description: x\nmessages:\n  - role: system\n    content: |\n      Triage.\n      {% include \"partials/tone.md\" %}\n",
+    );
+    repo.commit("Add triage");
+    repo.branch("feature");
+    repo.write("partials/tone.md", "Be rude.");
+    repo.commit("Tone: rude");
+    let review = review_json(repo.path(), &[], 0);
+    let prompts = prompts_by_id(&review);
+    assert!(prompts.contains_key("triage"), "{review}");
+    assert_eq!(
+        prompts["triage"]["partials_changed"],
+        serde_json::json!(["partials/tone.md"])
+    );
+}
+
+/// Without a manifest entry the default is the latest version (SPEC 1.3): adding a pin to an
+/// older version moves the default backwards (v3 -> v1), and dropping a pin moves it to the
+/// latest (v2 -> v3); neither is a move from or to "no version".
+#[test]
+#[ignore = "bug: a manifest entry added or removed is shown as `- -> v1` / `v2 -> -` with a whole-file diff, instead of resolving the absent side to the latest version; pinning backwards does not warn"]
+fn review_manifest_pin_and_unpin_resolve_absent_entries_to_latest() {
+    let mut repo = TestRepo::new();
+    for (i, text) in ["Hello", "Hi", "Hey"].iter().enumerate() {
+        repo.write("greeting.prompt.yaml", &simple(text));
+        repo.write("other.prompt.yaml", &simple(&format!("Other {i}")));
+        if i == 2 {
+            repo.write("defaults.yaml", "defaults:\n  other: 2\n");
+        }
+        repo.commit(&format!("Version {}", i + 1));
+    }
+    repo.branch("feature");
+    repo.write("defaults.yaml", "defaults:\n  greeting: 1\n");
+    repo.commit("Pin greeting to v1, unpin other");
+    let review = review_json(repo.path(), &[], 0);
+    let manifest = review["manifest"].as_array().expect("manifest");
+    let greeting = manifest.iter().find(|m| m["id"] == "greeting").unwrap();
+    let other = manifest.iter().find(|m| m["id"] == "other").unwrap();
+    assert!(
+        greeting["diff"]
+            .as_str()
+            .unwrap()
+            .starts_with("--- greeting@3\n+++ greeting@1\n"),
+        "{greeting}"
+    );
+    assert!(
+        other["diff"]
+            .as_str()
+            .unwrap()
+            .starts_with("--- other@2\n+++ other@3\n"),
+        "{other}"
+    );
+    let warnings = review["warnings"].to_string();
+    assert!(
+        warnings.contains("greeting") && warnings.contains("backwards"),
+        "{warnings}"
+    );
+}
+
+/// main moved on (greeting v4 on main) while the PR changed the greeting and pinned the default
+/// to its own version, numbered v4 on the branch. After the merge v4 is main's version, so the
+/// manifest diff the review shows (the PR's content as `greeting@4`) is not what the default
+/// will point at.
+#[test]
+#[ignore = "bug: manifest diffs use head's version numbers while version_after uses after-merge numbers; with diverged branches the diff shows the wrong content for a version"]
+fn review_diverged_manifest_diff_shows_what_the_pointer_gets_after_merge() {
+    let mut repo = TestRepo::new();
+    repo.write("greeting.prompt.yaml", &simple("Hello"));
+    repo.commit("v1");
+    repo.write("greeting.prompt.yaml", &simple("Hi"));
+    repo.commit("v2");
+    repo.write("greeting.prompt.yaml", &simple("Hey"));
+    repo.write("defaults.yaml", "defaults:\n  greeting: 3\n");
+    repo.commit("v3, pinned");
+    repo.branch("feature");
+    repo.write("greeting.prompt.yaml", &simple("Good day"));
+    repo.write("defaults.yaml", "defaults:\n  greeting: 4\n");
+    repo.commit("Good day, promoted");
+    repo.checkout("main");
+    repo.write("greeting.prompt.yaml", &simple("Yo"));
+    repo.commit("v4 on main");
+    repo.checkout("feature");
+    let review = review_json(repo.path(), &[], 0);
+    let diff = review["manifest"][0]["diff"].as_str().unwrap().to_string();
+    // After merge, greeting@4 is main's "Yo" version.
+    repo.checkout("main");
+    repo.merge("feature", "Merge feature");
+    let out = run(repo.path(), &["show", "greeting@4"]);
+    assert!(stdout(&out).contains("Yo, "), "{}", stdout(&out));
+    assert!(
+        diff.contains("+    content: \"Yo, {{ name }}.\""),
+        "the review showed greeting@4 as the PR's content:\n{diff}"
+    );
 }
