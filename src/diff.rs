@@ -68,26 +68,59 @@ pub const ABSENT: &str = "absent";
 /// One side of a comparison: a compiled prompt, or why there is none.
 pub type Side<'a> = Result<&'a CompiledPrompt, String>;
 
-/// Renders each of `cases` on both sides and compares the output.
+/// The values each side renders a test case with.
+#[derive(Debug, Clone, Copy)]
+pub struct Cases<'a> {
+    /// The old side's test data (or the given values).
+    pub before: &'a [Map<String, Value>],
+    /// The new side's test data (or the given values).
+    pub after: &'a [Map<String, Value>],
+}
+
+impl<'a> Cases<'a> {
+    /// The same values on both sides.
+    pub fn same(values: &'a [Map<String, Value>]) -> Cases<'a> {
+        Cases {
+            before: values,
+            after: values,
+        }
+    }
+
+    /// Each side's own test data, so a renamed variable with renamed test data renders the same.
+    pub fn own(before: Side<'a>, after: Side<'a>) -> Cases<'a> {
+        let data = |side: Side<'a>| {
+            side.ok()
+                .map_or(&[][..], |p| p.prompt().test_data.as_slice())
+        };
+        Cases {
+            before: data(before),
+            after: data(after),
+        }
+    }
+}
+
+/// Renders test case `i` on both sides (each with its own values) and compares the output;
+/// `names` label the two sides in the diffs.
 pub fn render_cases(
     before: Side<'_>,
     after: Side<'_>,
-    cases: &[Map<String, Value>],
+    cases: Cases<'_>,
+    names: (&str, &str),
 ) -> Vec<CaseDiff> {
-    let render =
-        |side: &Side<'_>, values: &Map<String, Value>| -> Option<Result<Rendered, RenderError>> {
-            side.as_ref().ok().map(|p| p.render(values))
-        };
-    cases
-        .iter()
-        .enumerate()
-        .map(|(i, values)| {
-            let old = render(&before, values);
-            let new = render(&after, values);
+    let render = |side: &Side<'_>,
+                  values: Option<&Map<String, Value>>|
+     -> Option<Result<Rendered, RenderError>> {
+        side.as_ref().ok().zip(values).map(|(p, v)| p.render(v))
+    };
+    let count = cases.before.len().max(cases.after.len());
+    (0..count)
+        .map(|i| {
+            let old = render(&before, cases.before.get(i));
+            let new = render(&after, cases.after.get(i));
             let text = |r: &Option<Result<Rendered, RenderError>>, side: &Side<'_>| match r {
                 Some(result) => rendered_text(result),
-                // An absent side (added or removed prompt) compares as empty text; a prompt
-                // that does not compile says why.
+                // An absent side (added or removed prompt, or no such test case) compares as
+                // empty text; a prompt that does not compile says why.
                 None => side
                     .as_ref()
                     .err()
@@ -108,7 +141,7 @@ pub fn render_cases(
             CaseDiff {
                 test: i,
                 same: old_text == new_text,
-                diff: unified(&old_text, &new_text, "before", "after"),
+                diff: unified(&old_text, &new_text, names.0, names.1),
                 tokens_before: tokens(&old),
                 tokens_after: tokens(&new),
                 error_before: error(&old),

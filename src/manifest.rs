@@ -281,7 +281,7 @@ fn set_path(lines: &mut Vec<String>, path: &[&str], version: u32) -> Result<(), 
                     return Err(format!("`{key}` in defaults.yaml is written inline; write it as a block mapping to let promptreg edit it"));
                 }
                 if trimmed == "{}" {
-                    lines[i] = format!("{}\n", &lines[i][..value_col - 1].trim_end());
+                    lines[i] = format!("{}\n", &lines[i][..value_col].trim_end());
                 }
                 // The block of this key: following lines indented deeper (or blank).
                 let block_start = i + 1;

@@ -44,7 +44,11 @@ fn block(out: &mut String, summary: &str, diff: &str) {
     }
 }
 
-/// Renders the review as Markdown.
+/// GitHub refuses comments longer than 65,536 characters; the report stays under this.
+pub const MAX_LENGTH: usize = 60_000;
+
+/// Renders the review as Markdown: the summary, warnings, manifest moves, partials and the
+/// validation first, then one section per prompt while they fit in [`MAX_LENGTH`].
 pub fn review(review: &Review) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{MARKER}\n## promptreg review\n");
@@ -66,16 +70,31 @@ pub fn review(review: &Review) -> String {
     );
     summary(&mut out, review);
     for w in &review.warnings {
-        let _ = writeln!(out, "> **Warning:** {w}");
-    }
-    if !review.warnings.is_empty() {
-        out.push('\n');
-    }
-    for change in &review.prompts {
-        prompt_section(&mut out, change);
+        let _ = writeln!(out, "> **Warning:** {w}\n");
     }
     manifest_section(&mut out, review);
     validation_section(&mut out, review);
+    partials_section(&mut out, review);
+    let mut omitted = Vec::new();
+    for (i, change) in review.prompts.iter().enumerate() {
+        let mut section = String::new();
+        prompt_section(&mut section, i, change);
+        if omitted.is_empty() && out.len() + section.len() + 2_000 <= MAX_LENGTH {
+            out.push_str(&section);
+        } else {
+            omitted.push(format!("`{}`", change.id));
+        }
+    }
+    if !omitted.is_empty() {
+        let _ = writeln!(
+            out,
+            "**{} more prompt{} not shown** to keep this comment under GitHub's size limit: {}. Run `promptreg review --base {}` (or `--format json`) for the whole report.",
+            omitted.len(),
+            if omitted.len() == 1 { "" } else { "s" },
+            omitted.join(", "),
+            review.base.rev
+        );
+    }
     out
 }
 
@@ -105,7 +124,7 @@ fn summary(out: &mut String, review: &Review) {
     );
     let _ = writeln!(out, "| prompt | change | version | default | test cases |");
     let _ = writeln!(out, "|---|---|---|---|---|");
-    for p in &review.prompts {
+    for (i, p) in review.prompts.iter().enumerate() {
         let change = match &p.renamed_from {
             Some(from) => format!("renamed from `{from}`"),
             None => p.kind.as_str().to_string(),
@@ -120,7 +139,7 @@ fn summary(out: &mut String, review: &Review) {
             out,
             "| [`{}`](#{}) | {change} | {} | {} | {cases} |",
             p.id,
-            anchor(&p.id),
+            anchor(i, &p.id),
             arrow(p.version_before, p.version_after),
             arrow(p.default_before, p.default_after)
         );
@@ -128,20 +147,25 @@ fn summary(out: &mut String, review: &Review) {
     out.push('\n');
 }
 
-fn anchor(id: &str) -> String {
+fn anchor(i: usize, id: &str) -> String {
     let slug: String = id
         .chars()
-        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
-        .collect::<String>()
-        .to_lowercase();
-    format!("promptreg-{slug}")
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("promptreg-{i}-{slug}")
 }
 
-fn prompt_section(out: &mut String, p: &PromptChange) {
+fn prompt_section(out: &mut String, i: usize, p: &PromptChange) {
     let _ = writeln!(
         out,
         "<a id=\"{}\"></a>\n\n### `{}`: {} ({})\n",
-        anchor(&p.id),
+        anchor(i, &p.id),
         p.id,
         p.kind.as_str(),
         arrow(p.version_before, p.version_after)
@@ -174,10 +198,10 @@ fn prompt_section(out: &mut String, p: &PromptChange) {
     }
     for case in &p.cases {
         let tokens = match (case.tokens_before, case.tokens_after) {
-            (Some(b), Some(a)) if b != a => format!(" ({b} -> {a} tokens)"),
-            (Some(b), Some(_)) => format!(" ({b} tokens)"),
-            (None, Some(a)) => format!(" ({a} tokens)"),
-            (Some(b), None) => format!(" ({b} tokens before)"),
+            (Some(b), Some(a)) if b != a => format!(", {b} -> {a} tokens"),
+            (Some(b), Some(_)) => format!(", {b} tokens"),
+            (None, Some(a)) => format!(", {a} tokens"),
+            (Some(b), None) => format!(", {b} tokens before"),
             (None, None) => String::new(),
         };
         if let Some(err) = &case.error_after {
@@ -235,11 +259,26 @@ fn manifest_section(out: &mut String, review: &Review) {
     }
 }
 
+fn partials_section(out: &mut String, review: &Review) {
+    if review.partials.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Partials\n");
+    for p in &review.partials {
+        let users: Vec<String> = p.included_by.iter().map(|id| format!("`{id}`")).collect();
+        block(
+            out,
+            &format!("`{}`, included by {}", p.file, users.join(", ")),
+            &p.diff,
+        );
+    }
+}
+
 fn validation_section(out: &mut String, review: &Review) {
     let v = &review.validation;
     let _ = writeln!(out, "### Validation of head\n");
     if v.diagnostics.is_empty() {
-        let _ = writeln!(out, "No errors, no warnings.");
+        let _ = writeln!(out, "No errors, no warnings.\n");
         return;
     }
     let _ = writeln!(
@@ -253,6 +292,7 @@ fn validation_section(out: &mut String, review: &Review) {
     for d in &v.diagnostics {
         let _ = writeln!(out, "- {}", finding(d));
     }
+    out.push('\n');
 }
 
 fn finding(d: &Diagnostic) -> String {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::diff::{render_cases, unified, CaseDiff, ABSENT};
+use crate::diff::{render_cases, unified, CaseDiff, Cases, ABSENT};
 use crate::error::{Error, Result};
 use crate::git::{CommitSource, ObjectId};
 use crate::history::VersionIndex;
@@ -72,6 +72,17 @@ pub struct PromptChange {
     pub cases: Vec<CaseDiff>,
 }
 
+/// A changed partial: a file under the root that prompts include.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartialChange {
+    /// The file, relative to the registry root.
+    pub file: String,
+    /// The prompts (on head) that include it.
+    pub included_by: Vec<String>,
+    /// The unified diff of the file.
+    pub diff: String,
+}
+
 /// A pointer of the manifest that moves.
 #[derive(Debug, Clone, Serialize)]
 pub struct ManifestChange {
@@ -79,10 +90,14 @@ pub struct ManifestChange {
     pub label: Option<String>,
     /// The prompt.
     pub id: String,
-    /// The version before.
+    /// The version before (for a default without an entry: the latest version then).
     pub before: Option<u32>,
-    /// The version after.
+    /// The version after (for a default without an entry: the latest version after merge).
     pub after: Option<u32>,
+    /// Whether the manifest had an entry before.
+    pub pinned_before: bool,
+    /// Whether the manifest has an entry after.
+    pub pinned_after: bool,
     /// The source diff between the two versions.
     pub diff: String,
 }
@@ -107,6 +122,8 @@ pub struct Review {
     pub merge_base: Option<String>,
     /// Every prompt added, changed, renamed, removed or with changed output.
     pub prompts: Vec<PromptChange>,
+    /// Changed files that prompts include (partials), with their diffs.
+    pub partials: Vec<PartialChange>,
     /// Moves of the manifest's pointers.
     pub manifest: Vec<ManifestChange>,
     /// Things a reviewer should look at: lagging or backward defaults.
@@ -212,16 +229,29 @@ pub fn review(registry: &Registry, base: &str, head: Option<&str>) -> Result<Rev
             .ok_or_else(|| Error::NoHistory("the repository has no commits yet".into()))?,
     };
     let merge_base = repo.merge_base(base_commit, head_commit)?;
-    let base_index = registry.index_at(base_commit, false)?;
     let head_index = registry.index_at(head_commit, head.is_none())?;
+    let base_index = registry.index_at(base_commit, false)?;
+    // Versions each prompt had where the branch forked: on base's first-parent chain when the
+    // merge base is on it (the usual pull request), else from its own index.
+    let fork = match merge_base {
+        None => Counts::Empty,
+        Some(mb) => match repo.first_parent_seq(mb, &base_index)? {
+            Some(seq) => Counts::UpTo(seq),
+            None => Counts::Index(Box::new(registry.index_at(mb, false)?)),
+        },
+    };
     let tip = Snapshot::open(registry, Some(base_commit))?;
     let before = Snapshot::open(registry, merge_base)?;
     let after = Snapshot::open(registry, Some(head_commit))?;
+    let history = History {
+        base: &base_index,
+        head: &head_index,
+        fork: &fork,
+    };
 
-    let mut prompts = compare_prompts(&before, &after, &tip, &base_index)?;
+    let mut warnings = Vec::new();
+    let mut prompts = compare_prompts(&before, &after, &history)?;
     rename_pairs(&mut prompts, &before, &after);
-    let (manifest_changes, mut warnings) =
-        compare_manifest(registry, &before, &after, &head_index)?;
     fill_defaults(
         &mut prompts,
         &before.manifest,
@@ -230,6 +260,15 @@ pub fn review(registry: &Registry, base: &str, head: Option<&str>) -> Result<Rev
         &mut warnings,
     );
     for change in &prompts {
+        let (at_fork, at_base) = (history.at_fork(&change.id), count(&base_index, &change.id));
+        if change.kind == ChangeKind::Changed && at_base > at_fork {
+            warnings.push(format!(
+                "`{}` also changed on `{base}` since this branch forked ({} -> {}); this review compares with the merge base: rebase to review the combined change",
+                change.id,
+                version(at_fork),
+                version(at_base)
+            ));
+        }
         if change.kind != ChangeKind::Removed {
             if let (Some(b), Some(a)) = (change.default_before, change.default_after) {
                 if a < b {
@@ -241,6 +280,9 @@ pub fn review(registry: &Registry, base: &str, head: Option<&str>) -> Result<Rev
             }
         }
     }
+    let manifest_changes =
+        compare_manifest(registry, &before, &after, &history, base, &mut warnings)?;
+    let partials = compare_partials(&before, &after, &prompts);
     warnings.sort();
     warnings.dedup();
     let report: Report = validate_snapshot(after.source.clone(), Ok(&head_index), &[], "head")?;
@@ -255,6 +297,7 @@ pub fn review(registry: &Registry, base: &str, head: Option<&str>) -> Result<Rev
         },
         merge_base: merge_base.map(|m| m.to_hex()),
         prompts,
+        partials,
         manifest: manifest_changes,
         warnings,
         validation: Validation {
@@ -265,11 +308,47 @@ pub fn review(registry: &Registry, base: &str, head: Option<&str>) -> Result<Rev
     })
 }
 
+fn version(v: Option<u32>) -> String {
+    v.map_or("none".to_string(), |n| format!("v{n}"))
+}
+
+/// How many versions prompts had at the fork point.
+enum Counts {
+    /// No common history: nothing existed.
+    Empty,
+    /// The fork point is at this position of base's first-parent chain.
+    UpTo(u32),
+    /// The fork point's own index.
+    Index(Box<VersionIndex>),
+}
+
+struct History<'a> {
+    base: &'a VersionIndex,
+    head: &'a VersionIndex,
+    fork: &'a Counts,
+}
+
+impl History<'_> {
+    fn at_fork(&self, id: &str) -> Option<u32> {
+        match self.fork {
+            Counts::Empty => None,
+            Counts::UpTo(seq) => self.base.file_of(id).map(|f| {
+                self.base
+                    .versions(&f)
+                    .iter()
+                    .filter(|v| v.seq <= *seq)
+                    .count() as u32
+            }),
+            Counts::Index(index) => count(index, id),
+        }
+        .filter(|n| *n > 0)
+    }
+}
+
 fn compare_prompts(
     before: &Snapshot,
     after: &Snapshot,
-    tip: &Snapshot,
-    base_index: &VersionIndex,
+    history: &History<'_>,
 ) -> Result<Vec<PromptChange>> {
     let ids: BTreeSet<&String> = before
         .discovery
@@ -315,40 +394,39 @@ fn compare_prompts(
                 continue;
             }
         }
-        let cases_from = new
-            .as_ref()
-            .or(old.as_ref())
-            .map(|c| c.prompt().test_data.clone())
-            .unwrap_or_default();
-        let cases = render_cases(
+        let (old_side, new_side) = (
             old.as_ref().map_err(Clone::clone),
             new.as_ref().map_err(Clone::clone),
-            &cases_from,
         );
-        if kind == ChangeKind::OutputChanged && cases.iter().all(|c| c.same) {
+        let cases = render_cases(
+            old_side.clone(),
+            new_side.clone(),
+            Cases::own(old_side, new_side),
+            ("before", "after"),
+        );
+        if kind == ChangeKind::OutputChanged && !cases.is_empty() && cases.iter().all(|c| c.same) {
             continue;
         }
-        let base_count = count(base_index, id);
+        let base_count = count(history.base, id);
         let version_after = match kind {
             ChangeKind::Removed => None,
             ChangeKind::OutputChanged => base_count,
             _ => Some(base_count.unwrap_or(0) + 1),
         };
         let file_name = new_file.or(old_file).cloned().unwrap_or_default();
-        let default_before = tip.manifest.get(None, id).or(base_count);
         changes.push(PromptChange {
             id: id.clone(),
             kind,
             renamed_from: None,
             version_before: base_count,
             version_after,
-            default_before,
+            default_before: None,
             default_after: None,
-            source_diff: unified(
-                old_text.as_deref().unwrap_or(""),
-                new_text.as_deref().unwrap_or(""),
-                &format!("a/{file_name}"),
-                &format!("b/{file_name}"),
+            source_diff: file_diff(
+                old_text.as_deref(),
+                new_text.as_deref(),
+                &file_name,
+                &file_name,
             ),
             partials_changed,
             cases,
@@ -357,83 +435,130 @@ fn compare_prompts(
     Ok(changes)
 }
 
-/// Pairs removed and added prompts with the same or nearly the same content as renames.
+/// A unified diff of a file with git's headers: `/dev/null` for an absent side.
+fn file_diff(old: Option<&str>, new: Option<&str>, old_name: &str, new_name: &str) -> String {
+    let old_header = old.map_or("/dev/null".to_string(), |_| format!("a/{old_name}"));
+    let new_header = new.map_or("/dev/null".to_string(), |_| format!("b/{new_name}"));
+    unified(
+        old.unwrap_or(""),
+        new.unwrap_or(""),
+        &old_header,
+        &new_header,
+    )
+}
+
+/// Pairs removed and added prompts with the same or nearly the same content as renames, best
+/// matches first.
 fn rename_pairs(changes: &mut Vec<PromptChange>, before: &Snapshot, after: &Snapshot) {
-    let removed: Vec<usize> = (0..changes.len())
-        .filter(|&i| changes[i].kind == ChangeKind::Removed)
-        .collect();
-    let mut gone = Vec::new();
-    for r in removed {
+    let content =
+        |snap: &Snapshot, id: &str| snap.discovery.prompts.get(id).map(|f| text(snap.blob(f)));
+    let mut candidates = Vec::new();
+    for r in (0..changes.len()).filter(|&i| changes[i].kind == ChangeKind::Removed) {
+        let Some(old_text) = content(before, &changes[r].id) else {
+            continue;
+        };
+        for a in (0..changes.len()).filter(|&i| changes[i].kind == ChangeKind::Added) {
+            let Some(new_text) = content(after, &changes[a].id) else {
+                continue;
+            };
+            let ratio = similar::TextDiff::from_lines(&old_text, &new_text).ratio();
+            if ratio >= 0.75 {
+                candidates.push((ratio, r, a));
+            }
+        }
+    }
+    candidates.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let (mut used_removed, mut used_added, mut gone) =
+        (BTreeSet::new(), BTreeSet::new(), Vec::new());
+    for (_, r, a) in candidates {
+        if used_removed.contains(&r) || used_added.contains(&a) {
+            continue;
+        }
+        used_removed.insert(r);
+        used_added.insert(a);
         let old_id = changes[r].id.clone();
-        let Some(old_text) = before
+        let new_id = changes[a].id.clone();
+        let old_file = before
             .discovery
             .prompts
             .get(&old_id)
-            .map(|f| text(before.blob(f)))
-        else {
-            continue;
-        };
-        let best = (0..changes.len())
-            .filter(|&i| changes[i].kind == ChangeKind::Added)
-            .filter_map(|i| {
-                let new_text = after
-                    .discovery
-                    .prompts
-                    .get(&changes[i].id)
-                    .map(|f| text(after.blob(f)))?;
-                let ratio = similar::TextDiff::from_lines(&old_text, &new_text).ratio();
-                (ratio >= 0.6).then_some((i, ratio))
-            })
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((a, _)) = best {
-            let old_file = before
-                .discovery
-                .prompts
-                .get(&old_id)
-                .cloned()
-                .unwrap_or_default();
-            let new_file = after
-                .discovery
-                .prompts
-                .get(&changes[a].id)
-                .cloned()
-                .unwrap_or_default();
-            let new_text = text(after.blob(&new_file));
-            let old = before.compile(&old_id);
-            let new = after.compile(&changes[a].id);
-            let cases = new
-                .as_ref()
-                .or(old.as_ref())
-                .map(|c| c.prompt().test_data.clone())
-                .unwrap_or_default();
-            let change = &mut changes[a];
-            change.cases = render_cases(
-                old.as_ref().map_err(Clone::clone),
-                new.as_ref().map_err(Clone::clone),
-                &cases,
-            );
-            change.kind = ChangeKind::Renamed;
-            change.renamed_from = Some(old_id);
-            change.source_diff = unified(
-                &old_text,
-                &new_text,
-                &format!("a/{old_file}"),
-                &format!("b/{new_file}"),
-            );
-            gone.push(r);
-        }
+            .cloned()
+            .unwrap_or_default();
+        let new_file = after
+            .discovery
+            .prompts
+            .get(&new_id)
+            .cloned()
+            .unwrap_or_default();
+        let (old, new) = (before.compile(&old_id), after.compile(&new_id));
+        let (old_side, new_side) = (
+            old.as_ref().map_err(Clone::clone),
+            new.as_ref().map_err(Clone::clone),
+        );
+        let change = &mut changes[a];
+        change.cases = render_cases(
+            old_side.clone(),
+            new_side.clone(),
+            Cases::own(old_side, new_side),
+            ("before", "after"),
+        );
+        change.kind = ChangeKind::Renamed;
+        change.renamed_from = Some(old_id);
+        change.source_diff = file_diff(
+            Some(&text(before.blob(&old_file))),
+            Some(&text(after.blob(&new_file))),
+            &old_file,
+            &new_file,
+        );
+        gone.push(r);
     }
+    gone.sort_unstable();
     for r in gone.into_iter().rev() {
         changes.remove(r);
     }
+}
+
+fn compare_partials(
+    before: &Snapshot,
+    after: &Snapshot,
+    prompts: &[PromptChange],
+) -> Vec<PartialChange> {
+    let mut by_partial: std::collections::BTreeMap<&String, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for change in prompts {
+        for partial in &change.partials_changed {
+            by_partial
+                .entry(partial)
+                .or_default()
+                .push(change.id.clone());
+        }
+    }
+    by_partial
+        .into_iter()
+        .map(|(file, included_by)| {
+            let old = before
+                .blob(file)
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            let new = after
+                .blob(file)
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            PartialChange {
+                file: file.clone(),
+                included_by,
+                diff: file_diff(old.as_deref(), new.as_deref(), file, file),
+            }
+        })
+        .collect()
 }
 
 fn compare_manifest(
     registry: &Registry,
     before: &Snapshot,
     after: &Snapshot,
-    head_index: &VersionIndex,
-) -> Result<(Vec<ManifestChange>, Vec<String>)> {
+    history: &History<'_>,
+    base: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ManifestChange>> {
     let repo = registry
         .repo()
         .ok_or_else(|| Error::NoHistory("no repository".into()))?;
@@ -444,36 +569,56 @@ fn compare_manifest(
             keys.extend(entries.keys().map(|id| (Some(label.clone()), id.clone())));
         }
     }
+    let head = history.head;
     let mut changes = Vec::new();
-    let mut warnings = Vec::new();
     for (label, id) in keys {
-        let old = before.manifest.get(label.as_deref(), &id);
-        let new = after.manifest.get(label.as_deref(), &id);
-        if old == new {
+        let (pin_old, pin_new) = (
+            before.manifest.get(label.as_deref(), &id),
+            after.manifest.get(label.as_deref(), &id),
+        );
+        if pin_old == pin_new {
             continue;
         }
-        let blob_text = |n: Option<u32>| -> String {
-            let file = head_index.file_of(&id);
-            n.and_then(|n| {
-                file.and_then(|f| head_index.versions(&f).get(n as usize - 1).map(|v| v.blob))
-            })
-            .and_then(|b| repo.read_raw(b).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        // A default without an entry is the latest version; a label without one is no pointer.
+        let (old, new) = match label {
+            None => (
+                pin_old.or(history.at_fork(&id)),
+                pin_new.or(count(head, &id)),
+            ),
+            Some(_) => (pin_old, pin_new),
         };
+        let blob_text = |n: Option<u32>| -> Option<String> {
+            let file = head.file_of(&id)?;
+            let blob = head.versions(&file).get(n? as usize - 1)?.blob;
+            repo.read_raw(blob)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        let name = |v: Option<u32>| v.map_or("/dev/null".to_string(), |v| format!("{id}@{v}"));
+        let (old_text, new_text) = (blob_text(old), blob_text(new));
         let diff = unified(
-            &blob_text(old),
-            &blob_text(new),
-            &old.map_or("(none)".to_string(), |v| format!("{id}@{v}")),
-            &new.map_or("(none)".to_string(), |v| format!("{id}@{v}")),
+            old_text.as_deref().unwrap_or(""),
+            new_text.as_deref().unwrap_or(""),
+            &name(old),
+            &name(new),
         );
+        let what = label
+            .as_ref()
+            .map_or("the default".to_string(), |l| format!("label `{l}`"));
         if let (Some(o), Some(n)) = (old, new) {
             if n < o {
-                let what = label
-                    .as_ref()
-                    .map_or("the default".to_string(), |l| format!("label `{l}`"));
                 warnings.push(format!(
                     "{what} of `{id}` moves backwards, from v{o} to v{n}"
+                ));
+            }
+        }
+        // Numbers made on this branch are renumbered by the merge when base moved on.
+        let (at_fork, at_base) = (history.at_fork(&id), count(history.base, &id));
+        if let Some(n) = pin_new {
+            if at_base > at_fork && at_fork.is_none_or(|f| n > f) {
+                warnings.push(format!(
+                    "{what} of `{id}` names v{n}, a version made on this branch, but `{base}` has made {} since the branch forked: after the merge v{n} is a different version; rebase and set the pointer again",
+                    version(at_base)
                 ));
             }
         }
@@ -482,10 +627,12 @@ fn compare_manifest(
             id,
             before: old,
             after: new,
+            pinned_before: pin_old.is_some(),
+            pinned_after: pin_new.is_some(),
             diff,
         });
     }
-    Ok((changes, warnings))
+    Ok(changes)
 }
 
 /// The default after merge: the entry the pull request sets, else the base's entry, else the
@@ -506,15 +653,8 @@ fn default_after(
     entry.or(latest)
 }
 
-impl Review {
-    /// Whether head has validation errors (the review then exits 1).
-    pub fn has_errors(&self) -> bool {
-        self.validation.errors > 0
-    }
-}
-
-/// Fills in the defaults after merge, and warns when a prompt changes but its pinned default
-/// stays behind.
+/// Fills in the defaults before and after merge, and warns when a prompt changes but its
+/// pinned default stays behind.
 fn fill_defaults(
     prompts: &mut [PromptChange],
     before: &Manifest,
@@ -523,6 +663,7 @@ fn fill_defaults(
     warnings: &mut Vec<String>,
 ) {
     for change in prompts.iter_mut() {
+        change.default_before = tip.get(None, &change.id).or(change.version_before);
         change.default_after = match change.kind {
             ChangeKind::Removed => None,
             _ => default_after(&change.id, before, after, tip, change.version_after),
@@ -533,7 +674,7 @@ fn fill_defaults(
             && change.version_after > change.default_after
         {
             warnings.push(format!(
-                "`{}` changes to v{} but its default stays at v{}: move it with `promptreg set-default {} {}`",
+                "`{}` changes to v{} but its default stays at v{}: move it with `promptreg set-default {} {}` after the merge",
                 change.id,
                 change.version_after.unwrap_or(0),
                 change.default_after.unwrap_or(0),
@@ -541,5 +682,12 @@ fn fill_defaults(
                 change.version_after.unwrap_or(0)
             ));
         }
+    }
+}
+
+impl Review {
+    /// Whether head has validation errors (the review then exits 1).
+    pub fn has_errors(&self) -> bool {
+        self.validation.errors > 0
     }
 }

@@ -110,6 +110,16 @@ pub fn parse(file: &str, bytes: &[u8]) -> (Option<Document>, Vec<Diagnostic>) {
         Ok(text) => text,
         Err(diagnostic) => return (None, vec![*diagnostic]),
     };
+    if let Some(pos) = too_deep(text) {
+        let d = Diagnostic::new(
+            Code::YamlSyntax,
+            file,
+            format!("brackets nest more than {MAX_FLOW_DEPTH} levels deep"),
+        )
+        .at(pos)
+        .with_hint("no prompt needs this; check for unbalanced `[` or `{`");
+        return (None, vec![d]);
+    }
     let raw: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(raw) => raw,
         Err(err) => {
@@ -130,6 +140,35 @@ pub fn parse(file: &str, bytes: &[u8]) -> (Option<Document>, Vec<Diagnostic>) {
     let value = to_json(raw);
     let spans = positions(text, file, &mut diagnostics);
     (Some(Document { value, spans }), diagnostics)
+}
+
+/// The deepest nesting of `[` and `{` a file may have. The YAML scanner slows down sharply with
+/// depth (100,000 levels took over a minute), and no real prompt comes near this.
+pub const MAX_FLOW_DEPTH: usize = 1000;
+
+/// Where brackets first nest deeper than [`MAX_FLOW_DEPTH`], counting every `[`/`{` against
+/// every `]`/`}` (quotes ignored: an overestimate that only real abuse reaches).
+fn too_deep(text: &str) -> Option<Pos> {
+    let mut depth = 0usize;
+    let (mut line, mut column) = (1, 0);
+    for c in text.chars() {
+        column += 1;
+        match c {
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(Pos::new(line, column));
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            '\n' => {
+                line += 1;
+                column = 0;
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Checks size and encoding, and returns the text.

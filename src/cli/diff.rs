@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::output::{print, stdout_color};
 use super::render::{RenderArgs, RenderRequest};
 use super::{Context, DataFormat, Failure};
-use crate::diff::{render_cases, unified};
+use crate::diff::{render_cases, unified, Cases};
 use crate::reference::Reference;
 
 /// Show what changed between two versions of a prompt (or two prompts): `diff greeting@3
@@ -79,7 +79,9 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<u8, Failure> {
         let old = from.compile().map_err(|e| e.to_string());
         let new = to.compile().map_err(|e| e.to_string());
         let given = !args.vars.is_empty() || args.vars_file.is_some();
-        let cases: Vec<Map<String, Value>> = if given {
+        let names = (from_ref.to_string(), to_ref.to_string());
+        let names = (names.0.as_str(), names.1.as_str());
+        let diffs = if given {
             let request = RenderRequest::from_args(RenderArgs {
                 reference: args.to.clone(),
                 vars: args.vars.clone(),
@@ -92,18 +94,25 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<u8, Failure> {
                 .as_ref()
                 .or(old.as_ref())
                 .map_err(|e| Failure::Message(e.clone()))?;
-            vec![request.values(target)?.0]
+            let values: Vec<Map<String, Value>> = vec![request.values(target)?.0];
+            render_cases(
+                old.as_ref().map_err(Clone::clone),
+                new.as_ref().map_err(Clone::clone),
+                Cases::same(&values),
+                names,
+            )
         } else {
-            new.as_ref()
-                .or(old.as_ref())
-                .map(|c| c.prompt().test_data.clone())
-                .unwrap_or_default()
+            let cases = Cases::own(
+                old.as_ref().map_err(Clone::clone),
+                new.as_ref().map_err(Clone::clone),
+            );
+            render_cases(
+                old.as_ref().map_err(Clone::clone),
+                new.as_ref().map_err(Clone::clone),
+                cases,
+                names,
+            )
         };
-        let diffs = render_cases(
-            old.as_ref().map_err(Clone::clone),
-            new.as_ref().map_err(Clone::clone),
-            &cases,
-        );
         if diffs.is_empty() {
             text.push_str("no test cases to render (give values with --var or --vars)\n");
         }
