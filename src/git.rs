@@ -505,6 +505,8 @@ pub struct CommitSource {
     repo: Mutex<Repo>,
     commit: ObjectId,
     root: Option<ObjectId>,
+    /// Trees already read: lookups of several files share their folders.
+    trees: Mutex<std::collections::HashMap<ObjectId, std::sync::Arc<Vec<u8>>>>,
 }
 
 impl std::fmt::Debug for CommitSource {
@@ -523,6 +525,7 @@ impl CommitSource {
             repo: Mutex::new(repo),
             commit,
             root: root_tree,
+            trees: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -537,6 +540,19 @@ impl CommitSource {
             .map_err(|_| Error::Git("repository lock poisoned".into()))
     }
 
+    fn tree(&self, objects: &Objects<'_>, id: ObjectId) -> Result<std::sync::Arc<Vec<u8>>> {
+        let mut trees = self
+            .trees
+            .lock()
+            .map_err(|_| Error::Git("tree cache lock poisoned".into()))?;
+        if let Some(data) = trees.get(&id) {
+            return Ok(data.clone());
+        }
+        let data = std::sync::Arc::new(objects.read(id)?);
+        trees.insert(id, data.clone());
+        Ok(data)
+    }
+
     /// The blob id of a root-relative file at this commit.
     pub fn blob_id(&self, path: &str) -> Result<Option<ObjectId>> {
         let Some(mut tree) = self.root else {
@@ -547,7 +563,7 @@ impl CommitSource {
         let parts: Vec<&str> = path.split('/').collect();
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
-            let data = objects.read(tree)?;
+            let data = self.tree(&objects, tree)?;
             let Some(entry) = tree_entries(&data).find(|e| e.name == part.as_bytes()) else {
                 return Ok(None);
             };

@@ -189,6 +189,28 @@ impl LoadedPrompt {
     }
 }
 
+/// The file of prompt `id` in a snapshot, found by its two possible names rather than by
+/// scanning every file; a full scan only explains a failure (suggestions, conflicts).
+pub fn find_file(source: &dyn Source, id: &str, root: &str) -> Result<String> {
+    let plausible = crate::source::normalize(id).is_ok_and(|n| n == id)
+        && !id.contains('@')
+        && !id.split('/').any(|part| part.starts_with('.'));
+    if plausible {
+        let mut found = Vec::new();
+        for suffix in crate::source::PROMPT_SUFFIXES {
+            let file = format!("{id}{suffix}");
+            if source.exists(&file)? {
+                found.push(file);
+            }
+        }
+        if found.len() == 1 {
+            return Ok(found.remove(0));
+        }
+    }
+    let discovery = Discovery::scan(source)?;
+    discovery.file(id, root).map(str::to_string)
+}
+
 /// A prompt registry rooted at one directory, with the git repository around it if there is
 /// one.
 #[derive(Debug)]
@@ -301,9 +323,9 @@ impl Registry {
 
     /// Reads prompt `id` from the working copy.
     pub fn load_work(&self, id: &str) -> Result<LoadedPrompt> {
-        let discovery = self.discover_work()?;
-        let file = discovery.file(id, &self.root_name())?;
-        LoadedPrompt::read(self.work(), id, file)
+        let source = self.work();
+        let file = find_file(source.as_ref(), id, &self.root_name())?;
+        LoadedPrompt::read(source, id, &file)
     }
 
     /// The text of a root-relative file in the working copy, if it exists.
@@ -398,6 +420,27 @@ impl Registry {
 
     /// Resolves a reference to the working copy or a committed version.
     pub fn resolve(&self, reference: &Reference) -> Result<Resolved> {
+        // The latest version, and a default the manifest does not pin, is the file at the tip:
+        // no version numbers, and so no version index, are needed to render it.
+        let latest_like = match reference.selector {
+            Selector::Latest => true,
+            Selector::Default => self.manifest()?.0.get(None, &reference.id).is_none(),
+            _ => false,
+        };
+        if latest_like && self.repo.is_some() {
+            if let Ok(tip) = self.tip() {
+                let source = CommitSource::open(self.work.root(), tip)?;
+                if find_file(&source, &reference.id, "").is_ok() {
+                    return Ok(Resolved::Tip { commit: tip });
+                }
+            }
+        }
+        self.resolve_numbered(reference)
+    }
+
+    /// Resolves a reference to the working copy or a numbered version (never to
+    /// [`Resolved::Tip`] when history can be numbered).
+    pub fn resolve_numbered(&self, reference: &Reference) -> Result<Resolved> {
         let id = reference.id.as_str();
         if reference.selector == Selector::Work {
             return Ok(Resolved::Work);
@@ -590,8 +633,7 @@ impl Registry {
             Resolved::Work => self.load_work(id),
             Resolved::Version { .. } | Resolved::Tip { .. } => {
                 let source = self.source(resolved)?;
-                let discovery = Discovery::scan(source.as_ref())?;
-                let file = discovery.file(id, &source.describe())?.to_string();
+                let file = find_file(source.as_ref(), id, &source.describe())?;
                 LoadedPrompt::read(source, id, &file)
             }
         }

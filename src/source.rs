@@ -66,6 +66,11 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     /// The bytes of the file at a normalized root-relative path, or `None` if there is none.
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
 
+    /// Whether a regular file exists at a normalized root-relative path (inside the root).
+    fn exists(&self, path: &str) -> Result<bool> {
+        Ok(self.read(path)?.is_some())
+    }
+
     /// Every prompt file's root-relative path, sorted.
     fn prompt_files(&self) -> Result<Vec<String>>;
 
@@ -143,6 +148,11 @@ impl Source for WorkTree {
         std::fs::read(&full)
             .map(Some)
             .map_err(|e| Error::io(full, e))
+    }
+
+    fn exists(&self, path: &str) -> Result<bool> {
+        let full = self.root.join(path);
+        Ok(full.is_file() && self.inside(&full))
     }
 
     fn prompt_files(&self) -> Result<Vec<String>> {

@@ -562,6 +562,7 @@ impl Session {
         };
         if batch.rescan || batch.paths.iter().any(|p| self.needs_rescan(p)) {
             let before = self.known();
+            let conflicted: BTreeSet<String> = self.discovery.conflicts.keys().cloned().collect();
             match Discovery::scan(self.source.as_ref()) {
                 Ok(discovery) => self.discovery = discovery,
                 Err(err) => events.push(Event::Error {
@@ -581,7 +582,8 @@ impl Session {
                 }
             }
             for (id, file) in &after {
-                if before.get(id) != Some(file) || batch.paths.contains(file) {
+                let flipped = conflicted.contains(id) != self.discovery.conflicts.contains_key(id);
+                if before.get(id) != Some(file) || flipped || batch.paths.contains(file) {
                     mark(id, Cause::File);
                 } else if batch.rescan {
                     mark(id, Cause::Rescan);

@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: GetDefaultArgs) -> Result<u8, Failure> {
         id: args.id.clone(),
         selector,
     };
-    let resolved = registry.resolve(&reference)?;
+    let resolved = registry.resolve_numbered(&reference)?;
     let Resolved::Version { number, commit } = resolved else {
         return Err(Failure::Message(format!(
             "`{}` has no committed versions yet",

@@ -23,7 +23,7 @@ pub struct RestoreArgs {
 pub fn run(ctx: &Context, args: RestoreArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
     let reference = Reference::parse(&args.reference)?;
-    let resolved = registry.resolve(&reference)?;
+    let resolved = registry.resolve_numbered(&reference)?;
     let Resolved::Version { number, .. } = resolved else {
         return Err(Error::Usage(format!(
             "`{reference}` is the working copy; restore takes a committed version such as `{}@1`",

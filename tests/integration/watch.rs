@@ -280,6 +280,20 @@ fn new_files_and_new_folders() {
 }
 
 #[test]
+fn renamed_prompt_files_and_duplicate_ids() {
+    let (w, _) = registry();
+    std::fs::rename(w.path("plain.prompt.yaml"), w.path("simple.prompt.yaml")).expect("rename");
+    assert_eq!(w.next(2), ["plain removed", "simple ok"]);
+    w.write("simple.prompt.yml", PLAIN);
+    assert_eq!(
+        w.next(1),
+        ["simple error duplicate-id simple.prompt.yaml:1"]
+    );
+    std::fs::remove_file(w.path("simple.prompt.yml")).expect("remove");
+    assert_eq!(w.next(1), ["simple ok"]);
+}
+
+#[test]
 fn renamed_folder_removes_old_ids_and_adds_new_ones() {
     let (w, _) = registry();
     std::fs::rename(w.path("support"), w.path("help")).expect("rename");
@@ -497,13 +511,14 @@ fn cli_streams_json_lines_and_exits_0_on_ctrl_c() {
         "greet.prompt.yaml",
         &GREET.replace("{% include 'partials/tone.md' %}", ""),
     );
-    let mut child = cli(dir.path())
+    let child = cli(dir.path())
         .args(["watch", "--format", "json"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let lines = lines(&mut child);
+    let mut child = Running(child);
+    let lines = lines(&mut child.0);
     let first = next_json(&lines);
     assert_eq!(first["event"], "status");
     assert_eq!(first["id"], "greet");
@@ -534,8 +549,20 @@ fn cli_streams_json_lines_and_exits_0_on_ctrl_c() {
     assert_eq!(third["event"], "removed");
     assert_eq!(third["id"], "greet");
 
-    interrupt(&mut child);
-    assert_eq!(wait_exit(&mut child), Some(0));
+    interrupt(&mut child.0);
+    assert_eq!(wait_exit(&mut child.0), Some(0));
+}
+
+/// A child process that is killed if the test fails before it exits.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 #[cfg(unix)]

@@ -1,0 +1,258 @@
+//! Rendering in the library against a bare minijinja render of the same templates and values.
+//!
+//! The fixture is the shared bench's representative prompt (`chat-reply` from the medium
+//! repository: two messages, `{% if %}` twice, `| title`) with the values of `data.json`
+//! (the declared defaults plus `user_name`):
+//!
+//! * `bare/render`: both messages compiled once with a plain `Environment` and strict
+//!   undefined, the values converted to a minijinja value once, then each message rendered.
+//! * `bare_promptreg_env/render`: the same with promptreg's environment settings (debug info,
+//!   fuel, recursion limit, the `none` formatter, no auto-escape), to separate what the
+//!   settings cost from what the library adds around the render.
+//! * `library/render`: `Registry::open` -> `load_work` -> `compile` once, then
+//!   `CompiledPrompt::render(&values)` per iteration (types checked, defaults applied, the
+//!   values converted, every message rendered, the `Rendered` built).
+//! * `*/compile_render`: compiling and rendering every iteration (`compile` starts from the
+//!   loaded prompt, so YAML parsing is not in it; `library/load_compile_render` adds the
+//!   file read and parse).
+//!
+//! The fixture is read from `PROMPTREG_BENCH_FIXTURES` (default `../shared/bench/fixtures`
+//! next to the project); when it is missing the benchmarks are skipped with a message.
+//! `cargo bench --bench render` prints criterion's estimates; the ratio library / bare is
+//! printed at the end from criterion's saved estimates (`target/criterion`).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, Criterion};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use promptreg::Registry;
+use serde_json::{Map, Value};
+
+struct Fixture {
+    yaml: String,
+    messages: Vec<String>,
+    values: Map<String, Value>,
+}
+
+fn fixture_dir() -> PathBuf {
+    std::env::var_os("PROMPTREG_BENCH_FIXTURES").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/fixtures"),
+        PathBuf::from,
+    )
+}
+
+fn load_fixture() -> Option<Fixture> {
+    let dir = fixture_dir();
+    let yaml = std::fs::read_to_string(dir.join("representative.prompt.yaml")).ok()?;
+    let data = std::fs::read_to_string(dir.join("data.json")).ok()?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).ok()?;
+    let messages = doc
+        .get("messages")?
+        .as_sequence()?
+        .iter()
+        .filter_map(|m| m.get("content")?.as_str().map(str::to_string))
+        .collect();
+    let values: Map<String, Value> = serde_json::from_str(&data).ok()?;
+    Some(Fixture {
+        yaml,
+        messages,
+        values,
+    })
+}
+
+/// A plain environment: strict undefined, nothing else.
+fn bare_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+/// An environment with the settings promptreg's `template::environment` uses (without its
+/// partial loader, which a render of this prompt never calls).
+fn promptreg_like_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_debug(true);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            Ok(())
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
+    env.set_fuel(Some(promptreg::template::FUEL));
+    env.set_recursion_limit(promptreg::template::RECURSION_LIMIT);
+    env
+}
+
+fn add_messages(env: &mut Environment<'static>, messages: &[String]) -> Vec<String> {
+    messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let name = format!("m{i}");
+            env.add_template_owned(name.clone(), m.clone())
+                .expect("fixture compiles");
+            name
+        })
+        .collect()
+}
+
+fn render_all(env: &Environment<'_>, names: &[String], ctx: &minijinja::Value) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| {
+            env.get_template(n)
+                .and_then(|t| t.render(ctx))
+                .expect("fixture renders")
+        })
+        .collect()
+}
+
+fn benches(c: &mut Criterion) {
+    let Some(fx) = load_fixture() else {
+        eprintln!(
+            "render bench skipped: no fixture at {} (set PROMPTREG_BENCH_FIXTURES to the shared bench's fixtures/)",
+            fixture_dir().display()
+        );
+        return;
+    };
+
+    // The registry: a temporary directory outside any repository with the fixture as x.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("x.prompt.yaml"), &fx.yaml).expect("write fixture");
+    let registry = Registry::open(dir.path()).expect("open registry");
+    let compiled = registry
+        .load_work("x")
+        .expect("load")
+        .compile()
+        .expect("compile");
+
+    let ctx = minijinja::Value::from(minijinja::value::Serde(&fx.values));
+    let mut bare = bare_env();
+    let bare_names = add_messages(&mut bare, &fx.messages);
+    let mut like = promptreg_like_env();
+    let like_names = add_messages(&mut like, &fx.messages);
+
+    // The two paths must produce the same texts, or the comparison means nothing.
+    let expected = render_all(&bare, &bare_names, &ctx);
+    let rendered = compiled.render(&fx.values).expect("library render");
+    assert_eq!(rendered.output.texts(), expected, "library and bare differ");
+    assert_eq!(render_all(&like, &like_names, &ctx), expected);
+
+    let mut g = c.benchmark_group("bare");
+    g.bench_function("render", |b| {
+        b.iter(|| render_all(&bare, &bare_names, black_box(&ctx)))
+    });
+    g.bench_function("convert_render", |b| {
+        b.iter(|| {
+            let ctx = minijinja::Value::from(minijinja::value::Serde(black_box(&fx.values)));
+            render_all(&bare, &bare_names, &ctx)
+        })
+    });
+    g.bench_function("compile_render", |b| {
+        b.iter(|| {
+            let mut env = bare_env();
+            let names = add_messages(&mut env, black_box(&fx.messages));
+            render_all(&env, &names, &ctx)
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("bare_promptreg_env");
+    g.bench_function("render", |b| {
+        b.iter(|| render_all(&like, &like_names, black_box(&ctx)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("library");
+    g.bench_function("render", |b| {
+        b.iter(|| compiled.render(black_box(&fx.values)).expect("render"))
+    });
+    g.bench_function("context", |b| {
+        b.iter(|| compiled.context(black_box(&fx.values)).expect("context"))
+    });
+    g.bench_function("compile_render", |b| {
+        let loaded = registry.load_work("x").expect("load");
+        b.iter(|| {
+            let compiled = black_box(loaded.clone()).compile().expect("compile");
+            compiled.render(&fx.values).expect("render")
+        })
+    });
+    g.bench_function("load_compile_render", |b| {
+        b.iter(|| {
+            let compiled = registry
+                .load_work(black_box("x"))
+                .expect("load")
+                .compile()
+                .expect("compile");
+            compiled.render(&fx.values).expect("render")
+        })
+    });
+    g.finish();
+}
+
+/// Criterion's point estimate of the median, in nanoseconds, from its saved results.
+fn median_ns(group: &str, bench: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    );
+    let path = target
+        .join("criterion")
+        .join(group)
+        .join(bench)
+        .join("new/estimates.json");
+    let data: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    data["median"]["point_estimate"].as_f64()
+}
+
+fn ratios() {
+    let pairs = [
+        (
+            "library/render / bare/render",
+            ("library", "render"),
+            ("bare", "render"),
+        ),
+        (
+            "library/render / bare/convert_render",
+            ("library", "render"),
+            ("bare", "convert_render"),
+        ),
+        (
+            "bare_promptreg_env/render / bare/render",
+            ("bare_promptreg_env", "render"),
+            ("bare", "render"),
+        ),
+        (
+            "library/compile_render / bare/compile_render",
+            ("library", "compile_render"),
+            ("bare", "compile_render"),
+        ),
+    ];
+    let mut printed = false;
+    for (label, (g1, b1), (g2, b2)) in pairs {
+        if let (Some(a), Some(b)) = (median_ns(g1, b1), median_ns(g2, b2)) {
+            if !printed {
+                println!("\nratios of criterion's median estimates:");
+                printed = true;
+            }
+            println!(
+                "  {label}: {:.3} us / {:.3} us = {:.2}x",
+                a / 1e3,
+                b / 1e3,
+                a / b
+            );
+        }
+    }
+}
+
+criterion_group!(render, benches);
+
+fn main() {
+    render();
+    Criterion::default().configure_from_args().final_summary();
+    ratios();
+}
