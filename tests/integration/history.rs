@@ -1337,7 +1337,30 @@ fn ref_repo() -> RefRepo {
 }
 
 fn resolve(registry: &Registry, text: &str) -> promptreg::Result<Resolved> {
-    registry.resolve(&Reference::parse(text)?)
+    registry.resolve_numbered(&Reference::parse(text)?)
+}
+
+#[test]
+fn latest_and_unpinned_defaults_resolve_to_the_tip_without_numbers() {
+    let RefRepo { repo, c: _ } = ref_repo();
+    let registry = Registry::open(repo.path()).expect("open");
+    let head = promptreg::git::ObjectId::from_hex(&repo.head()).expect("hex");
+    let tip = Resolved::Tip { commit: head };
+    let fast = |text: &str| {
+        registry
+            .resolve(&Reference::parse(text).expect("parse"))
+            .expect(text)
+    };
+    assert_eq!(fast("other"), tip, "no manifest entry: the file at the tip");
+    assert_eq!(fast("other@latest"), tip);
+    assert!(
+        matches!(fast("greet"), Resolved::Version { number: 2, .. }),
+        "pinned: numbered"
+    );
+    assert!(matches!(
+        fast("greet@1"),
+        Resolved::Version { number: 1, .. }
+    ));
 }
 
 fn version(n: u32, hex: &str) -> Resolved {
