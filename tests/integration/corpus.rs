@@ -84,13 +84,25 @@ fn github_models_corpus_validates_without_errors() {
     let mut warned_roles = Vec::new();
     for path in yaml_files(&dir) {
         let tmp = tempfile::tempdir().expect("dir");
-        std::fs::write(tmp.path().join("p.prompt.yml"), std::fs::read(&path).expect("read")).expect("write");
+        std::fs::write(
+            tmp.path().join("p.prompt.yml"),
+            std::fs::read(&path).expect("read"),
+        )
+        .expect("write");
         let registry = promptreg::Registry::open(tmp.path()).expect("open");
         let report = promptreg::validate::validate(&registry, &[]).expect("validate runs");
         let errors: Vec<_> = report.diagnostics.iter().filter(|d| d.is_error()).collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
-        if report.diagnostics.iter().any(|d| d.code == promptreg::Code::UnknownRole) {
-            warned_roles.push(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        if report
+            .diagnostics
+            .iter()
+            .any(|d| d.code == promptreg::Code::UnknownRole)
+        {
+            warned_roles.push(
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
         }
     }
     assert_eq!(warned_roles, ["invalid-role.prompt.yml"]);
