@@ -149,7 +149,22 @@ impl Repo {
         // libgit2 re-hashes every object it reads by default; git itself does not (it leaves
         // that to fsck), and the hashing was three quarters of a cold history walk.
         static RELAX: std::sync::Once = std::sync::Once::new();
-        RELAX.call_once(|| git2::opts::strict_hash_verification(false));
+        RELAX.call_once(|| {
+            git2::opts::strict_hash_verification(false);
+            // The object cache keeps every object read (up to 256 MiB): a history walk reads
+            // each tree once and keeps what it needs itself.
+            git2::opts::enable_caching(false);
+            // libgit2 maps pack files in windows of up to 1 GiB and keeps up to 8 GiB mapped;
+            // every page a history walk touches then counts as resident memory. Smaller
+            // windows and a mapped limit keep a walk of a large repository small.
+            // SAFETY: these only set libgit2's global limits; `call_once` runs them once,
+            // before this process opens a repository through promptreg.
+            #[allow(unsafe_code)]
+            unsafe {
+                let _ = git2::opts::set_mwindow_size(32 << 20);
+                let _ = git2::opts::set_mwindow_mapped_limit(64 << 20);
+            }
+        });
         let repo = match git2::Repository::discover(root) {
             Ok(repo) => repo,
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),

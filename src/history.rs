@@ -224,6 +224,76 @@ impl TreeCache {
     }
 }
 
+/// The length of the longest common prefix of two byte strings, compared 64 bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 64 <= n && a[i..i + 64] == b[i..i + 64] {
+        i += 64;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// The length of the longest common suffix of two byte strings, at most `limit`.
+fn common_suffix(a: &[u8], b: &[u8], limit: usize) -> usize {
+    let n = a.len().min(b.len()).min(limit);
+    let mut i = 0;
+    while i + 64 <= n && a[a.len() - i - 64..a.len() - i] == b[b.len() - i - 64..b.len() - i] {
+        i += 64;
+    }
+    while i < n && a[a.len() - i - 1] == b[b.len() - i - 1] {
+        i += 1;
+    }
+    i
+}
+
+/// Where the entry that starts at `pos` of a raw tree ends (or the end of the data).
+fn entry_end(data: &[u8], pos: usize) -> usize {
+    match memchr::memchr(0, &data[pos..]) {
+        Some(nul) => (pos + nul + 21).min(data.len()),
+        None => data.len(),
+    }
+}
+
+/// The parts of two raw trees that can differ: entries before the first differing byte and
+/// after the last are byte-for-byte the same entries in both, so a commit that changes one
+/// file of five thousand compares a handful of entries, not ten thousand.
+fn changed_region<'a>(old: &'a [u8], new: &'a [u8]) -> (&'a [u8], &'a [u8]) {
+    let prefix = common_prefix(old, new);
+    // The entry boundary at or before the first difference; the bytes before it are equal,
+    // so it is a boundary in both trees.
+    let mut start = 0;
+    loop {
+        let end = entry_end(new, start);
+        if end > prefix || end >= new.len() {
+            break;
+        }
+        start = end;
+    }
+    let suffix = common_suffix(old, new, old.len().min(new.len()) - start);
+    let mut end_old = start;
+    while end_old < old.len() && end_old < old.len() - suffix {
+        end_old = entry_end(old, end_old);
+    }
+    let mut end_new = start;
+    while end_new < new.len() && end_new < new.len() - suffix {
+        end_new = entry_end(new, end_new);
+    }
+    // The rest of both trees must be the same bytes from an entry boundary on: advance the
+    // side with more left until both have the same length left.
+    while old.len() - end_old != new.len() - end_new {
+        if old.len() - end_old > new.len() - end_new {
+            end_old = entry_end(old, end_old);
+        } else {
+            end_new = entry_end(new, end_new);
+        }
+    }
+    (&old[start.min(end_old)..end_old], &new[start..end_new])
+}
+
 /// Records every prompt file added or modified from `old` to `new` under `dir`.
 fn diff_trees(
     objects: &Objects<'_>,
@@ -241,9 +311,10 @@ fn diff_trees(
     let new_data = trees.read(objects, new)?;
     // The new side is the next commit's old side.
     trees.current.insert(new, new_data.clone());
-    let mut olds = tree_entries(&old_data).peekable();
+    let (old_part, new_part) = changed_region(&old_data, &new_data);
+    let mut olds = tree_entries(old_part).peekable();
     let mut subtrees: Vec<(String, Option<ObjectId>, ObjectId)> = Vec::new();
-    for entry in tree_entries(&new_data) {
+    for entry in tree_entries(new_part) {
         let mut before = None;
         while let Some(o) = olds.peek() {
             match git_order(o, &entry) {
@@ -289,6 +360,87 @@ mod tests {
             id: ObjectId::default(),
             is_tree,
             is_file: !is_tree,
+        }
+    }
+
+    fn raw_tree(entries: &[(&str, u8)]) -> Vec<u8> {
+        let mut data = Vec::new();
+        for (name, id) in entries {
+            data.extend_from_slice(b"100644 ");
+            data.extend_from_slice(name.as_bytes());
+            data.push(0);
+            data.extend_from_slice(&[*id; 20]);
+        }
+        data
+    }
+
+    fn changes(old: &[u8], new: &[u8]) -> Vec<(Vec<u8>, ObjectId)> {
+        let (o, n) = changed_region(old, new);
+        let olds: Vec<_> = tree_entries(o).collect();
+        tree_entries(n)
+            .filter(|e| !olds.iter().any(|x| x.name == e.name && x.id == e.id))
+            .map(|e| (e.name.to_vec(), e.id))
+            .collect()
+    }
+
+    fn full(old: &[u8], new: &[u8]) -> Vec<(Vec<u8>, ObjectId)> {
+        let olds: Vec<_> = tree_entries(old).collect();
+        tree_entries(new)
+            .filter(|e| !olds.iter().any(|x| x.name == e.name && x.id == e.id))
+            .map(|e| (e.name.to_vec(), e.id))
+            .collect()
+    }
+
+    #[test]
+    fn the_changed_region_holds_every_change() {
+        // A small generator: trees of 0..40 entries, edits, inserts and deletes, with ids that
+        // share bytes so prefixes and suffixes cut through entries.
+        let mut seed: u64 = 7;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let names: Vec<String> = (0..60)
+            .map(|i| format!("p{:03}.prompt.yaml", i * 7 % 60))
+            .collect();
+        for _ in 0..2000 {
+            let mut base: Vec<(String, u8)> = Vec::new();
+            for name in &names {
+                if next(3) > 0 {
+                    base.push((name.clone(), next(4) as u8));
+                }
+            }
+            base.sort();
+            let mut edited = base.clone();
+            for _ in 0..=next(3) {
+                match next(3) {
+                    0 if !edited.is_empty() => {
+                        let i = next(edited.len() as u64) as usize;
+                        edited[i].1 = edited[i].1.wrapping_add(1 + next(3) as u8);
+                    }
+                    1 if !edited.is_empty() => {
+                        edited.remove(next(edited.len() as u64) as usize);
+                    }
+                    _ => {
+                        let name = names[next(names.len() as u64) as usize].clone();
+                        if !edited.iter().any(|(n, _)| *n == name) {
+                            edited.push((name, next(4) as u8));
+                            edited.sort();
+                        }
+                    }
+                }
+            }
+            let as_refs = |t: &[(String, u8)]| {
+                raw_tree(&t.iter().map(|(n, i)| (n.as_str(), *i)).collect::<Vec<_>>())
+            };
+            let (old, new) = (as_refs(&base), as_refs(&edited));
+            assert_eq!(
+                changes(&old, &new),
+                full(&old, &new),
+                "{base:?} -> {edited:?}"
+            );
         }
     }
 
