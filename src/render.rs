@@ -150,6 +150,30 @@ pub fn coerce(ty: Option<VarType>, raw: &str) -> Value {
     parsed.unwrap_or_else(|| Value::String(raw.to_string()))
 }
 
+/// The values a template sees: the given ones, then each declared variable that was not given
+/// with its default (or none). Serialized straight into minijinja's value, without copying the
+/// given values into a new map first.
+struct ContextRef<'a> {
+    values: &'a Map<String, Value>,
+    variables: Option<&'a indexmap::IndexMap<String, crate::prompt::Variable>>,
+}
+
+impl Serialize for ContextRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.values {
+            map.serialize_entry(name, value)?;
+        }
+        for (name, var) in self.variables.into_iter().flatten() {
+            if !self.values.contains_key(name) {
+                map.serialize_entry(name, var.default.as_ref().unwrap_or(&Value::Null))?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// A prompt compiled and ready to render many times.
 #[derive(Debug)]
 pub struct CompiledPrompt {
@@ -240,31 +264,51 @@ impl CompiledPrompt {
     /// Checks `values` against the declarations and completes them with defaults (and `none`
     /// for optional variables without one).
     pub fn context(&self, values: &Map<String, Value>) -> Result<Map<String, Value>, RenderError> {
-        let missing = self.missing(values);
-        if !missing.is_empty() {
-            return Err(RenderError::Missing { names: missing });
-        }
+        self.check(values)?;
         let mut context = values.clone();
         if let Some(vars) = &self.prompt.variables {
             for (name, var) in vars {
-                match values.get(name) {
-                    Some(value) => {
-                        let optional_null = value.is_null() && !var.required;
-                        if !var.ty.accepts(value) && !optional_null {
-                            return Err(RenderError::WrongType {
-                                name: name.clone(),
-                                expected: var.ty.as_str(),
-                                given: type_name(value),
-                            });
-                        }
-                    }
-                    None => {
-                        context.insert(name.clone(), var.default.clone().unwrap_or(Value::Null));
-                    }
+                if !values.contains_key(name) {
+                    context.insert(name.clone(), var.default.clone().unwrap_or(Value::Null));
                 }
             }
         }
         Ok(context)
+    }
+
+    /// Checks that every required variable is given and every given declared variable has its
+    /// type. Allocates nothing when the values are fine.
+    fn check(&self, values: &Map<String, Value>) -> Result<(), RenderError> {
+        let complete = match &self.prompt.variables {
+            Some(vars) => vars
+                .iter()
+                .all(|(name, var)| !var.required || values.contains_key(name)),
+            None => self
+                .free_variables()
+                .iter()
+                .all(|name| values.contains_key(name)),
+        };
+        if !complete {
+            return Err(RenderError::Missing {
+                names: self.missing(values),
+            });
+        }
+        if let Some(vars) = &self.prompt.variables {
+            for (name, var) in vars {
+                let Some(value) = values.get(name) else {
+                    continue;
+                };
+                let optional_null = value.is_null() && !var.required;
+                if !var.ty.accepts(value) && !optional_null {
+                    return Err(RenderError::WrongType {
+                        name: name.clone(),
+                        expected: var.ty.as_str(),
+                        given: type_name(value),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Renders the prompt with `values`.
@@ -284,7 +328,11 @@ impl CompiledPrompt {
     /// assert_eq!(rendered.to_string(), "Hello Ada x2");
     /// ```
     pub fn render(&self, values: &Map<String, Value>) -> Result<Rendered, RenderError> {
-        let context = self.context(values)?;
+        self.check(values)?;
+        let context = ContextRef {
+            values,
+            variables: self.prompt.variables.as_ref(),
+        };
         let ctx = minijinja::Value::from(minijinja::value::Serde(&context));
         let mut texts = Vec::with_capacity(self.templates.parts.len());
         for part in &self.templates.parts {
@@ -293,7 +341,10 @@ impl CompiledPrompt {
                 .env
                 .get_template(part)
                 .and_then(|t| t.render(&ctx))
-                .map_err(|err| self.template_error(&err))?;
+                .map_err(|err| {
+                    let err = self.templates.debug_error(part, &ctx).unwrap_or(err);
+                    self.template_error(&err)
+                })?;
             if text.len() > MAX_OUTPUT {
                 return Err(RenderError::Template(Box::new(Diagnostic::new(
                     crate::diagnostic::Code::RenderFailed,

@@ -27,6 +27,9 @@ const PART_PREFIX: &str = "#/";
 #[derive(Debug)]
 pub struct Templates {
     pub(crate) env: Environment<'static>,
+    /// Where partials come from, for the debug environment of a failed render.
+    source: Arc<dyn Source>,
+    syntax: Syntax,
     /// Template names in the environment, one per message (or one for the template form).
     pub(crate) parts: Vec<String>,
     /// Every variable the templates (and the partials they name) read.
@@ -55,9 +58,17 @@ fn syntax_config(syntax: Syntax) -> SyntaxConfig {
 
 /// A new environment with promptreg's rules: strict undefined, no auto-escaping, fuel and
 /// recursion limits, partials loaded from `source` only.
-pub(crate) fn environment(syntax: Syntax, source: Arc<dyn Source>) -> Environment<'static> {
+///
+/// Debug mode (exact error positions) costs about a third of a render, so templates are
+/// compiled and rendered without it, and only a failure is repeated in a debug environment
+/// ([`Templates::debug_error`]) to place the error.
+pub(crate) fn environment(
+    syntax: Syntax,
+    source: Arc<dyn Source>,
+    debug: bool,
+) -> Environment<'static> {
     let mut env = Environment::new();
-    env.set_debug(true);
+    env.set_debug(debug);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     // An optional variable without a value is `none`: it tests false and prints as nothing.
@@ -107,13 +118,20 @@ impl Templates {
         ctx: &FileContext<'_>,
         source: Arc<dyn Source>,
     ) -> Result<Templates, Vec<Diagnostic>> {
-        let mut env = environment(ctx.prompt.syntax, source);
+        let mut env = environment(ctx.prompt.syntax, source.clone(), false);
         let mut parts = Vec::new();
         let mut errors = Vec::new();
         for (path, text) in ctx.prompt.templates() {
             let name = format!("#{path}");
-            if let Err(err) = env.add_template_owned(name.clone(), text.to_string()) {
-                errors.push(template_diagnostic(ctx, &err, Code::TemplateSyntax));
+            if env
+                .add_template_owned(name.clone(), text.to_string())
+                .is_err()
+            {
+                // Compile it again in debug mode for the error's exact position.
+                let mut debug = environment(ctx.prompt.syntax, source.clone(), true);
+                if let Err(err) = debug.add_template_owned(name.clone(), text.to_string()) {
+                    errors.push(template_diagnostic(ctx, &err, Code::TemplateSyntax));
+                }
             }
             parts.push(name);
         }
@@ -122,6 +140,8 @@ impl Templates {
         }
         let mut templates = Templates {
             env,
+            source,
+            syntax: ctx.prompt.syntax,
             parts,
             free: BTreeSet::new(),
             partials: BTreeSet::new(),
@@ -172,6 +192,23 @@ impl Templates {
                 queue.push((partial, Some(name.clone())));
             }
         }
+    }
+
+    /// Renders `part` again in a debug environment, to get the failure with its exact
+    /// position. `None` when the debug render does not fail the same way.
+    pub(crate) fn debug_error(
+        &self,
+        part: &str,
+        ctx: &minijinja::Value,
+    ) -> Option<minijinja::Error> {
+        let mut env = environment(self.syntax, self.source.clone(), true);
+        for (name, template) in self.env.templates() {
+            if name.starts_with('#') {
+                env.add_template_owned(name.to_string(), template.source().to_string())
+                    .ok()?;
+            }
+        }
+        env.get_template(part).and_then(|t| t.render(ctx)).err()
     }
 
     /// Every variable the prompt's templates read, partials included.
