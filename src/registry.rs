@@ -220,6 +220,8 @@ pub struct Registry {
     repo: Option<Repo>,
     rev: Option<String>,
     index: OnceLock<VersionIndex>,
+    /// Commit snapshots already opened, so a command reads each tree of a commit once.
+    commits: std::sync::Mutex<std::collections::HashMap<ObjectId, Arc<CommitSource>>>,
 }
 
 /// What a reference resolved to.
@@ -281,6 +283,7 @@ impl Registry {
             repo,
             rev: None,
             index: OnceLock::new(),
+            commits: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -333,6 +336,20 @@ impl Registry {
         let path = crate::source::normalize(file).ok()?;
         let bytes = self.work.read(&path).ok()??;
         String::from_utf8(bytes).ok()
+    }
+
+    /// The registry as it is at `commit`, opened once per command.
+    pub fn commit_source(&self, commit: ObjectId) -> Result<Arc<CommitSource>> {
+        let mut commits = self
+            .commits
+            .lock()
+            .map_err(|_| Error::Git("snapshot cache lock poisoned".into()))?;
+        if let Some(source) = commits.get(&commit) {
+            return Ok(source.clone());
+        }
+        let source = Arc::new(CommitSource::open(self.work.root(), commit)?);
+        commits.insert(commit, source.clone());
+        Ok(source)
     }
 
     /// The commit versions are read from: `--rev`, else `HEAD`.
@@ -397,9 +414,7 @@ impl Registry {
     /// The manifest: from the working copy, or from the commit of `--rev`.
     pub fn manifest(&self) -> Result<(Manifest, Vec<Diagnostic>)> {
         let bytes = match (&self.rev, &self.repo) {
-            (Some(_), Some(_)) => {
-                CommitSource::open(self.work.root(), self.tip()?)?.read(manifest::FILE)?
-            }
+            (Some(_), Some(_)) => self.commit_source(self.tip()?)?.read(manifest::FILE)?,
             _ => self.work.read(manifest::FILE)?,
         };
         Ok(match bytes {
@@ -429,8 +444,8 @@ impl Registry {
         };
         if latest_like && self.repo.is_some() {
             if let Ok(tip) = self.tip() {
-                let source = CommitSource::open(self.work.root(), tip)?;
-                if find_file(&source, &reference.id, "").is_ok() {
+                let source = self.commit_source(tip)?;
+                if find_file(source.as_ref(), &reference.id, "").is_ok() {
                     return Ok(Resolved::Tip { commit: tip });
                 }
             }
@@ -462,8 +477,8 @@ impl Registry {
                     reference.selector == Selector::Default && manifest.get(None, id).is_none();
                 if reference.selector == Selector::Latest || unpinned {
                     let tip = self.tip()?;
-                    let source = CommitSource::open(self.work.root(), tip)?;
-                    if Discovery::scan(&source)?.prompts.contains_key(id) {
+                    let source = self.commit_source(tip)?;
+                    if Discovery::scan(source.as_ref())?.prompts.contains_key(id) {
                         return Ok(Resolved::Tip { commit: tip });
                     }
                     if unpinned && self.discover_work()?.prompts.contains_key(id) {
@@ -542,7 +557,7 @@ impl Registry {
         })?;
         // The version current at a commit: the file's blob there, matched to the newest version
         // with that blob that is not newer than the commit.
-        let source = CommitSource::open(self.work.root(), commit)?;
+        let source = self.commit_source(commit)?;
         let file = index.file_of(&reference.id).unwrap_or_default();
         let blob = source.blob_id(&file)?;
         let seq = repo.first_parent_seq(commit, index)?;
@@ -616,7 +631,7 @@ impl Registry {
         match resolved {
             Resolved::Work => Ok(self.work()),
             Resolved::Version { commit, .. } | Resolved::Tip { commit } => {
-                Ok(Arc::new(CommitSource::open(self.work.root(), *commit)?))
+                Ok(self.commit_source(*commit)?)
             }
         }
     }
@@ -664,7 +679,7 @@ impl Registry {
         let tip_blobs: Option<BTreeMap<String, ObjectId>> = match &self.repo {
             None => None,
             Some(_) => match self.tip() {
-                Ok(tip) => Some(CommitSource::open(self.work.root(), tip)?.prompt_blobs()?),
+                Ok(tip) => Some(self.commit_source(tip)?.prompt_blobs()?),
                 Err(Error::NoHistory(_)) => Some(BTreeMap::new()),
                 Err(e) => return Err(e),
             },
