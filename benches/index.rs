@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use promptreg::cache;
 use promptreg::git::Repo;
 use promptreg::history::VersionIndex;
@@ -105,5 +105,8 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(index, benches);
-criterion_main!(index);
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+}

@@ -6,8 +6,13 @@
 //!
 //! * `bare/render`: both messages compiled once with a plain `Environment` and strict
 //!   undefined, the values converted to a minijinja value once, then each message rendered.
-//! * `bare_promptreg_env/render`: the same with promptreg's environment settings (debug info,
-//!   fuel, recursion limit, the `none` formatter, no auto-escape), to separate what the
+//! * `bare/render_prompt_j2`: the fixture's `prompt.j2` (both messages as one template, what
+//!   `minijinja-cli` renders and the shared bench's `minijinja-bench` times), compiled once:
+//!   the anchor for comparing with baseline numbers measured on another machine.
+//! * `bare/convert_render`: `bare/render` plus converting the JSON values every time (the
+//!   library takes a JSON map per call, so it has to).
+//! * `bare_promptreg_env/render`: `bare/render` with promptreg's environment settings (debug
+//!   info, fuel, recursion limit, the `none` formatter, no auto-escape), to separate what the
 //!   settings cost from what the library adds around the render.
 //! * `library/render`: `Registry::open` -> `load_work` -> `compile` once, then
 //!   `CompiledPrompt::render(&values)` per iteration (types checked, defaults applied, the
@@ -24,13 +29,16 @@
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
-use criterion::{criterion_group, Criterion};
+use criterion::Criterion;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use promptreg::Registry;
 use serde_json::{Map, Value};
 
 struct Fixture {
     yaml: String,
+    /// Both messages as one template (`prompt.j2`, what `minijinja-cli` and the shared
+    /// bench's `minijinja-bench` render), if present.
+    combined: Option<String>,
     messages: Vec<String>,
     values: Map<String, Value>,
 }
@@ -55,6 +63,7 @@ fn load_fixture() -> Option<Fixture> {
         .collect();
     let values: Map<String, Value> = serde_json::from_str(&data).ok()?;
     Some(Fixture {
+        combined: std::fs::read_to_string(dir.join("prompt.j2")).ok(),
         yaml,
         messages,
         values,
@@ -146,6 +155,15 @@ fn benches(c: &mut Criterion) {
     g.bench_function("render", |b| {
         b.iter(|| render_all(&bare, &bare_names, black_box(&ctx)))
     });
+    if let Some(combined) = &fx.combined {
+        let mut env = bare_env();
+        env.add_template_owned("prompt.j2", combined.clone())
+            .expect("prompt.j2 compiles");
+        let tmpl = env.get_template("prompt.j2").expect("prompt.j2");
+        g.bench_function("render_prompt_j2", |b| {
+            b.iter(|| tmpl.render(black_box(&ctx)).expect("render"))
+        });
+    }
     g.bench_function("convert_render", |b| {
         b.iter(|| {
             let ctx = minijinja::Value::from(minijinja::value::Serde(black_box(&fx.values)));
@@ -249,10 +267,9 @@ fn ratios() {
     }
 }
 
-criterion_group!(render, benches);
-
 fn main() {
-    render();
-    Criterion::default().configure_from_args().final_summary();
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
     ratios();
 }
