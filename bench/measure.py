@@ -316,8 +316,9 @@ def table(out):
     for size, r in results.items():
         others = [x["other_cores"] for x in r["rounds"]]
         loads = [x["loadavg_before"] for x in r["rounds"]]
-        lines.append(f"* {size}: {len(r['rounds'])} round(s), runs per command "
-                     f"{r['n']}, measured {r['date']}; load average before rounds "
+        runs = ", ".join(f"{k} {v}" for k, v in r["n"].items())
+        lines.append(f"* {size}: {len(r['rounds'])} round(s), runs per command: "
+                     f"{runs}; measured {r['date']}; load average before rounds "
                      f"{min(loads)}-{max(loads)}; other processes kept "
                      f"{min(others):.2f}-{max(others):.2f} cores busy; cache file "
                      f"{r['cache_bytes'] / 1024:.0f} KiB")

@@ -23,8 +23,9 @@
 //!
 //! The fixture is read from `PROMPTREG_BENCH_FIXTURES` (default `../shared/bench/fixtures`
 //! next to the project); when it is missing the benchmarks are skipped with a message.
-//! `cargo bench --bench render` prints criterion's estimates; the ratio library / bare is
-//! printed at the end from criterion's saved estimates (`target/criterion`).
+//! `cargo bench --bench render` first measures `library/render` against `bare/render` in
+//! alternating batches (the drift-resistant ratio), then runs criterion; the ratios of
+//! criterion's estimates, which ran one after the other, are printed at the end.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -151,6 +152,22 @@ fn benches(c: &mut Criterion) {
     assert_eq!(rendered.output.texts(), expected, "library and bare differ");
     assert_eq!(render_all(&like, &like_names, &ctx), expected);
 
+    if !test_mode() {
+        interleaved(
+            "bare/render",
+            || render_all(&bare, &bare_names, black_box(&ctx)),
+            || compiled.render(black_box(&fx.values)).expect("render"),
+        );
+        interleaved(
+            "bare/convert_render",
+            || {
+                let ctx = minijinja::Value::from(minijinja::value::Serde(black_box(&fx.values)));
+                render_all(&bare, &bare_names, &ctx)
+            },
+            || compiled.render(black_box(&fx.values)).expect("render"),
+        );
+    }
+
     let mut g = c.benchmark_group("bare");
     g.bench_function("render", |b| {
         b.iter(|| render_all(&bare, &bare_names, black_box(&ctx)))
@@ -210,6 +227,60 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// Whether criterion runs in test mode (`cargo bench -- --test`) or only lists benchmarks.
+fn test_mode() -> bool {
+    std::env::args().any(|a| a == "--test" || a == "--list")
+}
+
+/// The library render against a bare render in alternating batches, so that the machine's
+/// speed drifting during the run hits both alike: 101 rounds of 2000 renders each, the order
+/// swapped every round. Prints the medians per render and the median of the per-round ratios.
+fn interleaved<A, B>(label: &str, mut bare: impl FnMut() -> A, mut library: impl FnMut() -> B) {
+    const ROUNDS: usize = 101;
+    const BATCH: u32 = 2000;
+    let time = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        for _ in 0..BATCH {
+            f();
+        }
+        start.elapsed().as_secs_f64() * 1e9 / f64::from(BATCH)
+    };
+    let mut run_bare = || {
+        black_box(bare());
+    };
+    let mut run_library = || {
+        black_box(library());
+    };
+    // Warm up both.
+    time(&mut run_bare);
+    time(&mut run_library);
+    let (mut b, mut l, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (tb, tl) = if round % 2 == 0 {
+            let tb = time(&mut run_bare);
+            (tb, time(&mut run_library))
+        } else {
+            let tl = time(&mut run_library);
+            (time(&mut run_bare), tl)
+        };
+        b.push(tb);
+        l.push(tl);
+        r.push(tl / tb);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mb, ml, mr) = (median(&mut b), median(&mut l), median(&mut r));
+    let (lo, hi) = (r[ROUNDS / 10], r[ROUNDS - 1 - ROUNDS / 10]);
+    println!(
+        "interleaved ({ROUNDS} rounds of {BATCH}): library/render {:.3} us, {label} {:.3} us, \
+         ratio {mr:.2}x (median of per-round ratios; p10-p90 {lo:.2}-{hi:.2})",
+        ml / 1e3,
+        mb / 1e3,
+    );
 }
 
 /// Criterion's point estimate of the median, in nanoseconds, from its saved results.
