@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use crate::git::{CommitInfo, ObjectId};
 use crate::history::{Version, VersionIndex};
+use crate::tree::RawTree;
 
-const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x02";
+const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x03";
+const TREE_MAGIC: &[u8; 8] = b"PRTREE\x00\x01";
 
 /// Where the index of the registry with root `prefix` is cached.
 pub fn path(git_dir: &Path, prefix: &str) -> PathBuf {
@@ -28,6 +30,100 @@ pub fn load(path: &Path) -> Option<VersionIndex> {
 /// Writes the index atomically. Failure to write a cache is not an error: the next call
 /// rebuilds it.
 pub fn store(path: &Path, index: &VersionIndex) -> bool {
+    write_atomic(path, &[&encode(index)])
+}
+
+/// Where the registry root's tree at the tip is kept uncompressed.
+///
+/// In a large registry that one tree is the most expensive object to read: its folder holds
+/// every prompt (5000 entries are 293 KB), and git stores it as a long chain of deltas, each
+/// applied on a fresh copy. Rendering the latest version of one prompt needs one entry of it.
+/// The file records the commit it was read at and the tree's id, so it is never stale: a
+/// reader uses it only for that commit or that tree.
+pub fn tree_path(git_dir: &Path, prefix: &str) -> PathBuf {
+    git_dir
+        .join("promptreg")
+        .join(format!("tree-{:016x}.bin", fnv1a(prefix.as_bytes())))
+}
+
+/// A tree kept by [`store_tree`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptTree {
+    /// The commit whose registry root it is.
+    pub commit: ObjectId,
+    /// The tree's id.
+    pub tree: ObjectId,
+    /// The tree, with its entries' offsets.
+    pub raw: RawTree,
+}
+
+/// The kept tree, if `wanted(commit, tree)` says it is the one needed and the file is intact.
+pub fn load_tree(path: &Path, wanted: impl FnOnce(ObjectId, ObjectId) -> bool) -> Option<KeptTree> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut header = [0u8; 64];
+    file.read_exact(&mut header).ok()?;
+    let mut r = Reader { data: &header };
+    if r.take(8)? != TREE_MAGIC {
+        return None;
+    }
+    let (commit, tree) = (r.id()?, r.id()?);
+    if !wanted(commit, tree) {
+        return None;
+    }
+    let data_len = usize::try_from(r.i64()?).ok()?;
+    let expected = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    let mut body = Vec::new();
+    file.read_to_end(&mut body).ok()?;
+    if tree_checksum(&header[8..56], &body) != expected
+        || data_len > body.len()
+        || (body.len() - data_len) % 4 != 0
+    {
+        return None;
+    }
+    let starts = body[data_len..]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    body.truncate(data_len);
+    Some(KeptTree {
+        commit,
+        tree,
+        raw: RawTree::from_parts(body, starts)?,
+    })
+}
+
+/// Keeps `raw`, the registry root's tree `tree` at `commit`, replacing whatever was kept. A
+/// tree out of git's order is not kept.
+pub fn store_tree(path: &Path, commit: ObjectId, tree: ObjectId, raw: &RawTree) -> bool {
+    let Some((data, starts)) = raw.parts() else {
+        return false;
+    };
+    let mut body = Vec::with_capacity(data.len() + starts.len() * 4);
+    body.extend_from_slice(data);
+    for start in starts {
+        body.extend_from_slice(&start.to_le_bytes());
+    }
+    let mut header = Vec::with_capacity(64);
+    header.extend_from_slice(TREE_MAGIC);
+    header.extend_from_slice(&commit.0);
+    header.extend_from_slice(&tree.0);
+    header.extend_from_slice(&(data.len() as i64).to_le_bytes());
+    let sum = tree_checksum(&header[8..56], &body);
+    header.extend_from_slice(&sum.to_le_bytes());
+    write_atomic(path, &[&header, &body])
+}
+
+/// The checksum of a kept tree: its header's ids and length as well as its body.
+fn tree_checksum(fields: &[u8], body: &[u8]) -> u64 {
+    let mut both = fields.to_vec();
+    both.extend_from_slice(&checksum(body).to_le_bytes());
+    checksum(&both)
+}
+
+/// Writes `parts` to a temporary file next to `path` and renames it into place, so a reader
+/// sees the old file or the new one, never a torn one.
+fn write_atomic(path: &Path, parts: &[&[u8]]) -> bool {
     let Some(dir) = path.parent() else {
         return false;
     };
@@ -37,11 +133,13 @@ pub fn store(path: &Path, index: &VersionIndex) -> bool {
     let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else {
         return false;
     };
-    let data = encode(index);
-    std::io::Write::write_all(&mut tmp, &data).is_ok() && tmp.persist(path).is_ok()
+    parts
+        .iter()
+        .all(|part| std::io::Write::write_all(&mut tmp, part).is_ok())
+        && tmp.persist(path).is_ok()
 }
 
-/// FNV-1a, 64 bits: the checksum of the cache and the hash in its file name.
+/// FNV-1a, 64 bits: the hash in a cache file's name.
 pub fn fnv1a(data: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in data {
@@ -51,9 +149,47 @@ pub fn fnv1a(data: &[u8]) -> u64 {
     hash
 }
 
+/// The checksum of a cache file's body: four independent multiply-rotate lanes over 8-byte
+/// words (a few GB/s, where byte-wise FNV-1a took 20 ms for the 21 MB index of a 100,000-commit
+/// history), with the length mixed in. Every step is a bijection of a lane's state, so a change
+/// in any one word always changes the result; it guards against torn and damaged files, not
+/// against tampering.
+pub fn checksum(data: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut lanes = [
+        0xcbf2_9ce4_8422_2325u64,
+        0x8422_2325_cbf2_9ce4,
+        0x2545_f491_4f6c_dd1d,
+        0x4f6c_dd1d_2545_f491,
+    ];
+    let word = |bytes: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(bytes);
+        u64::from_le_bytes(w)
+    };
+    let mut blocks = data.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, bytes) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            *lane = (*lane ^ word(bytes)).wrapping_mul(K).rotate_left(29);
+        }
+    }
+    let mut hash = data.len() as u64;
+    for lane in lanes {
+        hash = (hash ^ lane).wrapping_mul(K).rotate_left(31);
+    }
+    for &b in blocks.remainder() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 /// Serializes an index.
 pub fn encode(index: &VersionIndex) -> Vec<u8> {
-    let mut body = Vec::with_capacity(64 + index.commits.len() * 96 + index.files.len() * 64);
+    // One buffer: the header first with a checksum filled in at the end, so a 21 MB index is
+    // not built and then copied behind its header (both copies counted in the peak memory).
+    let mut body = Vec::with_capacity(80 + index.commits.len() * 96 + index.files.len() * 64);
+    body.extend_from_slice(MAGIC);
+    body.extend_from_slice(&[0; 8]);
     body.extend_from_slice(&index.tip.0);
     match index.tip_root {
         Some(root) => {
@@ -83,11 +219,9 @@ pub fn encode(index: &VersionIndex) -> Vec<u8> {
             body.extend_from_slice(&v.blob.0);
         }
     }
-    let mut out = Vec::with_capacity(body.len() + 16);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&fnv1a(&body).to_le_bytes());
-    out.extend_from_slice(&body);
-    out
+    let sum = checksum(&body[16..]);
+    body[8..16].copy_from_slice(&sum.to_le_bytes());
+    body
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -137,9 +271,9 @@ impl<'a> Reader<'a> {
 /// Deserializes an index; `None` for anything that is not a whole, intact cache file.
 pub fn decode(data: &[u8]) -> Option<VersionIndex> {
     let rest = data.strip_prefix(MAGIC)?;
-    let checksum = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    let expected = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
     let body = &rest[8..];
-    if fnv1a(body) != checksum {
+    if checksum(body) != expected {
         return None;
     }
     let mut r = Reader { data: body };
@@ -247,5 +381,61 @@ mod tests {
         flipped[last] ^= 1;
         assert_eq!(decode(&flipped), None);
         assert_eq!(decode(b"garbage"), None);
+    }
+
+    #[test]
+    fn checksum_sees_every_word_and_the_length() {
+        let data: Vec<u8> = (0..100u8).collect();
+        let base = checksum(&data);
+        for i in 0..data.len() {
+            let mut changed = data.clone();
+            changed[i] ^= 0x40;
+            assert_ne!(checksum(&changed), base, "byte {i}");
+        }
+        assert_ne!(checksum(&data[..99]), base);
+        let mut longer = data.clone();
+        longer.push(0);
+        assert_ne!(checksum(&longer), base);
+        assert_ne!(checksum(&[0; 32]), checksum(&[0; 64]));
+    }
+
+    #[test]
+    fn tree_file_holds_one_tree_for_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = tree_path(dir.path(), "prompts/");
+        let raw = |name: &str| {
+            let mut data = b"100644 ".to_vec();
+            data.extend_from_slice(name.as_bytes());
+            data.push(0);
+            data.extend_from_slice(&[9; 20]);
+            RawTree::new(data)
+        };
+        let (c1, t1, c2, t2) = (
+            ObjectId([1; 20]),
+            ObjectId([2; 20]),
+            ObjectId([3; 20]),
+            ObjectId([4; 20]),
+        );
+        assert_eq!(load_tree(&path, |_, _| true), None, "no file yet");
+        assert!(store_tree(&path, c1, t1, &raw("a")));
+        let kept = load_tree(&path, |c, _| c == c1).unwrap();
+        assert_eq!((kept.commit, kept.tree, kept.raw), (c1, t1, raw("a")));
+        assert_eq!(load_tree(&path, |c, _| c == c2), None, "another commit");
+        assert!(load_tree(&path, |_, t| t == t1).is_some(), "by tree id");
+        assert!(store_tree(&path, c2, t2, &raw("b")));
+        assert_eq!(load_tree(&path, |c, _| c == c1), None, "replaced");
+        assert_eq!(load_tree(&path, |_, _| true).unwrap().raw, raw("b"));
+        // A damaged body, a cut file, wrong offsets: refused.
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in [20, 64, 70, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            assert_eq!(load_tree(&path, |_, _| true), None, "cut at {cut}");
+        }
+        for at in [8, 30, 50, 60, 66] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 1;
+            std::fs::write(&path, &flipped).unwrap();
+            assert_eq!(load_tree(&path, |_, _| true), None, "flipped at {at}");
+        }
     }
 }

@@ -2,12 +2,13 @@
 //! speaks the registry's words: commits on the first-parent chain, the registry root's tree at a
 //! commit, file bytes at a commit, committing one file. No git2 type leaves this module.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::source::{prompt_id, Source};
+use crate::tree::{tree_entries, RawTree};
 
 /// A git object id (SHA-1).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -90,40 +91,6 @@ pub struct CommitLinks {
     pub tree: ObjectId,
     /// The first parent, if any.
     pub first_parent: Option<ObjectId>,
-}
-
-/// One entry of a tree, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TreeEntry<'a> {
-    /// The entry's name.
-    pub name: &'a [u8],
-    /// The object id.
-    pub id: ObjectId,
-    /// Whether it is a tree (folder).
-    pub is_tree: bool,
-    /// Whether it is a regular or executable file (not a symlink or submodule).
-    pub is_file: bool,
-}
-
-/// Parses a raw tree object into entries.
-pub fn tree_entries(data: &[u8]) -> impl Iterator<Item = TreeEntry<'_>> {
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        let space = rest.iter().position(|&b| b == b' ')?;
-        let mode = &rest[..space];
-        let nul = space + rest[space..].iter().position(|&b| b == 0)?;
-        let name = &rest[space + 1..nul];
-        let id_bytes = rest.get(nul + 1..nul + 21)?;
-        let mut id = [0u8; 20];
-        id.copy_from_slice(id_bytes);
-        rest = &rest[nul + 21..];
-        Some(TreeEntry {
-            name,
-            id: ObjectId(id),
-            is_tree: mode == b"40000",
-            is_file: mode == b"100644" || mode == b"100755" || mode == b"100664",
-        })
-    })
 }
 
 /// A git repository that holds a registry, and where in it the registry root is.
@@ -224,9 +191,10 @@ impl Repo {
     /// The commit `HEAD` points at; `None` in a repository without commits.
     pub fn head(&self) -> Result<Option<ObjectId>> {
         match self.repo.head() {
-            Ok(head) => match head.peel_to_commit() {
-                Ok(commit) => Ok(Some(ObjectId::from_oid(commit.id()))),
-                Err(e) => Err(e.into()),
+            // A branch or a detached HEAD names its commit directly: no need to read it.
+            Ok(head) => match head.target() {
+                Some(oid) => Ok(Some(ObjectId::from_oid(oid))),
+                None => Ok(Some(ObjectId::from_oid(head.peel_to_commit()?.id()))),
             },
             Err(e)
                 if e.code() == git2::ErrorCode::UnbornBranch
@@ -517,11 +485,20 @@ fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
 
 /// The registry's files as they are in one commit.
 pub struct CommitSource {
-    repo: Mutex<Repo>,
+    /// The repository, opened the first time git must be read: at the tip, a render may find
+    /// everything it needs in the kept root tree and the working copy.
+    repo: Mutex<Option<Repo>>,
+    /// The registry root, to open the repository from.
+    work_root: PathBuf,
     commit: ObjectId,
     root: Option<ObjectId>,
     /// Trees already read: lookups of several files share their folders.
-    trees: Mutex<std::collections::HashMap<ObjectId, std::sync::Arc<Vec<u8>>>>,
+    trees: Mutex<HashMap<ObjectId, Arc<RawTree>>>,
+    /// Where the root's tree may be kept uncompressed ([`crate::cache::tree_path`]).
+    root_file: PathBuf,
+    /// Whether this is the tip: its root tree is kept when it has to be read from git, and
+    /// working-copy files stand in for the blobs they hash to.
+    at_tip: bool,
 }
 
 impl std::fmt::Debug for CommitSource {
@@ -531,16 +508,30 @@ impl std::fmt::Debug for CommitSource {
 }
 
 impl CommitSource {
-    /// The registry at `commit` of the repository at `root`.
-    pub fn open(root: &Path, commit: ObjectId) -> Result<CommitSource> {
-        let repo =
-            Repo::discover(root)?.ok_or_else(|| Error::NoHistory("not a git repository".into()))?;
-        let root_tree = repo.root_tree_at(commit)?;
+    /// The registry at `commit` of `repo`. `at_tip` is for the commit read most (the tip of
+    /// the history versions come from): its root tree is kept uncompressed under the git dir
+    /// and its files are read from the working copy when they hash to the committed blob.
+    pub fn open(repo: &Repo, commit: ObjectId, at_tip: bool) -> Result<CommitSource> {
+        let root_file = crate::cache::tree_path(repo.git_dir(), repo.prefix());
+        let mut trees = HashMap::new();
+        let kept = at_tip
+            .then(|| crate::cache::load_tree(&root_file, |c, _| c == commit))
+            .flatten();
+        let root = match kept {
+            Some(kept) => {
+                trees.insert(kept.tree, Arc::new(kept.raw));
+                Some(kept.tree)
+            }
+            None => repo.root_tree_at(commit)?,
+        };
         Ok(CommitSource {
-            repo: Mutex::new(repo),
+            repo: Mutex::new(None),
+            work_root: repo.workdir().join(repo.prefix()),
             commit,
-            root: root_tree,
-            trees: Mutex::new(std::collections::HashMap::new()),
+            root,
+            trees: Mutex::new(trees),
+            root_file,
+            at_tip,
         })
     }
 
@@ -549,23 +540,48 @@ impl CommitSource {
         self.commit
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Repo>> {
-        self.repo
+    /// Reads an object's bytes, opening the repository if this is the first read.
+    fn read_object(&self, id: ObjectId) -> Result<Vec<u8>> {
+        let mut repo = self
+            .repo
             .lock()
-            .map_err(|_| Error::Git("repository lock poisoned".into()))
+            .map_err(|_| Error::Git("repository lock poisoned".into()))?;
+        if repo.is_none() {
+            *repo = Some(Repo::discover(&self.work_root)?.ok_or_else(|| {
+                Error::NoHistory(format!("{} is no longer in git", self.work_root.display()))
+            })?);
+        }
+        match repo.as_ref() {
+            Some(repo) => repo.read_raw(id),
+            None => Err(Error::Git("repository not open".into())),
+        }
     }
 
-    fn tree(&self, objects: &Objects<'_>, id: ObjectId) -> Result<std::sync::Arc<Vec<u8>>> {
+    fn tree(&self, id: ObjectId) -> Result<Arc<RawTree>> {
         let mut trees = self
             .trees
             .lock()
             .map_err(|_| Error::Git("tree cache lock poisoned".into()))?;
-        if let Some(data) = trees.get(&id) {
-            return Ok(data.clone());
+        if let Some(tree) = trees.get(&id) {
+            return Ok(tree.clone());
         }
-        let data = std::sync::Arc::new(objects.read(id)?);
-        trees.insert(id, data.clone());
-        Ok(data)
+        let is_root = Some(id) == self.root;
+        let kept = is_root
+            .then(|| crate::cache::load_tree(&self.root_file, |_, tree| tree == id))
+            .flatten();
+        let tree = match kept {
+            Some(kept) => kept.raw,
+            None => {
+                let tree = RawTree::new(self.read_object(id)?);
+                if is_root && self.at_tip {
+                    crate::cache::store_tree(&self.root_file, self.commit, id, &tree);
+                }
+                tree
+            }
+        };
+        let tree = Arc::new(tree);
+        trees.insert(id, tree.clone());
+        Ok(tree)
     }
 
     /// The blob id of a root-relative file at this commit.
@@ -573,13 +589,11 @@ impl CommitSource {
         let Some(mut tree) = self.root else {
             return Ok(None);
         };
-        let repo = self.lock()?;
-        let objects = repo.objects()?;
         let parts: Vec<&str> = path.split('/').collect();
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
-            let data = self.tree(&objects, tree)?;
-            let Some(entry) = tree_entries(&data).find(|e| e.name == part.as_bytes()) else {
+            let data = self.tree(tree)?;
+            let Some(entry) = data.get(part.as_bytes()) else {
                 return Ok(None);
             };
             if last {
@@ -592,21 +606,17 @@ impl CommitSource {
         }
         Ok(None)
     }
-}
 
-impl CommitSource {
     /// Every prompt file at this commit with its blob id.
     pub fn prompt_blobs(&self) -> Result<BTreeMap<String, ObjectId>> {
         let Some(root) = self.root else {
             return Ok(BTreeMap::new());
         };
-        let repo = self.lock()?;
-        let objects = repo.objects()?;
         let mut files = BTreeMap::new();
         let mut stack = vec![(root, String::new())];
         while let Some((tree, dir)) = stack.pop() {
-            let data = objects.read(tree)?;
-            for entry in tree_entries(&data) {
+            let data = self.tree(tree)?;
+            for entry in data.entries() {
                 if entry.name.first() == Some(&b'.') {
                     continue;
                 }
@@ -625,37 +635,28 @@ impl CommitSource {
 
 impl Source for CommitSource {
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        match self.blob_id(path)? {
-            Some(blob) => Ok(Some(self.lock()?.read_raw(blob)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn prompt_files(&self) -> Result<Vec<String>> {
-        let Some(root) = self.root else {
-            return Ok(Vec::new());
+        let Some(blob) = self.blob_id(path)? else {
+            return Ok(None);
         };
-        let repo = self.lock()?;
-        let objects = repo.objects()?;
-        let mut files = Vec::new();
-        let mut stack = vec![(root, String::new())];
-        while let Some((tree, dir)) = stack.pop() {
-            let data = objects.read(tree)?;
-            for entry in tree_entries(&data) {
-                let name = String::from_utf8_lossy(entry.name);
-                if name.starts_with('.') {
-                    continue;
-                }
-                let path = format!("{dir}{name}");
-                if entry.is_tree {
-                    stack.push((entry.id, format!("{path}/")));
-                } else if entry.is_file && prompt_id(&path).is_some() {
-                    files.push(path);
+        // At the tip the working copy usually holds the same bytes, and hashing a small file
+        // is cheaper than undoing a long chain of deltas in a pack. The hash decides, so a
+        // modified file is never taken for the committed one.
+        if self.at_tip {
+            if let Ok(bytes) = std::fs::read(self.work_root.join(path)) {
+                if Repo::hash_blob(&bytes) == blob {
+                    return Ok(Some(bytes));
                 }
             }
         }
-        files.sort();
-        Ok(files)
+        Ok(Some(self.read_object(blob)?))
+    }
+
+    fn exists(&self, path: &str) -> Result<bool> {
+        Ok(self.blob_id(path)?.is_some())
+    }
+
+    fn prompt_files(&self) -> Result<Vec<String>> {
+        Ok(self.prompt_blobs()?.into_keys().collect())
     }
 
     fn describe(&self) -> String {

@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::error::Result;
-use crate::git::{tree_entries, CommitInfo, ObjectId, Objects, Repo, TreeEntry};
+use crate::git::{CommitInfo, ObjectId, Objects, Repo};
 use crate::source::prompt_id;
+use crate::tree::{git_order, tree_entries};
 
 /// One version of one prompt file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +78,7 @@ impl VersionIndex {
             commits: Vec::new(),
             files: BTreeMap::new(),
         };
-        index.extend(repo, &objects, &chain)?;
+        index.extend(repo, &objects, &chain, TreeCache::default())?;
         Ok(index)
     }
 
@@ -94,14 +95,26 @@ impl VersionIndex {
         let objects = repo.objects()?;
         let walk = first_parent_chain(&objects, tip, Some(self.tip))?;
         if walk.reached_stop && self.prefix == repo.prefix() {
-            self.extend(repo, &objects, &walk.chain)?;
+            // The first diff's old side is the indexed tip's root tree, which a `list` or a
+            // render at that tip kept uncompressed.
+            let mut trees = TreeCache::default();
+            if let Some(root) = self.tip_root {
+                let kept = crate::cache::load_tree(
+                    &crate::cache::tree_path(repo.git_dir(), repo.prefix()),
+                    |_, tree| tree == root,
+                );
+                if let Some(kept) = kept {
+                    trees.current.insert(root, Rc::new(kept.raw.into_data()));
+                }
+            }
+            self.extend(repo, &objects, &walk.chain, trees)?;
         } else {
             let mut fresh = VersionIndex {
                 tip,
                 prefix: repo.prefix().to_string(),
                 ..VersionIndex::default()
             };
-            fresh.extend(repo, &objects, &walk.chain)?;
+            fresh.extend(repo, &objects, &walk.chain, TreeCache::default())?;
             *self = fresh;
         }
         Ok(true)
@@ -114,10 +127,10 @@ impl VersionIndex {
         repo: &Repo,
         objects: &Objects<'_>,
         chain: &[(ObjectId, ObjectId)],
+        mut trees: TreeCache,
     ) -> Result<()> {
         let mut prev_root = self.tip_root;
         let mut changed = Vec::new();
-        let mut trees = TreeCache::default();
         for &(commit, tree) in chain {
             let seq = self.chain_len;
             self.chain_len += 1;
@@ -179,22 +192,6 @@ fn first_parent_chain(
         chain,
         reached_stop,
     })
-}
-
-/// Orders tree entries as git does: a folder sorts as if its name ended in `/`.
-fn git_order(a: &TreeEntry<'_>, b: &TreeEntry<'_>) -> Ordering {
-    let common = a.name.len().min(b.name.len());
-    match a.name[..common].cmp(&b.name[..common]) {
-        Ordering::Equal => {}
-        other => return other,
-    }
-    let next = |e: &TreeEntry<'_>| -> Option<u8> {
-        e.name
-            .get(common)
-            .copied()
-            .or(if e.is_tree { Some(b'/') } else { None })
-    };
-    next(a).cmp(&next(b))
 }
 
 fn is_hidden(name: &[u8]) -> bool {
@@ -353,6 +350,7 @@ fn diff_trees(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::TreeEntry;
 
     fn entry(name: &[u8], is_tree: bool) -> TreeEntry<'_> {
         TreeEntry {

@@ -43,6 +43,7 @@ pub mod source;
 pub mod template;
 pub mod time;
 pub mod tokens;
+pub mod tree;
 pub mod validate;
 pub mod watch;
 pub mod yaml;

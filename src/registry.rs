@@ -220,6 +220,8 @@ pub struct Registry {
     repo: Option<Repo>,
     rev: Option<String>,
     index: OnceLock<VersionIndex>,
+    /// The tip, once resolved.
+    tip: OnceLock<ObjectId>,
     /// Commit snapshots already opened, so a command reads each tree of a commit once.
     commits: std::sync::Mutex<std::collections::HashMap<ObjectId, Arc<CommitSource>>>,
 }
@@ -283,6 +285,7 @@ impl Registry {
             repo,
             rev: None,
             index: OnceLock::new(),
+            tip: OnceLock::new(),
             commits: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
@@ -291,6 +294,7 @@ impl Registry {
     pub fn with_rev(mut self, rev: Option<String>) -> Registry {
         self.rev = rev;
         self.index = OnceLock::new();
+        self.tip = OnceLock::new();
         self
     }
 
@@ -347,20 +351,27 @@ impl Registry {
         if let Some(source) = commits.get(&commit) {
             return Ok(source.clone());
         }
-        let source = Arc::new(CommitSource::open(self.work.root(), commit)?);
+        // The tip's root tree is worth keeping uncompressed: every render of a latest or
+        // unpinned default version reads it.
+        let at_tip = self.tip().is_ok_and(|tip| tip == commit);
+        let source = Arc::new(CommitSource::open(self.require_repo()?, commit, at_tip)?);
         commits.insert(commit, source.clone());
         Ok(source)
     }
 
     /// The commit versions are read from: `--rev`, else `HEAD`.
     pub fn tip(&self) -> Result<ObjectId> {
+        if let Some(tip) = self.tip.get() {
+            return Ok(*tip);
+        }
         let repo = self.require_repo()?;
-        match &self.rev {
+        let tip = match &self.rev {
             Some(rev) => repo.resolve(rev),
             None => repo.head()?.ok_or_else(|| {
                 Error::NoHistory("the repository has no commits yet, so no prompt has versions; commit a prompt to make its version 1".into())
             }),
-        }
+        }?;
+        Ok(*self.tip.get_or_init(|| tip))
     }
 
     fn require_repo(&self) -> Result<&Repo> {

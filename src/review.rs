@@ -152,7 +152,13 @@ struct Snapshot {
 impl Snapshot {
     fn open(registry: &Registry, commit: Option<ObjectId>) -> Result<Snapshot> {
         let source: Arc<dyn Source> = match commit {
-            Some(commit) => Arc::new(CommitSource::open(registry.work_tree().root(), commit)?),
+            Some(commit) => Arc::new(CommitSource::open(
+                registry
+                    .repo()
+                    .ok_or_else(|| Error::NoHistory("not a git repository".into()))?,
+                commit,
+                false,
+            )?),
             None => Arc::new(Empty),
         };
         let discovery = Discovery::scan(source.as_ref())?;

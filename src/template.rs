@@ -19,6 +19,12 @@ pub const RECURSION_LIMIT: usize = 64;
 /// Largest rendered text of one template, in bytes.
 pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
+/// Most operators (`+`, `|`, `(`, `not`, ...) one tag may hold, and most `elif` branches one
+/// template may have. minijinja turns both into nested trees that it walks recursively, and a
+/// few thousand of either overflow the stack, which aborts the process instead of failing the
+/// render. No real prompt comes near these.
+pub const MAX_NESTING: usize = 500;
+
 /// The prefix of the names under which a prompt's own templates are registered; a name with it
 /// can never be a file of the registry because `#` starts the fragment.
 const PART_PREFIX: &str = "#/";
@@ -99,15 +105,21 @@ pub(crate) fn environment(
         let bytes = source
             .read(&path)
             .map_err(|e| minijinja::Error::new(ErrorKind::TemplateNotFound, e.to_string()))?;
-        match bytes {
-            None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
-                minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("partial `{path}` is not valid UTF-8"),
-                )
-            }),
+        let Some(bytes) = bytes else { return Ok(None) };
+        let text = String::from_utf8(bytes).map_err(|_| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("partial `{path}` is not valid UTF-8"),
+            )
+        })?;
+        if let Some((offset, what)) = too_nested(&text, syntax) {
+            let (line, _) = line_col(&text, offset);
+            return Err(minijinja::Error::new(
+                ErrorKind::SyntaxError,
+                format!("{what} (line {line} of `{path}`)"),
+            ));
         }
+        Ok(Some(text))
     });
     env
 }
@@ -123,6 +135,16 @@ impl Templates {
         let mut errors = Vec::new();
         for (path, text) in ctx.prompt.templates() {
             let name = format!("#{path}");
+            if let Some((offset, what)) = too_nested(text, ctx.prompt.syntax) {
+                let (line, col) = line_col(text, offset);
+                errors.push(
+                    Diagnostic::new(Code::TemplateSyntax, ctx.file, what)
+                        .at(file_position(ctx, &path, line, col))
+                        .with_hint("split the expression with `set`, or replace a long `elif` chain with a lookup in a mapping"),
+                );
+                parts.push(name);
+                continue;
+            }
             if env
                 .add_template_owned(name.clone(), text.to_string())
                 .is_err()
@@ -242,6 +264,80 @@ pub fn referenced_templates(source: &str, start: &str, end: &str) -> Vec<String>
         }
     }
     names
+}
+
+/// Where `text` first goes past [`MAX_NESTING`], as a byte offset and a message: a tag with
+/// more operators, or an `elif` beyond that many in one template. Counting is rough on purpose
+/// (punctuation inside a string literal counts too); the limit is far above real templates.
+fn too_nested(text: &str, syntax: Syntax) -> Option<(usize, String)> {
+    let (opens, closes) = match syntax {
+        Syntax::Jinja => (["{{", "{%", "{#"], ["}}", "%}", "#}"]),
+        Syntax::Brackets => (["[[", "[%", "[#"], ["]]", "%]", "#]"]),
+    };
+    let close_of = |open: &str| {
+        opens
+            .iter()
+            .position(|o| *o == open)
+            .map_or("}}", |i| closes[i])
+    };
+    let mut elifs = 0;
+    let mut at = 0;
+    // The next place of each opening delimiter at or after `at`, each searched forward only.
+    let mut next: Vec<Option<usize>> = opens.iter().map(|open| text.find(open)).collect();
+    loop {
+        for (place, open) in next.iter_mut().zip(opens) {
+            if place.is_some_and(|p| p < at) {
+                *place = text[at..].find(open).map(|i| at + i);
+            }
+        }
+        let Some((start, open)) = next
+            .iter()
+            .zip(opens)
+            .filter_map(|(place, open)| place.map(|p| (p, open)))
+            .min()
+        else {
+            break;
+        };
+        let body_start = start + open.len();
+        let body_end = text[body_start..]
+            .find(close_of(open))
+            .map_or(text.len(), |i| body_start + i);
+        at = (body_end + 2).min(text.len());
+        if open.ends_with('#') {
+            continue;
+        }
+        let body = &text[body_start..body_end];
+        let words = body
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| matches!(*w, "not" | "and" | "or" | "in" | "is" | "if" | "else"))
+            .count();
+        let symbols = body
+            .chars()
+            .filter(|c| "+-*/%~|<>=!([{.,:".contains(*c))
+            .count();
+        if words + symbols > MAX_NESTING {
+            return Some((
+                start,
+                format!(
+                    "this tag has more than {MAX_NESTING} operators, too many to compile safely"
+                ),
+            ));
+        }
+        if body
+            .trim_start_matches(['-', '+'])
+            .trim_start()
+            .starts_with("elif")
+        {
+            elifs += 1;
+            if elifs > MAX_NESTING {
+                return Some((
+                    start,
+                    format!("more than {MAX_NESTING} `elif` branches in one template, too many to compile safely"),
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// The 1-based line and column of a byte offset in `text`.
@@ -394,6 +490,27 @@ mod tests {
             referenced_templates("[% extends 'base' %]", "[%", "%]"),
             vec!["base"]
         );
+    }
+
+    #[test]
+    fn refuses_templates_nested_past_the_limit() {
+        let ops = |n: usize| format!("a\n{{{{ x{} }}}}", " + 1".repeat(n));
+        assert_eq!(too_nested(&ops(MAX_NESTING), Syntax::Jinja), None);
+        let (at, what) = too_nested(&ops(MAX_NESTING + 1), Syntax::Jinja).unwrap();
+        assert_eq!(at, 2);
+        assert!(what.contains("operators"), "{what}");
+        // The same text is only a tag in its own syntax; comments do not count.
+        assert_eq!(too_nested(&ops(MAX_NESTING + 1), Syntax::Brackets), None);
+        let brackets = format!("[[ {} x ]]", "not ".repeat(MAX_NESTING + 1));
+        assert!(too_nested(&brackets, Syntax::Brackets).is_some());
+        let comment = format!("{{# {} #}}", "+".repeat(MAX_NESTING * 2));
+        assert_eq!(too_nested(&comment, Syntax::Jinja), None);
+        let unclosed = format!("{{{{ x {}", "| upper ".repeat(MAX_NESTING + 1));
+        assert!(too_nested(&unclosed, Syntax::Jinja).is_some());
+        let elifs = |n: usize| format!("{{% if x %}}{}{{% endif %}}", "{%- elif x -%}".repeat(n));
+        assert_eq!(too_nested(&elifs(MAX_NESTING), Syntax::Jinja), None);
+        let (_, what) = too_nested(&elifs(MAX_NESTING + 1), Syntax::Jinja).unwrap();
+        assert!(what.contains("elif"), "{what}");
     }
 
     #[test]

@@ -296,11 +296,28 @@ fn hostile_inputs_never_panic() {
         ("huge-loop", "template: '{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}'\n".into()),
         ("recursive-macro", "template: '{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}'\n".into()),
         ("bad-role", "messages:\n  - role: robot\n    content: hi\n".into()),
+        // Expressions and `elif` chains that minijinja would recurse into until the stack
+        // overflows (an abort, exit 134), on the main thread and on validate's worker threads.
+        ("long-sum", format!("template: '{{{{ 1{} }}}}'\n", " + 1".repeat(100_000))),
+        ("long-not", format!("template: '{{{{ {}x }}}}'\n", "not ".repeat(100_000))),
+        ("long-ternary", format!("template: '{{{{ x{} }}}}'\n", " if x else x".repeat(50_000))),
+        (
+            "long-elif",
+            format!(
+                "template: '{{% if x %}}{}{{% endif %}}'\n",
+                "{% elif x %}".repeat(100_000)
+            ),
+        ),
+        ("nested-partial", "template: '{% include \"deep.md\" %}'\n".into()),
     ];
-    let pairs: Vec<(String, String)> = cases
+    let mut pairs: Vec<(String, String)> = cases
         .iter()
         .map(|(n, t)| (format!("{n}.prompt.yaml"), t.clone()))
         .collect();
+    pairs.push((
+        "deep.md".into(),
+        format!("{{{{ x{} }}}}", " ~ x".repeat(100_000)),
+    ));
     let dir = registry_dir(&pairs.into_iter().collect());
     for (name, _) in &cases {
         for args in [
@@ -317,6 +334,26 @@ fn hostile_inputs_never_panic() {
             );
         }
     }
+    for name in [
+        "long-sum",
+        "long-not",
+        "long-ternary",
+        "long-elif",
+        "nested-partial",
+    ] {
+        let out = cli(dir.path())
+            .args(["render", name])
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains("too many to compile safely"),
+            "{name}: {stderr}"
+        );
+    }
+    let all = cli(dir.path()).arg("validate").output().expect("run");
+    assert_eq!(all.status.code(), Some(1), "validate of everything");
     let mut stdin = cli(dir.path())
         .args(["render", "bad-role", "--vars", "-"])
         .stdin(Stdio::piped())

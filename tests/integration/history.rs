@@ -1276,6 +1276,91 @@ fn corrupt_cache_files_are_rebuilt_and_rewritten() {
     );
 }
 
+/// The text `render ID@latest` would use, read through a fresh registry.
+fn latest_text(root: &Path, id: &str) -> String {
+    let registry = Registry::open(root).expect("open");
+    let reference = Reference::parse(&format!("{id}@latest")).expect("parse");
+    registry.load(&reference).expect("load").text
+}
+
+#[test]
+fn the_kept_tip_tree_and_the_working_copy_stand_in_only_for_what_they_hash_to() {
+    let mut repo = TestRepo::new();
+    let prompt = |text: &str| format!("template: {text}\n");
+    repo.write("prompts/a.prompt.yaml", &prompt("a one"));
+    repo.write("prompts/b.prompt.yaml", &prompt("b one"));
+    repo.commit("one");
+    repo.write("prompts/a.prompt.yaml", &prompt("a two"));
+    repo.commit("two");
+    let root = repo.path().join("prompts");
+    let tree_file = {
+        let registry = Registry::open(&root).expect("open");
+        let git = registry.repo().expect("repo");
+        cache::tree_path(git.git_dir(), git.prefix())
+    };
+    assert!(!tree_file.exists());
+
+    // A render at the tip keeps the registry folder's tree, for that commit.
+    assert_eq!(latest_text(&root, "a"), prompt("a two"));
+    let head = promptreg::git::ObjectId::from_hex(&repo.head()).expect("hex");
+    let kept = cache::load_tree(&tree_file, |_, _| true).expect("kept");
+    assert_eq!(kept.commit, head);
+    assert!(kept.raw.get(b"a.prompt.yaml").is_some());
+    // Read back: same answers.
+    assert_eq!(latest_text(&root, "a"), prompt("a two"));
+    assert_eq!(latest_text(&root, "b"), prompt("b one"));
+
+    // An uncommitted edit is not the latest version, though the file is read from the
+    // working copy when it hashes to the committed blob.
+    repo.write("prompts/a.prompt.yaml", &prompt("a edited"));
+    assert_eq!(latest_text(&root, "a"), prompt("a two"));
+    repo.remove("prompts/b.prompt.yaml");
+    assert_eq!(latest_text(&root, "b"), prompt("b one"));
+
+    // A new commit: the kept tree is another commit's, so it is not used, and is replaced.
+    repo.write("prompts/a.prompt.yaml", &prompt("a three"));
+    repo.write("prompts/c.prompt.yaml", &prompt("c one"));
+    repo.commit("three");
+    assert_eq!(latest_text(&root, "a"), prompt("a three"));
+    assert_eq!(latest_text(&root, "c"), prompt("c one"));
+    let head = promptreg::git::ObjectId::from_hex(&repo.head()).expect("hex");
+    assert_eq!(
+        cache::load_tree(&tree_file, |_, _| true)
+            .expect("kept")
+            .commit,
+        head
+    );
+    let versions = Registry::open(&root)
+        .expect("open")
+        .versions("a")
+        .expect("versions")
+        .1;
+    assert_eq!(versions.len(), 3);
+
+    // A damaged or foreign file is never trusted.
+    let bytes = std::fs::read(&tree_file).expect("tree file");
+    let mut damaged: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"garbage".to_vec(),
+        bytes[..bytes.len() / 2].to_vec(),
+    ];
+    for at in [0, 10, 40, 60, bytes.len() - 30, bytes.len() - 1] {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x40;
+        damaged.push(flipped);
+    }
+    for data in damaged {
+        std::fs::write(&tree_file, &data).expect("damage");
+        assert_eq!(latest_text(&root, "a"), prompt("a three"));
+        assert_eq!(latest_text(&root, "c"), prompt("c one"));
+        let err = Registry::open(&root)
+            .expect("open")
+            .load(&Reference::parse("nope@latest").expect("parse"))
+            .expect_err("no such prompt");
+        assert!(matches!(err, Error::UnknownPrompt { .. }), "{err}");
+    }
+}
+
 #[test]
 fn a_cache_written_for_another_root_is_rebuilt_from_the_whole_history() {
     // history.rs, `VersionIndex::update`: when the cached prefix differs from the registry's
