@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -150,27 +151,50 @@ pub fn coerce(ty: Option<VarType>, raw: &str) -> Value {
     parsed.unwrap_or_else(|| Value::String(raw.to_string()))
 }
 
-/// The values a template sees: the given ones, then each declared variable that was not given
-/// with its default (or none). Serialized straight into minijinja's value, without copying the
-/// given values into a new map first.
-struct ContextRef<'a> {
-    values: &'a Map<String, Value>,
-    variables: Option<&'a indexmap::IndexMap<String, crate::prompt::Variable>>,
+/// A JSON value as a template value, converted directly rather than through serde's
+/// serializer (a third of the library's overhead over a bare render): the same values
+/// minijinja's serde conversion makes, with maps keeping their order.
+fn template_value(value: &Value) -> minijinja::Value {
+    match value {
+        Value::Null => minijinja::Value::from(()),
+        Value::Bool(b) => minijinja::Value::from(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => minijinja::Value::from(i),
+            (None, Some(u)) => minijinja::Value::from(u),
+            (None, None) => minijinja::Value::from(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => minijinja::Value::from(s.as_str()),
+        Value::Array(items) => {
+            minijinja::Value::from(items.iter().map(template_value).collect::<Vec<_>>())
+        }
+        Value::Object(map) => minijinja::Value::from_pairs(
+            map.iter()
+                .map(|(k, v)| (minijinja::Value::from(k.as_str()), template_value(v))),
+        ),
+    }
 }
 
-impl Serialize for ContextRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(None)?;
-        for (name, value) in self.values {
-            map.serialize_entry(name, value)?;
-        }
-        for (name, var) in self.variables.into_iter().flatten() {
-            if !self.values.contains_key(name) {
-                map.serialize_entry(name, var.default.as_ref().unwrap_or(&Value::Null))?;
-            }
-        }
-        map.end()
+/// The values a template sees, looked up by name in a short list: a prompt has a handful of
+/// variables, and building a hashed map of them for every render cost more than the lookups.
+#[derive(Debug)]
+struct Context(Vec<(Arc<str>, minijinja::Value)>);
+
+impl minijinja::value::Object for Context {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let key = key.as_str()?;
+        self.0
+            .iter()
+            .find(|(name, _)| &**name == key)
+            .map(|(_, value)| value.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.0
+                .iter()
+                .map(|(name, _)| minijinja::Value::from(name.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -182,6 +206,9 @@ pub struct CompiledPrompt {
     prompt: Prompt,
     text: String,
     templates: Templates,
+    /// Each declared variable's name and its default (or none) as a template value, converted
+    /// once.
+    defaults: Vec<(Arc<str>, minijinja::Value)>,
 }
 
 impl CompiledPrompt {
@@ -192,12 +219,25 @@ impl CompiledPrompt {
         text: String,
         templates: Templates,
     ) -> Self {
+        let defaults = prompt
+            .variables
+            .iter()
+            .flatten()
+            .map(|(name, var)| {
+                let default = var
+                    .default
+                    .as_ref()
+                    .map_or(minijinja::Value::from(()), template_value);
+                (Arc::from(name.as_str()), default)
+            })
+            .collect();
         CompiledPrompt {
             id,
             file,
             prompt,
             text,
             templates,
+            defaults,
         }
     }
 
@@ -328,12 +368,7 @@ impl CompiledPrompt {
     /// assert_eq!(rendered.to_string(), "Hello Ada x2");
     /// ```
     pub fn render(&self, values: &Map<String, Value>) -> Result<Rendered, RenderError> {
-        self.check(values)?;
-        let context = ContextRef {
-            values,
-            variables: self.prompt.variables.as_ref(),
-        };
-        let ctx = minijinja::Value::from(minijinja::value::Serde(&context));
+        let ctx = minijinja::Value::from_object(self.template_context(values)?);
         let mut texts = Vec::with_capacity(self.templates.parts.len());
         for part in &self.templates.parts {
             let text = self
@@ -375,6 +410,57 @@ impl CompiledPrompt {
             model_parameters: self.prompt.model_parameters.clone(),
             output,
         })
+    }
+
+    /// Checks `values` like [`CompiledPrompt::context`] and builds what the templates see, in
+    /// one pass over the declared variables: each is looked up once, and the given values
+    /// that are not declared are looked for only when there are some.
+    fn template_context(&self, values: &Map<String, Value>) -> Result<Context, RenderError> {
+        let Some(vars) = &self.prompt.variables else {
+            self.check(values)?;
+            return Ok(Context(
+                values
+                    .iter()
+                    .map(|(name, value)| (Arc::from(name.as_str()), template_value(value)))
+                    .collect(),
+            ));
+        };
+        let mut entries = Vec::with_capacity(self.defaults.len().max(values.len()));
+        let (mut found, mut missing, mut wrong) = (0, false, None);
+        for ((name, var), (key, default)) in vars.iter().zip(&self.defaults) {
+            match values.get(name) {
+                Some(value) => {
+                    found += 1;
+                    let optional_null = value.is_null() && !var.required;
+                    if wrong.is_none() && !var.ty.accepts(value) && !optional_null {
+                        wrong = Some(RenderError::WrongType {
+                            name: name.clone(),
+                            expected: var.ty.as_str(),
+                            given: type_name(value),
+                        });
+                    }
+                    entries.push((key.clone(), template_value(value)));
+                }
+                None if var.required => missing = true,
+                None => entries.push((key.clone(), default.clone())),
+            }
+        }
+        if missing {
+            return Err(RenderError::Missing {
+                names: self.missing(values),
+            });
+        }
+        if let Some(err) = wrong {
+            return Err(err);
+        }
+        if found < values.len() {
+            for (name, value) in values {
+                if !vars.contains_key(name) {
+                    entries.push((Arc::from(name.as_str()), template_value(value)));
+                }
+            }
+        }
+        Ok(Context(entries))
     }
 
     fn template_error(&self, err: &minijinja::Error) -> RenderError {
