@@ -11,7 +11,7 @@ use crate::git::{CommitInfo, ObjectId};
 use crate::history::{Version, VersionIndex};
 use crate::tree::RawTree;
 
-const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x03";
+const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x04";
 const TREE_MAGIC: &[u8; 8] = b"PRTREE\x00\x01";
 
 /// Where the index of the registry with root `prefix` is cached.
@@ -183,46 +183,66 @@ pub fn checksum(data: &[u8]) -> u64 {
     hash
 }
 
-/// Serializes an index.
+/// Serializes an index: a header, a small summary section (the tip, the root, and how many
+/// versions each file has: all that `list` reads) and the body (the whole index), each with its
+/// own checksum, so `list` reads a few hundred kilobytes of a long history's cache, not all of
+/// its commit messages.
 pub fn encode(index: &VersionIndex) -> Vec<u8> {
-    // One buffer: the header first with a checksum filled in at the end, so a 21 MB index is
-    // not built and then copied behind its header (both copies counted in the peak memory).
-    let mut body = Vec::with_capacity(80 + index.commits.len() * 96 + index.files.len() * 64);
-    body.extend_from_slice(MAGIC);
-    body.extend_from_slice(&[0; 8]);
-    body.extend_from_slice(&index.tip.0);
+    let mut summary = Vec::with_capacity(64 + index.files.len() * 48);
+    summary.extend_from_slice(&index.tip.0);
+    put_str(&mut summary, &index.prefix);
+    summary.extend_from_slice(&(index.files.len() as u32).to_le_bytes());
+    for (path, versions) in &index.files {
+        put_str(&mut summary, path);
+        summary.extend_from_slice(&(versions.len() as u32).to_le_bytes());
+    }
+    // One buffer: the header first with its checksums filled in at the end, so a 21 MB index
+    // is not built and then copied behind its header (both copies counted in the peak memory).
+    let mut out = Vec::with_capacity(
+        HEADER + summary.len() + 64 + index.commits.len() * 96 + index.files.len() * 64,
+    );
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(summary.len() as u64).to_le_bytes());
+    out.extend_from_slice(&checksum(&summary).to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&summary);
+    let body_start = out.len();
+    out.extend_from_slice(&index.tip.0);
     match index.tip_root {
         Some(root) => {
-            body.push(1);
-            body.extend_from_slice(&root.0);
+            out.push(1);
+            out.extend_from_slice(&root.0);
         }
-        None => body.push(0),
+        None => out.push(0),
     }
-    body.extend_from_slice(&index.chain_len.to_le_bytes());
-    put_str(&mut body, &index.prefix);
-    body.extend_from_slice(&(index.commits.len() as u32).to_le_bytes());
+    out.extend_from_slice(&index.chain_len.to_le_bytes());
+    put_str(&mut out, &index.prefix);
+    out.extend_from_slice(&(index.commits.len() as u32).to_le_bytes());
     for c in &index.commits {
-        body.extend_from_slice(&c.id.0);
-        body.extend_from_slice(&c.time.to_le_bytes());
-        body.extend_from_slice(&c.offset_minutes.to_le_bytes());
-        put_str(&mut body, &c.author);
-        put_str(&mut body, &c.email);
-        put_str(&mut body, &c.message);
+        out.extend_from_slice(&c.id.0);
+        out.extend_from_slice(&c.time.to_le_bytes());
+        out.extend_from_slice(&c.offset_minutes.to_le_bytes());
+        put_str(&mut out, &c.author);
+        put_str(&mut out, &c.email);
+        put_str(&mut out, &c.message);
     }
-    body.extend_from_slice(&(index.files.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(index.files.len() as u32).to_le_bytes());
     for (path, versions) in &index.files {
-        put_str(&mut body, path);
-        body.extend_from_slice(&(versions.len() as u32).to_le_bytes());
+        put_str(&mut out, path);
+        out.extend_from_slice(&(versions.len() as u32).to_le_bytes());
         for v in versions {
-            body.extend_from_slice(&v.seq.to_le_bytes());
-            body.extend_from_slice(&v.commit.to_le_bytes());
-            body.extend_from_slice(&v.blob.0);
+            out.extend_from_slice(&v.seq.to_le_bytes());
+            out.extend_from_slice(&v.commit.to_le_bytes());
+            out.extend_from_slice(&v.blob.0);
         }
     }
-    let sum = checksum(&body[16..]);
-    body[8..16].copy_from_slice(&sum.to_le_bytes());
-    body
+    let sum = checksum(&out[body_start..]);
+    out[24..32].copy_from_slice(&sum.to_le_bytes());
+    out
 }
+
+/// Magic, summary length, summary checksum, body checksum.
+const HEADER: usize = 32;
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -268,15 +288,51 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Deserializes an index; `None` for anything that is not a whole, intact cache file.
-pub fn decode(data: &[u8]) -> Option<VersionIndex> {
-    let rest = data.strip_prefix(MAGIC)?;
-    let expected = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-    let body = &rest[8..];
-    if checksum(body) != expected {
+/// How many versions each file has, from the cached index's summary, if it was built for
+/// `tip` and `prefix`; the rest of the file (every version commit's author and message, most
+/// of a long history's cache) is not read.
+pub fn load_counts(path: &Path, tip: ObjectId, prefix: &str) -> Option<BTreeMap<String, u32>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut header = [0u8; HEADER];
+    file.read_exact(&mut header).ok()?;
+    let mut r = Reader { data: &header };
+    if r.take(8)? != MAGIC {
         return None;
     }
-    let mut r = Reader { data: body };
+    let len = usize::try_from(r.i64()?).ok()?;
+    let expected = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    let mut summary = Vec::new();
+    file.take(len as u64).read_to_end(&mut summary).ok()?;
+    if summary.len() != len || checksum(&summary) != expected {
+        return None;
+    }
+    let mut r = Reader { data: &summary };
+    if r.id()? != tip || r.str()? != prefix {
+        return None;
+    }
+    let n = r.count(8)?;
+    let mut counts = BTreeMap::new();
+    for _ in 0..n {
+        let path = r.str()?;
+        counts.insert(path, r.u32()?);
+    }
+    r.data.is_empty().then_some(counts)
+}
+
+/// Deserializes an index; `None` for anything that is not a whole, intact cache file.
+pub fn decode(data: &[u8]) -> Option<VersionIndex> {
+    let mut r = Reader { data };
+    if r.take(8)? != MAGIC {
+        return None;
+    }
+    let summary_len = usize::try_from(r.i64()?).ok()?;
+    let summary_sum = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    let expected = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+    if checksum(r.take(summary_len)?) != summary_sum || checksum(r.data) != expected {
+        return None;
+    }
+    let mut r = Reader { data: r.data };
     let tip = r.id()?;
     let tip_root = match r.u8()? {
         0 => None,
@@ -368,6 +424,32 @@ mod tests {
     fn round_trips() {
         let index = sample();
         assert_eq!(decode(&encode(&index)), Some(index));
+    }
+
+    #[test]
+    fn counts_come_from_a_current_cache_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.bin");
+        let index = sample();
+        assert_eq!(load_counts(&path, index.tip, ""), None, "no file");
+        assert!(store(&path, &index));
+        let counts = BTreeMap::from([("greeting.prompt.yaml".to_string(), 1)]);
+        assert_eq!(load_counts(&path, index.tip, ""), Some(counts));
+        assert_eq!(
+            load_counts(&path, ObjectId([9; 20]), ""),
+            None,
+            "another tip"
+        );
+        assert_eq!(load_counts(&path, index.tip, "sub/"), None, "another root");
+        let bytes = std::fs::read(&path).unwrap();
+        for at in [0, 9, 17, 33, HEADER + 30] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 1;
+            std::fs::write(&path, &flipped).unwrap();
+            assert_eq!(load_counts(&path, index.tip, ""), None, "flipped at {at}");
+        }
+        std::fs::write(&path, &bytes[..40]).unwrap();
+        assert_eq!(load_counts(&path, index.tip, ""), None, "cut");
     }
 
     #[test]

@@ -84,6 +84,60 @@ pub struct CommitInfo {
     pub message: String,
 }
 
+/// What git's index records about the staged files under the registry root: enough to tell
+/// that a working file is unchanged without reading and hashing it, the way `git status` does.
+#[derive(Debug, Default)]
+pub struct StagedFiles {
+    files: HashMap<String, Staged>,
+    /// When the index file was last written, for git's "racy" check.
+    written: Option<std::time::SystemTime>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Staged {
+    id: ObjectId,
+    size: u32,
+    mtime_seconds: i32,
+    mtime_nanos: u32,
+    ino: u32,
+}
+
+impl StagedFiles {
+    /// Whether the working file `root/file` certainly holds blob `blob`: git's index has that
+    /// blob for it, and the file's size, modification time and inode are the ones recorded
+    /// then. A file modified in the same instant the index was written ("racily clean" in git's
+    /// words), a symlink, or anything unusual answers `false`, and the caller reads the file.
+    pub fn unchanged(&self, root: &Path, file: &str, blob: ObjectId) -> bool {
+        let Some(staged) = self.files.get(file).filter(|s| s.id == blob) else {
+            return false;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(root.join(file)) else {
+            return false;
+        };
+        let Ok(modified) = meta.modified() else {
+            return false;
+        };
+        if !meta.is_file() || self.written.is_none_or(|written| written <= modified) {
+            return false;
+        }
+        same_stat(&meta, staged)
+    }
+}
+
+#[cfg(unix)]
+fn same_stat(meta: &std::fs::Metadata, staged: &Staged) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.size() as u32 == staged.size
+        && meta.mtime() as i32 == staged.mtime_seconds
+        && (staged.mtime_nanos == 0 || meta.mtime_nsec() as u32 == staged.mtime_nanos)
+        && (staged.ino == 0 || meta.ino() as u32 == staged.ino)
+}
+
+#[cfg(not(unix))]
+fn same_stat(_meta: &std::fs::Metadata, _staged: &Staged) -> bool {
+    false
+}
+
 /// The parts of a commit the history walk needs.
 #[derive(Debug, Clone, Copy)]
 pub struct CommitLinks {
@@ -316,6 +370,41 @@ impl Repo {
         Ok(index
             .get_path(Path::new(&full), 0)
             .map(|e| ObjectId::from_oid(e.id)))
+    }
+
+    /// What git's index records about the files under the registry root. An index libgit2
+    /// cannot read gives no entries, so every file is read and hashed instead.
+    pub fn staged_files(&self) -> StagedFiles {
+        let Ok(index) = self.repo.index() else {
+            return StagedFiles::default();
+        };
+        let written = std::fs::metadata(self.repo.path().join("index"))
+            .and_then(|m| m.modified())
+            .ok();
+        let mut files = HashMap::new();
+        for entry in index.iter() {
+            // Only stage 0: a conflicted file is not clean.
+            if (entry.flags >> 12) & 3 != 0 {
+                continue;
+            }
+            let Some(file) = std::str::from_utf8(&entry.path)
+                .ok()
+                .and_then(|p| p.strip_prefix(self.prefix.as_str()))
+            else {
+                continue;
+            };
+            files.insert(
+                file.to_string(),
+                Staged {
+                    id: ObjectId::from_oid(entry.id),
+                    size: entry.file_size,
+                    mtime_seconds: entry.mtime.seconds(),
+                    mtime_nanos: entry.mtime.nanoseconds(),
+                    ino: entry.ino,
+                },
+            );
+        }
+        StagedFiles { files, written }
     }
 
     /// Commits the working-copy bytes of one registry file as a new commit on `HEAD`, leaving

@@ -222,6 +222,8 @@ pub struct Registry {
     index: OnceLock<VersionIndex>,
     /// The tip, once resolved.
     tip: OnceLock<ObjectId>,
+    /// How many versions each file has, read from the cache's summary, for `list`.
+    version_counts: OnceLock<BTreeMap<String, u32>>,
     /// Commit snapshots already opened, so a command reads each tree of a commit once.
     commits: std::sync::Mutex<std::collections::HashMap<ObjectId, Arc<CommitSource>>>,
 }
@@ -286,6 +288,7 @@ impl Registry {
             rev: None,
             index: OnceLock::new(),
             tip: OnceLock::new(),
+            version_counts: OnceLock::new(),
             commits: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
@@ -295,6 +298,7 @@ impl Registry {
         self.rev = rev;
         self.index = OnceLock::new();
         self.tip = OnceLock::new();
+        self.version_counts = OnceLock::new();
         self
     }
 
@@ -420,6 +424,36 @@ impl Registry {
             }
         };
         Ok(index)
+    }
+
+    /// How many versions each file has (the newest is that number), as `list` shows them:
+    /// from the cache's summary when it is current for the tip, without reading the rest of
+    /// it, else from [`Registry::index`].
+    pub fn version_counts(&self) -> Result<std::borrow::Cow<'_, BTreeMap<String, u32>>> {
+        use std::borrow::Cow;
+        let count = |index: &VersionIndex| {
+            index
+                .files
+                .iter()
+                .map(|(file, versions)| (file.clone(), versions.len() as u32))
+                .collect()
+        };
+        if let Some(index) = self.index.get() {
+            return Ok(Cow::Owned(count(index)));
+        }
+        if let Some(counts) = self.version_counts.get() {
+            return Ok(Cow::Borrowed(counts));
+        }
+        let repo = self.require_repo()?;
+        if !repo.is_shallow() {
+            let tip = self.tip()?;
+            let path = cache::path(repo.git_dir(), repo.prefix());
+            if let Some(counts) = cache::load_counts(&path, tip, repo.prefix()) {
+                return Ok(Cow::Borrowed(self.version_counts.get_or_init(|| counts)));
+            }
+        }
+        let counts = count(self.index()?);
+        Ok(Cow::Borrowed(self.version_counts.get_or_init(|| counts)))
     }
 
     /// The manifest: from the working copy, or from the commit of `--rev`.
@@ -677,10 +711,14 @@ impl Registry {
 
     /// One row per prompt: of the working copy, and of the tip when they differ.
     pub fn summaries(&self) -> Result<Vec<Summary>> {
-        let discovery = self.discover_work()?;
+        self.summaries_of(&self.discover_work()?)
+    }
+
+    /// [`Registry::summaries`] of the working copy's prompts found already.
+    pub fn summaries_of(&self, discovery: &Discovery) -> Result<Vec<Summary>> {
         let mut files: BTreeMap<String, String> = discovery.prompts.clone();
-        let history = match self.index() {
-            Ok(index) => Some(index),
+        let counts = match self.version_counts() {
+            Ok(counts) => Some(counts),
             Err(Error::NoHistory(_)) => None,
             Err(e) => return Err(e),
         };
@@ -701,23 +739,35 @@ impl Registry {
                 files.entry(id.to_string()).or_insert_with(|| file.clone());
             }
         }
+        // Files whose stat git's index vouches for are not read.
+        let staged = match (&self.repo, &tip_blobs) {
+            (Some(repo), Some(_)) => repo.staged_files(),
+            _ => crate::git::StagedFiles::default(),
+        };
         let mut rows = Vec::with_capacity(files.len());
         for (id, file) in files {
-            let versions = history.map(|i| i.versions(&file)).unwrap_or(&[]);
-            let latest = versions.last();
+            let versions = counts
+                .as_ref()
+                .and_then(|counts| counts.get(&file).copied())
+                .unwrap_or(0);
+            let latest = (versions > 0).then_some(versions);
             let modified = match &tip_blobs {
                 None => false,
-                Some(blobs) => self.work_differs(&file, blobs.get(&file).copied())?,
+                Some(blobs) => {
+                    let blob = blobs.get(&file).copied();
+                    let clean = blob.is_some_and(|b| staged.unchanged(self.work.root(), &file, b));
+                    !clean && self.work_differs(&file, blob)?
+                }
             };
             rows.push(Summary {
-                default: manifest.get(None, &id).or(latest.map(|v| v.number)),
+                default: manifest.get(None, &id).or(latest),
                 labels: manifest
                     .labels_of(&id)
                     .into_iter()
                     .map(|(l, v)| (l.to_string(), v))
                     .collect(),
-                latest: latest.map(|v| v.number),
-                versions: versions.len() as u32,
+                latest,
+                versions,
                 modified,
                 id,
                 file,

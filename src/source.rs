@@ -158,7 +158,6 @@ impl Source for WorkTree {
     fn prompt_files(&self) -> Result<Vec<String>> {
         let walker = walkdir::WalkDir::new(&self.root)
             .follow_links(true)
-            .sort_by_file_name()
             .into_iter()
             .filter_entry(|entry| {
                 let hidden =

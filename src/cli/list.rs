@@ -27,12 +27,12 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<u8, Failure> {
             stderr_color(),
         ));
     }
-    match registry.index() {
+    match registry.version_counts() {
         Err(Error::NoHistory(why)) => eprint(&format!("note: {why}\n")),
         Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
-    let rows = registry.summaries()?;
+    let rows = registry.summaries_of(&discovery)?;
     match args.format {
         DataFormat::Json => print(&format!(
             "{}\n",
@@ -77,5 +77,8 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<u8, Failure> {
             print(&out)?;
         }
     }
+    // The process ends next: freeing the version index (every version commit's author and
+    // message, hundreds of thousands of strings in a long history) one by one only costs time.
+    std::mem::forget(registry);
     Ok(0)
 }

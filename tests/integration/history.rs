@@ -1087,6 +1087,26 @@ fn cache_is_written_and_read_back() {
     assert!(cache::store(&path, &doctored));
     let third = Registry::open(repo.path()).expect("open");
     assert_eq!(rows(&third, "a")[0].2, "from the cache");
+
+    // `list` reads only the cache's summary of version counts when the cache is current.
+    let mut extra = first.clone();
+    let versions = extra.files.get_mut("a.prompt.yaml").expect("a");
+    versions.push(versions[0]);
+    assert!(cache::store(&path, &extra));
+    let listed = Registry::open(repo.path())
+        .expect("open")
+        .summaries()
+        .expect("summaries");
+    assert_eq!((listed[0].versions, listed[0].latest), (4, Some(4)));
+    // A cache of another tip is not used for the counts: the history is walked again.
+    let mut stale = extra.clone();
+    stale.tip = promptreg::git::ObjectId([0xab; 20]);
+    assert!(cache::store(&path, &stale));
+    let listed = Registry::open(repo.path())
+        .expect("open")
+        .summaries()
+        .expect("summaries");
+    assert_eq!((listed[0].versions, listed[0].latest), (3, Some(3)));
 }
 
 #[test]
@@ -1359,6 +1379,57 @@ fn the_kept_tip_tree_and_the_working_copy_stand_in_only_for_what_they_hash_to() 
             .expect_err("no such prompt");
         assert!(matches!(err, Error::UnknownPrompt { .. }), "{err}");
     }
+}
+
+#[test]
+fn list_trusts_git_index_stat_data_only_for_files_it_vouches_for() {
+    let mut repo = TestRepo::new();
+    repo.write("a.prompt.yaml", "template: one\n");
+    repo.write("b.prompt.yaml", "template: two\n");
+    repo.commit("add");
+    let modified = |repo: &TestRepo| -> Vec<(String, bool)> {
+        Registry::open(repo.path())
+            .expect("open")
+            .summaries()
+            .expect("summaries")
+            .into_iter()
+            .map(|s| (s.id, s.modified))
+            .collect()
+    };
+    let clean = vec![("a".to_string(), false), ("b".to_string(), false)];
+    assert_eq!(modified(&repo), clean);
+    // The index vouches for the committed file: it is not read.
+    let vouched = |repo: &TestRepo| {
+        let registry = Registry::open(repo.path()).expect("open");
+        let git = registry.repo().expect("repo");
+        let blob = promptreg::git::Repo::hash_blob(b"template: one\n");
+        git.staged_files()
+            .unchanged(registry.work_tree().root(), "a.prompt.yaml", blob)
+    };
+    assert!(vouched(&repo));
+
+    // The same size, a later modification time: stat no longer matches, so it is hashed.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    repo.write("a.prompt.yaml", "template: eno\n");
+    assert!(!vouched(&repo));
+    assert_eq!(modified(&repo)[0], ("a".to_string(), true));
+    // Written back with the committed bytes: stat differs from the index, the hash does not.
+    repo.write("a.prompt.yaml", "template: one\n");
+    assert_eq!(modified(&repo), clean);
+
+    // Staged but not committed: the index's blob is not the tip's, so it is hashed.
+    repo.write("b.prompt.yaml", "template: staged\n");
+    let mut index = repo.repo.index().expect("index");
+    index.add_path(Path::new("b.prompt.yaml")).expect("stage");
+    index.write().expect("write index");
+    assert_eq!(modified(&repo)[1], ("b".to_string(), true));
+
+    // An index libgit2 cannot read: every file is hashed, and the answers stay right.
+    std::fs::write(repo.path().join(".git/index"), b"not an index").expect("break index");
+    assert_eq!(
+        modified(&repo),
+        vec![("a".to_string(), false), ("b".to_string(), true)]
+    );
 }
 
 #[test]
