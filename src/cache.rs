@@ -73,7 +73,9 @@ pub fn load_tree(path: &Path, wanted: impl FnOnce(ObjectId, ObjectId) -> bool) -
     }
     let data_len = usize::try_from(r.i64()?).ok()?;
     let expected = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
-    let mut body = Vec::new();
+    // Sized once from the file's length: no doubling and copying while reading.
+    let size = file.metadata().map_or(0, |m| m.len() as usize);
+    let mut body = Vec::with_capacity(size.saturating_sub(header.len()));
     file.read_to_end(&mut body).ok()?;
     if tree_checksum(&header[8..56], &body) != expected
         || data_len > body.len()
