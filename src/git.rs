@@ -730,8 +730,13 @@ impl Source for CommitSource {
         // At the tip the working copy usually holds the same bytes, and hashing a small file
         // is cheaper than undoing a long chain of deltas in a pack. The hash decides, so a
         // modified file is never taken for the committed one.
+        // Only a regular file of a prompt's size is tried: not a symlink (to a device or a
+        // pipe, say), nothing larger than a prompt file may be.
         if self.at_tip {
-            if let Ok(bytes) = std::fs::read(self.work_root.join(path)) {
+            let full = self.work_root.join(path);
+            let plain = std::fs::symlink_metadata(&full)
+                .is_ok_and(|m| m.is_file() && m.len() <= crate::yaml::MAX_FILE_SIZE as u64);
+            if let Some(bytes) = plain.then(|| std::fs::read(&full).ok()).flatten() {
                 if Repo::hash_blob(&bytes) == blob {
                     return Ok(Some(bytes));
                 }

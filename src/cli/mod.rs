@@ -122,6 +122,21 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
+    // These work on the working copy and HEAD only; a `--rev` they would silently ignore is a
+    // mistake worth saying.
+    let only_work = match &cli.command {
+        Command::New(_) => Some("new"),
+        Command::Schema(_) => Some("schema"),
+        Command::Commit(_) => Some("commit"),
+        Command::Watch(_) => Some("watch"),
+        _ => None,
+    };
+    if let (Some(command), Some(rev)) = (only_work, &cli.rev) {
+        return Failure::Message(format!(
+            "`--rev {rev}` does not apply to `{command}`, which works on the working copy (and commits on HEAD); drop `--rev`"
+        ))
+        .report();
+    }
     let ctx = Context {
         root: cli.registry.unwrap_or_else(|| PathBuf::from(".")),
         rev: cli.rev,

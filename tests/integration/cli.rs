@@ -366,3 +366,26 @@ fn hostile_inputs_never_panic() {
     }
     assert_eq!(stdin.wait().expect("wait").code(), Some(2));
 }
+
+#[test]
+fn commands_that_work_on_the_working_copy_refuse_rev() {
+    let dir = registry_dir(&files(&[("greet.prompt.yaml", GREET)]));
+    for args in [
+        vec!["--rev", "main", "new", "x"],
+        vec!["--rev", "main", "schema"],
+        vec!["--rev", "main", "commit", "greet", "-m", "m"],
+        vec!["watch", "--rev", "main"],
+    ] {
+        let out = cli(dir.path()).args(&args).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("does not apply to") && stderr.contains("drop `--rev`"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(
+        !dir.path().join("x.prompt.yaml").exists(),
+        "nothing written"
+    );
+}

@@ -1336,6 +1336,13 @@ fn the_kept_tip_tree_and_the_working_copy_stand_in_only_for_what_they_hash_to() 
     assert_eq!(latest_text(&root, "a"), prompt("a two"));
     repo.remove("prompts/b.prompt.yaml");
     assert_eq!(latest_text(&root, "b"), prompt("b one"));
+    // A working file that is a symlink to a device is never read (it would never end).
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/dev/zero", root.join("b.prompt.yaml")).expect("symlink");
+        assert_eq!(latest_text(&root, "b"), prompt("b one"));
+        repo.remove("prompts/b.prompt.yaml");
+    }
 
     // A new commit: the kept tree is another commit's, so it is not used, and is replaced.
     repo.write("prompts/a.prompt.yaml", &prompt("a three"));
