@@ -82,6 +82,33 @@ impl VersionIndex {
         Ok(index)
     }
 
+    /// The index of `commit`, an ancestor on this index's first-parent chain, cut from this
+    /// one without walking history: its versions are exactly those made at or before it.
+    /// `None` when `commit` is not on the chain.
+    pub fn at_ancestor(&self, repo: &Repo, commit: ObjectId) -> Result<Option<VersionIndex>> {
+        let Some(seq) = repo.first_parent_seq(commit, self)? else {
+            return Ok(None);
+        };
+        let mut files = BTreeMap::new();
+        let mut commits = 0;
+        for (path, versions) in &self.files {
+            let kept: Vec<Version> = versions.iter().copied().filter(|v| v.seq <= seq).collect();
+            if let Some(last) = kept.last() {
+                commits = commits.max(last.commit as usize + 1);
+                files.insert(path.clone(), kept);
+            }
+        }
+        Ok(Some(VersionIndex {
+            tip: commit,
+            tip_root: repo.root_tree_at(commit)?,
+            chain_len: seq + 1,
+            prefix: self.prefix.clone(),
+            // Version commits are in chain order, so those of kept versions come first.
+            commits: self.commits[..commits].to_vec(),
+            files,
+        }))
+    }
+
     /// Brings the index to `tip`: walks only the new commits when `tip` descends from the
     /// indexed tip along first parents, rebuilds otherwise. Returns whether anything changed.
     pub fn update(&mut self, repo: &Repo, tip: ObjectId) -> Result<bool> {

@@ -220,6 +220,27 @@ fn text(bytes: Option<Vec<u8>>) -> String {
         .unwrap_or_default()
 }
 
+/// The index of `base`, from `head`'s where their histories meet, so that a review walks
+/// history once, not twice (on a fresh CI clone there is no cache): `head`'s index cut at the
+/// merge base when that is on `head`'s first-parent chain (a short walk back from `head`), then
+/// extended along `base`'s first parents to `base` (nothing to extend when `base` is the merge
+/// base); else built from the cache or from scratch.
+fn base_index(
+    registry: &Registry,
+    repo: &crate::git::Repo,
+    head_index: &VersionIndex,
+    base: ObjectId,
+    merge_base: Option<ObjectId>,
+) -> Result<VersionIndex> {
+    if let Some(mb) = merge_base {
+        if let Some(mut index) = head_index.at_ancestor(repo, mb)? {
+            index.update(repo, base)?;
+            return Ok(index);
+        }
+    }
+    registry.index_at(base, false)
+}
+
 /// Compares the registry at `base` (a branch) and `head` (`HEAD` when `None`).
 pub fn review(registry: &Registry, base: &str, head: Option<&str>) -> Result<Review> {
     let repo = registry.repo().ok_or_else(|| {
@@ -236,7 +257,7 @@ pub fn review(registry: &Registry, base: &str, head: Option<&str>) -> Result<Rev
     };
     let merge_base = repo.merge_base(base_commit, head_commit)?;
     let head_index = registry.index_at(head_commit, head.is_none())?;
-    let base_index = registry.index_at(base_commit, false)?;
+    let base_index = base_index(registry, repo, &head_index, base_commit, merge_base)?;
     // Versions each prompt had where the branch forked: on base's first-parent chain when the
     // merge base is on it (the usual pull request), else from its own index.
     let fork = match merge_base {

@@ -1030,6 +1030,37 @@ fn a_generated_history_matches_the_oracle() {
             }
         }
     }
+
+    // The index of an ancestor on the chain, cut from the tip's, is the one a walk builds
+    // (what `review` uses for its base); a commit off the chain gives none.
+    let index = registry.index().expect("index");
+    let git = registry.repo().expect("repo");
+    for commit in oracle.chain.iter().step_by(17) {
+        let id = promptreg::git::ObjectId::from_hex(&commit.to_string()).expect("hex");
+        let cut = index
+            .at_ancestor(git, id)
+            .expect("cut")
+            .expect("on the chain");
+        assert_eq!(
+            cut,
+            VersionIndex::build(git, id).expect("build"),
+            "at {commit}"
+        );
+    }
+    let merged = g
+        .repo
+        .repo
+        .revwalk()
+        .and_then(|mut walk| {
+            walk.push_head()?;
+            walk.find_map(|c| c.ok().filter(|c| !oracle.chain.contains(c)))
+                .map_or(Ok(None), |c| Ok(Some(c)))
+        })
+        .expect("walk");
+    if let Some(side) = merged {
+        let id = promptreg::git::ObjectId::from_hex(&side.to_string()).expect("hex");
+        assert_eq!(index.at_ancestor(git, id).expect("cut"), None, "{side}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
