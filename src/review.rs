@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::diff::{render_cases, unified, CaseDiff, Cases, ABSENT};
 use crate::error::{Error, Result};
-use crate::git::{CommitSource, ObjectId};
+use crate::git::ObjectId;
 use crate::history::VersionIndex;
 use crate::manifest::{self, Manifest};
 use crate::registry::{Discovery, LoadedPrompt, Registry};
@@ -152,13 +152,7 @@ struct Snapshot {
 impl Snapshot {
     fn open(registry: &Registry, commit: Option<ObjectId>) -> Result<Snapshot> {
         let source: Arc<dyn Source> = match commit {
-            Some(commit) => Arc::new(CommitSource::open(
-                registry
-                    .repo()
-                    .ok_or_else(|| Error::NoHistory("not a git repository".into()))?,
-                commit,
-                false,
-            )?),
+            Some(commit) => registry.commit_source(commit)?,
             None => Arc::new(Empty),
         };
         let discovery = Discovery::scan(source.as_ref())?;
@@ -177,7 +171,7 @@ impl Snapshot {
         self.source.read(file).ok().flatten()
     }
 
-    fn compile(&self, id: &str) -> std::result::Result<CompiledPrompt, String> {
+    fn compile(&self, id: &str) -> Compiled {
         let file = self.discovery.file(id, "").map_err(|e| e.to_string())?;
         LoadedPrompt::read(self.source.clone(), id, file)
             .and_then(LoadedPrompt::compile)
@@ -421,16 +415,7 @@ fn compare_prompts(
                 continue;
             }
         }
-        let (old_side, new_side) = (
-            old.as_ref().map_err(Clone::clone),
-            new.as_ref().map_err(Clone::clone),
-        );
-        let cases = render_cases(
-            old_side.clone(),
-            new_side.clone(),
-            Cases::own(old_side, new_side),
-            ("before", "after"),
-        );
+        let cases = own_cases(&old, &new);
         if kind == ChangeKind::OutputChanged && !cases.is_empty() && cases.iter().all(|c| c.same) {
             continue;
         }
@@ -460,6 +445,23 @@ fn compare_prompts(
         });
     }
     Ok(changes)
+}
+
+/// A prompt compiled on one side of the review, or why it could not be.
+type Compiled = std::result::Result<CompiledPrompt, String>;
+
+/// Each side renders its own test data, on both sides, labelled `before` and `after`.
+fn own_cases(old: &Compiled, new: &Compiled) -> Vec<CaseDiff> {
+    let (old, new) = (
+        old.as_ref().map_err(Clone::clone),
+        new.as_ref().map_err(Clone::clone),
+    );
+    render_cases(
+        old.clone(),
+        new.clone(),
+        Cases::own(old, new),
+        ("before", "after"),
+    )
 }
 
 /// A unified diff of a file with git's headers: `/dev/null` for an absent side.
@@ -518,17 +520,8 @@ fn rename_pairs(changes: &mut Vec<PromptChange>, before: &Snapshot, after: &Snap
             .cloned()
             .unwrap_or_default();
         let (old, new) = (before.compile(&old_id), after.compile(&new_id));
-        let (old_side, new_side) = (
-            old.as_ref().map_err(Clone::clone),
-            new.as_ref().map_err(Clone::clone),
-        );
         let change = &mut changes[a];
-        change.cases = render_cases(
-            old_side.clone(),
-            new_side.clone(),
-            Cases::own(old_side, new_side),
-            ("before", "after"),
-        );
+        change.cases = own_cases(&old, &new);
         change.kind = ChangeKind::Renamed;
         change.renamed_from = Some(old_id);
         change.source_diff = file_diff(
