@@ -11,9 +11,9 @@
 //!   the anchor for comparing with baseline numbers measured on another machine.
 //! * `bare/convert_render`: `bare/render` plus converting the JSON values every time (the
 //!   library takes a JSON map per call, so it has to).
-//! * `bare_promptreg_env/render`: `bare/render` with promptreg's environment settings (debug
-//!   info, fuel, recursion limit, the `none` formatter, no auto-escape), to separate what the
-//!   settings cost from what the library adds around the render.
+//! * `bare_promptreg_env/render`: `bare/render` in promptreg's own environment
+//!   (`template::environment`: fuel, recursion limit, the `none` formatter, no auto-escape), to
+//!   separate what the settings cost from what the library adds around the render.
 //! * `library/render`: `Registry::open` -> `load_work` -> `compile` once, then
 //!   `CompiledPrompt::render(&values)` per iteration (types checked, defaults applied, the
 //!   values converted, every message rendered, the `Rendered` built).
@@ -31,7 +31,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::Criterion;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{Environment, UndefinedBehavior};
 use promptreg::Registry;
 use serde_json::{Map, Value};
 
@@ -75,25 +75,6 @@ fn load_fixture() -> Option<Fixture> {
 fn bare_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env
-}
-
-/// An environment with the settings promptreg's `template::environment` uses (without its
-/// partial loader, which a render of this prompt never calls).
-fn promptreg_like_env() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_debug(true);
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
-    env.set_formatter(|out, state, value| {
-        if value.is_none() {
-            Ok(())
-        } else {
-            minijinja::escape_formatter(out, state, value)
-        }
-    });
-    env.set_fuel(Some(promptreg::template::FUEL));
-    env.set_recursion_limit(promptreg::template::RECURSION_LIMIT);
     env
 }
 
@@ -143,7 +124,10 @@ fn benches(c: &mut Criterion) {
     let ctx = minijinja::Value::from(minijinja::value::Serde(&fx.values));
     let mut bare = bare_env();
     let bare_names = add_messages(&mut bare, &fx.messages);
-    let mut like = promptreg_like_env();
+    // promptreg's own environment (its partial loader reads the fixture's registry and is never
+    // called by these templates).
+    let mut like =
+        promptreg::template::environment(promptreg::Syntax::Jinja, registry.work(), false);
     let like_names = add_messages(&mut like, &fx.messages);
 
     // The two paths must produce the same texts, or the comparison means nothing.

@@ -1,8 +1,9 @@
-//! The version index on disk, under the repository's git dir, keyed by the tip it was built for.
+//! What promptreg keeps under the repository's git dir (`.git/promptreg/`): the version index,
+//! keyed by the tip it was built for, and the registry root's tree at the tip, uncompressed.
 //!
-//! The file is a small binary format with a magic number, a format version and a checksum of
-//! its contents, so a truncated, corrupt or foreign file is detected and the index rebuilt,
-//! never trusted. Writes go to a temporary file that is renamed into place.
+//! Both are small binary formats with a magic number, a format version and checksums, so a
+//! truncated, corrupt or foreign file is detected and rebuilt, never trusted. Writes go to a
+//! temporary file that is renamed into place.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,14 @@ const TREE_MAGIC: &[u8; 8] = b"PRTREE\x00\x01";
 
 /// Where the index of the registry with root `prefix` is cached.
 pub fn path(git_dir: &Path, prefix: &str) -> PathBuf {
+    file_for(git_dir, "index", prefix)
+}
+
+/// `.git/promptreg/KIND-HASH.bin`, one file of each kind per registry root.
+fn file_for(git_dir: &Path, kind: &str, prefix: &str) -> PathBuf {
     git_dir
         .join("promptreg")
-        .join(format!("index-{:016x}.bin", fnv1a(prefix.as_bytes())))
+        .join(format!("{kind}-{:016x}.bin", fnv1a(prefix.as_bytes())))
 }
 
 /// Reads a cached index; `None` when there is none or it cannot be trusted.
@@ -41,9 +47,7 @@ pub fn store(path: &Path, index: &VersionIndex) -> bool {
 /// The file records the commit it was read at and the tree's id, so it is never stale: a
 /// reader uses it only for that commit or that tree.
 pub fn tree_path(git_dir: &Path, prefix: &str) -> PathBuf {
-    git_dir
-        .join("promptreg")
-        .join(format!("tree-{:016x}.bin", fnv1a(prefix.as_bytes())))
+    file_for(git_dir, "tree", prefix)
 }
 
 /// A tree kept by [`store_tree`].
@@ -185,8 +189,8 @@ pub fn checksum(data: &[u8]) -> u64 {
     hash
 }
 
-/// Serializes an index: a header, a small summary section (the tip, the root, and how many
-/// versions each file has: all that `list` reads) and the body (the whole index), each with its
+/// Serializes an index: a header, a small summary section (the tip, the registry root's
+/// prefix, and how many versions each file has: all that `list` reads) and the body (the whole index), each with its
 /// own checksum, so `list` reads a few hundred kilobytes of a long history's cache, not all of
 /// its commit messages.
 pub fn encode(index: &VersionIndex) -> Vec<u8> {

@@ -729,9 +729,8 @@ impl Source for CommitSource {
         };
         // At the tip the working copy usually holds the same bytes, and hashing a small file
         // is cheaper than undoing a long chain of deltas in a pack. The hash decides, so a
-        // modified file is never taken for the committed one.
-        // Only a regular file of a prompt's size is tried: not a symlink (to a device or a
-        // pipe, say), nothing larger than a prompt file may be.
+        // modified file is never taken for the committed one. Only a regular file of a
+        // prompt's size is tried: never a symlink (to a device or a pipe, say).
         if self.at_tip {
             let full = self.work_root.join(path);
             let plain = std::fs::symlink_metadata(&full)

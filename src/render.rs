@@ -174,6 +174,17 @@ fn template_value(value: &Value) -> minijinja::Value {
     }
 }
 
+/// The error for `value` given to declared variable `name` when it is not of its type (`null`
+/// is accepted for an optional variable).
+fn wrong_type(name: &str, var: &crate::prompt::Variable, value: &Value) -> Option<RenderError> {
+    let optional_null = value.is_null() && !var.required;
+    (!var.ty.accepts(value) && !optional_null).then(|| RenderError::WrongType {
+        name: name.to_string(),
+        expected: var.ty.as_str(),
+        given: type_name(value),
+    })
+}
+
 /// The values a template sees, looked up by name in a short list: a prompt has a handful of
 /// variables, and building a hashed map of them for every render cost more than the lookups.
 #[derive(Debug)]
@@ -335,16 +346,8 @@ impl CompiledPrompt {
         }
         if let Some(vars) = &self.prompt.variables {
             for (name, var) in vars {
-                let Some(value) = values.get(name) else {
-                    continue;
-                };
-                let optional_null = value.is_null() && !var.required;
-                if !var.ty.accepts(value) && !optional_null {
-                    return Err(RenderError::WrongType {
-                        name: name.clone(),
-                        expected: var.ty.as_str(),
-                        given: type_name(value),
-                    });
+                if let Some(err) = values.get(name).and_then(|v| wrong_type(name, var, v)) {
+                    return Err(err);
                 }
             }
         }
@@ -431,13 +434,8 @@ impl CompiledPrompt {
             match values.get(name) {
                 Some(value) => {
                     found += 1;
-                    let optional_null = value.is_null() && !var.required;
-                    if wrong.is_none() && !var.ty.accepts(value) && !optional_null {
-                        wrong = Some(RenderError::WrongType {
-                            name: name.clone(),
-                            expected: var.ty.as_str(),
-                            given: type_name(value),
-                        });
+                    if wrong.is_none() {
+                        wrong = wrong_type(name, var, value);
                     }
                     entries.push((key.clone(), template_value(value)));
                 }

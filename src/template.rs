@@ -67,12 +67,8 @@ fn syntax_config(syntax: Syntax) -> SyntaxConfig {
 ///
 /// Debug mode (exact error positions) costs about a third of a render, so templates are
 /// compiled and rendered without it, and only a failure is repeated in a debug environment
-/// ([`Templates::debug_error`]) to place the error.
-pub(crate) fn environment(
-    syntax: Syntax,
-    source: Arc<dyn Source>,
-    debug: bool,
-) -> Environment<'static> {
+/// (`Templates::debug_error`) to place the error.
+pub fn environment(syntax: Syntax, source: Arc<dyn Source>, debug: bool) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_debug(debug);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -270,40 +266,36 @@ pub fn referenced_templates(source: &str, start: &str, end: &str) -> Vec<String>
 /// more operators, or an `elif` beyond that many in one template. Counting is rough on purpose
 /// (punctuation inside a string literal counts too); the limit is far above real templates.
 fn too_nested(text: &str, syntax: Syntax) -> Option<(usize, String)> {
-    let (opens, closes) = match syntax {
-        Syntax::Jinja => (["{{", "{%", "{#"], ["}}", "%}", "#}"]),
-        Syntax::Brackets => (["[[", "[%", "[#"], ["]]", "%]", "#]"]),
-    };
-    let close_of = |open: &str| {
-        opens
-            .iter()
-            .position(|o| *o == open)
-            .map_or("}}", |i| closes[i])
+    // Each opening delimiter with its closing one; the comment comes last.
+    let pairs = match syntax {
+        Syntax::Jinja => [("{{", "}}"), ("{%", "%}"), ("{#", "#}")],
+        Syntax::Brackets => [("[[", "]]"), ("[%", "%]"), ("[#", "#]")],
     };
     let mut elifs = 0;
     let mut at = 0;
     // The next place of each opening delimiter at or after `at`, each searched forward only.
-    let mut next: Vec<Option<usize>> = opens.iter().map(|open| text.find(open)).collect();
+    let mut next: Vec<Option<usize>> = pairs.iter().map(|(open, _)| text.find(open)).collect();
     loop {
-        for (place, open) in next.iter_mut().zip(opens) {
+        for (place, (open, _)) in next.iter_mut().zip(pairs) {
             if place.is_some_and(|p| p < at) {
                 *place = text[at..].find(open).map(|i| at + i);
             }
         }
-        let Some((start, open)) = next
+        let Some((start, kind)) = next
             .iter()
-            .zip(opens)
-            .filter_map(|(place, open)| place.map(|p| (p, open)))
+            .enumerate()
+            .filter_map(|(kind, place)| place.map(|p| (p, kind)))
             .min()
         else {
             break;
         };
+        let (open, close) = pairs[kind];
         let body_start = start + open.len();
         let body_end = text[body_start..]
-            .find(close_of(open))
+            .find(close)
             .map_or(text.len(), |i| body_start + i);
-        at = (body_end + 2).min(text.len());
-        if open.ends_with('#') {
+        at = (body_end + close.len()).min(text.len());
+        if kind == 2 {
             continue;
         }
         let body = &text[body_start..body_end];

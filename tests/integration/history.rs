@@ -1120,24 +1120,21 @@ fn cache_is_written_and_read_back() {
     assert_eq!(rows(&third, "a")[0].2, "from the cache");
 
     // `list` reads only the cache's summary of version counts when the cache is current.
+    let listed_with = |cached: &VersionIndex| {
+        assert!(cache::store(&path, cached));
+        let rows = Registry::open(repo.path())
+            .expect("open")
+            .summaries()
+            .expect("summaries");
+        (rows[0].versions, rows[0].latest)
+    };
     let mut extra = first.clone();
     let versions = extra.files.get_mut("a.prompt.yaml").expect("a");
     versions.push(versions[0]);
-    assert!(cache::store(&path, &extra));
-    let listed = Registry::open(repo.path())
-        .expect("open")
-        .summaries()
-        .expect("summaries");
-    assert_eq!((listed[0].versions, listed[0].latest), (4, Some(4)));
+    assert_eq!(listed_with(&extra), (4, Some(4)));
     // A cache of another tip is not used for the counts: the history is walked again.
-    let mut stale = extra.clone();
-    stale.tip = promptreg::git::ObjectId([0xab; 20]);
-    assert!(cache::store(&path, &stale));
-    let listed = Registry::open(repo.path())
-        .expect("open")
-        .summaries()
-        .expect("summaries");
-    assert_eq!((listed[0].versions, listed[0].latest), (3, Some(3)));
+    extra.tip = promptreg::git::ObjectId([0xab; 20]);
+    assert_eq!(listed_with(&extra), (3, Some(3)));
 }
 
 #[test]
