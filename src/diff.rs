@@ -68,6 +68,25 @@ pub const ABSENT: &str = "absent";
 /// One side of a comparison: a compiled prompt, or why there is none.
 pub type Side<'a> = Result<&'a CompiledPrompt, String>;
 
+/// A prompt compiled for one side of a comparison, or why it could not be.
+pub type Compiled = Result<CompiledPrompt, String>;
+
+/// The side a compiled prompt (or the reason there is none) makes.
+pub fn side(compiled: &Compiled) -> Side<'_> {
+    compiled.as_ref().map_err(Clone::clone)
+}
+
+/// Renders each side with its own test data ([`Cases::own`]) and compares the output; `names`
+/// label the two sides in the diffs.
+pub fn render_own_cases(old: &Compiled, new: &Compiled, names: (&str, &str)) -> Vec<CaseDiff> {
+    render_cases(
+        side(old),
+        side(new),
+        Cases::own(side(old), side(new)),
+        names,
+    )
+}
+
 /// The values each side renders a test case with.
 #[derive(Debug, Clone, Copy)]
 pub struct Cases<'a> {

@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::diff::{render_cases, unified, CaseDiff, Cases, ABSENT};
+use crate::diff::{render_own_cases, unified, CaseDiff, Compiled, ABSENT};
 use crate::error::{Error, Result};
 use crate::git::ObjectId;
 use crate::history::VersionIndex;
 use crate::manifest::{self, Manifest};
 use crate::registry::{Discovery, LoadedPrompt, Registry};
-use crate::render::CompiledPrompt;
 use crate::source::Source;
 use crate::validate::{validate_snapshot, Report};
 
@@ -415,7 +414,7 @@ fn compare_prompts(
                 continue;
             }
         }
-        let cases = own_cases(&old, &new);
+        let cases = render_own_cases(&old, &new, ("before", "after"));
         if kind == ChangeKind::OutputChanged && !cases.is_empty() && cases.iter().all(|c| c.same) {
             continue;
         }
@@ -445,23 +444,6 @@ fn compare_prompts(
         });
     }
     Ok(changes)
-}
-
-/// A prompt compiled on one side of the review, or why it could not be.
-type Compiled = std::result::Result<CompiledPrompt, String>;
-
-/// Each side renders its own test data, on both sides, labelled `before` and `after`.
-fn own_cases(old: &Compiled, new: &Compiled) -> Vec<CaseDiff> {
-    let (old, new) = (
-        old.as_ref().map_err(Clone::clone),
-        new.as_ref().map_err(Clone::clone),
-    );
-    render_cases(
-        old.clone(),
-        new.clone(),
-        Cases::own(old, new),
-        ("before", "after"),
-    )
 }
 
 /// A unified diff of a file with git's headers: `/dev/null` for an absent side.
@@ -521,7 +503,7 @@ fn rename_pairs(changes: &mut Vec<PromptChange>, before: &Snapshot, after: &Snap
             .unwrap_or_default();
         let (old, new) = (before.compile(&old_id), after.compile(&new_id));
         let change = &mut changes[a];
-        change.cases = own_cases(&old, &new);
+        change.cases = render_own_cases(&old, &new, ("before", "after"));
         change.kind = ChangeKind::Renamed;
         change.renamed_from = Some(old_id);
         change.source_diff = file_diff(

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::output::{print, stdout_color};
 use super::render::{RenderArgs, RenderRequest};
 use super::{Context, DataFormat, Failure};
-use crate::diff::{render_cases, unified, Cases};
+use crate::diff::{render_cases, render_own_cases, side, unified, Cases};
 use crate::reference::Reference;
 
 /// Show what changed between two versions of a prompt (or two prompts): `diff greeting@3
@@ -95,23 +95,9 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<u8, Failure> {
                 .or(old.as_ref())
                 .map_err(|e| Failure::Message(e.clone()))?;
             let values: Vec<Map<String, Value>> = vec![request.values(target)?.0];
-            render_cases(
-                old.as_ref().map_err(Clone::clone),
-                new.as_ref().map_err(Clone::clone),
-                Cases::same(&values),
-                names,
-            )
+            render_cases(side(&old), side(&new), Cases::same(&values), names)
         } else {
-            let cases = Cases::own(
-                old.as_ref().map_err(Clone::clone),
-                new.as_ref().map_err(Clone::clone),
-            );
-            render_cases(
-                old.as_ref().map_err(Clone::clone),
-                new.as_ref().map_err(Clone::clone),
-                cases,
-                names,
-            )
+            render_own_cases(&old, &new, names)
         };
         if diffs.is_empty() {
             text.push_str("no test cases to render (give values with --var or --vars)\n");
