@@ -7,36 +7,22 @@ For comparing builds of different commits (what a change bought) on one machine 
 in every round each binary runs one cold `list` (the version-index cache removed first) and git
 runs `git log --first-parent --diff-merges=first-parent --raw --no-renames -- prompts/`, in an
 order that rotates every round; then each binary's peak RSS is taken with GNU time. Prints the
-median wall time, the ratio to git log and the median peak RSS per binary. Standard library,
-hyperfine and /usr/bin/time only.
+median wall time, the ratio to git log and the median peak RSS per binary. Uses `measure.py`'s
+hyperfine and GNU time helpers.
 """
 import argparse
-import json
 import os
-import shlex
 import statistics
-import subprocess
 import tempfile
 
-GIT_LOG = ["git", "log", "--first-parent", "--diff-merges=first-parent", "--raw", "--no-renames",
-           "--", "prompts/"]
+from measure import GIT_LOG, hyperfine, peak_rss_kib
+
+COLD = "rm -rf .git/promptreg"
 
 
 def hyperfine_once(argv, cwd, prepare):
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        args = ["hyperfine", "-N", "--style", "none", "--runs", "1", "--export-json", out.name]
-        if prepare:
-            args += ["--prepare", "bash -c " + shlex.quote(prepare)]
-        subprocess.run(args + [shlex.join(argv)], cwd=cwd, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return json.load(open(out.name))["results"][0]["times"][0]
-
-
-def peak_rss_mb(argv, cwd):
-    subprocess.run(["rm", "-rf", ".git/promptreg"], cwd=cwd, check=True)
-    out = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, cwd=cwd, check=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    return int(out.stderr.strip().splitlines()[-1]) / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        return hyperfine(argv, cwd, 1, 0, prepare, os.path.join(tmp, "run.json"))[0]
 
 
 def main():
@@ -46,7 +32,7 @@ def main():
     ap.add_argument("bins", nargs="+", metavar="LABEL=BINARY")
     args = ap.parse_args()
     bins = [b.split("=", 1) for b in args.bins]
-    cmds = [(label, [os.path.abspath(path), "-C", "prompts", "list"], "rm -rf .git/promptreg")
+    cmds = [(label, [os.path.abspath(path), "-C", "prompts", "list"], COLD)
             for label, path in bins] + [("git log", GIT_LOG, None)]
     times = {label: [] for label, *_ in cmds}
     rss = {label: [] for label, _ in bins}
@@ -55,7 +41,7 @@ def main():
         for label, argv, prepare in order:
             times[label].append(hyperfine_once(argv, args.repo, prepare))
         for label, argv, _ in cmds[:-1]:
-            rss[label].append(peak_rss_mb(argv, args.repo))
+            rss[label].append(peak_rss_kib(argv, args.repo, COLD)[0] / 1024)
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()),
               flush=True)
     base = statistics.median(times["git log"])
