@@ -95,6 +95,8 @@ codes! {
     ManifestUnknownPrompt = "manifest-unknown-prompt", Error;
     /// A manifest entry for a version that does not exist.
     ManifestUnknownVersion = "manifest-unknown-version", Error;
+    /// A manifest label whose name a reference can never reach (`latest`, `work`, a number).
+    ManifestInvalidLabel = "manifest-invalid-label", Error;
     /// A user-supplied variable rendered into a system message.
     InjectionRisk = "injection-risk", Warning;
     /// A test case whose rendered prompt exceeds `maxPromptTokens`.

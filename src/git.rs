@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::lock::LockFile;
 use crate::source::{prompt_id, Source};
 use crate::tree::{tree_entries, RawTree};
 
@@ -186,16 +187,8 @@ impl Repo {
                 let _ = git2::opts::set_mwindow_mapped_limit(64 << 20);
             }
         });
-        let repo = match git2::Repository::discover(root) {
-            Ok(repo) => repo,
-            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::Git(format!(
-                    "cannot open the repository at {}: {}",
-                    root.display(),
-                    e.message()
-                )))
-            }
+        let Some(repo) = open_repository(root)? else {
+            return Ok(None);
         };
         let Some(workdir) = repo.workdir() else {
             return Err(Error::Usage(format!(
@@ -319,13 +312,22 @@ impl Repo {
         let commit = self.repo.find_commit(id.oid())?;
         let author = commit.author();
         let time = commit.time();
+        // A commit's `encoding` header says how its message and names are written (git
+        // writes it for `i18n.commitEncoding` other than UTF-8); without one they are UTF-8.
+        let encoding = commit
+            .message_encoding()
+            .ok()
+            .flatten()
+            .and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
+            .unwrap_or(encoding_rs::UTF_8);
+        let text = |bytes: &[u8]| encoding.decode_without_bom_handling(bytes).0.into_owned();
         Ok(CommitInfo {
             id,
-            author: String::from_utf8_lossy(author.name_bytes()).into_owned(),
-            email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
+            author: text(author.name_bytes()),
+            email: text(author.email_bytes()),
             time: time.seconds(),
             offset_minutes: time.offset_minutes(),
-            message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+            message: text(commit.message_bytes()),
         })
     }
 
@@ -406,52 +408,394 @@ impl Repo {
         }
         StagedFiles { files, written }
     }
-
-    /// Commits the working-copy bytes of one registry file as a new commit on `HEAD`, leaving
-    /// every other staged and unstaged change as it was. Returns the new commit.
-    pub fn commit_file(&self, path: &str, bytes: &[u8], message: &str) -> Result<ObjectId> {
-        let signature = self.repo.signature().map_err(|_| {
-            Error::Usage(
-                "git has no identity: set `git config user.name` and `git config user.email`"
-                    .into(),
-            )
-        })?;
-        let head = self.head()?;
-        let parent = match head {
-            Some(id) => Some(self.repo.find_commit(id.oid())?),
-            None => None,
-        };
+    /// Commits one registry file as a new commit on `HEAD`, as one transaction that lands whole
+    /// or not at all:
+    ///
+    /// 1. refuses while a merge, rebase, cherry-pick, revert, `am` or bisect is in progress, for
+    ///    a path inside a submodule, and with an index that has conflicts or that libgit2 cannot
+    ///    write back as git wrote it (sparse or split);
+    /// 2. takes git's own `index.lock` (waiting for another writer, see [`crate::lock`]), and
+    ///    reads `HEAD` and the index under it;
+    /// 3. builds the commit from `HEAD`'s tree with `content(HEAD's bytes)` at `path`, passed
+    ///    through git's line-ending rules (`core.autocrlf`, `.gitattributes`) as `git add` does;
+    /// 4. writes the new index into the lock file: the path's entry gets the committed blob when
+    ///    the index had `HEAD`'s, else `content(staged bytes)`, so a staged change of the same
+    ///    file is kept; every other entry is untouched;
+    /// 5. moves the branch (or a detached `HEAD`) only if it still points at the parent
+    ///    (compare-and-swap), then renames the lock over the index.
+    ///
+    /// Anything that fails before step 5 leaves refs, index and files as they were.
+    pub fn commit_file(
+        &self,
+        path: &str,
+        content: &dyn Fn(Option<&[u8]>) -> Result<Vec<u8>>,
+        message: &str,
+    ) -> Result<Committed> {
+        self.check_state()?;
+        let (author, committer) = self.identities()?;
         let full = format!("{}{}", self.prefix, path);
-        let blob = self.repo.blob(bytes)?;
-        let base_tree = match &parent {
-            Some(commit) => Some(commit.tree()?),
+        let git_dir = self.repo.path().to_path_buf();
+        let index_path = self.index_path();
+        let mut lock = LockFile::acquire(&index_path)?;
+        let head = self.head_ref()?;
+        let parent = match head.target() {
+            Some(id) => Some(self.repo.find_commit(id)?),
             None => None,
         };
-        let parts: Vec<&str> = full.split('/').collect();
-        let tree = self.replace_in_tree(base_tree.as_ref(), &parts, blob)?;
+        let base_tree = parent.as_ref().map(git2::Commit::tree).transpose()?;
+        self.refuse_gitlink(base_tree.as_ref(), &full)?;
+        let head_entry = match &base_tree {
+            Some(tree) => tree_file(tree, &full, path)?,
+            None => None,
+        };
+        let head_blob = head_entry.map(|(id, _)| id);
+        let head_bytes = match head_blob {
+            Some(id) => Some(self.repo.find_blob(id)?.content().to_vec()),
+            None => None,
+        };
+        let blob = self
+            .repo
+            .blob(&self.to_odb(&full, &content(head_bytes.as_deref())?))?;
+        if Some(blob) == head_blob {
+            return Err(Error::Refused(format!(
+                "{path} would be committed unchanged (it is the same at HEAD); nothing to commit"
+            )));
+        }
+
+        // The new index, prepared in a copy of the current one and moved onto the lock.
+        let staging = tempfile::Builder::new()
+            .prefix("promptreg-index")
+            .tempfile_in(&git_dir)
+            .map_err(|e| Error::io(&git_dir, e))?
+            .into_temp_path();
+        copy_index(&index_path, &staging)?;
+        let mut index = git2::Index::open(&staging).map_err(|e| unwritable_index(&e))?;
+        if index.has_conflicts() {
+            return Err(Error::Refused(
+                "git's index has unresolved conflicts: resolve them (`git status` lists them) and run this again".into(),
+            ));
+        }
+        refuse_gitlink_in_index(&index, &full)?;
+        let staged = index.get_path(Path::new(&full), 0);
+        let staged_blob = match &staged {
+            Some(entry) if Some(entry.id) != head_blob => {
+                let bytes = self.repo.find_blob(entry.id)?.content().to_vec();
+                Some(self.repo.blob(&self.to_odb(&full, &content(Some(&bytes))?))?)
+            }
+            // `git rm --cached` staged the file's removal: that stays staged.
+            None if head_blob.is_some() => None,
+            _ => Some(blob),
+        };
+        if let Some(staged_blob) = staged_blob {
+            let mode = staged
+                .as_ref()
+                .map(|e| e.mode)
+                .or(head_entry.map(|(_, mode)| mode))
+                .unwrap_or(0o100644);
+            // The file's stat only when the working file holds exactly that blob; a zero stat
+            // makes git look at the file again.
+            let work = self.workdir.join(&full);
+            let meta = std::fs::symlink_metadata(&work).ok().filter(|m| {
+                m.is_file()
+                    && m.len() <= MAX_WORK_FILE
+                    && std::fs::read(&work)
+                        .is_ok_and(|bytes| self.odb_hash(&full, &bytes) == staged_blob)
+            });
+            index.add(&index_entry(&full, staged_blob, mode, meta.as_ref()))?;
+        }
+        index.write().map_err(|e| unwritable_index(&e))?;
+        let staging = staging
+            .keep()
+            .map_err(|e| Error::io(&git_dir, e.error))?;
+        if let Err(e) = lock.replace_with(&staging) {
+            let _ = std::fs::remove_file(&staging);
+            return Err(e);
+        }
+
+        let tree = match &base_tree {
+            Some(tree) => self.replace_in_tree(Some(tree), &full, blob)?,
+            None => self.replace_in_tree(None, &full, blob)?,
+        };
         let tree = self.repo.find_tree(tree)?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        let id = self.repo.commit(
-            Some("HEAD"),
-            &signature,
-            &signature,
-            message,
-            &tree,
-            &parents,
-        )?;
-        // Stage exactly what was committed for this one path; other entries stay untouched.
-        let mut index = self.repo.index()?;
-        let mode = index
-            .get_path(Path::new(&full), 0)
-            .map_or(0o100644, |e| e.mode);
-        let meta = std::fs::metadata(self.workdir.join(&full)).ok();
-        let entry = index_entry(&full, blob, mode, bytes.len(), meta.as_ref());
-        index.add(&entry)?;
-        index.write()?;
-        Ok(ObjectId::from_oid(id))
+        let id = self
+            .repo
+            .commit(None, &author, &committer, message, &tree, &parents)?;
+        self.move_head(&head, id, message)?;
+        lock.commit().map_err(|e| {
+            Error::Refused(format!(
+                "committed {}, but git's index could not be updated ({e}); run `git reset -q -- {full}` to stage what was committed",
+                ObjectId::from_oid(id).short()
+            ))
+        })?;
+        Ok(Committed {
+            id: ObjectId::from_oid(id),
+            branch: match head {
+                Head::Branch { name, .. } => Some(name),
+                Head::Detached(_) => None,
+            },
+        })
     }
 
+    /// Where git keeps the index: `GIT_INDEX_FILE` as git honours it, else `index` in the git
+    /// dir.
+    fn index_path(&self) -> PathBuf {
+        match std::env::var_os("GIT_INDEX_FILE") {
+            Some(file) if !file.is_empty() => self.workdir.join(file),
+            _ => self.repo.path().join("index"),
+        }
+    }
+
+    /// Refuses to write while git is in the middle of something.
+    fn check_state(&self) -> Result<()> {
+        use git2::RepositoryState as S;
+        let (what, finish) = match self.repo.state() {
+            S::Clean => return Ok(()),
+            S::Merge => ("a merge", "finish it with `git commit`, or abort it with `git merge --abort`"),
+            S::Revert | S::RevertSequence => ("a revert", "finish it with `git revert --continue`, or abort it with `git revert --abort`"),
+            S::CherryPick | S::CherryPickSequence => ("a cherry-pick", "finish it with `git cherry-pick --continue`, or abort it with `git cherry-pick --abort`"),
+            S::Bisect => ("a bisect", "end it with `git bisect reset`"),
+            S::Rebase | S::RebaseInteractive | S::RebaseMerge => ("a rebase", "finish it with `git rebase --continue`, or abort it with `git rebase --abort`"),
+            S::ApplyMailbox | S::ApplyMailboxOrRebase => ("`git am`", "finish it with `git am --continue`, or abort it with `git am --abort`"),
+        };
+        Err(Error::Refused(format!(
+            "{what} is in progress in {}; {finish}, then run this again",
+            self.workdir.display()
+        )))
+    }
+
+    /// What `HEAD` is: a branch (born or not) or a detached commit.
+    fn head_ref(&self) -> Result<Head> {
+        let head = self.repo.find_reference("HEAD")?;
+        match head.symbolic_target()? {
+            Some(name) => {
+                let target = match self.repo.find_reference(name) {
+                    Ok(reference) => Some(reference.peel_to_commit()?.id()),
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+                    Err(e) => return Err(e.into()),
+                };
+                Ok(Head::Branch {
+                    name: name.to_string(),
+                    target,
+                })
+            }
+            None => Ok(Head::Detached(head.peel_to_commit()?.id())),
+        }
+    }
+
+    /// Whether `HEAD` is detached (commits land on no branch).
+    pub fn head_detached(&self) -> bool {
+        matches!(self.head_ref(), Ok(Head::Detached(_)))
+    }
+
+    /// Moves `HEAD`'s branch (or a detached `HEAD`) to `new`, only if it still is where `head`
+    /// saw it.
+    fn move_head(&self, head: &Head, new: git2::Oid, message: &str) -> Result<()> {
+        let summary = message.lines().next().unwrap_or_default();
+        let moved = match head {
+            Head::Branch {
+                name,
+                target: Some(old),
+            } => self
+                .repo
+                .reference_matching(name, new, true, *old, &format!("commit: {summary}")),
+            Head::Branch { name, target: None } => {
+                self.repo
+                    .reference(name, new, false, &format!("commit (initial): {summary}"))
+            }
+            Head::Detached(old) => {
+                self.repo
+                    .reference_matching("HEAD", new, true, *old, &format!("commit: {summary}"))
+            }
+        };
+        match moved {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked
+                ) =>
+            {
+                Err(Error::Refused(format!(
+                    "the branch moved while committing ({}); nothing was changed, run this again",
+                    e.message()
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The author and committer of a new commit, as git takes them: `GIT_AUTHOR_NAME`,
+    /// `GIT_AUTHOR_EMAIL`, `GIT_AUTHOR_DATE` (and `GIT_COMMITTER_*`) first, then
+    /// `author.*`/`committer.*` and `user.*` from the config, then `EMAIL`.
+    fn identities(&self) -> Result<(git2::Signature<'static>, git2::Signature<'static>)> {
+        let config = self.repo.config()?.snapshot()?;
+        let who = |role: &str| -> Result<git2::Signature<'static>> {
+            let upper = role.to_ascii_uppercase();
+            let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+            let conf = |key: &str| config.get_string(key).ok().filter(|v| !v.trim().is_empty());
+            let name = env(&format!("GIT_{upper}_NAME"))
+                .or_else(|| conf(&format!("{role}.name")))
+                .or_else(|| conf("user.name"));
+            let email = env(&format!("GIT_{upper}_EMAIL"))
+                .or_else(|| conf(&format!("{role}.email")))
+                .or_else(|| conf("user.email"))
+                .or_else(|| env("EMAIL"));
+            let (Some(name), Some(email)) = (name, email) else {
+                return Err(Error::Usage(format!(
+                    "git has no identity for the {role}: set `git config user.name` and `git config user.email`, or GIT_{upper}_NAME and GIT_{upper}_EMAIL"
+                )));
+            };
+            let signature = match env(&format!("GIT_{upper}_DATE")) {
+                Some(date) => {
+                    let (secs, offset) = crate::time::parse_git_date(&date).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "GIT_{upper}_DATE `{date}` is not a date promptreg reads: use `@SECONDS +ZZZZ` or ISO 8601 (`2024-05-01T12:30:00+02:00`)"
+                        ))
+                    })?;
+                    git2::Signature::new(&name, &email, &git2::Time::new(secs, offset))
+                }
+                None => git2::Signature::now(&name, &email),
+            };
+            signature.map_err(|e| Error::Usage(format!("git identity `{name} <{email}>`: {}", e.message())))
+        };
+        Ok((who("author")?, who("committer")?))
+    }
+
+    /// Refuses a path that goes through a submodule (a gitlink) in `tree`.
+    fn refuse_gitlink(&self, tree: Option<&git2::Tree<'_>>, full: &str) -> Result<()> {
+        let Some(tree) = tree else { return Ok(()) };
+        let mut prefix = String::new();
+        for part in full.split('/') {
+            prefix.push_str(part);
+            if let Ok(entry) = tree.get_path(Path::new(&prefix)) {
+                if entry.filemode() == 0o160000 {
+                    return Err(submodule_refusal(&prefix));
+                }
+            }
+            prefix.push('/');
+        }
+        Ok(())
+    }
+
+    /// How git's line-ending rules apply to a repository path: from `.gitattributes` (`text`,
+    /// `eol`, `crlf`) and `core.autocrlf`, as `git add` and checkout apply them.
+    fn eol_rule(&self, full: &str) -> EolRule {
+        use git2::{AttrCheckFlags, AttrValue};
+        let path = Path::new(full);
+        let attr = |name: &str| {
+            self.repo
+                .get_attr_bytes(path, name, AttrCheckFlags::FILE_THEN_INDEX)
+                .ok()
+                .flatten()
+                .map(<[u8]>::to_vec)
+        };
+        let text = attr("text");
+        let eol = attr("eol");
+        let crlf_attr = attr("crlf");
+        let autocrlf = self
+            .repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_string("core.autocrlf").ok())
+            .map(|v| v.to_ascii_lowercase());
+        let checkout_crlf = match eol.as_deref().map(|e| AttrValue::from_bytes(Some(e))) {
+            Some(AttrValue::String("crlf")) => true,
+            Some(AttrValue::String("lf")) => false,
+            _ => match autocrlf.as_deref() {
+                Some("true") => true,
+                Some("input") | Some("false") | None | Some(_) => {
+                    self.repo
+                        .config()
+                        .ok()
+                        .and_then(|c| c.get_string("core.eol").ok())
+                        .is_some_and(|v| v.eq_ignore_ascii_case("crlf"))
+                }
+            },
+        };
+        let text = text.or(crlf_attr);
+        let mode = match text.as_deref().map(|t| AttrValue::from_bytes(Some(t))) {
+            Some(AttrValue::False) => TextMode::Binary,
+            Some(AttrValue::True) => TextMode::Text,
+            Some(AttrValue::String("auto")) => TextMode::Auto,
+            _ if eol.is_some() => TextMode::Text,
+            _ => match autocrlf.as_deref() {
+                Some("true") | Some("input") => TextMode::Auto,
+                _ => TextMode::Binary,
+            },
+        };
+        EolRule {
+            mode,
+            checkout_crlf: checkout_crlf && autocrlf.as_deref() != Some("input"),
+        }
+    }
+
+    /// A working file's bytes as `git add` would store them (CRLF to LF where git's rules say).
+    fn to_odb<'b>(&self, full: &str, bytes: &'b [u8]) -> std::borrow::Cow<'b, [u8]> {
+        let rule = self.eol_rule(full);
+        let convert = match rule.mode {
+            TextMode::Binary => false,
+            TextMode::Text => true,
+            TextMode::Auto => looks_like_text(bytes),
+        };
+        if convert && memchr::memmem::find(bytes, b"\r\n").is_some() {
+            std::borrow::Cow::Owned(crlf_to_lf(bytes))
+        } else {
+            std::borrow::Cow::Borrowed(bytes)
+        }
+    }
+
+    fn odb_hash(&self, full: &str, bytes: &[u8]) -> git2::Oid {
+        git2::Oid::hash_object(git2::ObjectType::Blob, &self.to_odb(full, bytes))
+            .unwrap_or(git2::Oid::ZERO_SHA1)
+    }
+
+    /// The blob id a working file of the registry (root-relative `path`) has for git, after
+    /// git's line-ending rules: what `git status` compares with the committed blob.
+    pub fn work_blob_id(&self, path: &str, bytes: &[u8]) -> ObjectId {
+        if !bytes.contains(&b'\r') {
+            return Repo::hash_blob(bytes);
+        }
+        ObjectId::from_oid(self.odb_hash(&format!("{}{}", self.prefix, path), bytes))
+    }
+
+    /// A committed blob's bytes as checkout writes them to the work tree (LF to CRLF where
+    /// git's rules say), for a root-relative `path`.
+    pub fn to_worktree<'b>(&self, path: &str, bytes: &'b [u8]) -> std::borrow::Cow<'b, [u8]> {
+        let rule = self.eol_rule(&format!("{}{}", self.prefix, path));
+        let convert = rule.checkout_crlf
+            && match rule.mode {
+                TextMode::Binary => false,
+                TextMode::Text => true,
+                TextMode::Auto => looks_like_text(bytes),
+            };
+        if convert && bytes.contains(&b'\n') && !bytes.contains(&b'\r') {
+            let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+            for &b in bytes {
+                if b == b'\n' {
+                    out.push(b'\r');
+                }
+                out.push(b);
+            }
+            std::borrow::Cow::Owned(out)
+        } else {
+            std::borrow::Cow::Borrowed(bytes)
+        }
+    }
+
+    /// Builds `base` with the blob at repository path `full`, keeping the entry's executable
+    /// bit; returns the new root tree.
     fn replace_in_tree(
+        &self,
+        base: Option<&git2::Tree<'_>>,
+        full: &str,
+        blob: git2::Oid,
+    ) -> Result<git2::Oid> {
+        let parts: Vec<&str> = full.split('/').collect();
+        self.replace_parts(base, &parts, blob)
+    }
+
+    fn replace_parts(
         &self,
         base: Option<&git2::Tree<'_>>,
         parts: &[&str],
@@ -473,7 +817,7 @@ impl Repo {
                     .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
                     .map(|e| self.repo.find_tree(e.id()))
                     .transpose()?;
-                let id = self.replace_in_tree(sub.as_ref(), rest, blob)?;
+                let id = self.replace_parts(sub.as_ref(), rest, blob)?;
                 builder.insert(dir, id, 0o040000)?;
             }
         }
@@ -481,18 +825,199 @@ impl Repo {
     }
 }
 
+/// Opens the repository of `root` as git finds it: `GIT_DIR` (with `GIT_WORK_TREE`,
+/// `core.worktree` or the current directory as the work tree) when set, else the nearest `.git`
+/// above `root`. A `.git` file (`git init --separate-git-dir`, a submodule, a linked worktree)
+/// makes the folder that holds it the work tree, wherever the git dir is.
+fn open_repository(root: &Path) -> Result<Option<git2::Repository>> {
+    let failed = |e: git2::Error, what: &Path| {
+        Error::Git(format!(
+            "cannot open the repository at {}: {}",
+            what.display(),
+            e.message()
+        ))
+    };
+    let env_path = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(git_dir) = env_path("GIT_DIR") {
+        let repo = git2::Repository::open_bare(&git_dir).map_err(|e| failed(e, &git_dir))?;
+        let configured = repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_path("core.worktree").ok())
+            .map(|p| repo.path().join(p));
+        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+        let workdir = env_path("GIT_WORK_TREE")
+            .map(|w| cwd.join(w))
+            .or(configured)
+            .unwrap_or(cwd);
+        repo.set_workdir(&workdir, false)
+            .map_err(|e| failed(e, &workdir))?;
+        return Ok(Some(repo));
+    }
+    let repo = match git2::Repository::discover(root) {
+        Ok(repo) => repo,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(failed(e, root)),
+    };
+    if let Some(work_tree) = env_path("GIT_WORK_TREE") {
+        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+        repo.set_workdir(&cwd.join(work_tree), false)
+            .map_err(|e| failed(e, root))?;
+    } else if let Some(dot_git) = root.ancestors().map(|dir| dir.join(".git")).find(|p| p.exists()) {
+        let is_file = std::fs::symlink_metadata(&dot_git).is_ok_and(|m| m.is_file());
+        if let (true, Some(top)) = (is_file, dot_git.parent()) {
+            if repo.workdir() != Some(top) {
+                repo.set_workdir(top, false).map_err(|e| failed(e, top))?;
+            }
+        }
+    }
+    Ok(Some(repo))
+}
+
+/// What a commit made by [`Repo::commit_file`] landed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The new commit.
+    pub id: ObjectId,
+    /// The branch that moved (`refs/heads/main`); `None` for a detached `HEAD`.
+    pub branch: Option<String>,
+}
+
+enum Head {
+    Branch {
+        name: String,
+        target: Option<git2::Oid>,
+    },
+    Detached(git2::Oid),
+}
+
+impl Head {
+    fn target(&self) -> Option<git2::Oid> {
+        match self {
+            Head::Branch { target, .. } => *target,
+            Head::Detached(id) => Some(*id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextMode {
+    Binary,
+    Text,
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EolRule {
+    mode: TextMode,
+    checkout_crlf: bool,
+}
+
+/// Working files larger than this are never read to compare them with a blob.
+const MAX_WORK_FILE: u64 = 64 << 20;
+
+/// git's test for `text=auto`: no NUL byte and no lone carriage return.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    if bytes.contains(&0) {
+        return false;
+    }
+    bytes
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b != b'\r' || bytes.get(i + 1) == Some(&b'\n'))
+}
+
+fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The blob id and mode of the regular file at `full` in `tree`; an error for anything that is
+/// not a plain file there (a symlink, a submodule, a folder).
+fn tree_file(tree: &git2::Tree<'_>, full: &str, path: &str) -> Result<Option<(git2::Oid, u32)>> {
+    match tree.get_path(Path::new(full)) {
+        Ok(entry) => {
+            let mode = entry.filemode() as u32;
+            if entry.kind() == Some(git2::ObjectType::Blob) && mode & 0o170000 == 0o100000 {
+                Ok(Some((entry.id(), mode)))
+            } else {
+                Err(Error::Refused(format!(
+                    "{path} is not a regular file in git (a symlink, submodule or folder); change it with git"
+                )))
+            }
+        }
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn submodule_refusal(submodule: &str) -> Error {
+    Error::Refused(format!(
+        "`{submodule}` is a submodule, a repository of its own: run promptreg inside it (`promptreg -C {submodule}`) to commit its prompts"
+    ))
+}
+
+fn refuse_gitlink_in_index(index: &git2::Index, full: &str) -> Result<()> {
+    let mut prefix = String::new();
+    for part in full.split('/') {
+        prefix.push_str(part);
+        if let Some(entry) = index.get_path(Path::new(&prefix), 0) {
+            if entry.mode == 0o160000 {
+                return Err(submodule_refusal(&prefix));
+            }
+        }
+        prefix.push('/');
+    }
+    Ok(())
+}
+
+/// Copies the index to `to` with its modification time, so that libgit2 reads the copy with
+/// the original's "racily clean" cut-off; no index yet leaves no file, which reads as empty.
+fn copy_index(from: &Path, to: &Path) -> Result<()> {
+    match std::fs::copy(from, to) {
+        Ok(_) => {
+            if let Ok(modified) = std::fs::metadata(from).and_then(|m| m.modified()) {
+                let _ = std::fs::File::options()
+                    .write(true)
+                    .open(to)
+                    .and_then(|f| f.set_modified(modified));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::remove_file(to).map_err(|e| Error::io(to, e))
+        }
+        Err(e) => Err(Error::io(from, e)),
+    }
+}
+
+fn unwritable_index(err: &git2::Error) -> Error {
+    Error::Refused(format!(
+        "git's index cannot be updated by promptreg ({}): a sparse index (`index.sparse`) or a split index (`core.splitIndex`) is written in a form libgit2 does not write back; commit with git (`git add FILE && git commit`), or turn them off (`git config index.sparse false`, `git config core.splitIndex false`, then `git update-index --no-split-index`)",
+        err.message()
+    ))
+}
+
 fn index_entry(
     path: &str,
     blob: git2::Oid,
     mode: u32,
-    size: usize,
     meta: Option<&std::fs::Metadata>,
 ) -> git2::IndexEntry {
     #[cfg(unix)]
     use std::os::unix::fs::MetadataExt;
     let time = |secs: i64, nanos: i64| git2::IndexTime::new(secs as i32, nanos as u32);
     #[cfg(unix)]
-    let (ctime, mtime, dev, ino, uid, gid) = match meta {
+    let (ctime, mtime, dev, ino, uid, gid, size) = match meta {
         Some(m) => (
             time(m.ctime(), m.ctime_nsec()),
             time(m.mtime(), m.mtime_nsec()),
@@ -500,13 +1025,14 @@ fn index_entry(
             m.ino() as u32,
             m.uid(),
             m.gid(),
+            m.size() as u32,
         ),
-        None => (time(0, 0), time(0, 0), 0, 0, 0, 0),
+        None => (time(0, 0), time(0, 0), 0, 0, 0, 0, 0),
     };
     #[cfg(not(unix))]
-    let (ctime, mtime, dev, ino, uid, gid) = {
+    let (ctime, mtime, dev, ino, uid, gid, size) = {
         let _ = meta;
-        (time(0, 0), time(0, 0), 0, 0, 0, 0)
+        (time(0, 0), time(0, 0), 0, 0, 0, 0, 0)
     };
     git2::IndexEntry {
         ctime,
@@ -516,7 +1042,7 @@ fn index_entry(
         mode,
         uid,
         gid,
-        file_size: size as u32,
+        file_size: size,
         id: blob,
         flags: (path.len().min(0xfff)) as u16,
         flags_extended: 0,

@@ -31,6 +31,7 @@ pub mod diff;
 pub mod error;
 pub mod git;
 pub mod history;
+pub mod lock;
 pub mod manifest;
 pub mod markdown;
 pub mod prompt;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
+use crate::error::Error;
 use crate::yaml::{self, join, Spans};
 
 /// The manifest's file name, at the registry root.
@@ -62,6 +63,7 @@ impl Manifest {
             }
         };
         let mut push_unknown = Vec::new();
+        let mut bad_labels = Vec::new();
         for (key, value) in root {
             match key.as_str() {
                 "defaults" => manifest.defaults = pointers(&value, "/defaults", &mut push),
@@ -70,6 +72,17 @@ impl Manifest {
                     Value::Object(labels) => {
                         for (label, entries) in labels {
                             let path = join("/labels", &label);
+                            if let Some(why) = label_problem(&label) {
+                                bad_labels.push(
+                                    Diagnostic::new(
+                                        Code::ManifestInvalidLabel,
+                                        FILE,
+                                        format!("label `{label}` can never be used: {why}"),
+                                    )
+                                    .at(spans.field(&path))
+                                    .with_hint("rename the label: letters, digits, `-`, `_` and `.`, not a number, `latest` or `work`"),
+                                );
+                            }
                             let map = pointers(&entries, &path, &mut push);
                             manifest.labels.insert(label, map);
                         }
@@ -95,9 +108,26 @@ impl Manifest {
             }
         }
         diagnostics.extend(found);
+        diagnostics.extend(bad_labels);
         diagnostics.extend(push_unknown);
         manifest.spans = SpansEq(spans);
         (manifest, diagnostics)
+    }
+
+    /// Reads a manifest that must load: any error (a syntax error, a duplicate key, merge
+    /// conflict markers, a version that is not a number from 1, a label no reference can
+    /// reach) is an [`Error::Invalid`] naming `defaults.yaml` and the line, never a manifest
+    /// with the bad entries left out. Whatever resolves a default reads it through this.
+    pub fn load(bytes: &[u8]) -> Result<Manifest, Error> {
+        let (manifest, diagnostics) = Manifest::parse(bytes);
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(Error::Invalid {
+                file: FILE.to_string(),
+                text: Some(String::from_utf8_lossy(bytes).into_owned()),
+                diagnostics,
+            });
+        }
+        Ok(manifest)
     }
 
     /// Where the entry for `id` (under `label`, or under `defaults`) is written.
@@ -217,8 +247,7 @@ fn key_of(line: &str) -> Option<(usize, String, usize)> {
         return None;
     }
     let (key, after) = if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
-        let end = rest[1..].find(q)? + 1;
-        (rest[1..end].to_string(), end + 1)
+        quoted_key(rest, q)?
     } else {
         let colon = rest
             .find(": ")
@@ -234,22 +263,112 @@ fn key_of(line: &str) -> Option<(usize, String, usize)> {
     Some((indent, key, value_col))
 }
 
+/// A quoted key at the start of `rest` (which starts with the quote `q`): its value, and the
+/// byte offset just after the closing quote. Escapes are undone as YAML does for the forms
+/// [`yaml_key`] writes (`\"`, `\\`, `\uXXXX`) and for `''` in single quotes.
+fn quoted_key(rest: &str, q: char) -> Option<(String, usize)> {
+    let mut key = String::new();
+    let mut chars = rest.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' if q == '\'' => {
+                if rest[i + 1..].starts_with('\'') {
+                    key.push('\'');
+                    chars.next();
+                } else {
+                    return Some((key, i + 1));
+                }
+            }
+            '"' if q == '"' => return Some((key, i + 1)),
+            '\\' if q == '"' => match chars.next()?.1 {
+                'u' => {
+                    let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                    key.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                'n' => key.push('\n'),
+                't' => key.push('\t'),
+                other => key.push(other),
+            },
+            c => key.push(c),
+        }
+    }
+    None
+}
+
 fn is_blank(line: &str) -> bool {
     let t = line.trim();
     t.is_empty() || t.starts_with('#')
 }
 
+/// Why `name` cannot be a label, if it cannot: `ID@name` would be read as something else
+/// (`latest`, `work`, a version number), or could not be written on a command line at all.
+///
+/// ```
+/// use promptreg::manifest::label_problem;
+/// assert!(label_problem("production").is_none());
+/// assert!(label_problem("latest").is_some());
+/// assert!(label_problem("3").is_some());
+/// assert!(label_problem("").is_some());
+/// ```
+pub fn label_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("the name is empty");
+    }
+    if matches!(name, "latest" | "work") {
+        return Some("`ID@latest` and `ID@work` are built-in references");
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Some("`ID@N` is version N");
+    }
+    if name.contains('@') {
+        return Some("a reference holds one `@`");
+    }
+    if name.starts_with('-') {
+        return Some("a name starting with `-` reads as an option");
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("the name holds spaces or control characters");
+    }
+    None
+}
+
+/// `key` as a YAML mapping key that every YAML reader (1.1 and 1.2) reads back as the same
+/// string: plain when it is unambiguous, else double-quoted.
 fn yaml_key(key: &str) -> String {
-    let plain = key
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
-        && !key.is_empty()
-        && !key.starts_with(['-', '.']);
-    if plain {
+    if plain_is_string(key) {
         key.to_string()
     } else {
-        format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+        let mut out = String::with_capacity(key.len() + 2);
+        out.push('"');
+        for c in key.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
     }
+}
+
+/// Whether `key`, written plain, is a string for YAML 1.1 and 1.2 alike: ASCII letters,
+/// digits, `/`, `-`, `_`, `.`, starting with a letter, `_` or `/`, and not one of the words
+/// YAML 1.1 reads as a boolean or null. Anything that starts with a digit or a sign (`123`,
+/// `1.0`, `0x10`, `1_000`, `-1`) is quoted, since one reader or the other takes it for a number.
+fn plain_is_string(key: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "y", "yes", "n", "no", "true", "false", "on", "off", "null", "nan", "inf",
+    ];
+    let Some(first) = key.chars().next() else {
+        return false;
+    };
+    (first.is_ascii_alphabetic() || first == '_' || first == '/')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
+        && !WORDS.contains(&key.to_ascii_lowercase().as_str())
 }
 
 /// Sets `path` (keys, nested) to `version` within the block `lines[start..end]` at `indent`.

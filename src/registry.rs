@@ -456,16 +456,18 @@ impl Registry {
         Ok(Cow::Borrowed(self.version_counts.get_or_init(|| counts)))
     }
 
-    /// The manifest: from the working copy, or from the commit of `--rev`.
-    pub fn manifest(&self) -> Result<(Manifest, Vec<Diagnostic>)> {
+    /// The manifest: from the working copy, or from the commit of `--rev`. A manifest that
+    /// does not load (see [`Manifest::load`]) is an error, so no default ever falls back to
+    /// the latest version because of a bad merge; no `defaults.yaml` at all is an empty one.
+    pub fn manifest(&self) -> Result<Manifest> {
         let bytes = match (&self.rev, &self.repo) {
             (Some(_), Some(_)) => self.commit_source(self.tip()?)?.read(manifest::FILE)?,
             _ => self.work.read(manifest::FILE)?,
         };
-        Ok(match bytes {
-            Some(bytes) => Manifest::parse(&bytes),
-            None => (Manifest::default(), Vec::new()),
-        })
+        match bytes {
+            Some(bytes) => Manifest::load(&bytes),
+            None => Ok(Manifest::default()),
+        }
     }
 
     /// The versions of prompt `id`, oldest first.
@@ -484,7 +486,7 @@ impl Registry {
         // no version numbers, and so no version index, are needed to render it.
         let latest_like = match reference.selector {
             Selector::Latest => true,
-            Selector::Default => self.manifest()?.0.get(None, &reference.id).is_none(),
+            Selector::Default => self.manifest()?.get(None, &reference.id).is_none(),
             _ => false,
         };
         if latest_like && self.repo.is_some() {
@@ -512,7 +514,7 @@ impl Registry {
         {
             return Ok(Resolved::Work);
         }
-        let (manifest, _) = self.manifest()?;
+        let manifest = self.manifest()?;
         let (index, versions) = match self.versions(id) {
             Ok(found) => found,
             Err(Error::NoHistory(why)) => {
@@ -700,13 +702,23 @@ impl Registry {
     }
 
     /// Whether the working copy of `file` differs from `blob` (or does not exist).
+    /// The comparison is git's: the working bytes pass through git's line-ending rules first
+    /// (`core.autocrlf`, `.gitattributes`), so a clean CRLF checkout is not modified.
     pub fn work_differs(&self, file: &str, blob: Option<ObjectId>) -> Result<bool> {
         let bytes = self.work.read(file)?;
         Ok(match (bytes, blob) {
             (None, None) => false,
-            (Some(bytes), Some(blob)) => Repo::hash_blob(&bytes) != blob,
+            (Some(bytes), Some(blob)) => self.work_blob_id(file, &bytes) != blob,
             _ => true,
         })
+    }
+
+    /// The blob id git gives the working bytes of `file`, after its line-ending rules.
+    pub fn work_blob_id(&self, file: &str, bytes: &[u8]) -> ObjectId {
+        match &self.repo {
+            Some(repo) => repo.work_blob_id(file, bytes),
+            None => Repo::hash_blob(bytes),
+        }
     }
 
     /// One row per prompt: of the working copy, and of the tip when they differ.
@@ -722,7 +734,7 @@ impl Registry {
             Err(Error::NoHistory(_)) => None,
             Err(e) => return Err(e),
         };
-        let (manifest, _) = self.manifest()?;
+        let manifest = self.manifest()?;
         // The prompt files committed at the tip, with their blobs: outside git there is
         // nothing to compare with; in a repository without commits every file is new.
         let tip_blobs: Option<BTreeMap<String, ObjectId>> = match &self.repo {

@@ -156,7 +156,7 @@ impl Snapshot {
         };
         let discovery = Discovery::scan(source.as_ref())?;
         let manifest = match source.read(manifest::FILE)? {
-            Some(bytes) => Manifest::parse(&bytes).0,
+            Some(bytes) => Manifest::load(&bytes)?,
             None => Manifest::default(),
         };
         Ok(Snapshot {

@@ -101,11 +101,37 @@ impl WorkTree {
         self.root.join(rel)
     }
 
-    /// Writes a root-relative file atomically (a temporary file renamed into place), keeping
-    /// the permissions of the file it replaces.
-    pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+    /// The file a write of root-relative `rel` must replace: `rel` itself, or, when it is a
+    /// symlink, the file it points to (written through, never replaced by a plain file). A
+    /// link that leaves the root, or that points at something other than a file, is refused.
+    pub fn write_target(&self, rel: &str) -> Result<PathBuf> {
         let path = self.root.join(rel);
-        let dir = path.parent().unwrap_or(&self.root);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = path.canonicalize().map_err(|e| Error::io(&path, e))?;
+                let is_file = std::fs::metadata(&target).is_ok_and(|m| m.is_file());
+                if !target.starts_with(&self.root) || !is_file {
+                    return Err(Error::Refused(format!(
+                        "{rel} is a symlink to {}, outside the registry root or not a file; not writing through it",
+                        target.display()
+                    )));
+                }
+                Ok(target)
+            }
+            Ok(meta) if !meta.is_file() => Err(Error::Refused(format!(
+                "{rel} is not a regular file; not replacing it"
+            ))),
+            _ => Ok(path),
+        }
+    }
+
+    /// Writes a root-relative file atomically (a temporary file renamed into place), keeping
+    /// the permissions of the file it replaces, and writing through a symlink
+    /// ([`WorkTree::write_target`]).
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.write_target(rel)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        let dir = dir.as_path();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
         std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(tmp.path(), e))?;

@@ -110,6 +110,16 @@ pub fn parse(file: &str, bytes: &[u8]) -> (Option<Document>, Vec<Diagnostic>) {
         Ok(text) => text,
         Err(diagnostic) => return (None, vec![*diagnostic]),
     };
+    if let Some(line) = conflict_marker(text) {
+        let d = Diagnostic::new(
+            Code::YamlSyntax,
+            file,
+            "merge conflict markers (`<<<<<<<`, `=======`, `>>>>>>>`) are still in the file",
+        )
+        .at(Pos::new(line, 1))
+        .with_hint("resolve the conflict: keep one side's lines and delete the markers");
+        return (None, vec![d]);
+    }
     if let Some(pos) = too_deep(text) {
         let d = Diagnostic::new(
             Code::YamlSyntax,
@@ -187,6 +197,8 @@ pub fn decode<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Box<Diagnostic
             .with_hint("prompt files are text a person edits; split this one into smaller prompts or partials"),
         ));
     }
+    // A UTF-8 byte order mark (Windows editors write one) is not part of the text.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     std::str::from_utf8(bytes).map_err(|err| {
         let valid = &bytes[..err.valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -197,6 +209,22 @@ pub fn decode<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Box<Diagnostic
                 .with_hint("save the file as UTF-8"),
         )
     })
+}
+
+/// The line (from 1) of the first merge conflict marker, if the text has one: a line that
+/// starts with `<<<<<<<` or `>>>>>>>` followed by a space or the end of the line. In YAML such
+/// a line at column 1 can only be a marker (block scalars are indented).
+fn conflict_marker(text: &str) -> Option<usize> {
+    if !text.contains("<<<<<<<") && !text.contains(">>>>>>>") {
+        return None;
+    }
+    text.lines().position(|line| {
+        ["<<<<<<<", ">>>>>>>"].iter().any(|marker| {
+            line.strip_prefix(marker)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+        })
+    })
+    .map(|i| i + 1)
 }
 
 fn syntax_error(file: &str, text: &str, err: &serde_yaml::Error) -> Diagnostic {

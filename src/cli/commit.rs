@@ -5,7 +5,6 @@ use clap::Args;
 use super::output::{eprint, print, render_diagnostics, stderr_color};
 use super::{Context, Failure};
 use crate::error::Error;
-use crate::git::Repo;
 
 /// Validate a prompt, then commit its file alone as the next version. Every other staged and
 /// unstaged change stays exactly as it was.
@@ -59,29 +58,31 @@ pub fn run(ctx: &Context, args: CommitArgs) -> Result<u8, Failure> {
         ));
         return Ok(1);
     }
-    let bytes = text.as_bytes();
+    let bytes = text.into_bytes();
     let head_blob = match repo.head()? {
-        Some(_) => {
-            let (index, versions) = registry.versions(&args.id)?;
-            let _ = index;
-            versions.last().map(|v| v.blob)
-        }
+        Some(_) => registry.versions(&args.id)?.1.last().map(|v| v.blob),
         None => None,
     };
-    if head_blob == Some(Repo::hash_blob(bytes)) && !registry.work_differs(&file, head_blob)? {
+    if head_blob == Some(repo.work_blob_id(&file, &bytes)) {
         return Err(Error::Refused(format!(
             "{file} has no changes since its latest version; nothing to commit"
         ))
         .into());
     }
-    let commit = repo.commit_file(&file, bytes, &args.message)?;
+    let committed = repo.commit_file(&file, &|_| Ok(bytes.clone()), &args.message)?;
     let reopened = crate::registry::Registry::open(registry.root())?;
     let (_, versions) = reopened.versions(&args.id)?;
     print(&format!(
         "{} v{} ({})\n",
         args.id,
         versions.len(),
-        commit.short()
+        committed.id.short()
     ))?;
+    if committed.branch.is_none() {
+        eprint(&format!(
+            "note: HEAD is detached, so {} is on no branch; keep it with `git switch -c NAME`\n",
+            committed.id.short()
+        ));
+    }
     Ok(0)
 }

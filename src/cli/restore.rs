@@ -44,13 +44,22 @@ pub fn run(ctx: &Context, args: RestoreArgs) -> Result<u8, Failure> {
         ))
         .into());
     }
-    registry
-        .work_tree()
-        .write(&loaded.file, loaded.text.as_bytes())?;
+    // Written as checkout writes it (CRLF where git's line-ending rules say), so the restored
+    // file is clean for git when it is the latest version's content.
+    let bytes = match registry.repo() {
+        Some(repo) => repo.to_worktree(&loaded.file, loaded.text.as_bytes()).into_owned(),
+        None => loaded.text.clone().into_bytes(),
+    };
+    registry.work_tree().write(&loaded.file, &bytes)?;
+    let restored = versions.get(number as usize - 1).map(|v| v.blob);
+    let next = if restored == latest {
+        "it is the latest version's content, so there is nothing to commit".to_string()
+    } else {
+        format!("commit it to make it v{}", versions.len() + 1)
+    };
     print(&format!(
-        "restored {} to the content of v{number}; commit it to make it v{}\n",
-        loaded.file,
-        versions.len() + 1
+        "restored {} to the content of v{number}; {next}\n",
+        loaded.file
     ))?;
     Ok(0)
 }

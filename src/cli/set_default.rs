@@ -2,10 +2,12 @@
 
 use clap::Args;
 
-use super::output::print;
+use super::output::{eprint, print};
 use super::{Context, Failure};
 use crate::error::Error;
+use crate::lock::LockFile;
 use crate::manifest::{self, Manifest};
+use crate::source::Source;
 
 /// Point a prompt's default (or `--label`) at version N in `defaults.yaml`. Only that line
 /// changes; comments and order stay. Refuses versions that do not exist.
@@ -24,8 +26,21 @@ pub struct SetDefaultArgs {
 }
 
 /// Runs `set-default`.
+///
+/// The read, edit and write of `defaults.yaml` happen under its lock file
+/// (`defaults.yaml.lock`), so writers running at once each add their line; with `--commit` the
+/// commit (under git's `index.lock`) lands before the working copy is written, and a failure
+/// leaves both as they were.
 pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
+    let label = args.label.as_deref();
+    if let Some(why) = label.and_then(manifest::label_problem) {
+        return Err(Error::Usage(format!(
+            "`{}` cannot be a label: {why}; pick a name such as `production` or `staging`",
+            label.unwrap_or_default()
+        ))
+        .into());
+    }
     let (_, versions) = registry.versions(&args.id)?;
     if versions.is_empty() {
         registry
@@ -41,12 +56,19 @@ pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
         ))
         .into());
     }
-    let text = registry.read_work_text(manifest::FILE).unwrap_or_default();
-    let (old, _) = Manifest::parse(text.as_bytes());
-    let before = old.get(args.label.as_deref(), &args.id);
-    let edited = manifest::edit(&text, args.label.as_deref(), &args.id, args.version)
-        .map_err(Failure::Message)?;
-    let what = match &args.label {
+    let work = registry.work_tree();
+    let target = work.write_target(manifest::FILE)?;
+    let mut lock = LockFile::acquire(&target)?;
+    let text = match work.read(manifest::FILE)? {
+        Some(bytes) => String::from_utf8(bytes).map_err(|_| {
+            Error::Usage(format!("{} is not valid UTF-8; save it as UTF-8", manifest::FILE))
+        })?,
+        None => String::new(),
+    };
+    let before = Manifest::load(text.as_bytes())?.get(label, &args.id);
+    let edit = |text: &str| manifest::edit(text, label, &args.id, args.version);
+    let edited = edit(&text).map_err(Failure::Message)?;
+    let what = match label {
         Some(label) => format!("label {label} of {}", args.id),
         None => format!("default of {}", args.id),
     };
@@ -54,27 +76,62 @@ pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
         Some(b) => format!("v{b} -> v{}", args.version),
         None => format!("v{}", args.version),
     };
-    if edited != text {
-        registry
-            .work_tree()
-            .write(manifest::FILE, edited.as_bytes())?;
-    }
     let mut out = format!("{what}: {change}\n");
     if args.commit {
         let repo = registry
             .repo()
             .ok_or_else(|| Error::NoHistory("--commit needs a git repository".into()))?;
-        let message = format!(
-            "Set {what} to v{} (was {})\n",
-            args.version,
-            before.map_or("unset".to_string(), |b| format!("v{b}"))
-        );
-        let commit = repo.commit_file(manifest::FILE, edited.as_bytes(), &message)?;
-        out.push_str(&format!(
-            "committed {} ({})\n",
-            manifest::FILE,
-            commit.short()
-        ));
+        if target != work.path(manifest::FILE) {
+            return Err(Error::Refused(format!(
+                "{} is a symlink; --commit would replace it with a file in git: run without --commit and commit the file it points to",
+                manifest::FILE
+            ))
+            .into());
+        }
+        let at_head = match repo.head()? {
+            Some(tip) => match registry.commit_source(tip)?.read(manifest::FILE)? {
+                Some(bytes) => Manifest::load(&bytes)?.get(label, &args.id),
+                None => None,
+            },
+            None => None,
+        };
+        if at_head == Some(args.version) {
+            out.push_str(&format!(
+                "already v{} at HEAD; nothing to commit\n",
+                args.version
+            ));
+        } else {
+            let message = format!(
+                "Set {what} to v{} (was {})\n",
+                args.version,
+                at_head.map_or("unset".to_string(), |b| format!("v{b}"))
+            );
+            let committed = repo.commit_file(
+                manifest::FILE,
+                &|committed: Option<&[u8]>| {
+                    let text = String::from_utf8_lossy(committed.unwrap_or_default());
+                    edit(&text)
+                        .map(String::into_bytes)
+                        .map_err(|why| Error::Refused(format!("{} at HEAD: {why}", manifest::FILE)))
+                },
+                &message,
+            )?;
+            out.push_str(&format!(
+                "committed {} ({})\n",
+                manifest::FILE,
+                committed.id.short()
+            ));
+            if committed.branch.is_none() {
+                eprint(&format!(
+                    "note: HEAD is detached, so {} is on no branch; keep it with `git switch -c NAME`\n",
+                    committed.id.short()
+                ));
+            }
+        }
+    }
+    if edited != text {
+        lock.write(edited.as_bytes())?;
+        lock.commit()?;
     }
     print(&out)?;
     Ok(0)

@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: VersionsArgs) -> Result<u8, Failure> {
             return Err(Error::Usage(format!("`{}` has no committed versions yet; commit it with `promptreg commit {} -m MESSAGE`", args.id, args.id)).into());
         }
     }
-    let (manifest, _) = registry.manifest()?;
+    let manifest = registry.manifest()?;
     let default = manifest
         .get(None, &args.id)
         .or(versions.last().map(|v| v.number));
