@@ -480,7 +480,10 @@ impl Repo {
         let staged_blob = match &staged {
             Some(entry) if Some(entry.id) != head_blob => {
                 let bytes = self.repo.find_blob(entry.id)?.content().to_vec();
-                Some(self.repo.blob(&self.to_odb(&full, &content(Some(&bytes))?))?)
+                Some(
+                    self.repo
+                        .blob(&self.to_odb(&full, &content(Some(&bytes))?))?,
+                )
             }
             // `git rm --cached` staged the file's removal: that stays staged.
             None if head_blob.is_some() => None,
@@ -504,9 +507,7 @@ impl Repo {
             index.add(&index_entry(&full, staged_blob, mode, meta.as_ref()))?;
         }
         index.write().map_err(|e| unwritable_index(&e))?;
-        let staging = staging
-            .keep()
-            .map_err(|e| Error::io(&git_dir, e.error))?;
+        let staging = staging.keep().map_err(|e| Error::io(&git_dir, e.error))?;
         if let Err(e) = lock.replace_with(&staging) {
             let _ = std::fs::remove_file(&staging);
             return Err(e);
@@ -657,7 +658,9 @@ impl Repo {
                 }
                 None => git2::Signature::now(&name, &email),
             };
-            signature.map_err(|e| Error::Usage(format!("git identity `{name} <{email}>`: {}", e.message())))
+            signature.map_err(|e| {
+                Error::Usage(format!("git identity `{name} <{email}>`: {}", e.message()))
+            })
         };
         Ok((who("author")?, who("committer")?))
     }
@@ -704,13 +707,12 @@ impl Repo {
             Some(AttrValue::String("lf")) => false,
             _ => match autocrlf.as_deref() {
                 Some("true") => true,
-                Some("input") | Some("false") | None | Some(_) => {
-                    self.repo
-                        .config()
-                        .ok()
-                        .and_then(|c| c.get_string("core.eol").ok())
-                        .is_some_and(|v| v.eq_ignore_ascii_case("crlf"))
-                }
+                Some("input") | Some("false") | None | Some(_) => self
+                    .repo
+                    .config()
+                    .ok()
+                    .and_then(|c| c.get_string("core.eol").ok())
+                    .is_some_and(|v| v.eq_ignore_ascii_case("crlf")),
             },
         };
         let text = text.or(crlf_attr);
@@ -837,7 +839,11 @@ fn open_repository(root: &Path) -> Result<Option<git2::Repository>> {
             e.message()
         ))
     };
-    let env_path = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env_path = |key: &str| {
+        std::env::var_os(key)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(git_dir) = env_path("GIT_DIR") {
         let repo = git2::Repository::open_bare(&git_dir).map_err(|e| failed(e, &git_dir))?;
         let configured = repo
@@ -863,7 +869,11 @@ fn open_repository(root: &Path) -> Result<Option<git2::Repository>> {
         let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
         repo.set_workdir(&cwd.join(work_tree), false)
             .map_err(|e| failed(e, root))?;
-    } else if let Some(dot_git) = root.ancestors().map(|dir| dir.join(".git")).find(|p| p.exists()) {
+    } else if let Some(dot_git) = root
+        .ancestors()
+        .map(|dir| dir.join(".git"))
+        .find(|p| p.exists())
+    {
         let is_file = std::fs::symlink_metadata(&dot_git).is_ok_and(|m| m.is_file());
         if let (true, Some(top)) = (is_file, dot_git.parent()) {
             if repo.workdir() != Some(top) {

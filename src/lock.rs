@@ -54,11 +54,7 @@ impl LockFile {
                             "{} exists: another git process is writing{}; if none is running, \
                              delete the file and run this again",
                             lock.display(),
-                            if stale {
-                                ""
-                            } else {
-                                " (waited 10 s)"
-                            }
+                            if stale { "" } else { " (waited 10 s)" }
                         )));
                     }
                     std::thread::sleep(pause);

@@ -173,10 +173,20 @@ fn pointers(
                     Some(v) => {
                         out.insert(id.clone(), v as u32);
                     }
-                    None => push(
-                        &join(path, id),
-                        format!("the version of `{id}` must be a number from 1, found {version}"),
-                    ),
+                    None => {
+                        let quoted = version
+                            .as_str()
+                            .is_some_and(|v| v.parse::<u32>().is_ok_and(|n| n >= 1));
+                        let hint = if quoted {
+                            " (write it without quotes)"
+                        } else {
+                            ""
+                        };
+                        push(
+                            &join(path, id),
+                            format!("the version of `{id}` must be a number from 1, found {version}{hint}"),
+                        )
+                    }
                 }
             }
         }
@@ -202,6 +212,10 @@ fn pointers(
 /// assert_eq!(edited, "# pinned versions\ndefaults:\n  greeting: 8   # reviewed\n  other: 2\n");
 /// ```
 pub fn edit(text: &str, label: Option<&str>, id: &str, version: u32) -> Result<String, String> {
+    // A byte order mark stays where it is, outside the lines being edited.
+    if let Some(rest) = text.strip_prefix('\u{feff}') {
+        return edit(rest, label, id, version).map(|edited| format!("\u{feff}{edited}"));
+    }
     let (before, diagnostics) = Manifest::parse(text.as_bytes());
     if let Some(d) = diagnostics.iter().find(|d| d.is_error()) {
         return Err(format!("defaults.yaml is not valid: {d}"));
@@ -282,7 +296,9 @@ fn quoted_key(rest: &str, q: char) -> Option<(String, usize)> {
             '"' if q == '"' => return Some((key, i + 1)),
             '\\' if q == '"' => match chars.next()?.1 {
                 'u' => {
-                    let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                    let hex: String = (0..4)
+                        .filter_map(|_| chars.next().map(|(_, c)| c))
+                        .collect();
                     key.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
                 }
                 'n' => key.push('\n'),

@@ -218,13 +218,14 @@ fn conflict_marker(text: &str) -> Option<usize> {
     if !text.contains("<<<<<<<") && !text.contains(">>>>>>>") {
         return None;
     }
-    text.lines().position(|line| {
-        ["<<<<<<<", ">>>>>>>"].iter().any(|marker| {
-            line.strip_prefix(marker)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    text.lines()
+        .position(|line| {
+            ["<<<<<<<", ">>>>>>>"].iter().any(|marker| {
+                line.strip_prefix(marker)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            })
         })
-    })
-    .map(|i| i + 1)
+        .map(|i| i + 1)
 }
 
 fn syntax_error(file: &str, text: &str, err: &serde_yaml::Error) -> Diagnostic {

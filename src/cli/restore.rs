@@ -47,7 +47,9 @@ pub fn run(ctx: &Context, args: RestoreArgs) -> Result<u8, Failure> {
     // Written as checkout writes it (CRLF where git's line-ending rules say), so the restored
     // file is clean for git when it is the latest version's content.
     let bytes = match registry.repo() {
-        Some(repo) => repo.to_worktree(&loaded.file, loaded.text.as_bytes()).into_owned(),
+        Some(repo) => repo
+            .to_worktree(&loaded.file, loaded.text.as_bytes())
+            .into_owned(),
         None => loaded.text.clone().into_bytes(),
     };
     registry.work_tree().write(&loaded.file, &bytes)?;

@@ -61,7 +61,10 @@ pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
     let mut lock = LockFile::acquire(&target)?;
     let text = match work.read(manifest::FILE)? {
         Some(bytes) => String::from_utf8(bytes).map_err(|_| {
-            Error::Usage(format!("{} is not valid UTF-8; save it as UTF-8", manifest::FILE))
+            Error::Usage(format!(
+                "{} is not valid UTF-8; save it as UTF-8",
+                manifest::FILE
+            ))
         })?,
         None => String::new(),
     };

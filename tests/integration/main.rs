@@ -9,3 +9,4 @@ mod render;
 mod review;
 mod validate;
 mod watch;
+mod writes;

@@ -1,0 +1,803 @@
+//! The guarantees of the commands that write (`commit`, `set-default`, `restore`) and of the
+//! manifest, in every repository state: each write lands whole or not at all, never loses a
+//! user's other change, and a manifest that does not load is an error, never a fallback.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::{cli, TestRepo};
+
+const PROMPT: &str = "messages:\n  - role: user\n    content: hi\n";
+
+/// A repository with prompts `a` and `b` at version 1 and an empty manifest.
+fn registry() -> TestRepo {
+    let mut repo = TestRepo::new();
+    repo.write("a.prompt.yaml", PROMPT);
+    repo.write("b.prompt.yaml", PROMPT);
+    repo.write("defaults.yaml", "defaults:\n");
+    repo.commit("Add a and b");
+    repo
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    cli(dir).args(args).output().expect("run promptreg")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The git command, hermetic: no user or system config.
+fn git(dir: &Path, args: &[&str]) -> Output {
+    let empty = std::env::temp_dir().join("promptreg-test-empty-gitconfig");
+    std::fs::write(&empty, "").expect("empty config");
+    std::process::Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", &empty)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .args(args)
+        .output()
+        .expect("git is installed")
+}
+
+/// `git fsck` is clean and `git status` shows exactly `expected` (porcelain lines, sorted).
+fn assert_git_state(dir: &Path, expected: &[&str]) {
+    let fsck = git(dir, &["fsck", "--no-dangling"]);
+    assert!(fsck.status.success(), "fsck: {}", stderr(&fsck));
+    let status = stdout(&git(dir, &["status", "--porcelain"]));
+    let mut lines: Vec<&str> = status.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, expected, "git status");
+}
+
+fn head_of(repo: &TestRepo) -> String {
+    repo.head()
+}
+
+// --- 1. A broken manifest is never silently ignored ---------------------------------------
+
+#[test]
+fn a_manifest_that_does_not_load_is_an_error_for_every_resolution() {
+    let broken = [
+        ("quoted-version", "defaults:\n  a: \"1\"\n"),
+        ("duplicate-key", "defaults:\n  a: 1\n  a: 1\n"),
+        ("syntax-error-elsewhere", "defaults:\n  a: 1\nlabels: [\n"),
+        (
+            "conflict-markers",
+            "defaults:\n<<<<<<< HEAD\n  a: 1\n=======\n  b: 1\n>>>>>>> topic\n",
+        ),
+        ("zero", "defaults:\n  a: 0\n"),
+        ("bad-label", "labels:\n  latest:\n    a: 1\n"),
+    ];
+    let mut out = String::new();
+    for (name, manifest) in broken {
+        let mut repo = registry();
+        repo.write(
+            "a.prompt.yaml",
+            "messages:\n  - role: user\n    content: v2\n",
+        );
+        repo.commit("a v2");
+        repo.write("defaults.yaml", manifest);
+        for args in [
+            &["render", "a"][..],
+            &["get-default", "a"],
+            &["show", "a"],
+            &["list"],
+            &["versions", "a"],
+        ] {
+            let output = run(repo.path(), args);
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{name}: {args:?} must fail: {}",
+                stdout(&output)
+            );
+            assert!(
+                stdout(&output).is_empty(),
+                "{name}: {args:?} printed a result"
+            );
+            assert!(
+                stderr(&output).contains("defaults.yaml:"),
+                "{name}: {args:?} does not name the manifest's line: {}",
+                stderr(&output)
+            );
+        }
+        out.push_str(&format!(
+            "== {name}\n{}",
+            stderr(&run(repo.path(), &["get-default", "a"]))
+        ));
+    }
+    insta::assert_snapshot!("broken_manifest_errors", out);
+}
+
+#[test]
+fn set_default_refuses_a_broken_manifest_and_changes_nothing() {
+    let repo = registry();
+    let text = "defaults:\n  a: 1\n  a: 1\n";
+    repo.write("defaults.yaml", text);
+    let output = run(repo.path(), &["set-default", "b", "1"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("defaults.yaml:3"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(repo.read("defaults.yaml"), text);
+}
+
+// --- 2. commit and set-default --commit are all-or-nothing ---------------------------------
+
+#[test]
+fn a_locked_index_refuses_before_anything_moves() {
+    let repo = registry();
+    repo.write(
+        "a.prompt.yaml",
+        "messages:\n  - role: user\n    content: v2\n",
+    );
+    let lock = repo.path().join(".git/index.lock");
+    let stale = std::fs::File::create(&lock).expect("lock");
+    stale
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .expect("age the lock");
+    let head = head_of(&repo);
+    let index = std::fs::read(repo.path().join(".git/index")).expect("index");
+    for args in [
+        &["commit", "a", "-m", "v2"][..],
+        &["set-default", "a", "1", "--commit"],
+    ] {
+        let output = run(repo.path(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let err = stderr(&output);
+        assert!(err.contains("index.lock exists"), "{err}");
+        assert!(err.contains("delete the file"), "{err}");
+        assert_eq!(head_of(&repo), head, "{args:?} moved HEAD");
+        assert_eq!(
+            std::fs::read(repo.path().join(".git/index")).expect("index"),
+            index,
+            "{args:?} touched the index"
+        );
+    }
+    assert_eq!(
+        repo.read("defaults.yaml"),
+        "defaults:\n",
+        "manifest written"
+    );
+    assert!(lock.exists(), "the user's lock file was removed");
+    std::fs::remove_file(&lock).expect("unlock");
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The index stages exactly what was committed: nothing to commit, nothing reverted.
+    assert_git_state(repo.path(), &[]);
+}
+
+#[test]
+fn a_lock_held_by_a_running_writer_is_waited_for() {
+    let repo = registry();
+    repo.write(
+        "a.prompt.yaml",
+        "messages:\n  - role: user\n    content: v2\n",
+    );
+    let lock = repo.path().join(".git/index.lock");
+    std::fs::write(&lock, "").expect("lock");
+    let release = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::fs::remove_file(lock).expect("unlock");
+        })
+    };
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    release.join().expect("release");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output).split(' ').nth(1), Some("v2"));
+    assert_git_state(repo.path(), &[]);
+}
+
+#[test]
+fn a_sparse_index_is_refused_and_left_alone() {
+    let repo = registry();
+    let sparse = git(
+        repo.path(),
+        &["sparse-checkout", "init", "--cone", "--sparse-index"],
+    );
+    assert!(sparse.status.success(), "{}", stderr(&sparse));
+    repo.write(
+        "a.prompt.yaml",
+        "messages:\n  - role: user\n    content: v2\n",
+    );
+    let head = head_of(&repo);
+    let index = std::fs::read(repo.path().join(".git/index")).expect("index");
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("sparse index"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(head_of(&repo), head);
+    assert_eq!(
+        std::fs::read(repo.path().join(".git/index")).expect("index"),
+        index
+    );
+    assert_git_state(repo.path(), &[" M a.prompt.yaml"]);
+}
+
+#[test]
+fn operations_in_progress_are_refused() {
+    let cases = [
+        ("MERGE_HEAD", "a merge", "git merge --abort"),
+        (
+            "CHERRY_PICK_HEAD",
+            "a cherry-pick",
+            "git cherry-pick --abort",
+        ),
+        ("REVERT_HEAD", "a revert", "git revert --abort"),
+        ("rebase-merge", "a rebase", "git rebase --abort"),
+    ];
+    let mut out = String::new();
+    for (file, what, undo) in cases {
+        let repo = registry();
+        repo.write(
+            "a.prompt.yaml",
+            "messages:\n  - role: user\n    content: v2\n",
+        );
+        let head = head_of(&repo);
+        let marker = repo.path().join(".git").join(file);
+        if file.contains('-') {
+            std::fs::create_dir(&marker).expect("state dir");
+            std::fs::write(marker.join("head-name"), "refs/heads/main\n").expect("state");
+        } else {
+            std::fs::write(&marker, format!("{head}\n")).expect("state");
+        }
+        for args in [
+            &["commit", "a", "-m", "v2"][..],
+            &["set-default", "a", "1", "--commit"],
+        ] {
+            let output = run(repo.path(), args);
+            assert_eq!(output.status.code(), Some(2), "{file} {args:?}");
+            let err = stderr(&output);
+            assert!(err.contains(what) && err.contains(undo), "{err}");
+            assert_eq!(head_of(&repo), head);
+            assert!(marker.exists(), "{file} was removed");
+        }
+        let root = repo.path().canonicalize().expect("root");
+        let err = stderr(&run(repo.path(), &["commit", "a", "-m", "v2"]));
+        out.push_str(&err.replace(&root.display().to_string(), "[ROOT]"));
+    }
+    insta::assert_snapshot!("operations_in_progress", out);
+}
+
+#[test]
+fn a_real_merge_in_progress_keeps_its_parent_and_index() {
+    let mut repo = registry();
+    repo.branch("topic");
+    repo.write(
+        "b.prompt.yaml",
+        "messages:\n  - role: user\n    content: topic\n",
+    );
+    repo.commit("b on topic");
+    repo.checkout("main");
+    repo.write(
+        "b.prompt.yaml",
+        "messages:\n  - role: user\n    content: main\n",
+    );
+    repo.commit("b on main");
+    let merge = git(repo.path(), &["merge", "topic"]);
+    assert!(!merge.status.success(), "the merge must conflict");
+    repo.write(
+        "a.prompt.yaml",
+        "messages:\n  - role: user\n    content: v2\n",
+    );
+    let index = std::fs::read(repo.path().join(".git/index")).expect("index");
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(repo.path().join(".git/MERGE_HEAD").exists());
+    assert_eq!(
+        std::fs::read(repo.path().join(".git/index")).expect("index"),
+        index
+    );
+}
+
+#[test]
+fn a_path_inside_a_submodule_is_refused() {
+    let mut inner = TestRepo::new();
+    inner.write("s.prompt.yaml", PROMPT);
+    inner.commit("inner");
+    let inner_head = inner.head();
+    let mut outer = registry();
+    // A gitlink entry, as `git submodule add` records it.
+    {
+        let mut index = outer.repo.index().expect("index");
+        let entry = git2::IndexEntry {
+            ctime: git2::IndexTime::new(0, 0),
+            mtime: git2::IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: 0o160000,
+            uid: 0,
+            gid: 0,
+            file_size: 0,
+            id: git2::Oid::from_str(&inner_head).expect("oid"),
+            flags: 3,
+            flags_extended: 0,
+            path: b"mod".to_vec(),
+        };
+        index.add(&entry).expect("gitlink");
+        index.write().expect("write");
+    }
+    outer.commit_index("Add submodule");
+    std::fs::create_dir(outer.path().join("mod")).expect("mod");
+    outer.write(
+        "mod/s.prompt.yaml",
+        "messages:\n  - role: user\n    content: edited\n",
+    );
+    let head = outer.head();
+    let output = run(outer.path(), &["commit", "mod/s", "-m", "edit"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("`mod` is a submodule"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(outer.head(), head);
+    let tree = outer
+        .repo
+        .find_commit(git2::Oid::from_str(&head).expect("oid"))
+        .expect("commit")
+        .tree()
+        .expect("tree");
+    assert_eq!(tree.get_name("mod").expect("mod").filemode(), 0o160000);
+}
+
+#[test]
+fn a_separate_git_dir_commits_paths_of_the_work_tree() {
+    let dir = tempfile::tempdir().expect("dir");
+    let git_dir = dir.path().join("store.git");
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).expect("work");
+    // What `git init --separate-git-dir` leaves: a `.git` file, no core.worktree.
+    let repo = git2::Repository::init_bare(&git_dir).expect("init");
+    repo.set_head("refs/heads/main").expect("head");
+    {
+        let mut config = repo.config().expect("config");
+        config.set_bool("core.bare", false).expect("bare");
+        config.set_str("user.name", "Test Author").expect("name");
+        config
+            .set_str("user.email", "author@example.com")
+            .expect("email");
+    }
+    std::fs::write(
+        work.join(".git"),
+        format!("gitdir: {}\n", git_dir.display()),
+    )
+    .expect("gitlink");
+    std::fs::create_dir(work.join("p")).expect("p");
+    std::fs::write(work.join("p/a.prompt.yaml"), PROMPT).expect("prompt");
+    let output = run(&work, &["commit", "p/a", "-m", "one"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let head = repo.head().expect("head").peel_to_tree().expect("tree");
+    assert!(head.get_path(Path::new("p/a.prompt.yaml")).is_ok());
+    assert_eq!(head.len(), 1, "only `p` at the top of the tree");
+    assert_git_state(&work, &[]);
+    // GIT_DIR and GIT_WORK_TREE name the same repository from anywhere.
+    let output = cli(dir.path())
+        .env("GIT_DIR", &git_dir)
+        .env("GIT_WORK_TREE", &work)
+        .args(["-C", "work", "versions", "p/a"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("v1 "), "{}", stdout(&output));
+}
+
+#[test]
+fn a_detached_head_commits_and_says_so() {
+    let repo = registry();
+    let head = repo.head();
+    repo.repo
+        .set_head_detached(git2::Oid::from_str(&head).expect("oid"))
+        .expect("detach");
+    repo.write(
+        "a.prompt.yaml",
+        "messages:\n  - role: user\n    content: v2\n",
+    );
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("HEAD is detached"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(repo.repo.head_detached().expect("detached"));
+    assert_ne!(repo.head(), head);
+    let main = repo
+        .repo
+        .find_branch("main", git2::BranchType::Local)
+        .expect("main");
+    assert_eq!(main.get().target().expect("target").to_string(), head);
+}
+
+#[test]
+fn staged_and_unstaged_changes_of_other_files_are_kept() {
+    let repo = registry();
+    repo.write(
+        "b.prompt.yaml",
+        "messages:\n  - role: user\n    content: staged\n",
+    );
+    git(repo.path(), &["add", "b.prompt.yaml"]);
+    repo.write(
+        "b.prompt.yaml",
+        "messages:\n  - role: user\n    content: unstaged\n",
+    );
+    repo.write("notes.txt", "untracked\n");
+    repo.write(
+        "a.prompt.yaml",
+        "messages:\n  - role: user\n    content: v2\n",
+    );
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_git_state(repo.path(), &["?? notes.txt", "MM b.prompt.yaml"]);
+    let staged = stdout(&git(repo.path(), &["show", ":b.prompt.yaml"]));
+    assert!(staged.contains("staged"), "{staged}");
+}
+
+#[test]
+fn set_default_commit_keeps_uncommitted_manifest_edits_out_of_the_commit() {
+    let repo = registry();
+    repo.write("defaults.yaml", "# a local note\ndefaults:\n");
+    let output = run(repo.path(), &["set-default", "a", "1", "--commit"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let committed = stdout(&git(repo.path(), &["show", "HEAD:defaults.yaml"]));
+    assert_eq!(committed, "defaults:\n  a: 1\n");
+    assert_eq!(
+        repo.read("defaults.yaml"),
+        "# a local note\ndefaults:\n  a: 1\n"
+    );
+    assert_git_state(repo.path(), &[" M defaults.yaml"]);
+}
+
+#[test]
+fn identity_comes_from_the_environment_as_git_takes_it() {
+    let repo = registry();
+    {
+        let mut config = repo.repo.config().expect("config");
+        config.remove("user.name").expect("name");
+        config.remove("user.email").expect("email");
+    }
+    repo.write(
+        "a.prompt.yaml",
+        "messages:\n  - role: user\n    content: v2\n",
+    );
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("GIT_AUTHOR_NAME"),
+        "{}",
+        stderr(&output)
+    );
+    let output = cli(repo.path())
+        .env("GIT_AUTHOR_NAME", "Release Bot")
+        .env("GIT_AUTHOR_EMAIL", "bot@example.com")
+        .env("GIT_AUTHOR_DATE", "2024-05-01T12:30:00+02:00")
+        .env("GIT_COMMITTER_NAME", "CI")
+        .env("GIT_COMMITTER_EMAIL", "ci@example.com")
+        .env("GIT_COMMITTER_DATE", "@1714559400 +0000")
+        .args(["commit", "a", "-m", "v2"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let commit = repo
+        .repo
+        .head()
+        .expect("head")
+        .peel_to_commit()
+        .expect("commit");
+    assert_eq!(commit.author().name(), Ok("Release Bot"));
+    assert_eq!(commit.author().email(), Ok("bot@example.com"));
+    assert_eq!(commit.author().when().seconds(), 1_714_559_400);
+    assert_eq!(commit.author().when().offset_minutes(), 120);
+    assert_eq!(commit.committer().name(), Ok("CI"));
+    assert_eq!(commit.committer().when().seconds(), 1_714_559_400);
+}
+
+// --- 3. Concurrent writers lose nothing ----------------------------------------------------
+
+fn many_prompts(count: usize) -> TestRepo {
+    let mut repo = TestRepo::new();
+    for i in 0..count {
+        repo.write(&format!("p{i}.prompt.yaml"), PROMPT);
+    }
+    repo.write("defaults.yaml", "# pinned versions\ndefaults:\n");
+    repo.commit("Add prompts");
+    repo
+}
+
+fn parallel(dir: &Path, commands: Vec<Vec<String>>) {
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|args| {
+            cli(dir)
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().expect("wait");
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn twenty_parallel_set_defaults_leave_twenty_entries() {
+    for commit in [false, true] {
+        let repo = many_prompts(20);
+        let commands = (0..20)
+            .map(|i| {
+                let mut args = vec!["set-default".to_string(), format!("p{i}"), "1".into()];
+                if commit {
+                    args.push("--commit".into());
+                }
+                args
+            })
+            .collect();
+        parallel(repo.path(), commands);
+        let text = repo.read("defaults.yaml");
+        assert!(text.starts_with("# pinned versions\ndefaults:\n"), "{text}");
+        for i in 0..20 {
+            assert!(
+                text.contains(&format!("\n  p{i}: 1\n")),
+                "p{i} lost: {text}"
+            );
+        }
+        if commit {
+            let committed = stdout(&git(repo.path(), &["show", "HEAD:defaults.yaml"]));
+            assert_eq!(committed, text);
+            let count = stdout(&git(repo.path(), &["rev-list", "--count", "HEAD"]));
+            assert_eq!(count.trim(), "21");
+            assert_git_state(repo.path(), &[]);
+        } else {
+            assert_git_state(repo.path(), &[" M defaults.yaml"]);
+        }
+    }
+}
+
+#[test]
+fn parallel_commits_of_different_prompts_all_land() {
+    let repo = many_prompts(8);
+    for i in 0..8 {
+        repo.write(
+            &format!("p{i}.prompt.yaml"),
+            &format!("messages:\n  - role: user\n    content: edit {i}\n"),
+        );
+    }
+    let commands = (0..8)
+        .map(|i| {
+            vec![
+                "commit".to_string(),
+                format!("p{i}"),
+                "-m".into(),
+                format!("edit p{i}"),
+            ]
+        })
+        .collect();
+    parallel(repo.path(), commands);
+    let count = stdout(&git(
+        repo.path(),
+        &["rev-list", "--count", "--first-parent", "HEAD"],
+    ));
+    assert_eq!(count.trim(), "9");
+    assert_git_state(repo.path(), &[]);
+    for i in 0..8 {
+        let output = run(repo.path(), &["versions", &format!("p{i}")]);
+        assert!(stdout(&output).starts_with("v2 "), "{}", stdout(&output));
+    }
+}
+
+// --- 4. Line endings and encodings as git has them ----------------------------------------
+
+#[test]
+fn autocrlf_checkouts_are_clean_and_commits_store_lf() {
+    let repo = registry();
+    repo.repo
+        .config()
+        .expect("config")
+        .set_str("core.autocrlf", "true")
+        .expect("autocrlf");
+    // A fresh checkout with autocrlf writes CRLF.
+    std::fs::remove_file(repo.path().join("a.prompt.yaml")).expect("rm");
+    let mut opts = git2::build::CheckoutBuilder::new();
+    opts.force();
+    repo.repo.checkout_head(Some(&mut opts)).expect("checkout");
+    assert!(
+        repo.read("a.prompt.yaml").contains("\r\n"),
+        "checkout wrote LF"
+    );
+    // Not modified: list, commit and restore agree with git status.
+    let list = stdout(&run(repo.path(), &["list"]));
+    assert!(!list.contains('*'), "{list}");
+    let output = run(repo.path(), &["commit", "a", "-m", "nothing"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no changes"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(repo.path(), &["restore", "a@1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        repo.read("a.prompt.yaml").contains("\r\n"),
+        "restore wrote LF"
+    );
+    assert_git_state(repo.path(), &[]);
+    // An edit saved with CRLF is committed as LF, as `git add` stores it.
+    repo.write(
+        "a.prompt.yaml",
+        "messages:\r\n  - role: user\r\n    content: v2\r\n",
+    );
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let blob = stdout(&git(repo.path(), &["show", "HEAD:a.prompt.yaml"]));
+    assert_eq!(blob, "messages:\n  - role: user\n    content: v2\n");
+    assert_git_state(repo.path(), &[]);
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let mut repo = TestRepo::new();
+    repo.write("a.prompt.yaml", &format!("\u{feff}{PROMPT}"));
+    repo.commit("a");
+    repo.write(
+        "a.prompt.yaml",
+        &format!("\u{feff}{}", PROMPT.replace("hi", "v2")),
+    );
+    repo.commit("a v2");
+    repo.write("defaults.yaml", "\u{feff}defaults:\n  a: 1\n");
+    let output = run(repo.path(), &["validate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(repo.path(), &["render", "a"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("hi"), "default v1 not used");
+    let output = run(repo.path(), &["set-default", "a", "2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(repo.read("defaults.yaml"), "\u{feff}defaults:\n  a: 2\n");
+}
+
+#[test]
+fn commit_messages_are_shown_in_their_declared_encoding() {
+    let mut repo = TestRepo::new();
+    repo.write("a.prompt.yaml", PROMPT);
+    repo.commit("a");
+    let parent = repo.head();
+    let tree = repo
+        .repo
+        .head()
+        .expect("head")
+        .peel_to_tree()
+        .expect("tree")
+        .id();
+    repo.write("a.prompt.yaml", &PROMPT.replace("hi", "v2"));
+    let blob = repo
+        .repo
+        .blob(PROMPT.replace("hi", "v2").as_bytes())
+        .expect("blob");
+    let mut builder = repo
+        .repo
+        .treebuilder(Some(&repo.repo.find_tree(tree).expect("tree")))
+        .expect("builder");
+    builder
+        .insert("a.prompt.yaml", blob, 0o100644)
+        .expect("insert");
+    let tree = builder.write().expect("tree");
+    // "Café" in ISO-8859-1, as git writes it with i18n.commitEncoding=ISO-8859-1.
+    let mut raw = format!(
+        "tree {tree}\nparent {parent}\nauthor Jos\u{e9} <j@example.com> 1700000600 +0000\ncommitter J <j@example.com> 1700000600 +0000\nencoding ISO-8859-1\n\n"
+    )
+    .replace('\u{e9}', "\u{1}")
+    .into_bytes();
+    for b in raw.iter_mut() {
+        if *b == 1 {
+            *b = 0xe9;
+        }
+    }
+    raw.extend_from_slice(b"Caf\xe9 au lait\n");
+    let id = repo
+        .repo
+        .odb()
+        .expect("odb")
+        .write(git2::ObjectType::Commit, &raw)
+        .expect("commit");
+    repo.repo
+        .reference("refs/heads/main", id, true, "latin-1 commit")
+        .expect("ref");
+    let output = run(repo.path(), &["versions", "a"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("Café au lait"), "{text}");
+    assert!(text.contains("José"), "{text}");
+}
+
+// --- 5. Writing the manifest keeps its meaning for every YAML reader ----------------------
+
+#[test]
+fn ids_that_yaml_reads_as_other_types_are_written_quoted() {
+    let ids = [
+        "true", "null", "yes", "123", "1.0", "0x10", "NULL", "off", "a b",
+    ];
+    let mut repo = TestRepo::new();
+    for id in ids {
+        repo.write(&format!("{id}.prompt.yaml"), PROMPT);
+    }
+    repo.write("plain/id.prompt.yaml", PROMPT);
+    repo.commit("Add prompts");
+    for id in ids.iter().chain(&["plain/id"]) {
+        let output = run(repo.path(), &["set-default", id, "1"]);
+        assert_eq!(output.status.code(), Some(0), "{id}: {}", stderr(&output));
+    }
+    let text = repo.read("defaults.yaml");
+    insta::assert_snapshot!("quoted_manifest_keys", text);
+    // Every YAML reader gets strings back: serde_yaml (YAML 1.2) and yaml-rust2.
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).expect("parses");
+    let defaults = value["defaults"].as_mapping().expect("mapping");
+    assert!(defaults.keys().all(serde_yaml::Value::is_string), "{text}");
+    for id in ids {
+        let output = run(repo.path(), &["get-default", id]);
+        assert_eq!(output.status.code(), Some(0), "{id}: {}", stderr(&output));
+        assert!(stdout(&output).contains('1'), "{id}: {}", stdout(&output));
+        // Setting it again edits the same line.
+        let output = run(repo.path(), &["set-default", id, "1"]);
+        assert_eq!(output.status.code(), Some(0), "{id}: {}", stderr(&output));
+    }
+    assert_eq!(repo.read("defaults.yaml"), text);
+}
+
+#[test]
+fn a_symlinked_manifest_is_written_through() {
+    let repo = registry();
+    std::fs::create_dir(repo.path().join("config")).expect("dir");
+    std::fs::write(repo.path().join("config/defaults.yaml"), "defaults:\n").expect("target");
+    std::fs::remove_file(repo.path().join("defaults.yaml")).expect("rm");
+    std::os::unix::fs::symlink("config/defaults.yaml", repo.path().join("defaults.yaml"))
+        .expect("symlink");
+    let output = run(repo.path(), &["set-default", "a", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let meta = std::fs::symlink_metadata(repo.path().join("defaults.yaml")).expect("meta");
+    assert!(meta.file_type().is_symlink(), "the symlink was replaced");
+    assert_eq!(repo.read("config/defaults.yaml"), "defaults:\n  a: 1\n");
+    // Committing through the link would replace it in git: refused, nothing changed.
+    let head = repo.head();
+    let output = run(repo.path(), &["set-default", "b", "1", "--commit"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("symlink"), "{}", stderr(&output));
+    assert_eq!(repo.head(), head);
+    assert_eq!(repo.read("config/defaults.yaml"), "defaults:\n  a: 1\n");
+}
+
+#[test]
+fn labels_that_can_never_resolve_are_refused() {
+    let repo = registry();
+    let mut out = String::new();
+    for label in ["latest", "work", "3", "", "a@b", "-x", "two words"] {
+        let flag = format!("--label={label}");
+        let output = run(repo.path(), &["set-default", "a", "1", &flag]);
+        assert_eq!(output.status.code(), Some(2), "{label:?}");
+        out.push_str(&stderr(&output));
+    }
+    assert_eq!(repo.read("defaults.yaml"), "defaults:\n");
+    insta::assert_snapshot!("refused_labels", out);
+    let output = run(
+        repo.path(),
+        &["set-default", "a", "1", "--label", "prod-eu.2"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = run(repo.path(), &["render", "a@prod-eu.2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
