@@ -428,7 +428,7 @@ impl Repo {
     pub fn commit_file(
         &self,
         path: &str,
-        content: &dyn Fn(Option<&[u8]>) -> Result<Vec<u8>>,
+        content: &Content<'_>,
         message: &str,
     ) -> Result<Committed> {
         self.check_state()?;
@@ -883,6 +883,10 @@ fn open_repository(root: &Path) -> Result<Option<git2::Repository>> {
     }
     Ok(Some(repo))
 }
+
+/// The new bytes of a file committed by [`Repo::commit_file`], given its bytes at `HEAD` (or in
+/// the index), `None` when it has none there.
+pub type Content<'a> = dyn Fn(Option<&[u8]>) -> Result<Vec<u8>> + 'a;
 
 /// What a commit made by [`Repo::commit_file`] landed on.
 #[derive(Debug, Clone, PartialEq, Eq)]

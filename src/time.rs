@@ -46,18 +46,6 @@ pub fn date(secs: i64, offset_minutes: i32) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_dates_around_leap_years() {
-        assert_eq!(date(951_782_400, 0), "2000-02-29");
-        assert_eq!(rfc3339(-1, 0), "1969-12-31T23:59:59Z");
-        assert_eq!(rfc3339(1_709_164_800, -330), "2024-02-28T18:30:00-05:30");
-    }
-}
-
 /// Days since 1970-01-01 of a civil date, proleptic Gregorian (the inverse of `civil`).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -140,4 +128,16 @@ pub fn parse_git_date(text: &str) -> Option<(i64, i32)> {
         + minute * 60
         + second;
     Some((local - i64::from(offset) * 60, offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_dates_around_leap_years() {
+        assert_eq!(date(951_782_400, 0), "2000-02-29");
+        assert_eq!(rfc3339(-1, 0), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(1_709_164_800, -330), "2024-02-28T18:30:00-05:30");
+    }
 }
