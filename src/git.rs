@@ -436,6 +436,9 @@ impl Repo {
         let full = format!("{}{}", self.prefix, path);
         let git_dir = self.repo.path().to_path_buf();
         let index_path = self.index_path();
+        // Writers of promptreg queue on a lock the system releases if the process dies; git's
+        // own `index.lock` is taken inside it, for as long as the index is being rewritten.
+        let _writer = crate::lock::WriterLock::acquire(&git_dir.join("promptreg.lock"))?;
         let mut lock = LockFile::acquire(&index_path)?;
         let head = self.head_ref()?;
         let parent = match head.target() {
@@ -522,13 +525,16 @@ impl Repo {
         let id = self
             .repo
             .commit(None, &author, &committer, message, &tree, &parents)?;
-        self.move_head(&head, id, message)?;
-        lock.commit().map_err(|e| {
-            Error::Refused(format!(
-                "committed {}, but git's index could not be updated ({e}); run `git reset -q -- {full}` to stage what was committed",
-                ObjectId::from_oid(id).short()
-            ))
-        })?;
+        crash_point("index-prepared");
+        // The index is published before the branch moves: a crash in between leaves the file
+        // staged as it would be committed (a harmless state: `git commit` or a second run
+        // finishes it), never staging the reverse of a landed commit.
+        lock.commit()?;
+        crash_point("index-published");
+        if let Err(err) = self.move_head(&head, id, message) {
+            self.restore_entry(&index_path, &full, staged.as_ref(), staged_blob);
+            return Err(err);
+        }
         Ok(Committed {
             id: ObjectId::from_oid(id),
             branch: match head {
@@ -536,6 +542,32 @@ impl Repo {
                 Head::Detached(_) => None,
             },
         })
+    }
+
+    /// Puts the index entry of `full` back as it was before a commit whose branch could not be
+    /// moved, unless someone else changed it since (`written` is what the commit staged).
+    fn restore_entry(
+        &self,
+        index_path: &Path,
+        full: &str,
+        before: Option<&git2::IndexEntry>,
+        written: Option<git2::Oid>,
+    ) {
+        let restore = || -> Result<()> {
+            let lock = LockFile::acquire(index_path)?;
+            let mut index = git2::Index::open(index_path)?;
+            if index.get_path(Path::new(full), 0).map(|e| e.id) != written {
+                return Ok(());
+            }
+            match before {
+                Some(entry) => index.add(entry)?,
+                None => index.remove_path(Path::new(full))?,
+            }
+            drop(lock);
+            index.write()?;
+            Ok(())
+        };
+        let _ = restore();
     }
 
     /// Where git keeps the index: `GIT_INDEX_FILE` as git honours it, else `index` in the git
@@ -824,6 +856,14 @@ impl Repo {
             }
         }
         Ok(builder.write()?)
+    }
+}
+
+/// Stops the process at a named point of a write when `PROMPTREG_TEST_CRASH` names it: how the
+/// tests check what a crash at each step leaves behind.
+fn crash_point(name: &str) {
+    if std::env::var_os("PROMPTREG_TEST_CRASH").is_some_and(|v| v == name) {
+        std::process::abort();
     }
 }
 

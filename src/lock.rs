@@ -111,6 +111,42 @@ impl Drop for LockFile {
     }
 }
 
+/// A lock between writers of promptreg, held on an open file with the system's advisory lock:
+/// waited for up to [`WAIT`], and released by the system if the process dies, so a crash never
+/// leaves it behind.
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: File,
+}
+
+impl WriterLock {
+    /// Takes the lock on `path` (created if missing).
+    pub fn acquire(path: &Path) -> Result<WriterLock> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(WriterLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < WAIT => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Refused(format!(
+                        "another promptreg has been writing to this repository for 10 s ({} is locked); run this again when it is done",
+                        path.display()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -801,3 +801,46 @@ fn labels_that_can_never_resolve_are_refused() {
     let output = run(repo.path(), &["render", "a@prod-eu.2"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+#[test]
+fn a_crash_at_any_step_leaves_the_repository_valid_and_loses_nothing() {
+    // Before the index is published: nothing changed but git's lock file, as with git itself.
+    let repo = registry();
+    let edited = "messages:\n  - role: user\n    content: v2\n";
+    repo.write("a.prompt.yaml", edited);
+    let head = repo.head();
+    let index = std::fs::read(repo.path().join(".git/index")).expect("index");
+    let output = cli(repo.path())
+        .env("PROMPTREG_TEST_CRASH", "index-prepared")
+        .args(["commit", "a", "-m", "v2"])
+        .output()
+        .expect("run");
+    assert!(output.status.code().is_none(), "the process did not crash");
+    assert_eq!(repo.head(), head);
+    assert_eq!(
+        std::fs::read(repo.path().join(".git/index")).expect("index"),
+        index
+    );
+    let lock = repo.path().join(".git/index.lock");
+    assert!(lock.exists(), "the lock a crash leaves, as git's would");
+    std::fs::remove_file(&lock).expect("delete it as the message says");
+    assert_git_state(repo.path(), &[" M a.prompt.yaml"]);
+    assert_eq!(repo.read("a.prompt.yaml"), edited);
+
+    // After the index is published, before the branch moves: the edit is staged, not lost and
+    // not reversed; running the command again completes it.
+    let output = cli(repo.path())
+        .env("PROMPTREG_TEST_CRASH", "index-published")
+        .args(["commit", "a", "-m", "v2"])
+        .output()
+        .expect("run");
+    assert!(output.status.code().is_none(), "the process did not crash");
+    assert_eq!(repo.head(), head);
+    assert!(!lock.exists());
+    assert_git_state(repo.path(), &["M  a.prompt.yaml"]);
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_git_state(repo.path(), &[]);
+    let output = run(repo.path(), &["versions", "a"]);
+    assert!(stdout(&output).starts_with("v2 "), "{}", stdout(&output));
+}
