@@ -844,3 +844,17 @@ fn a_crash_at_any_step_leaves_the_repository_valid_and_loses_nothing() {
     let output = run(repo.path(), &["versions", "a"]);
     assert!(stdout(&output).starts_with("v2 "), "{}", stdout(&output));
 }
+
+#[test]
+fn review_refuses_a_manifest_that_does_not_load() {
+    let mut repo = registry();
+    repo.write("defaults.yaml", "defaults:\n  a: 1\n");
+    repo.commit("pin a");
+    repo.branch("topic");
+    repo.write("defaults.yaml", "defaults:\n  a: \"1\"\n");
+    repo.commit("quote it");
+    let output = run(repo.path(), &["review", "--base", "main"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stderr(&output).contains("defaults.yaml:2:6"), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty(), "a report was written: {}", stdout(&output));
+}
