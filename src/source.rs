@@ -188,7 +188,12 @@ impl Source for WorkTree {
             .filter_entry(|entry| {
                 let hidden =
                     entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.');
-                !hidden && (!entry.path_is_symlink() || self.inside(entry.path()))
+                // A folder with a `.git` of its own is another repository (a submodule or a
+                // nested clone): its files are not the registry's, as they are not git's.
+                let nested_repo = entry.depth() > 0
+                    && entry.file_type().is_dir()
+                    && std::fs::symlink_metadata(entry.path().join(".git")).is_ok();
+                !hidden && !nested_repo && (!entry.path_is_symlink() || self.inside(entry.path()))
             });
         let mut files = Vec::new();
         for entry in walker {

@@ -337,6 +337,13 @@ fn a_path_inside_a_submodule_is_refused() {
         "mod/s.prompt.yaml",
         "messages:\n  - role: user\n    content: edited\n",
     );
+    outer.write(
+        "mod/.git",
+        &format!("gitdir: {}\n", inner.path().join(".git").display()),
+    );
+    // The submodule's files are not the superproject's prompts, as they are not its files.
+    let list = stdout(&run(outer.path(), &["list"]));
+    assert!(!list.contains("mod/s"), "{list}");
     let head = outer.head();
     let output = run(outer.path(), &["commit", "mod/s", "-m", "edit"]);
     assert_eq!(output.status.code(), Some(2));
@@ -855,6 +862,14 @@ fn review_refuses_a_manifest_that_does_not_load() {
     repo.commit("quote it");
     let output = run(repo.path(), &["review", "--base", "main"]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
-    assert!(stderr(&output).contains("defaults.yaml:2:6"), "{}", stderr(&output));
-    assert!(stdout(&output).is_empty(), "a report was written: {}", stdout(&output));
+    assert!(
+        stderr(&output).contains("defaults.yaml:2:6"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).is_empty(),
+        "a report was written: {}",
+        stdout(&output)
+    );
 }
