@@ -82,6 +82,7 @@ pub fn environment(syntax: Syntax, source: Arc<dyn Source>, debug: bool) -> Envi
         }
     });
     env.set_fuel(Some(FUEL));
+    crate::budget::install(&mut env);
     env.set_recursion_limit(RECURSION_LIMIT);
     env.set_syntax(syntax_config(syntax));
     env.set_loader(move |name| {
@@ -364,6 +365,7 @@ pub(crate) fn file_position(ctx: &FileContext<'_>, path: &str, line: usize, col:
 /// The message of a minijinja error, without its debug dump.
 pub(crate) fn error_message(err: &minijinja::Error) -> String {
     let mut message = match err.detail() {
+        _ if err.kind() == ErrorKind::OutOfBudget => crate::budget::over_budget_message(),
         Some(detail) => format!("{}: {detail}", err.kind()),
         None => err.kind().to_string(),
     };
@@ -371,6 +373,7 @@ pub(crate) fn error_message(err: &minijinja::Error) -> String {
     while let Some(inner) = cause {
         if let Some(inner) = inner.downcast_ref::<minijinja::Error>() {
             let text = match inner.detail() {
+                _ if inner.kind() == ErrorKind::OutOfBudget => crate::budget::over_budget_message(),
                 Some(detail) => format!("{}: {detail}", inner.kind()),
                 None => inner.kind().to_string(),
             };

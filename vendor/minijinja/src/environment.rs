@@ -80,6 +80,7 @@ pub struct Environment<'source> {
     debug: bool,
     #[cfg(feature = "fuel")]
     fuel: Option<u64>,
+    byte_budget: Option<u64>,
     recursion_limit: usize,
 }
 
@@ -122,6 +123,7 @@ impl<'source> Environment<'source> {
             debug: cfg!(debug_assertions),
             #[cfg(feature = "fuel")]
             fuel: None,
+            byte_budget: None,
             recursion_limit: MAX_RECURSION,
         }
     }
@@ -145,6 +147,7 @@ impl<'source> Environment<'source> {
             debug: cfg!(debug_assertions),
             #[cfg(feature = "fuel")]
             fuel: None,
+            byte_budget: None,
             recursion_limit: MAX_RECURSION,
         }
     }
@@ -598,6 +601,22 @@ impl<'source> Environment<'source> {
     #[cfg_attr(docsrs, doc(cfg(feature = "fuel")))]
     pub fn fuel(&self) -> Option<u64> {
         self.fuel
+    }
+
+    /// Sets how many bytes one render may build (promptreg patch).
+    ///
+    /// Counted are strings made by `~`, `+` and `*`, every byte written to the output
+    /// (captures and macro calls included), objects turned into text, and what filters and
+    /// functions charge with [`charge_bytes`](crate::charge_bytes). A render that goes over
+    /// fails with [`ErrorKind::OutOfBudget`](crate::ErrorKind::OutOfBudget). `None` (the
+    /// default) counts nothing.
+    pub fn set_byte_budget(&mut self, bytes: Option<u64>) {
+        self.byte_budget = bytes;
+    }
+
+    /// Returns the configured byte budget.
+    pub fn byte_budget(&self) -> Option<u64> {
+        self.byte_budget
     }
 
     /// Sets the syntax for the environment.

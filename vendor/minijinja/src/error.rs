@@ -135,6 +135,8 @@ pub enum ErrorKind {
     /// Engine ran out of fuel
     #[cfg(feature = "fuel")]
     OutOfFuel,
+    /// A render built more bytes than its budget allows (promptreg patch).
+    OutOfBudget,
     /// Invalid custom delimiters
     InvalidDelimiter,
     /// An unknown block was called
@@ -167,6 +169,7 @@ impl ErrorKind {
             ErrorKind::CannotDeserialize => "cannot deserialize",
             #[cfg(feature = "fuel")]
             ErrorKind::OutOfFuel => "engine ran out of fuel",
+            ErrorKind::OutOfBudget => "template built too much",
             ErrorKind::InvalidDelimiter => "invalid custom delimiters",
             #[cfg(feature = "multi_template")]
             ErrorKind::UnknownBlock => "unknown block",
@@ -437,6 +440,10 @@ impl From<ErrorKind> for Error {
 
 impl From<fmt::Error> for Error {
     fn from(_: fmt::Error) -> Self {
+        // A write refused by the byte budget is that, not an I/O failure.
+        if crate::budget::exceeded() {
+            return crate::budget::out_of_budget();
+        }
         Error::new(ErrorKind::WriteFailure, "formatting failed")
     }
 }

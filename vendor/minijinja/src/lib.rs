@@ -205,6 +205,7 @@
 #[macro_use]
 mod macros;
 
+mod budget;
 mod compiler;
 mod defaults;
 mod environment;
@@ -235,6 +236,7 @@ pub use loader::{path_loader, TemplateSource};
 mod debug;
 
 pub use self::defaults::{default_auto_escape_callback, escape_formatter};
+pub use self::budget::{charge_bytes, remaining_bytes};
 pub use self::environment::Environment;
 pub use self::error::{Error, ErrorKind};
 pub use self::expression::Expression;

@@ -359,7 +359,10 @@ pub fn add(lhs: &Value, rhs: &Value) -> Result<Value, Error> {
             .ok_or_else(|| failed_op("+", lhs, rhs))
             .map(int_as_value),
         Some(CoerceResult::F64(a, b)) => Ok((a + b).into()),
-        Some(CoerceResult::Str(a, b)) => Ok(Value::from([a, b].concat())),
+        Some(CoerceResult::Str(a, b)) => {
+            ok!(crate::budget::charge_bytes(a.len() + b.len()));
+            Ok(Value::from([a, b].concat()))
+        }
         _ => Err(impossible_op("+", lhs, rhs)),
     }
 }
@@ -434,6 +437,7 @@ pub fn mul(lhs: &Value, rhs: &Value) -> Result<Value, Error> {
                 "repeated string is too large",
             ));
         }
+        ok!(crate::budget::charge_bytes(s.len() * n));
         return Ok(Value::from(s.repeat(n)));
     } else if let Some((seq, n)) = lhs
         .as_object()
@@ -484,6 +488,9 @@ fn repeat_iterable(n: &Value, seq: &DynObject) -> Result<Value, Error> {
             ErrorKind::InvalidOperation,
             "repeated sequence is too large"
         )));
+    ok!(crate::budget::charge_bytes(
+        repeated_len.saturating_mul(std::mem::size_of::<Value>())
+    ));
 
     if let Some(tuple) = seq.downcast_ref::<Tuple>() {
         let mut values = Vec::with_capacity(repeated_len);
@@ -597,8 +604,11 @@ pub fn neg(val: &Value) -> Result<Value, Error> {
 }
 
 /// Attempts a string concatenation.
-pub fn string_concat(left: Value, right: &Value) -> Value {
-    Value::from(format!("{left}{right}"))
+pub fn string_concat(left: Value, right: &Value) -> Result<Value, Error> {
+    // Strings are charged by length here; objects charge their own text as it is written.
+    let len = left.as_str().map_or(0, str::len) + right.as_str().map_or(0, str::len);
+    ok!(crate::budget::charge_bytes(len));
+    Ok(Value::from(format!("{left}{right}")))
 }
 
 /// Implements a containment operation on values.

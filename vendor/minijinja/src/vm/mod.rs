@@ -126,6 +126,8 @@ impl<'env> Executor<'env> {
         out: &mut Output,
         auto_escape: AutoEscape,
     ) -> Result<(Option<Value>, State<'template, 'env>), Error> {
+        // The byte budget is active for the whole render (promptreg patch).
+        let _budget = crate::budget::BudgetGuard::enter(env.byte_budget());
         let mut state = State::new(
             Context::new_with_frame(env, ok!(Frame::new_checked(root))),
             auto_escape,
@@ -558,7 +560,7 @@ impl<'env> Executor<'env> {
                     b = stack.pop();
                     ctx_ok!(undefined_behavior.assert_value_not_undefined(&b));
                     ctx_ok!(undefined_behavior.assert_value_not_undefined(&a));
-                    stack.push(ops::string_concat(b, &a));
+                    stack.push(ctx_ok!(ops::string_concat(b, &a)));
                 }
                 Instruction::In => {
                     a = stack.pop();
@@ -896,6 +898,11 @@ impl<'env> Executor<'env> {
                 Instruction::GetClosure => {
                     stack.push(state.ctx.closure().map_or(Value::UNDEFINED, Value::from));
                 }
+            }
+            // An object's text that went over the byte budget stops short without an error
+            // (`to_string` cannot fail); the instruction that made it fails here.
+            if crate::budget::exceeded() {
+                bail!(crate::budget::out_of_budget());
             }
             pc += 1;
         }
