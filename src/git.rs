@@ -706,7 +706,7 @@ impl CommitSource {
         while let Some((tree, dir)) = stack.pop() {
             let data = self.tree(tree)?;
             for entry in data.entries() {
-                if entry.name.first() == Some(&b'.') {
+                if crate::source::is_hidden_name(entry.name) {
                     continue;
                 }
                 let name = String::from_utf8_lossy(entry.name);

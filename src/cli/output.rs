@@ -131,6 +131,9 @@ pub fn describe(err: &Error, lookup: Option<SourceLookup<'_>>) -> String {
         Error::UnknownPrompt { .. } => {
             format!("error: {err}\n  = help: `promptreg list` shows every prompt\n")
         }
+        Error::Unreadable { why, .. } => {
+            format!("error: {err}\n  = help: {}\n", why.hint())
+        }
         Error::BadReference { available, .. } if !available.is_empty() => {
             format!("error: {err}\n  = help: {available}\n")
         }

@@ -1,6 +1,5 @@
 //! `promptreg render`: render a prompt with values from flags, a file or its test data.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -154,24 +153,16 @@ impl RenderRequest {
 
 fn read_values(path: &PathBuf) -> Result<Map<String, Value>, Failure> {
     let display = path.display().to_string();
-    let bytes = if display == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Failure::Message(format!("cannot read values from stdin: {e}")))?;
-        buf
+    let limit = crate::source::MAX_FILE_SIZE;
+    let (name, bytes) = if display == "-" {
+        ("<stdin>".to_string(), crate::source::read_stdin(limit)?)
     } else {
-        std::fs::read(path).map_err(|e| {
-            Failure::from(Error::Io {
-                path: path.clone(),
-                source: e,
-            })
-        })?
-    };
-    let name = if display == "-" {
-        "<stdin>".to_string()
-    } else {
-        display
+        let bytes = crate::source::read_input(path, &display, limit)?.ok_or_else(|| {
+            Failure::from(Error::Usage(format!(
+                "values file `{display}` does not exist"
+            )))
+        })?;
+        (display, bytes)
     };
     let (document, diagnostics) = crate::yaml::parse(&name, &bytes);
     let text = String::from_utf8_lossy(&bytes).into_owned();
