@@ -658,14 +658,14 @@ impl Registry {
             available.push_str(&format!("; labels: {}", names.join(", ")));
         }
         if let Selector::Name(name) = &reference.selector {
-            if let Some(s) = suggest(
-                name,
-                manifest
-                    .labels
-                    .keys()
-                    .map(String::as_str)
-                    .chain(["latest", "work"]),
-            ) {
+            // Never the reference that just failed (a label that does not point at this id).
+            let candidates = manifest
+                .labels
+                .keys()
+                .map(String::as_str)
+                .chain(["latest", "work"])
+                .filter(|c| *c != name);
+            if let Some(s) = suggest(name, candidates) {
                 available.push_str(&format!("; did you mean `{}@{s}`?", reference.id));
             }
         }

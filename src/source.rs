@@ -74,7 +74,12 @@ pub fn read_input(path: &Path, name: &str, limit: usize) -> Result<Option<Vec<u8
     }
     let file = match options.open(path) {
         Ok(file) => file,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
             return Ok(None)
         }
         // A socket cannot be opened at all (ENXIO): say what it is.

@@ -195,8 +195,11 @@ impl Templates {
             .globals()
             .map(|(name, _)| name.to_string())
             .collect();
-        let mut queue: Vec<(String, Option<String>, bool)> =
-            self.parts.iter().map(|p| (p.clone(), None, false)).collect();
+        let mut queue: Vec<(String, Option<String>, bool)> = self
+            .parts
+            .iter()
+            .map(|p| (p.clone(), None, false))
+            .collect();
         let mut seen: BTreeSet<String> = BTreeSet::new();
         while let Some((name, from, optional)) = queue.pop() {
             if !seen.insert(name.clone()) || seen.len() > 1000 {
@@ -309,8 +312,8 @@ pub fn referenced_templates(source: &str, syntax: Syntax) -> Vec<Reference> {
             if let Some(quote) = after.chars().next().filter(|c| *c == '"' || *c == '\'') {
                 if let Some(len) = after[1..].find(quote) {
                     let tail: Vec<&str> = after[1 + len + 1..].split_whitespace().collect();
-                    let optional = keyword == "include"
-                        && tail.windows(2).any(|w| w == ["ignore", "missing"]);
+                    let optional =
+                        keyword == "include" && tail.windows(2).any(|w| w == ["ignore", "missing"]);
                     names.push(Reference {
                         name: after[1..1 + len].to_string(),
                         optional,

@@ -267,10 +267,12 @@ impl Watcher {
         options: Options,
     ) -> Result<(Watcher, Receiver<Event>)> {
         let work = WorkTree::new(root)?;
-        let work = Arc::new(match crate::git::Repo::discover(work.root()).ok().flatten() {
-            Some(repo) => work.with_git_dir(repo.git_dir()),
-            None => work,
-        });
+        let work = Arc::new(
+            match crate::git::Repo::discover(work.root()).ok().flatten() {
+                Some(repo) => work.with_git_dir(repo.git_dir()),
+                None => work,
+            },
+        );
         let discovery = Discovery::scan(work.as_ref())?;
         for id in &ids {
             if !discovery.conflicts.contains_key(id) {

@@ -198,14 +198,21 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
         crate::registry::Resolved::Work => None,
     };
     if let Some(what) = rendered_what {
-        if registry
-            .read_work_text(&loaded.file)
-            .is_none_or(|work| work != loaded.text)
-        {
-            eprint(&format!(
+        match registry.read_work_text(&loaded.file) {
+            // Deleted or renamed since: there is no `@work` to point at.
+            None if !registry.work_tree().path(&loaded.file).exists() => eprint(&format!(
+                "note: rendered {what}; `{}` no longer exists in the working copy\n",
+                request.reference.id
+            )),
+            None => eprint(&format!(
                 "note: rendered {what}; the working copy differs (render {}@work to see it)\n",
                 request.reference.id
-            ));
+            )),
+            Some(work) if work != loaded.text => eprint(&format!(
+                "note: rendered {what}; the working copy differs (render {}@work to see it)\n",
+                request.reference.id
+            )),
+            Some(_) => {}
         }
     }
     let source = loaded.source.clone();

@@ -47,10 +47,15 @@ pub fn run(ctx: &Context, args: RestoreArgs) -> Result<u8, Failure> {
     registry
         .work_tree()
         .write(&loaded.file, loaded.text.as_bytes())?;
+    // The latest version's content restored is no change: a commit of it would be refused.
+    let next = if registry.work_differs(&loaded.file, latest)? {
+        format!("commit it to make it v{}", versions.len() + 1)
+    } else {
+        "it is the latest version's content, so there is nothing to commit".to_string()
+    };
     print(&format!(
-        "restored {} to the content of v{number}; commit it to make it v{}\n",
-        loaded.file,
-        versions.len() + 1
+        "restored {} to the content of v{number}; {next}\n",
+        loaded.file
     ))?;
     Ok(0)
 }
