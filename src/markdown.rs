@@ -329,12 +329,10 @@ fn validation_section(out: &mut String, review: &Review) {
 fn finding(d: &Diagnostic) -> String {
     let hint = d.hint.as_ref().map_or(String::new(), |h| format!(" ({h})"));
     format!(
-        "**{}** `{}` {}:{}:{}: {}{hint}",
+        "**{}** `{}` {}: {}{hint}",
         d.severity,
         d.code,
-        code(&d.file),
-        d.line,
-        d.column,
+        code(&format!("{}:{}:{}", d.file, d.line, d.column)),
         d.message.replace('\n', " ")
     )
 }

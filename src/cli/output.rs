@@ -97,8 +97,9 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Prints the failure as JSON on stdout (for `--format json`) and returns the exit code:
-    /// `{"error": {"kind", "message", "hint", "diagnostics"}}`.
+    /// Prints the failure as one line of JSON on stderr (for `--format json`) and returns the
+    /// exit code: `{"error": {"kind", "message", "hint", "diagnostics"}}`. Stdout stays empty,
+    /// so what a program parses there is always a result.
     pub fn report_json(self) -> u8 {
         let (code, value) = match &self {
             Failure::Quiet(code) => return *code,
@@ -116,10 +117,7 @@ impl Failure {
                 (code, value)
             }
         };
-        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-        if print(&format!("{text}\n")).is_err() {
-            eprint(&format!("{text}\n"));
-        }
+        eprint(&format!("{value}\n"));
         code
     }
 

@@ -247,6 +247,11 @@ fn eval_binop(op: BinOpKind, left: &Value, right: &Value) -> Option<Value> {
     match op {
         BinOpKind::Add => ops::add(left, right).ok(),
         BinOpKind::Sub => ops::sub(left, right).ok(),
+        // Repetition is left to the render, where the byte budget counts it: folded here, a
+        // string or sequence repeated would be built at compile time, unbounded (promptreg
+        // patch). Numbers still fold.
+        BinOpKind::Mul if left.as_str().is_some() || right.as_str().is_some() => None,
+        BinOpKind::Mul if left.as_object().is_some() || right.as_object().is_some() => None,
         BinOpKind::Mul => ops::mul(left, right).ok(),
         BinOpKind::Div => ops::div(left, right).ok(),
         BinOpKind::FloorDiv => ops::int_div(left, right).ok(),
