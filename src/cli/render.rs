@@ -151,7 +151,7 @@ impl RenderRequest {
     }
 }
 
-fn read_values(path: &PathBuf) -> Result<Map<String, Value>, Failure> {
+fn read_values(path: &std::path::Path) -> Result<Map<String, Value>, Failure> {
     let display = path.display().to_string();
     let limit = crate::source::MAX_FILE_SIZE;
     let (name, bytes) = if display == "-" {
