@@ -76,6 +76,40 @@ pub fn side(compiled: &Compiled) -> Side<'_> {
     compiled.as_ref().map_err(Clone::clone)
 }
 
+/// Why a side does not compile, if it is a prompt that does not (not an absent side).
+pub fn compile_error<'s>(side: &'s Side<'_>) -> Option<&'s str> {
+    side.as_ref()
+        .err()
+        .map(String::as_str)
+        .filter(|e| !e.starts_with(ABSENT))
+}
+
+/// The reason a prompt does not compile, with each finding's place, for a [`Side`].
+pub fn compile_failure(err: &crate::error::Error) -> String {
+    match err {
+        crate::error::Error::Invalid {
+            file, diagnostics, ..
+        } if !diagnostics.is_empty() => {
+            let findings: Vec<String> = diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| {
+                    format!(
+                        "{}:{}:{}: {}: {}",
+                        d.file,
+                        d.line,
+                        d.column,
+                        d.code.as_str(),
+                        d.message
+                    )
+                })
+                .collect();
+            format!("{file} does not compile: {}", findings.join("; "))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Renders each side with its own test data ([`Cases::own`]) and compares the output; `names`
 /// label the two sides in the diffs.
 pub fn render_own_cases(old: &Compiled, new: &Compiled, names: (&str, &str)) -> Vec<CaseDiff> {
@@ -152,10 +186,12 @@ pub fn render_cases(
                     .and_then(|r| r.as_ref().ok())
                     .map(crate::tokens::count_rendered)
             };
-            let error = |r: &Option<Result<Rendered, RenderError>>| {
+            // A render error, or the reason the side does not compile (an absent side is no error).
+            let error = |r: &Option<Result<Rendered, RenderError>>, side: &Side<'_>| {
                 r.as_ref()
                     .and_then(|r| r.as_ref().err())
                     .map(ToString::to_string)
+                    .or_else(|| compile_error(side).map(str::to_string))
             };
             CaseDiff {
                 test: i,
@@ -163,8 +199,8 @@ pub fn render_cases(
                 diff: unified(&old_text, &new_text, names.0, names.1),
                 tokens_before: tokens(&old),
                 tokens_after: tokens(&new),
-                error_before: error(&old),
-                error_after: error(&new),
+                error_before: error(&old, &before),
+                error_after: error(&new, &after),
             }
         })
         .collect()

@@ -17,6 +17,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A file that promptreg refuses to read: not a regular file, too large, outside the root
+    /// or hidden.
+    #[error("{}", why.message(file))]
+    Unreadable {
+        /// The file as named to the user (root-relative inside the registry).
+        file: String,
+        /// Why it is refused.
+        why: crate::source::Refusal,
+    },
     /// A git operation failed.
     #[error("git: {0}")]
     Git(String),

@@ -1286,7 +1286,7 @@ impl CommitSource {
         while let Some((tree, dir)) = stack.pop() {
             let data = self.tree(tree)?;
             for entry in data.entries() {
-                if entry.name.first() == Some(&b'.') {
+                if crate::source::is_hidden_name(entry.name) {
                     continue;
                 }
                 let name = String::from_utf8_lossy(entry.name);
@@ -1315,7 +1315,8 @@ impl Source for CommitSource {
             let full = self.work_root.join(path);
             let plain = std::fs::symlink_metadata(&full)
                 .is_ok_and(|m| m.is_file() && m.len() <= crate::yaml::MAX_FILE_SIZE as u64);
-            if let Some(bytes) = plain.then(|| std::fs::read(&full).ok()).flatten() {
+            let read = || crate::source::read_input(&full, path, crate::yaml::MAX_FILE_SIZE);
+            if let Some(bytes) = plain.then(|| read().ok().flatten()).flatten() {
                 if Repo::hash_blob(&bytes) == blob {
                     return Ok(Some(bytes));
                 }

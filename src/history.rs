@@ -222,7 +222,7 @@ fn first_parent_chain(
 }
 
 fn is_hidden(name: &[u8]) -> bool {
-    name.first() == Some(&b'.')
+    crate::source::is_hidden_name(name)
 }
 
 /// The trees read for the previous commit's diff: the next commit's old side is usually exactly

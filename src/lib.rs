@@ -25,6 +25,7 @@
 //! assert_eq!(rendered.output.texts(), ["Hello Ada"]);
 //! ```
 
+pub mod budget;
 pub mod cache;
 pub mod diagnostic;
 pub mod diff;

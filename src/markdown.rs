@@ -31,12 +31,41 @@ fn fence(diff: &str) -> String {
     format!("{ticks}diff\n{diff}{ticks}\n")
 }
 
+/// `text` as an inline code span, whatever it holds: the fence is longer than any run of
+/// backticks inside, and a space keeps a leading or trailing backtick apart from it.
+pub fn code(text: &str) -> String {
+    let text = text.replace(['\n', '\r'], " ");
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let ticks = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{text}{pad}{ticks}")
+}
+
+/// [`code`] for a table cell: GitHub splits rows on `|` even inside code spans, unless it is
+/// escaped.
+pub fn code_cell(text: &str) -> String {
+    code(text).replace('|', "\\|")
+}
+
+/// Text for inside an HTML element (`<summary>`), where Markdown is not read.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 fn block(out: &mut String, summary: &str, diff: &str) {
     let lines = diff.lines().count();
     if lines > FOLD_LINES {
         let _ = write!(
             out,
-            "<details><summary>{summary} ({lines} lines)</summary>\n\n{}\n</details>\n\n",
+            "<details><summary>{} ({lines} lines)</summary>\n\n{}\n</details>\n\n",
+            html(summary),
             fence(diff)
         );
     } else {
@@ -82,7 +111,7 @@ pub fn review(review: &Review) -> String {
         if omitted.is_empty() && out.len() + section.len() + 2_000 <= MAX_LENGTH {
             out.push_str(&section);
         } else {
-            omitted.push(format!("`{}`", change.id));
+            omitted.push(code(&change.id));
         }
     }
     if !omitted.is_empty() {
@@ -126,7 +155,7 @@ fn summary(out: &mut String, review: &Review) {
     let _ = writeln!(out, "|---|---|---|---|---|");
     for (i, p) in review.prompts.iter().enumerate() {
         let change = match &p.renamed_from {
-            Some(from) => format!("renamed from `{from}`"),
+            Some(from) => format!("renamed from {}", code_cell(from)),
             None => p.kind.as_str().to_string(),
         };
         let differing = p.cases.iter().filter(|c| !c.same).count();
@@ -137,8 +166,8 @@ fn summary(out: &mut String, review: &Review) {
         };
         let _ = writeln!(
             out,
-            "| [`{}`](#{}) | {change} | {} | {} | {cases} |",
-            p.id,
+            "| [{}](#{}) | {change} | {} | {} | {cases} |",
+            code_cell(&p.id),
             anchor(i, &p.id),
             arrow(p.version_before, p.version_after),
             arrow(p.default_before, p.default_after)
@@ -164,9 +193,9 @@ fn anchor(i: usize, id: &str) -> String {
 fn prompt_section(out: &mut String, i: usize, p: &PromptChange) {
     let _ = writeln!(
         out,
-        "<a id=\"{}\"></a>\n\n### `{}`: {} ({})\n",
+        "<a id=\"{}\"></a>\n\n### {}: {} ({})\n",
         anchor(i, &p.id),
-        p.id,
+        code(&p.id),
         p.kind.as_str(),
         arrow(p.version_before, p.version_after)
     );
@@ -178,15 +207,12 @@ fn prompt_section(out: &mut String, i: usize, p: &PromptChange) {
         };
         let _ = writeln!(
             out,
-            "Renamed from `{from}`: a rename starts a new id with its own versions.{same}\n"
+            "Renamed from {}: a rename starts a new id with its own versions.{same}\n",
+            code(from)
         );
     }
     if !p.partials_changed.is_empty() {
-        let names: Vec<String> = p
-            .partials_changed
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect();
+        let names: Vec<String> = p.partials_changed.iter().map(|n| code(n)).collect();
         let _ = writeln!(
             out,
             "The prompt file did not change; its output changed through {}.\n",
@@ -237,20 +263,25 @@ fn manifest_section(out: &mut String, review: &Review) {
         let what = m
             .label
             .as_ref()
-            .map_or("default".to_string(), |l| format!("label `{l}`"));
-        let _ = writeln!(out, "- `{}` {what}: {}", m.id, arrow(m.before, m.after));
+            .map_or("default".to_string(), |l| format!("label {}", code(l)));
+        let _ = writeln!(
+            out,
+            "- {} {what}: {}",
+            code(&m.id),
+            arrow(m.before, m.after)
+        );
     }
     out.push('\n');
     for m in review.manifest.iter().filter(|m| !m.diff.is_empty()) {
         let what = m
             .label
             .as_ref()
-            .map_or("default".to_string(), |l| format!("label {l}"));
+            .map_or("default".to_string(), |l| format!("label {}", code(l)));
         block(
             out,
             &format!(
-                "`{}` {what}: {} -> {}",
-                m.id,
+                "{} {what}: {} -> {}",
+                code(&m.id),
                 version(m.before),
                 version(m.after)
             ),
@@ -265,10 +296,10 @@ fn partials_section(out: &mut String, review: &Review) {
     }
     let _ = writeln!(out, "### Partials\n");
     for p in &review.partials {
-        let users: Vec<String> = p.included_by.iter().map(|id| format!("`{id}`")).collect();
+        let users: Vec<String> = p.included_by.iter().map(|id| code(id)).collect();
         block(
             out,
-            &format!("`{}`, included by {}", p.file, users.join(", ")),
+            &format!("{}, included by {}", code(&p.file), users.join(", ")),
             &p.diff,
         );
     }
@@ -298,12 +329,10 @@ fn validation_section(out: &mut String, review: &Review) {
 fn finding(d: &Diagnostic) -> String {
     let hint = d.hint.as_ref().map_or(String::new(), |h| format!(" ({h})"));
     format!(
-        "**{}** `{}` {}:{}:{}: {}{hint}",
+        "**{}** `{}` {}: {}{hint}",
         d.severity,
         d.code,
-        d.file,
-        d.line,
-        d.column,
+        code(&format!("{}:{}:{}", d.file, d.line, d.column)),
         d.message.replace('\n', " ")
     )
 }

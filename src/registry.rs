@@ -194,7 +194,7 @@ impl LoadedPrompt {
 pub fn find_file(source: &dyn Source, id: &str, root: &str) -> Result<String> {
     let plausible = crate::source::normalize(id).is_ok_and(|n| n == id)
         && !id.contains('@')
-        && !id.split('/').any(|part| part.starts_with('.'));
+        && !crate::source::is_hidden(id);
     if plausible {
         let mut found = Vec::new();
         for suffix in crate::source::PROMPT_SUFFIXES {
@@ -279,8 +279,13 @@ impl Registry {
                 root.display()
             )));
         }
-        let work = Arc::new(WorkTree::new(root)?);
+        let work = WorkTree::new(root)?;
         let repo = Repo::discover(work.root())?;
+        // Templates read the working copy; the git dir, wherever it is, is never part of it.
+        let work = Arc::new(match &repo {
+            Some(repo) => work.with_git_dir(repo.git_dir()),
+            None => work,
+        });
         Ok(Registry {
             root: root.to_path_buf(),
             work,
@@ -655,14 +660,14 @@ impl Registry {
             available.push_str(&format!("; labels: {}", names.join(", ")));
         }
         if let Selector::Name(name) = &reference.selector {
-            if let Some(s) = suggest(
-                name,
-                manifest
-                    .labels
-                    .keys()
-                    .map(String::as_str)
-                    .chain(["latest", "work"]),
-            ) {
+            // Never the reference that just failed (a label that does not point at this id).
+            let candidates = manifest
+                .labels
+                .keys()
+                .map(String::as_str)
+                .chain(["latest", "work"])
+                .filter(|c| *c != name);
+            if let Some(s) = suggest(name, candidates) {
                 available.push_str(&format!("; did you mean `{}@{s}`?", reference.id));
             }
         }

@@ -53,6 +53,195 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
     Ok(parts.join("/"))
 }
 
+/// Largest file promptreg reads: a prompt, a partial, the manifest, a values file.
+pub const MAX_FILE_SIZE: usize = crate::yaml::MAX_FILE_SIZE;
+
+/// Reads the file at `path` as input: a regular file (symlinks followed) of at most `limit`
+/// bytes, named `name` in errors. `Ok(None)` when nothing is there.
+///
+/// This is the one place promptreg reads a file it did not write. FIFOs, devices, sockets and
+/// folders are refused, and never waited on: the file is opened without blocking and checked
+/// on the open handle, so swapping a file for a FIFO between a check and the read changes
+/// nothing. A file that grows past `limit` while it is read is refused too.
+pub fn read_input(path: &Path, name: &str, limit: usize) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None)
+        }
+        // A socket cannot be opened at all (ENXIO): say what it is.
+        Err(e) => match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => return Err(not_regular(name, &meta)),
+            _ => return Err(Error::io(path, e)),
+        },
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(name, &meta));
+    }
+    if meta.len() > limit as u64 {
+        return Err(too_large(name, meta.len(), limit));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() > limit {
+        return Err(too_large(name, bytes.len() as u64, limit));
+    }
+    Ok(Some(bytes))
+}
+
+/// Reads standard input as [`read_input`] reads a file: at most `limit` bytes.
+pub fn read_stdin(limit: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("<stdin>", e))?;
+    if bytes.len() > limit {
+        return Err(refused("<stdin>", Refusal::TooLarge { size: None, limit }));
+    }
+    Ok(bytes)
+}
+
+/// Why promptreg refuses to read a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A FIFO, a device, a socket or a folder: what it is.
+    NotRegular(&'static str),
+    /// Larger than the limit (the size, when it is known).
+    TooLarge {
+        /// The file's size, when known.
+        size: Option<u64>,
+        /// The limit.
+        limit: usize,
+    },
+    /// A symlink that leads out of the registry root.
+    OutsideRoot,
+    /// Inside the git dir, or hidden (a name that starts with `.`): not for templates.
+    Hidden,
+}
+
+impl Refusal {
+    /// What is wrong with `file`, in one line.
+    pub fn message(&self, file: &str) -> String {
+        match self {
+            Refusal::NotRegular(kind) => format!("`{file}` is {kind}, not a regular file"),
+            Refusal::TooLarge {
+                size: Some(size),
+                limit,
+            } => format!("`{file}` is too large ({size} bytes; the limit is {limit} bytes)"),
+            Refusal::TooLarge { size: None, limit } => {
+                format!("`{file}` is larger than the limit of {limit} bytes")
+            }
+            Refusal::OutsideRoot => {
+                format!("`{file}` is a symlink to a file outside the registry root")
+            }
+            Refusal::Hidden => format!(
+                "`{file}` is in the git dir or hidden (a name starting with `.`), which templates cannot read"
+            ),
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Refusal::NotRegular(_) => {
+                "promptreg reads only regular files; replace it with one (or with a symlink to one)"
+            }
+            Refusal::TooLarge { .. } => {
+                "prompts, partials and values are text a person edits; split this one into smaller files"
+            }
+            Refusal::OutsideRoot => {
+                "partials must live under the registry root; paths are relative to it"
+            }
+            Refusal::Hidden => {
+                "keep partials in ordinary folders under the registry root, e.g. `partials/`"
+            }
+        }
+    }
+}
+
+fn refused(name: &str, why: Refusal) -> Error {
+    Error::Unreadable {
+        file: name.to_string(),
+        why,
+    }
+}
+
+fn not_regular(name: &str, meta: &std::fs::Metadata) -> Error {
+    refused(name, Refusal::NotRegular(file_kind(meta)))
+}
+
+fn too_large(name: &str, size: u64, limit: usize) -> Error {
+    refused(
+        name,
+        Refusal::TooLarge {
+            size: Some(size),
+            limit,
+        },
+    )
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        return "a folder";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+        if ft.is_char_device() || ft.is_block_device() {
+            return "a device";
+        }
+    }
+    "a special file"
+}
+
+/// Whether a root-relative path is hidden: any of its components starts with `.` (`.git`,
+/// `.idea`, `.triage.prompt.yaml.swp`). Hidden paths are never prompts, are never watched and
+/// can never be included.
+///
+/// ```
+/// use promptreg::source::is_hidden;
+/// assert!(is_hidden(".git/config"));
+/// assert!(is_hidden("partials/.secret.md"));
+/// assert!(!is_hidden("partials/tone.md"));
+/// ```
+pub fn is_hidden(path: &str) -> bool {
+    path.split('/').any(|part| is_hidden_name(part.as_bytes()))
+}
+
+/// Whether one path component (a file or folder name, or a git tree entry's name) is hidden:
+/// it starts with `.`. The one rule behind [`is_hidden`], discovery in the working copy and
+/// in commits, and the watcher.
+pub fn is_hidden_name(name: &[u8]) -> bool {
+    name.first() == Some(&b'.') && name != b"." && name != b".."
+}
+
 /// The id of a prompt file's root-relative path, if it is a prompt file.
 pub fn prompt_id(path: &str) -> Option<&str> {
     PROMPT_SUFFIXES
@@ -82,13 +271,32 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct WorkTree {
     root: PathBuf,
+    /// The repository's git dir (canonical), never read through the working copy: it can be
+    /// a folder of any name inside the root (`GIT_DIR`, `--separate-git-dir`).
+    git_dir: Option<PathBuf>,
 }
 
 impl WorkTree {
     /// The working copy rooted at `root`, which must exist.
     pub fn new(root: &Path) -> Result<WorkTree> {
         let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
-        Ok(WorkTree { root })
+        Ok(WorkTree {
+            root,
+            git_dir: None,
+        })
+    }
+
+    /// The same working copy, never reading anything under `git_dir`.
+    pub fn with_git_dir(mut self, git_dir: &Path) -> WorkTree {
+        self.git_dir = git_dir.canonicalize().ok();
+        self
+    }
+
+    /// Whether a canonical path is in the git dir.
+    fn in_git_dir(&self, canonical: &Path) -> bool {
+        self.git_dir
+            .as_ref()
+            .is_some_and(|git| canonical.starts_with(git))
     }
 
     /// The canonical registry root.
@@ -165,20 +373,28 @@ impl Source for WorkTree {
             Err(e) => return Err(Error::io(full, e)),
             Ok(_) => {}
         }
-        if !self.inside(&full) {
+        let Ok(canonical) = full.canonicalize() else {
+            // A dangling symlink, or a loop of them.
             return Ok(None);
+        };
+        if !canonical.starts_with(&self.root) {
+            return Err(refused(path, Refusal::OutsideRoot));
+        }
+        if self.in_git_dir(&canonical) {
+            return Err(refused(path, Refusal::Hidden));
         }
         if full.is_dir() {
             return Ok(None);
         }
-        std::fs::read(&full)
-            .map(Some)
-            .map_err(|e| Error::io(full, e))
+        read_input(&full, path, MAX_FILE_SIZE)
     }
 
     fn exists(&self, path: &str) -> Result<bool> {
         let full = self.root.join(path);
-        Ok(full.is_file() && self.inside(&full))
+        Ok(full.is_file()
+            && full
+                .canonicalize()
+                .is_ok_and(|p| p.starts_with(&self.root) && !self.in_git_dir(&p)))
     }
 
     fn prompt_files(&self) -> Result<Vec<String>> {
@@ -187,13 +403,16 @@ impl Source for WorkTree {
             .into_iter()
             .filter_entry(|entry| {
                 let hidden =
-                    entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.');
+                    entry.depth() > 0 && is_hidden_name(entry.file_name().as_encoded_bytes());
                 // A folder with a `.git` of its own is another repository (a submodule or a
                 // nested clone): its files are not the registry's, as they are not git's.
                 let nested_repo = entry.depth() > 0
                     && entry.file_type().is_dir()
                     && std::fs::symlink_metadata(entry.path().join(".git")).is_ok();
-                !hidden && !nested_repo && (!entry.path_is_symlink() || self.inside(entry.path()))
+                !hidden
+                    && !nested_repo
+                    && (!entry.path_is_symlink() || self.inside(entry.path()))
+                    && !self.in_git_dir(entry.path())
             });
         let mut files = Vec::new();
         for entry in walker {

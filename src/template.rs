@@ -9,7 +9,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
 use crate::prompt::{Prompt, Syntax};
-use crate::source::{normalize, PathError, Source};
+use crate::source::{is_hidden, normalize, PathError, Refusal, Source};
 use crate::yaml::ScalarStyle;
 
 /// Instructions a single render may run before it is stopped (loops without end).
@@ -82,6 +82,7 @@ pub fn environment(syntax: Syntax, source: Arc<dyn Source>, debug: bool) -> Envi
         }
     });
     env.set_fuel(Some(FUEL));
+    crate::budget::install(&mut env);
     env.set_recursion_limit(RECURSION_LIMIT);
     env.set_syntax(syntax_config(syntax));
     env.set_loader(move |name| {
@@ -98,9 +99,23 @@ pub fn environment(syntax: Syntax, source: Arc<dyn Source>, debug: bool) -> Envi
                 format!("`{name}` is not a file path"),
             ),
         })?;
-        let bytes = source
-            .read(&path)
-            .map_err(|e| minijinja::Error::new(ErrorKind::TemplateNotFound, e.to_string()))?;
+        // Nothing in the git dir or hidden: discovery skips such paths, and `.git/config` can
+        // hold credentials.
+        if is_hidden(&path) {
+            return Err(refusal_error(&path, &Refusal::Hidden));
+        }
+        let bytes = match source.read(&path) {
+            Ok(bytes) => bytes,
+            Err(crate::error::Error::Unreadable { file, why }) => {
+                return Err(refusal_error(&file, &why))
+            }
+            Err(e) => {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("cannot read partial `{path}`: {e}"),
+                ))
+            }
+        };
         let Some(bytes) = bytes else { return Ok(None) };
         let text = String::from_utf8(bytes).map_err(|_| {
             minijinja::Error::new(
@@ -180,19 +195,20 @@ impl Templates {
             .globals()
             .map(|(name, _)| name.to_string())
             .collect();
-        let (block_start, block_end) = match ctx.prompt.syntax {
-            Syntax::Jinja => ("{%", "%}"),
-            Syntax::Brackets => ("[%", "%]"),
-        };
-        let mut queue: Vec<(String, Option<String>)> =
-            self.parts.iter().map(|p| (p.clone(), None)).collect();
+        let mut queue: Vec<(String, Option<String>, bool)> = self
+            .parts
+            .iter()
+            .map(|p| (p.clone(), None, false))
+            .collect();
         let mut seen: BTreeSet<String> = BTreeSet::new();
-        while let Some((name, from)) = queue.pop() {
+        while let Some((name, from, optional)) = queue.pop() {
             if !seen.insert(name.clone()) || seen.len() > 1000 {
                 continue;
             }
             let template = match self.env.get_template(&name) {
                 Ok(t) => t,
+                // `ignore missing`: minijinja renders nothing for it, so nothing is wrong.
+                Err(err) if optional && err.kind() == ErrorKind::TemplateNotFound => continue,
                 Err(err) => {
                     errors.push(include_diagnostic(ctx, &err, &name, from.as_deref()));
                     continue;
@@ -204,10 +220,10 @@ impl Templates {
                     .into_iter()
                     .filter(|v| !globals.contains(v)),
             );
-            for partial in referenced_templates(template.source(), block_start, block_end) {
-                let key = normalize(&partial).unwrap_or_else(|_| partial.clone());
+            for partial in referenced_templates(template.source(), ctx.prompt.syntax) {
+                let key = normalize(&partial.name).unwrap_or_else(|_| partial.name.clone());
                 self.partials.insert(key);
-                queue.push((partial, Some(name.clone())));
+                queue.push((partial.name, Some(name.clone()), partial.optional));
             }
         }
     }
@@ -240,21 +256,68 @@ impl Templates {
     }
 }
 
+/// A template named by another one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The name as written.
+    pub name: String,
+    /// `{% include "x" ignore missing %}`: a missing file is not an error.
+    pub optional: bool,
+}
+
 /// The names in `{% include "x" %}`, `{% import "x" as y %}`, `{% from "x" import y %}` and
-/// `{% extends "x" %}` written as string literals.
-pub fn referenced_templates(source: &str, start: &str, end: &str) -> Vec<String> {
+/// `{% extends "x" %}` written as string literals, as minijinja reads them: nothing inside a
+/// comment or a `{% raw %}` block, and `ignore missing` makes an include optional.
+pub fn referenced_templates(source: &str, syntax: Syntax) -> Vec<Reference> {
+    let (start, end, comment, comment_end) = match syntax {
+        Syntax::Jinja => ("{%", "%}", "{#", "#}"),
+        Syntax::Brackets => ("[%", "%]", "[#", "#]"),
+    };
+    let keyword_of = |body: &str| -> String {
+        let body = body.trim_start_matches(['-', '+']).trim_start();
+        body.split_whitespace().next().unwrap_or("").to_string()
+    };
     let mut names = Vec::new();
     let mut rest = source;
-    while let Some(i) = rest.find(start) {
+    let mut in_raw = false;
+    loop {
+        let block = rest.find(start);
+        let note = rest.find(comment);
+        let Some(i) = block else { break };
+        if let Some(c) = note.filter(|&c| c < i && !in_raw) {
+            // Skip the comment, whatever it holds.
+            let after = &rest[c + comment.len()..];
+            match after.find(comment_end) {
+                Some(j) => rest = &after[j + comment_end.len()..],
+                None => break,
+            }
+            continue;
+        }
         rest = &rest[i + start.len()..];
-        let body = rest.find(end).map_or(rest, |j| &rest[..j]);
-        let body = body.trim_start_matches(['-', '+']).trim_start();
-        let keyword = body.split_whitespace().next().unwrap_or("");
-        if matches!(keyword, "include" | "import" | "from" | "extends") {
-            let after = body[keyword.len()..].trim_start();
+        let body_end = rest.find(end).unwrap_or(rest.len());
+        let body = &rest[..body_end];
+        rest = rest.get(body_end + end.len()..).unwrap_or("");
+        let keyword = keyword_of(body);
+        if in_raw {
+            in_raw = keyword != "endraw";
+            continue;
+        }
+        if keyword == "raw" {
+            in_raw = true;
+            continue;
+        }
+        if matches!(keyword.as_str(), "include" | "import" | "from" | "extends") {
+            let trimmed = body.trim_start_matches(['-', '+']).trim_start();
+            let after = trimmed[keyword.len()..].trim_start();
             if let Some(quote) = after.chars().next().filter(|c| *c == '"' || *c == '\'') {
                 if let Some(len) = after[1..].find(quote) {
-                    names.push(after[1..1 + len].to_string());
+                    let tail: Vec<&str> = after[1 + len + 1..].split_whitespace().collect();
+                    let optional =
+                        keyword == "include" && tail.windows(2).any(|w| w == ["ignore", "missing"]);
+                    names.push(Reference {
+                        name: after[1..1 + len].to_string(),
+                        optional,
+                    });
                 }
             }
         }
@@ -332,6 +395,44 @@ fn too_nested(text: &str, syntax: Syntax) -> Option<(usize, String)> {
     None
 }
 
+/// Why the loader refused a partial, kept as the source of its minijinja error so that the
+/// finding gets its code and hint.
+#[derive(Debug)]
+struct Refused(Refusal);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.hint())
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn refusal_error(file: &str, why: &Refusal) -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::InvalidOperation, why.message(file))
+        .with_source(Refused(why.clone()))
+}
+
+/// The refusal behind a minijinja error, if the loader refused a partial.
+fn refusal(err: &minijinja::Error) -> Option<&Refusal> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(inner) = cause {
+        if let Some(Refused(why)) = inner.downcast_ref::<Refused>() {
+            return Some(why);
+        }
+        cause = inner.source();
+    }
+    None
+}
+
+/// The code of a refused partial.
+fn refusal_code(why: &Refusal) -> Code {
+    match why {
+        Refusal::OutsideRoot | Refusal::Hidden => Code::IncludeOutsideRoot,
+        Refusal::NotRegular(_) | Refusal::TooLarge { .. } => Code::Unreadable,
+    }
+}
+
 /// The 1-based line and column of a byte offset in `text`.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
@@ -364,6 +465,7 @@ pub(crate) fn file_position(ctx: &FileContext<'_>, path: &str, line: usize, col:
 /// The message of a minijinja error, without its debug dump.
 pub(crate) fn error_message(err: &minijinja::Error) -> String {
     let mut message = match err.detail() {
+        _ if err.kind() == ErrorKind::OutOfBudget => crate::budget::over_budget_message(),
         Some(detail) => format!("{}: {detail}", err.kind()),
         None => err.kind().to_string(),
     };
@@ -371,6 +473,7 @@ pub(crate) fn error_message(err: &minijinja::Error) -> String {
     while let Some(inner) = cause {
         if let Some(inner) = inner.downcast_ref::<minijinja::Error>() {
             let text = match inner.detail() {
+                _ if inner.kind() == ErrorKind::OutOfBudget => crate::budget::over_budget_message(),
                 Some(detail) => format!("{}: {detail}", inner.kind()),
                 None => inner.kind().to_string(),
             };
@@ -395,7 +498,9 @@ pub(crate) fn template_diagnostic(
     err: &minijinja::Error,
     code: Code,
 ) -> Diagnostic {
+    let refused = refusal(err);
     let code = match err.kind() {
+        _ if refused.is_some() => refused.map_or(code, refusal_code),
         ErrorKind::TemplateNotFound => Code::IncludeMissing,
         ErrorKind::InvalidOperation
             if err
@@ -411,13 +516,17 @@ pub(crate) fn template_diagnostic(
         _ => (err.line().unwrap_or(1), 1),
     };
     let message = error_message(err);
-    match err.name() {
+    let d = match err.name() {
         Some(name) if name.starts_with('#') => {
             let pos = file_position(ctx, &name[1..], line, col);
             Diagnostic::new(code, ctx.file, message).at(pos)
         }
         Some(name) => Diagnostic::new(code, name, message).at(Pos::new(line, col)),
         None => Diagnostic::new(code, ctx.file, message),
+    };
+    match refused {
+        Some(why) => d.with_hint(why.hint()),
+        None => d,
     }
 }
 
@@ -435,6 +544,8 @@ fn include_diagnostic(
             format!("`{name}` is outside the registry root"),
             "partials must live under the registry root; paths are relative to it",
         )
+    } else if let Some(why) = refusal(err) {
+        (refusal_code(why), why.message(name), why.hint())
     } else if err.kind() == ErrorKind::TemplateNotFound {
         (
             Code::IncludeMissing,
@@ -473,14 +584,28 @@ mod tests {
 
     #[test]
     fn finds_referenced_templates() {
+        let names = |src: &str, syntax| -> Vec<(String, bool)> {
+            referenced_templates(src, syntax)
+                .into_iter()
+                .map(|r| (r.name, r.optional))
+                .collect()
+        };
         let src = "{% include 'a.md' %} {%- import \"m.j2\" as m %}{% from 'f' import x %}{% if x %}{% endif %}";
+        let plain = |n: &str| (n.to_string(), false);
         assert_eq!(
-            referenced_templates(src, "{%", "%}"),
-            vec!["a.md", "m.j2", "f"]
+            names(src, Syntax::Jinja),
+            vec![plain("a.md"), plain("m.j2"), plain("f")]
         );
         assert_eq!(
-            referenced_templates("[% extends 'base' %]", "[%", "%]"),
-            vec!["base"]
+            names("[% extends 'base' %]", Syntax::Brackets),
+            vec![plain("base")]
+        );
+        // As minijinja reads them: optional includes, nothing in raw blocks or comments.
+        let src = "{% include 'o.md' ignore missing %}{% raw %}{% include 'r.md' %}{% endraw %}\
+                   {# {% include 'c.md' %} #}{% include 'after.md' %}";
+        assert_eq!(
+            names(src, Syntax::Jinja),
+            vec![("o.md".to_string(), true), plain("after.md")]
         );
     }
 

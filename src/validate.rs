@@ -107,7 +107,16 @@ pub fn check_file(
     match LoadedPrompt::read(source, id, file) {
         Ok(loaded) => check_loaded(loaded),
         Err(Error::Invalid { diagnostics, .. }) => diagnostics,
-        Err(e) => vec![Diagnostic::new(Code::Unreadable, file, e.to_string())],
+        Err(e) => vec![unreadable(file, &e)],
+    }
+}
+
+/// The finding for a prompt file that could not be read.
+fn unreadable(file: &str, err: &Error) -> Diagnostic {
+    let d = Diagnostic::new(Code::Unreadable, file, err.to_string());
+    match err {
+        Error::Unreadable { why, .. } => d.with_hint(why.hint()),
+        _ => d,
     }
 }
 
@@ -124,7 +133,7 @@ pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
             return out;
         }
         Err(e) => {
-            out.push(Diagnostic::new(Code::Unreadable, &file, e.to_string()));
+            out.push(unreadable(&file, &e));
             return out;
         }
     };

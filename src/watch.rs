@@ -39,7 +39,7 @@ use serde_json::{Map, Value};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
-use crate::prompt::{Prompt, Syntax};
+use crate::prompt::Prompt;
 use crate::registry::{Discovery, LoadedPrompt, Registry};
 use crate::render::{CompiledPrompt, RenderError, Rendered};
 use crate::source::{normalize, prompt_id, Source, WorkTree};
@@ -266,7 +266,13 @@ impl Watcher {
         ids: Vec<String>,
         options: Options,
     ) -> Result<(Watcher, Receiver<Event>)> {
-        let work = Arc::new(WorkTree::new(root)?);
+        let work = WorkTree::new(root)?;
+        let work = Arc::new(
+            match crate::git::Repo::discover(work.root()).ok().flatten() {
+                Some(repo) => work.with_git_dir(repo.git_dir()),
+                None => work,
+            },
+        );
         let discovery = Discovery::scan(work.as_ref())?;
         for id in &ids {
             if !discovery.conflicts.contains_key(id) {
@@ -892,14 +898,16 @@ fn values_diagnostic(err: RenderError, file: &str) -> Diagnostic {
 /// Every file a prompt's templates include, import or extend by name, transitively, whether
 /// it exists or not (so creating a missing partial re-checks the prompt).
 fn dependencies(source: &dyn Source, prompt: &Prompt) -> BTreeSet<String> {
-    let (start, end) = match prompt.syntax {
-        Syntax::Jinja => ("{%", "%}"),
-        Syntax::Brackets => ("[%", "%]"),
+    let names = |text: &str| {
+        referenced_templates(text, prompt.syntax)
+            .into_iter()
+            .map(|r| r.name)
+            .collect::<Vec<_>>()
     };
     let mut queue: Vec<String> = prompt
         .templates()
         .iter()
-        .flat_map(|(_, text)| referenced_templates(text, start, end))
+        .flat_map(|(_, text)| names(text))
         .collect();
     let mut found = BTreeSet::new();
     while let Some(name) = queue.pop() {
@@ -910,11 +918,7 @@ fn dependencies(source: &dyn Source, prompt: &Prompt) -> BTreeSet<String> {
             continue;
         }
         if let Ok(Some(bytes)) = source.read(&path) {
-            queue.extend(referenced_templates(
-                &String::from_utf8_lossy(&bytes),
-                start,
-                end,
-            ));
+            queue.extend(names(&String::from_utf8_lossy(&bytes)));
         }
     }
     found
@@ -923,7 +927,7 @@ fn dependencies(source: &dyn Source, prompt: &Prompt) -> BTreeSet<String> {
 /// Whether a root-relative path is in a hidden folder (`.git`, `.idea`) or is a hidden file
 /// (editor swap files).
 fn hidden(rel: &str) -> bool {
-    rel.split('/').any(|part| part.starts_with('.'))
+    crate::source::is_hidden(rel)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::output::{print, stdout_color};
 use super::render::{RenderArgs, RenderRequest};
 use super::{Context, DataFormat, Failure};
-use crate::diff::{render_cases, render_own_cases, side, unified, Cases};
+use crate::diff::{compile_failure, render_cases, render_own_cases, side, unified, Cases};
 use crate::reference::Reference;
 
 /// Show what changed between two versions of a prompt (or two prompts): `diff greeting@3
@@ -68,6 +68,7 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<u8, Failure> {
         &to_ref.to_string(),
     );
     let mut cases_json = Vec::new();
+    let mut compile_errors: (Option<String>, Option<String>) = (None, None);
     let mut text = colorize(&source, stdout_color());
     if source.is_empty() {
         text.push_str(&format!(
@@ -76,8 +77,14 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<u8, Failure> {
         ));
     }
     if args.rendered {
-        let old = from.compile().map_err(|e| e.to_string());
-        let new = to.compile().map_err(|e| e.to_string());
+        let old = from.compile().map_err(|e| compile_failure(&e));
+        let new = to.compile().map_err(|e| compile_failure(&e));
+        for (name, side) in [(&from_ref, &old), (&to_ref, &new)] {
+            if let Err(e) = side {
+                text.push_str(&format!("{name}: {e}\n"));
+            }
+        }
+        compile_errors = (old.as_ref().err().cloned(), new.as_ref().err().cloned());
         let given = !args.vars.is_empty() || args.vars_file.is_some();
         let names = (from_ref.to_string(), to_ref.to_string());
         let names = (names.0.as_str(), names.1.as_str());
@@ -131,6 +138,8 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<u8, Failure> {
                 "same": source.is_empty(),
                 "source_diff": source,
                 "rendered": if args.rendered { Value::Array(cases_json) } else { Value::Null },
+                "error_from": compile_errors.0,
+                "error_to": compile_errors.1,
             });
             print(&format!(
                 "{}\n",

@@ -122,6 +122,7 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
+    let json = wants_json(&cli.command);
     // These work on the working copy and HEAD only; a `--rev` they would silently ignore is a
     // mistake worth saying.
     let only_work = match &cli.command {
@@ -132,10 +133,14 @@ pub fn run(cli: Cli) -> u8 {
         _ => None,
     };
     if let (Some(command), Some(rev)) = (only_work, &cli.rev) {
-        return Failure::Message(format!(
+        let failure = Failure::Message(format!(
             "`--rev {rev}` does not apply to `{command}`, which works on the working copy (and commits on HEAD); drop `--rev`"
-        ))
-        .report();
+        ));
+        return if json {
+            failure.report_json()
+        } else {
+            failure.report()
+        };
     }
     let ctx = Context {
         root: cli.registry.unwrap_or_else(|| PathBuf::from(".")),
@@ -159,7 +164,28 @@ pub fn run(cli: Cli) -> u8 {
     };
     match result {
         Ok(code) => code,
+        Err(failure) if json => failure.report_json(),
         Err(failure) => failure.report(),
+    }
+}
+
+/// Whether the command was asked for JSON, so that its errors are JSON too.
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::List(a) => a.format == DataFormat::Json,
+        Command::Versions(a) => a.format == DataFormat::Json,
+        Command::Show(a) => a.format == show::ShowFormat::Json,
+        Command::Render(a) => a.format == DataFormat::Json,
+        Command::GetDefault(a) => a.format == DataFormat::Json,
+        Command::Validate(a) => a.format == validate::ValidateFormat::Json,
+        Command::Diff(a) => a.format == DataFormat::Json,
+        Command::Review(a) => a.format == review::ReviewFormat::Json,
+        Command::Watch(a) => a.format == watch::WatchFormat::Json,
+        Command::SetDefault(_)
+        | Command::Commit(_)
+        | Command::Restore(_)
+        | Command::New(_)
+        | Command::Schema(_) => false,
     }
 }
 

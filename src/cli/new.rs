@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
     let id =
         normalize(&args.id).map_err(|e| Failure::Message(format!("invalid prompt id: {e}")))?;
-    if id != args.id || id.contains('@') || id.split('/').any(|p| p.starts_with('.')) {
+    if id != args.id || id.contains('@') || crate::source::is_hidden(&id) {
         return Err(Failure::Message(format!(
             "invalid prompt id `{}`: use a relative path without `@`, `..` or hidden folders",
             args.id

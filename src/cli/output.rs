@@ -2,28 +2,61 @@
 //! snippets, colour only on a terminal and never with `NO_COLOR`.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 
-/// Writes `text` to stdout. A closed pipe (`promptreg list | head`) is not an error.
+/// Set once stdout turns out to be a closed pipe.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `text` to stdout.
+///
+/// A closed pipe (`promptreg list | head`) is not an error, and it does not change the exit
+/// code either: the command goes on to its own result (`validate | head -0` still exits 1 on a
+/// broken registry, for CI with `pipefail`), and nothing more is written.
 pub fn print(text: &str) -> Result<(), Failure> {
+    if stdout_closed() {
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::Quiet(0)),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
         Err(e) => Err(Failure::Message(format!("cannot write to stdout: {e}"))),
     }
 }
 
+/// Whether stdout was found to be a closed pipe: a command that only prints (`watch`) can stop.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Whether the environment allows colour at all: not with `NO_COLOR` (set and not empty), and
+/// not on a terminal that says it has none (`TERM=dumb`).
+fn color_allowed() -> bool {
+    color_allowed_by(std::env::var_os("NO_COLOR"), std::env::var_os("TERM"))
+}
+
+/// [`color_allowed`] for given values of `NO_COLOR` and `TERM`.
+fn color_allowed_by(
+    no_color: Option<std::ffi::OsString>,
+    term: Option<std::ffi::OsString>,
+) -> bool {
+    no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
+}
+
 /// Whether stderr gets colour.
 pub fn stderr_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+    color_allowed() && std::io::stderr().is_terminal()
 }
 
 /// Whether stdout gets colour.
 pub fn stdout_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    color_allowed() && std::io::stdout().is_terminal()
 }
 
 /// Writes to stderr, ignoring failures (there is nowhere left to report them).
@@ -64,6 +97,30 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Prints the failure as one line of JSON on stderr (for `--format json`) and returns the
+    /// exit code: `{"error": {"kind", "message", "hint", "diagnostics"}}`. Stdout stays empty,
+    /// so what a program parses there is always a result.
+    pub fn report_json(self) -> u8 {
+        let (code, value) = match &self {
+            Failure::Quiet(code) => return *code,
+            Failure::Message(message) => (2, error_value("usage", message, None, &[])),
+            Failure::Error(err, _) => {
+                let diagnostics: &[Diagnostic] = match err.as_ref() {
+                    Error::Invalid { diagnostics, .. } => diagnostics,
+                    Error::Render(crate::render::RenderError::Template(d)) => {
+                        std::slice::from_ref(d.as_ref())
+                    }
+                    _ => &[],
+                };
+                let code = if err.is_problem() { 1 } else { 2 };
+                let value = error_value(kind(err), &err.to_string(), hint(err), diagnostics);
+                (code, value)
+            }
+        };
+        eprint(&format!("{value}\n"));
+        code
+    }
+
     /// Prints the failure on stderr and returns the exit code.
     pub fn report(self) -> u8 {
         match self {
@@ -78,6 +135,55 @@ impl Failure {
                 code
             }
         }
+    }
+}
+
+fn error_value(
+    kind: &str,
+    message: &str,
+    hint: Option<String>,
+    diagnostics: &[Diagnostic],
+) -> serde_json::Value {
+    serde_json::json!({
+        "error": {
+            "kind": kind,
+            "message": message,
+            "hint": hint,
+            "diagnostics": diagnostics,
+        }
+    })
+}
+
+/// A stable name for the kind of an error, for JSON output.
+fn kind(err: &Error) -> &'static str {
+    match err {
+        Error::Io { .. } => "io",
+        Error::Unreadable { .. } => "unreadable",
+        Error::Git(_) => "git",
+        Error::NoHistory(_) => "no-history",
+        Error::UnknownPrompt { .. } => "unknown-prompt",
+        Error::BadReference { .. } => "bad-reference",
+        Error::Invalid { .. } => "invalid",
+        Error::Render(_) => "render",
+        Error::Usage(_) => "usage",
+        Error::Refused(_) => "refused",
+    }
+}
+
+/// What to do about an error, when there is something to say.
+fn hint(err: &Error) -> Option<String> {
+    match err {
+        Error::Render(crate::render::RenderError::Missing { .. }) => Some(
+            "pass values with --var NAME=VALUE, --vars FILE, or a test case with --test N".into(),
+        ),
+        Error::UnknownPrompt { suggestions, .. } if !suggestions.is_empty() => {
+            let names: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
+            Some(format!("did you mean {}?", names.join(" or ")))
+        }
+        Error::UnknownPrompt { .. } => Some("`promptreg list` shows every prompt".into()),
+        Error::BadReference { available, .. } if !available.is_empty() => Some(available.clone()),
+        Error::Unreadable { why, .. } => Some(why.hint().into()),
+        _ => None,
     }
 }
 
@@ -118,21 +224,11 @@ pub fn describe(err: &Error, lookup: Option<SourceLookup<'_>>) -> String {
             };
             render_diagnostics(std::slice::from_ref(d.as_ref()), lookup, color)
         }
-        Error::Render(crate::render::RenderError::Missing { .. }) => {
-            format!("error: {err}\n  = help: pass values with --var NAME=VALUE, --vars FILE, or a test case with --test N\n")
-        }
-        Error::UnknownPrompt { suggestions, .. } if !suggestions.is_empty() => {
-            let names: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
+        other if hint(other).is_some() => {
             format!(
-                "error: {err}\n  = help: did you mean {}?\n",
-                names.join(" or ")
+                "error: {other}\n  = help: {}\n",
+                hint(other).unwrap_or_default()
             )
-        }
-        Error::UnknownPrompt { .. } => {
-            format!("error: {err}\n  = help: `promptreg list` shows every prompt\n")
-        }
-        Error::BadReference { available, .. } if !available.is_empty() => {
-            format!("error: {err}\n  = help: {available}\n")
         }
         other => {
             let mut out = format!("error: {other}\n");
@@ -146,5 +242,19 @@ pub fn describe(err: &Error, lookup: Option<SourceLookup<'_>>) -> String {
             }
             out
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::color_allowed_by;
+
+    #[test]
+    fn no_color_and_dumb_terminals_get_no_colour() {
+        let os = |s: &str| Some(std::ffi::OsString::from(s));
+        assert!(color_allowed_by(None, os("xterm-256color")));
+        assert!(color_allowed_by(os(""), None));
+        assert!(!color_allowed_by(os("1"), os("xterm")));
+        assert!(!color_allowed_by(None, os("dumb")));
     }
 }

@@ -1,6 +1,5 @@
 //! `promptreg render`: render a prompt with values from flags, a file or its test data.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -152,26 +151,18 @@ impl RenderRequest {
     }
 }
 
-fn read_values(path: &PathBuf) -> Result<Map<String, Value>, Failure> {
+fn read_values(path: &std::path::Path) -> Result<Map<String, Value>, Failure> {
     let display = path.display().to_string();
-    let bytes = if display == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Failure::Message(format!("cannot read values from stdin: {e}")))?;
-        buf
+    let limit = crate::source::MAX_FILE_SIZE;
+    let (name, bytes) = if display == "-" {
+        ("<stdin>".to_string(), crate::source::read_stdin(limit)?)
     } else {
-        std::fs::read(path).map_err(|e| {
-            Failure::from(Error::Io {
-                path: path.clone(),
-                source: e,
-            })
-        })?
-    };
-    let name = if display == "-" {
-        "<stdin>".to_string()
-    } else {
-        display
+        let bytes = crate::source::read_input(path, &display, limit)?.ok_or_else(|| {
+            Failure::from(Error::Usage(format!(
+                "values file `{display}` does not exist"
+            )))
+        })?;
+        (display, bytes)
     };
     let (document, diagnostics) = crate::yaml::parse(&name, &bytes);
     let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -207,14 +198,21 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
         crate::registry::Resolved::Work => None,
     };
     if let Some(what) = rendered_what {
-        if registry
-            .read_work_text(&loaded.file)
-            .is_none_or(|work| work != loaded.text)
-        {
-            eprint(&format!(
+        match registry.read_work_text(&loaded.file) {
+            // Deleted or renamed since: there is no `@work` to point at.
+            None if !registry.work_tree().path(&loaded.file).exists() => eprint(&format!(
+                "note: rendered {what}; `{}` no longer exists in the working copy\n",
+                request.reference.id
+            )),
+            None => eprint(&format!(
                 "note: rendered {what}; the working copy differs (render {}@work to see it)\n",
                 request.reference.id
-            ));
+            )),
+            Some(work) if work != loaded.text => eprint(&format!(
+                "note: rendered {what}; the working copy differs (render {}@work to see it)\n",
+                request.reference.id
+            )),
+            Some(_) => {}
         }
     }
     let source = loaded.source.clone();

@@ -12,7 +12,7 @@ use anstyle::{AnsiColor, Style};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
-use super::output::{eprint, print, stdout_color};
+use super::output::{eprint, print, stdout_closed, stdout_color};
 use super::render::{RenderArgs, RenderRequest};
 use super::{Context, DataFormat, Failure};
 use crate::diagnostic::Diagnostic;
@@ -115,6 +115,9 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<u8, Failure> {
             Ok(event) => {
                 if let Err(failure) = printer.print(&event) {
                     break Err(failure);
+                }
+                if stdout_closed() {
+                    break Ok(0);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}

@@ -2278,7 +2278,11 @@ fn a_shallow_clone_says_how_to_fix_it_in_one_line() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
-        assert!(err.starts_with("error: "), "{err}");
+        // `--format json` errors are one line of JSON.
+        assert!(
+            err.starts_with("error: ") || err.starts_with("{\"error\":"),
+            "{err}"
+        );
         assert!(
             err.contains("git fetch --unshallow") && err.contains("fetch-depth: 0"),
             "{err}"

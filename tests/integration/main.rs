@@ -5,6 +5,7 @@ mod common;
 mod cli;
 mod corpus;
 mod history;
+mod reliability;
 mod render;
 mod review;
 mod validate;
