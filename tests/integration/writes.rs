@@ -8,6 +8,8 @@ use std::process::Output;
 use crate::common::{cli, TestRepo};
 
 const PROMPT: &str = "messages:\n  - role: user\n    content: hi\n";
+/// `PROMPT` edited: what most tests commit as version 2.
+const EDITED: &str = "messages:\n  - role: user\n    content: v2\n";
 
 /// A repository with prompts `a` and `b` at version 1 and an empty manifest.
 fn registry() -> TestRepo {
@@ -56,10 +58,6 @@ fn assert_git_state(dir: &Path, expected: &[&str]) {
     assert_eq!(lines, expected, "git status");
 }
 
-fn head_of(repo: &TestRepo) -> String {
-    repo.head()
-}
-
 // --- 1. A broken manifest is never silently ignored ---------------------------------------
 
 #[test]
@@ -78,10 +76,7 @@ fn a_manifest_that_does_not_load_is_an_error_for_every_resolution() {
     let mut out = String::new();
     for (name, manifest) in broken {
         let mut repo = registry();
-        repo.write(
-            "a.prompt.yaml",
-            "messages:\n  - role: user\n    content: v2\n",
-        );
+        repo.write("a.prompt.yaml", EDITED);
         repo.commit("a v2");
         repo.write("defaults.yaml", manifest);
         for args in [
@@ -136,16 +131,13 @@ fn set_default_refuses_a_broken_manifest_and_changes_nothing() {
 #[test]
 fn a_locked_index_refuses_before_anything_moves() {
     let repo = registry();
-    repo.write(
-        "a.prompt.yaml",
-        "messages:\n  - role: user\n    content: v2\n",
-    );
+    repo.write("a.prompt.yaml", EDITED);
     let lock = repo.path().join(".git/index.lock");
     let stale = std::fs::File::create(&lock).expect("lock");
     stale
         .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
         .expect("age the lock");
-    let head = head_of(&repo);
+    let head = repo.head();
     let index = std::fs::read(repo.path().join(".git/index")).expect("index");
     for args in [
         &["commit", "a", "-m", "v2"][..],
@@ -156,7 +148,7 @@ fn a_locked_index_refuses_before_anything_moves() {
         let err = stderr(&output);
         assert!(err.contains("index.lock exists"), "{err}");
         assert!(err.contains("delete the file"), "{err}");
-        assert_eq!(head_of(&repo), head, "{args:?} moved HEAD");
+        assert_eq!(repo.head(), head, "{args:?} moved HEAD");
         assert_eq!(
             std::fs::read(repo.path().join(".git/index")).expect("index"),
             index,
@@ -179,10 +171,7 @@ fn a_locked_index_refuses_before_anything_moves() {
 #[test]
 fn a_lock_held_by_a_running_writer_is_waited_for() {
     let repo = registry();
-    repo.write(
-        "a.prompt.yaml",
-        "messages:\n  - role: user\n    content: v2\n",
-    );
+    repo.write("a.prompt.yaml", EDITED);
     let lock = repo.path().join(".git/index.lock");
     std::fs::write(&lock, "").expect("lock");
     let release = {
@@ -207,11 +196,8 @@ fn a_sparse_index_is_refused_and_left_alone() {
         &["sparse-checkout", "init", "--cone", "--sparse-index"],
     );
     assert!(sparse.status.success(), "{}", stderr(&sparse));
-    repo.write(
-        "a.prompt.yaml",
-        "messages:\n  - role: user\n    content: v2\n",
-    );
-    let head = head_of(&repo);
+    repo.write("a.prompt.yaml", EDITED);
+    let head = repo.head();
     let index = std::fs::read(repo.path().join(".git/index")).expect("index");
     let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
     assert_eq!(output.status.code(), Some(2));
@@ -220,7 +206,7 @@ fn a_sparse_index_is_refused_and_left_alone() {
         "{}",
         stderr(&output)
     );
-    assert_eq!(head_of(&repo), head);
+    assert_eq!(repo.head(), head);
     assert_eq!(
         std::fs::read(repo.path().join(".git/index")).expect("index"),
         index
@@ -243,11 +229,8 @@ fn operations_in_progress_are_refused() {
     let mut out = String::new();
     for (file, what, undo) in cases {
         let repo = registry();
-        repo.write(
-            "a.prompt.yaml",
-            "messages:\n  - role: user\n    content: v2\n",
-        );
-        let head = head_of(&repo);
+        repo.write("a.prompt.yaml", EDITED);
+        let head = repo.head();
         let marker = repo.path().join(".git").join(file);
         if file.contains('-') {
             std::fs::create_dir(&marker).expect("state dir");
@@ -263,7 +246,7 @@ fn operations_in_progress_are_refused() {
             assert_eq!(output.status.code(), Some(2), "{file} {args:?}");
             let err = stderr(&output);
             assert!(err.contains(what) && err.contains(undo), "{err}");
-            assert_eq!(head_of(&repo), head);
+            assert_eq!(repo.head(), head);
             assert!(marker.exists(), "{file} was removed");
         }
         let root = repo.path().canonicalize().expect("root");
@@ -290,10 +273,7 @@ fn a_real_merge_in_progress_keeps_its_parent_and_index() {
     repo.commit("b on main");
     let merge = git(repo.path(), &["merge", "topic"]);
     assert!(!merge.status.success(), "the merge must conflict");
-    repo.write(
-        "a.prompt.yaml",
-        "messages:\n  - role: user\n    content: v2\n",
-    );
+    repo.write("a.prompt.yaml", EDITED);
     let index = std::fs::read(repo.path().join(".git/index")).expect("index");
     let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
     assert_eq!(output.status.code(), Some(2));
@@ -410,10 +390,7 @@ fn a_detached_head_commits_and_says_so() {
     repo.repo
         .set_head_detached(git2::Oid::from_str(&head).expect("oid"))
         .expect("detach");
-    repo.write(
-        "a.prompt.yaml",
-        "messages:\n  - role: user\n    content: v2\n",
-    );
+    repo.write("a.prompt.yaml", EDITED);
     let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
@@ -443,10 +420,7 @@ fn staged_and_unstaged_changes_of_other_files_are_kept() {
         "messages:\n  - role: user\n    content: unstaged\n",
     );
     repo.write("notes.txt", "untracked\n");
-    repo.write(
-        "a.prompt.yaml",
-        "messages:\n  - role: user\n    content: v2\n",
-    );
+    repo.write("a.prompt.yaml", EDITED);
     let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_git_state(repo.path(), &["?? notes.txt", "MM b.prompt.yaml"]);
@@ -477,10 +451,7 @@ fn identity_comes_from_the_environment_as_git_takes_it() {
         config.remove("user.name").expect("name");
         config.remove("user.email").expect("email");
     }
-    repo.write(
-        "a.prompt.yaml",
-        "messages:\n  - role: user\n    content: v2\n",
-    );
+    repo.write("a.prompt.yaml", EDITED);
     let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -653,8 +624,50 @@ fn autocrlf_checkouts_are_clean_and_commits_store_lf() {
     let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let blob = stdout(&git(repo.path(), &["show", "HEAD:a.prompt.yaml"]));
-    assert_eq!(blob, "messages:\n  - role: user\n    content: v2\n");
+    assert_eq!(blob, EDITED);
     assert_git_state(repo.path(), &[]);
+}
+
+#[test]
+fn gitattributes_decide_line_endings_as_for_git() {
+    let mut repo = TestRepo::new();
+    repo.write(
+        ".gitattributes",
+        "a.prompt.yaml text eol=crlf\nb.prompt.yaml -text\n",
+    );
+    repo.write("a.prompt.yaml", PROMPT);
+    repo.write("b.prompt.yaml", PROMPT);
+    repo.commit("a and b");
+    // `eol=crlf`: checkout writes CRLF, and that is clean.
+    std::fs::remove_file(repo.path().join("a.prompt.yaml")).expect("rm");
+    let mut opts = git2::build::CheckoutBuilder::new();
+    opts.force();
+    repo.repo.checkout_head(Some(&mut opts)).expect("checkout");
+    assert_eq!(repo.read("a.prompt.yaml"), PROMPT.replace('\n', "\r\n"));
+    // `-text`: the same bytes with CRLF are a change, for git and for promptreg alike.
+    repo.write("b.prompt.yaml", &PROMPT.replace('\n', "\r\n"));
+    let list = stdout(&run(repo.path(), &["list"]));
+    assert!(list.contains("b*"), "{list}");
+    assert!(!list.contains("a*"), "{list}");
+    assert_git_state(repo.path(), &[" M b.prompt.yaml"]);
+    let output = run(repo.path(), &["commit", "b", "-m", "crlf"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let blob = stdout(&git(repo.path(), &["show", "HEAD:b.prompt.yaml"]));
+    assert_eq!(
+        blob,
+        PROMPT.replace('\n', "\r\n"),
+        "-text is stored as it is"
+    );
+    // A CRLF edit of `a` is stored with LF, and restore writes CRLF back.
+    repo.write("a.prompt.yaml", &EDITED.replace('\n', "\r\n"));
+    let output = run(repo.path(), &["commit", "a", "-m", "v2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let blob = stdout(&git(repo.path(), &["show", "HEAD:a.prompt.yaml"]));
+    assert_eq!(blob, EDITED);
+    let output = run(repo.path(), &["restore", "a@1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(repo.read("a.prompt.yaml"), PROMPT.replace('\n', "\r\n"));
+    assert_git_state(repo.path(), &[" M a.prompt.yaml"]);
 }
 
 #[test]
@@ -683,44 +696,27 @@ fn commit_messages_are_shown_in_their_declared_encoding() {
     let mut repo = TestRepo::new();
     repo.write("a.prompt.yaml", PROMPT);
     repo.commit("a");
-    let parent = repo.head();
-    let tree = repo
-        .repo
-        .head()
-        .expect("head")
-        .peel_to_tree()
-        .expect("tree")
-        .id();
-    repo.write("a.prompt.yaml", &PROMPT.replace("hi", "v2"));
-    let blob = repo
-        .repo
-        .blob(PROMPT.replace("hi", "v2").as_bytes())
-        .expect("blob");
-    let mut builder = repo
-        .repo
-        .treebuilder(Some(&repo.repo.find_tree(tree).expect("tree")))
-        .expect("builder");
-    builder
-        .insert("a.prompt.yaml", blob, 0o100644)
-        .expect("insert");
-    let tree = builder.write().expect("tree");
-    // "Café" in ISO-8859-1, as git writes it with i18n.commitEncoding=ISO-8859-1.
-    let mut raw = format!(
-        "tree {tree}\nparent {parent}\nauthor Jos\u{e9} <j@example.com> 1700000600 +0000\ncommitter J <j@example.com> 1700000600 +0000\nencoding ISO-8859-1\n\n"
-    )
-    .replace('\u{e9}', "\u{1}")
-    .into_bytes();
-    for b in raw.iter_mut() {
-        if *b == 1 {
-            *b = 0xe9;
-        }
+    repo.write("a.prompt.yaml", EDITED);
+    let commit = repo.commit("placeholder");
+    // The same commit, as git writes it with i18n.commitEncoding=ISO-8859-1: an `encoding`
+    // header, and the author's name and the message in Latin-1 ("José", "Café").
+    let odb = repo.repo.odb().expect("odb");
+    let raw = odb
+        .read(git2::Oid::from_str(&commit).expect("oid"))
+        .expect("read")
+        .data()
+        .to_vec();
+    let text = String::from_utf8(raw).expect("utf-8");
+    let (headers, _) = text.split_once("\n\n").expect("headers");
+    let mut latin1 = headers
+        .replace("author Test Author", "author Jos\u{1}")
+        .into_bytes();
+    for b in latin1.iter_mut().filter(|b| **b == 1) {
+        *b = 0xe9;
     }
-    raw.extend_from_slice(b"Caf\xe9 au lait\n");
-    let id = repo
-        .repo
-        .odb()
-        .expect("odb")
-        .write(git2::ObjectType::Commit, &raw)
+    latin1.extend_from_slice(b"\nencoding ISO-8859-1\n\nCaf\xe9 au lait\n");
+    let id = odb
+        .write(git2::ObjectType::Commit, &latin1)
         .expect("commit");
     repo.repo
         .reference("refs/heads/main", id, true, "latin-1 commit")
@@ -813,7 +809,7 @@ fn labels_that_can_never_resolve_are_refused() {
 fn a_crash_at_any_step_leaves_the_repository_valid_and_loses_nothing() {
     // Before the index is published: nothing changed but git's lock file, as with git itself.
     let repo = registry();
-    let edited = "messages:\n  - role: user\n    content: v2\n";
+    let edited = EDITED;
     repo.write("a.prompt.yaml", edited);
     let head = repo.head();
     let index = std::fs::read(repo.path().join(".git/index")).expect("index");
