@@ -435,7 +435,7 @@ impl Repo {
         let (author, committer) = self.identities()?;
         let full = format!("{}{}", self.prefix, path);
         let git_dir = self.repo.path().to_path_buf();
-        let index_path = self.index_path();
+        let index_path = git_dir.join("index");
         // Writers of promptreg queue on a lock the system releases if the process dies; git's
         // own `index.lock` is taken inside it, for as long as the index is being rewritten.
         let _writer = crate::lock::WriterLock::acquire(&git_dir.join("promptreg.lock"))?;
@@ -446,7 +446,13 @@ impl Repo {
             None => None,
         };
         let base_tree = parent.as_ref().map(git2::Commit::tree).transpose()?;
-        self.refuse_gitlink(base_tree.as_ref(), &full)?;
+        if let Some(tree) = &base_tree {
+            refuse_gitlink(&full, |prefix| {
+                tree.get_path(Path::new(prefix))
+                    .ok()
+                    .map(|e| e.filemode() as u32)
+            })?;
+        }
         let head_entry = match &base_tree {
             Some(tree) => tree_file(tree, &full, path)?,
             None => None,
@@ -461,7 +467,7 @@ impl Repo {
             .blob(&self.to_odb(&full, &content(head_bytes.as_deref())?))?;
         if Some(blob) == head_blob {
             return Err(Error::Refused(format!(
-                "{path} would be committed unchanged (it is the same at HEAD); nothing to commit"
+                "{path} has no changes since HEAD; nothing to commit"
             )));
         }
 
@@ -478,7 +484,9 @@ impl Repo {
                 "git's index has unresolved conflicts: resolve them (`git status` lists them) and run this again".into(),
             ));
         }
-        refuse_gitlink_in_index(&index, &full)?;
+        refuse_gitlink(&full, |prefix| {
+            index.get_path(Path::new(prefix), 0).map(|e| e.mode)
+        })?;
         let staged = index.get_path(Path::new(&full), 0);
         let staged_blob = match &staged {
             Some(entry) if Some(entry.id) != head_blob => {
@@ -568,15 +576,6 @@ impl Repo {
             Ok(())
         };
         let _ = restore();
-    }
-
-    /// Where git keeps the index: `GIT_INDEX_FILE` as git honours it, else `index` in the git
-    /// dir.
-    fn index_path(&self) -> PathBuf {
-        match std::env::var_os("GIT_INDEX_FILE") {
-            Some(file) if !file.is_empty() => self.workdir.join(file),
-            _ => self.repo.path().join("index"),
-        }
     }
 
     /// Refuses to write while git is in the middle of something.
@@ -697,22 +696,6 @@ impl Repo {
         Ok((who("author")?, who("committer")?))
     }
 
-    /// Refuses a path that goes through a submodule (a gitlink) in `tree`.
-    fn refuse_gitlink(&self, tree: Option<&git2::Tree<'_>>, full: &str) -> Result<()> {
-        let Some(tree) = tree else { return Ok(()) };
-        let mut prefix = String::new();
-        for part in full.split('/') {
-            prefix.push_str(part);
-            if let Ok(entry) = tree.get_path(Path::new(&prefix)) {
-                if entry.filemode() == 0o160000 {
-                    return Err(submodule_refusal(&prefix));
-                }
-            }
-            prefix.push('/');
-        }
-        Ok(())
-    }
-
     /// How git's line-ending rules apply to a repository path: from `.gitattributes` (`text`,
     /// `eol`, `crlf`) and `core.autocrlf`, as `git add` and checkout apply them.
     fn eol_rule(&self, full: &str) -> EolRule {
@@ -728,24 +711,21 @@ impl Repo {
         let text = attr("text");
         let eol = attr("eol");
         let crlf_attr = attr("crlf");
-        let autocrlf = self
-            .repo
-            .config()
-            .ok()
-            .and_then(|c| c.get_string("core.autocrlf").ok())
-            .map(|v| v.to_ascii_lowercase());
+        let config = self.repo.config().ok();
+        let setting = |key: &str| {
+            config
+                .as_ref()
+                .and_then(|c| c.get_string(key).ok())
+                .map(|v| v.to_ascii_lowercase())
+        };
+        let autocrlf = setting("core.autocrlf");
         let checkout_crlf = match eol.as_deref().map(|e| AttrValue::from_bytes(Some(e))) {
             Some(AttrValue::String("crlf")) => true,
             Some(AttrValue::String("lf")) => false,
-            _ => match autocrlf.as_deref() {
-                Some("true") => true,
-                Some("input") | Some("false") | None | Some(_) => self
-                    .repo
-                    .config()
-                    .ok()
-                    .and_then(|c| c.get_string("core.eol").ok())
-                    .is_some_and(|v| v.eq_ignore_ascii_case("crlf")),
-            },
+            _ => {
+                autocrlf.as_deref() == Some("true")
+                    || setting("core.eol").as_deref() == Some("crlf")
+            }
         };
         let text = text.or(crlf_attr);
         let mode = match text.as_deref().map(|t| AttrValue::from_bytes(Some(t))) {
@@ -1020,16 +1000,17 @@ fn submodule_refusal(submodule: &str) -> Error {
     ))
 }
 
-fn refuse_gitlink_in_index(index: &git2::Index, full: &str) -> Result<()> {
-    let mut prefix = String::new();
+/// Refuses a repository path that goes through a submodule: `mode_at` gives the mode of each
+/// of its leading folders (in a tree or in the index), and a gitlink (`160000`) among them is
+/// another repository.
+fn refuse_gitlink(full: &str, mode_at: impl Fn(&str) -> Option<u32>) -> Result<()> {
+    let mut end = 0;
     for part in full.split('/') {
-        prefix.push_str(part);
-        if let Some(entry) = index.get_path(Path::new(&prefix), 0) {
-            if entry.mode == 0o160000 {
-                return Err(submodule_refusal(&prefix));
-            }
+        end += part.len();
+        if mode_at(&full[..end]) == Some(0o160000) {
+            return Err(submodule_refusal(&full[..end]));
         }
-        prefix.push('/');
+        end += 1;
     }
     Ok(())
 }

@@ -212,6 +212,12 @@ fn pointers(
 /// assert_eq!(edited, "# pinned versions\ndefaults:\n  greeting: 8   # reviewed\n  other: 2\n");
 /// ```
 pub fn edit(text: &str, label: Option<&str>, id: &str, version: u32) -> Result<String, String> {
+    if let Some(why) = label.and_then(label_problem) {
+        return Err(format!(
+            "`{}` cannot be a label: {why}; pick a name such as `production` or `staging`",
+            label.unwrap_or_default()
+        ));
+    }
     // A byte order mark stays where it is, outside the lines being edited.
     if let Some(rest) = text.strip_prefix('\u{feff}') {
         return edit(rest, label, id, version).map(|edited| format!("\u{feff}{edited}"));

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::lock::LockFile;
 
 /// Suffixes that make a file a prompt.
 pub const PROMPT_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml"];
@@ -337,24 +338,20 @@ impl WorkTree {
     /// the permissions of the file it replaces, and writing through a symlink
     /// ([`WorkTree::write_target`]).
     pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let mut lock = self.lock(rel)?;
+        lock.write(bytes)?;
+        lock.commit()
+    }
+
+    /// Takes the lock of root-relative `rel` (`rel.lock`, beside the file a write replaces, see
+    /// [`WorkTree::write_target`]), for a read-modify-write: read the file after taking it,
+    /// then [`LockFile::write`] and [`LockFile::commit`]. Writers of the same file queue.
+    pub fn lock(&self, rel: &str) -> Result<LockFile> {
         let path = self.write_target(rel)?;
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        let dir = dir.as_path();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-        std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(tmp.path(), e))?;
-        if let Ok(meta) = std::fs::metadata(&path) {
-            let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
-        } else {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ =
-                    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
-            }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-        Ok(())
+        LockFile::acquire(&path)
     }
 
     fn inside(&self, path: &Path) -> bool {

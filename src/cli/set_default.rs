@@ -5,7 +5,6 @@ use clap::Args;
 use super::output::{eprint, print};
 use super::{Context, Failure};
 use crate::error::Error;
-use crate::lock::LockFile;
 use crate::manifest::{self, Manifest};
 use crate::source::Source;
 
@@ -34,13 +33,6 @@ pub struct SetDefaultArgs {
 pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
     let label = args.label.as_deref();
-    if let Some(why) = label.and_then(manifest::label_problem) {
-        return Err(Error::Usage(format!(
-            "`{}` cannot be a label: {why}; pick a name such as `production` or `staging`",
-            label.unwrap_or_default()
-        ))
-        .into());
-    }
     let (_, versions) = registry.versions(&args.id)?;
     if versions.is_empty() {
         registry
@@ -58,7 +50,7 @@ pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
     }
     let work = registry.work_tree();
     let target = work.write_target(manifest::FILE)?;
-    let mut lock = LockFile::acquire(&target)?;
+    let mut lock = work.lock(manifest::FILE)?;
     let text = match work.read(manifest::FILE)? {
         Some(bytes) => String::from_utf8(bytes).map_err(|_| {
             Error::Usage(format!(
