@@ -29,42 +29,42 @@ pub fn over_budget_message() -> String {
 /// Sets the budget on `env` and registers the charging filters over the builtin ones.
 pub fn install(env: &mut Environment<'static>) {
     env.set_byte_budget(Some(MAX_BUILT));
-    charged(
-        env,
-        "replace",
-        Value::from_function(minijinja::filters::replace),
-        replace_size,
-    );
-    charged(
-        env,
-        "join",
-        Value::from_function(minijinja::filters::join),
-        join_size,
-    );
-    charged(
-        env,
-        "indent",
-        Value::from_function(minijinja::filters::indent),
-        indent_size,
-    );
-    charged(
-        env,
-        "format",
-        Value::from_function(minijinja::filters::format),
-        format_size,
-    );
-    charged(
-        env,
-        "list",
-        Value::from_function(minijinja::filters::list),
-        list_size,
-    );
-    charged(
-        env,
-        "tojson",
-        Value::from_function(minijinja::filters::tojson),
-        json_size,
-    );
+    type Size = fn(&[Value]) -> Result<u64, Error>;
+    let charging: [(&'static str, Value, Size); 6] = [
+        (
+            "replace",
+            Value::from_function(minijinja::filters::replace),
+            replace_size,
+        ),
+        (
+            "join",
+            Value::from_function(minijinja::filters::join),
+            join_size,
+        ),
+        (
+            "indent",
+            Value::from_function(minijinja::filters::indent),
+            indent_size,
+        ),
+        (
+            "format",
+            Value::from_function(minijinja::filters::format),
+            format_size,
+        ),
+        (
+            "list",
+            Value::from_function(minijinja::filters::list),
+            list_size,
+        ),
+        (
+            "tojson",
+            Value::from_function(minijinja::filters::tojson),
+            json_size,
+        ),
+    ];
+    for (name, builtin, size) in charging {
+        charged(env, name, builtin, size);
+    }
     env.add_filter("pprint", pprint);
     env.add_function("debug", debug);
 }

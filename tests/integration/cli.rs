@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use insta_cmd::assert_cmd_snapshot;
 
-use crate::common::{cli, crate_root, registry_dir, settings};
+use crate::common::{cli, crate_root, output_with_stdout_closed, registry_dir, settings};
 
 fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -220,14 +220,7 @@ fn closed_pipe_is_not_a_crash() {
         "  line of text that repeats\n".repeat(20000)
     );
     let dir = registry_dir(&files(&[("big.prompt.yaml", &big)]));
-    let mut child = cli(dir.path())
-        .args(["render", "big"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    drop(child.stdout.take());
-    let output = child.wait_with_output().expect("wait");
+    let output = output_with_stdout_closed(cli(dir.path()).args(["render", "big"]));
     assert_ne!(
         output.status.code(),
         Some(101),

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{cli, registry_dir, TestRepo};
+use crate::common::{cli, output_with_stdout_closed, registry_dir, TestRepo};
 
 fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -361,15 +361,8 @@ fn a_closed_pipe_keeps_the_exit_code() {
         .collect();
     let dir = registry_dir(&many.into_iter().collect());
     for (args, code) in [(&["validate"][..], 1), (&["list"][..], 0)] {
-        let mut child = cli(dir.path())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
         // `promptreg validate | head -0`: the reader is gone before anything is written.
-        drop(child.stdout.take());
-        let out = child.wait_with_output().expect("wait");
+        let out = output_with_stdout_closed(cli(dir.path()).args(args));
         assert_eq!(
             out.status.code(),
             Some(code),

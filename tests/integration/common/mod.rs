@@ -191,6 +191,18 @@ pub fn cli(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs `cmd` with its stdout closed before it writes anything, as `promptreg ... | head -0`
+/// does: what a command does when its reader is gone.
+pub fn output_with_stdout_closed(cmd: &mut Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait")
+}
+
 /// The repository root of this crate (for prompts-example/).
 pub fn crate_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
