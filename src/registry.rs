@@ -773,7 +773,14 @@ impl Registry {
                 Some(blobs) => {
                     let blob = blobs.get(&file).copied();
                     let clean = blob.is_some_and(|b| staged.unchanged(self.work.root(), &file, b));
-                    !clean && self.work_differs(&file, blob)?
+                    // A file that cannot be read as a prompt (too large, a FIFO) is not the
+                    // committed version; `validate` says why, `list` still lists it.
+                    !clean
+                        && match self.work_differs(&file, blob) {
+                            Ok(differs) => differs,
+                            Err(Error::Unreadable { .. }) => true,
+                            Err(e) => return Err(e),
+                        }
                 }
             };
             rows.push(Summary {

@@ -869,3 +869,31 @@ fn review_refuses_a_manifest_that_does_not_load() {
         stdout(&output)
     );
 }
+
+#[test]
+fn list_shows_prompt_files_it_cannot_read() {
+    let repo = registry();
+    repo.write(
+        "big.prompt.yaml",
+        &format!("template: |\n{}", "  x\n".repeat(2 * 1024 * 1024)),
+    );
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(repo.path().join("pipe.prompt.yaml"))
+        .status()
+        .expect("mkfifo");
+    assert!(fifo.success());
+    let output = run(repo.path(), &["list"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let list = stdout(&output);
+    assert!(list.contains("big*"), "{list}");
+    // A FIFO is no file for git either: not listed, and never opened.
+    assert!(!list.contains("pipe"), "{list}");
+    // validate says what is wrong with the big one.
+    let output = run(repo.path(), &["validate"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("unreadable"),
+        "{}",
+        stdout(&output)
+    );
+}
