@@ -265,3 +265,12 @@ pub fn count(diagnostics: &[Diagnostic]) -> (usize, usize) {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     (errors, diagnostics.len() - errors)
 }
+
+/// A type name with its indefinite article: `an integer`, `a string`.
+pub fn with_article(name: &str) -> String {
+    match name {
+        "null" => "null".to_string(),
+        n if n.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {n}"),
+        n => format!("a {n}"),
+    }
+}

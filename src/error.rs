@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::diagnostic::Diagnostic;
-use crate::render::RenderError;
 
 /// Everything that can go wrong in promptreg.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +23,7 @@ pub enum Error {
         /// The file as named to the user (root-relative inside the registry).
         file: String,
         /// Why it is refused.
-        why: crate::source::Refusal,
+        why: Refusal,
     },
     /// A git operation failed.
     #[error("git: {0}")]
@@ -96,3 +95,95 @@ impl From<git2::Error> for Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a render failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    /// Required variables without a value.
+    #[error("missing required variable{}: {}", if names.len() == 1 { "" } else { "s" }, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
+    Missing {
+        /// Every missing variable, sorted.
+        names: Vec<String>,
+    },
+    /// A value of the wrong type.
+    #[error(
+        "variable `{name}` must be {}, but the given value is {}",
+        crate::diagnostic::with_article(expected),
+        crate::diagnostic::with_article(given)
+    )]
+    WrongType {
+        /// The variable.
+        name: String,
+        /// The declared type.
+        expected: &'static str,
+        /// The type of the given value.
+        given: &'static str,
+    },
+    /// Values the prompt does not use, refused in strict mode.
+    #[error("the prompt does not use variable{} {}", if names.len() == 1 { "" } else { "s" }, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
+    Unused {
+        /// The unused names.
+        names: Vec<String>,
+    },
+    /// The template failed while rendering; the finding says where.
+    #[error("{}", .0.message)]
+    Template(Box<Diagnostic>),
+}
+
+/// Why promptreg refuses to read a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A FIFO, a device, a socket or a folder: what it is.
+    NotRegular(&'static str),
+    /// Larger than the limit (the size, when it is known).
+    TooLarge {
+        /// The file's size, when known.
+        size: Option<u64>,
+        /// The limit.
+        limit: usize,
+    },
+    /// A symlink that leads out of the registry root.
+    OutsideRoot,
+    /// Inside the git dir, or hidden (a name that starts with `.`): not for templates.
+    Hidden,
+}
+
+impl Refusal {
+    /// What is wrong with `file`, in one line.
+    pub fn message(&self, file: &str) -> String {
+        match self {
+            Refusal::NotRegular(kind) => format!("`{file}` is {kind}, not a regular file"),
+            Refusal::TooLarge {
+                size: Some(size),
+                limit,
+            } => format!("`{file}` is too large ({size} bytes; the limit is {limit} bytes)"),
+            Refusal::TooLarge { size: None, limit } => {
+                format!("`{file}` is larger than the limit of {limit} bytes")
+            }
+            Refusal::OutsideRoot => {
+                format!("`{file}` is a symlink to a file outside the registry root")
+            }
+            Refusal::Hidden => format!(
+                "`{file}` is in the git dir or hidden (a name starting with `.`), which templates cannot read"
+            ),
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Refusal::NotRegular(_) => {
+                "promptreg reads only regular files; replace it with one (or with a symlink to one)"
+            }
+            Refusal::TooLarge { .. } => {
+                "prompts, partials and values are text a person edits; split this one into smaller files"
+            }
+            Refusal::OutsideRoot => {
+                "partials must live under the registry root; paths are relative to it"
+            }
+            Refusal::Hidden => {
+                "keep partials in ordinary folders under the registry root, e.g. `partials/`"
+            }
+        }
+    }
+}

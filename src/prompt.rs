@@ -170,14 +170,7 @@ pub enum Syntax {
     Brackets,
 }
 
-/// A type name with its indefinite article: `an integer`, `a string`.
-pub fn with_article(name: &str) -> String {
-    match name {
-        "null" => "null".to_string(),
-        n if n.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {n}"),
-        n => format!("a {n}"),
-    }
-}
+pub use crate::diagnostic::with_article;
 
 /// The name of a JSON value's type, as used in messages.
 pub fn type_name(value: &Value) -> &'static str {

@@ -12,39 +12,7 @@ use crate::diagnostic::Diagnostic;
 use crate::prompt::{type_name, Body, Message, Prompt, VarType};
 use crate::template::{self, FileContext, Templates, MAX_OUTPUT};
 
-/// Why a render failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum RenderError {
-    /// Required variables without a value.
-    #[error("missing required variable{}: {}", if names.len() == 1 { "" } else { "s" }, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
-    Missing {
-        /// Every missing variable, sorted.
-        names: Vec<String>,
-    },
-    /// A value of the wrong type.
-    #[error(
-        "variable `{name}` must be {}, but the given value is {}",
-        crate::prompt::with_article(expected),
-        crate::prompt::with_article(given)
-    )]
-    WrongType {
-        /// The variable.
-        name: String,
-        /// The declared type.
-        expected: &'static str,
-        /// The type of the given value.
-        given: &'static str,
-    },
-    /// Values the prompt does not use, refused in strict mode.
-    #[error("the prompt does not use variable{} {}", if names.len() == 1 { "" } else { "s" }, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
-    Unused {
-        /// The unused names.
-        names: Vec<String>,
-    },
-    /// The template failed while rendering; the finding says where.
-    #[error("{}", .0.message)]
-    Template(Box<Diagnostic>),
-}
+pub use crate::error::RenderError;
 
 impl RenderError {
     /// The finding for this error when it has a place in a file.

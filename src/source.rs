@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use crate::error::Refusal;
 use crate::error::{Error, Result};
 use crate::lock::LockFile;
 
@@ -119,64 +120,6 @@ pub fn read_stdin(limit: usize) -> Result<Vec<u8>> {
         return Err(refused("<stdin>", Refusal::TooLarge { size: None, limit }));
     }
     Ok(bytes)
-}
-
-/// Why promptreg refuses to read a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// A FIFO, a device, a socket or a folder: what it is.
-    NotRegular(&'static str),
-    /// Larger than the limit (the size, when it is known).
-    TooLarge {
-        /// The file's size, when known.
-        size: Option<u64>,
-        /// The limit.
-        limit: usize,
-    },
-    /// A symlink that leads out of the registry root.
-    OutsideRoot,
-    /// Inside the git dir, or hidden (a name that starts with `.`): not for templates.
-    Hidden,
-}
-
-impl Refusal {
-    /// What is wrong with `file`, in one line.
-    pub fn message(&self, file: &str) -> String {
-        match self {
-            Refusal::NotRegular(kind) => format!("`{file}` is {kind}, not a regular file"),
-            Refusal::TooLarge {
-                size: Some(size),
-                limit,
-            } => format!("`{file}` is too large ({size} bytes; the limit is {limit} bytes)"),
-            Refusal::TooLarge { size: None, limit } => {
-                format!("`{file}` is larger than the limit of {limit} bytes")
-            }
-            Refusal::OutsideRoot => {
-                format!("`{file}` is a symlink to a file outside the registry root")
-            }
-            Refusal::Hidden => format!(
-                "`{file}` is in the git dir or hidden (a name starting with `.`), which templates cannot read"
-            ),
-        }
-    }
-
-    /// What to do about it.
-    pub fn hint(&self) -> &'static str {
-        match self {
-            Refusal::NotRegular(_) => {
-                "promptreg reads only regular files; replace it with one (or with a symlink to one)"
-            }
-            Refusal::TooLarge { .. } => {
-                "prompts, partials and values are text a person edits; split this one into smaller files"
-            }
-            Refusal::OutsideRoot => {
-                "partials must live under the registry root; paths are relative to it"
-            }
-            Refusal::Hidden => {
-                "keep partials in ordinary folders under the registry root, e.g. `partials/`"
-            }
-        }
-    }
 }
 
 fn refused(name: &str, why: Refusal) -> Error {
