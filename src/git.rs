@@ -1,71 +1,33 @@
-//! The one door to git. Every git2 call of promptreg is in this file, behind [`Repo`], which
-//! speaks the registry's words: commits on the first-parent chain, the registry root's tree at a
-//! commit, file bytes at a commit, committing one file. No git2 type leaves this module.
+//! The one door to git. Every git2 call of promptreg is in this file, behind [`Repo`]: commits
+//! on the first-parent chain, the registry root's tree at a commit, object bytes, git's
+//! line-ending rules, and committing one file as a transaction. It knows nothing of prompts,
+//! versions or the caches; no git2 type leaves this module. Uses: `error`, `lock`, `oid`,
+//! `tree`, `time`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::lock::LockFile;
-use crate::source::{prompt_id, Source};
-use crate::tree::{tree_entries, RawTree};
+use crate::tree::tree_entries;
 
-/// A git object id (SHA-1).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct ObjectId(pub [u8; 20]);
+pub use crate::oid::ObjectId;
 
-impl ObjectId {
-    /// The id as 40 hex digits.
-    pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(40);
-        for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
-    }
+/// git2's id of one of ours; 20 bytes always make an `Oid`.
+trait ToOid {
+    fn oid(&self) -> git2::Oid;
+}
 
-    /// The first 7 hex digits.
-    pub fn short(&self) -> String {
-        self.to_hex()[..7].to_string()
-    }
-
-    /// Parses 40 hex digits.
-    pub fn from_hex(hex: &str) -> Option<ObjectId> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 40 {
-            return None;
-        }
-        let mut out = [0u8; 20];
-        for (i, chunk) in bytes.chunks(2).enumerate() {
-            let s = std::str::from_utf8(chunk).ok()?;
-            out[i] = u8::from_str_radix(s, 16).ok()?;
-        }
-        Some(ObjectId(out))
-    }
-
-    fn from_oid(oid: git2::Oid) -> ObjectId {
-        let mut out = [0u8; 20];
-        out.copy_from_slice(oid.as_bytes());
-        ObjectId(out)
-    }
-
+impl ToOid for ObjectId {
     fn oid(&self) -> git2::Oid {
-        // 20 bytes always make an Oid.
         git2::Oid::from_bytes(&self.0).unwrap_or(git2::Oid::ZERO_SHA1)
     }
 }
 
-impl std::fmt::Debug for ObjectId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl std::fmt::Display for ObjectId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_hex())
-    }
+fn from_oid(oid: git2::Oid) -> ObjectId {
+    let mut out = [0u8; 20];
+    out.copy_from_slice(oid.as_bytes());
+    ObjectId(out)
 }
 
 /// What a version records about its commit.
@@ -240,8 +202,8 @@ impl Repo {
         match self.repo.head() {
             // A branch or a detached HEAD names its commit directly: no need to read it.
             Ok(head) => match head.target() {
-                Some(oid) => Ok(Some(ObjectId::from_oid(oid))),
-                None => Ok(Some(ObjectId::from_oid(head.peel_to_commit()?.id()))),
+                Some(oid) => Ok(Some(from_oid(oid))),
+                None => Ok(Some(from_oid(head.peel_to_commit()?.id()))),
             },
             Err(e)
                 if e.code() == git2::ErrorCode::UnbornBranch
@@ -262,35 +224,16 @@ impl Repo {
         let commit = object
             .peel_to_commit()
             .map_err(|_| Error::Usage(format!("`{rev}` does not name a commit")))?;
-        Ok(ObjectId::from_oid(commit.id()))
+        Ok(from_oid(commit.id()))
     }
 
     /// The best common ancestor of two commits, if they have one.
     pub fn merge_base(&self, a: ObjectId, b: ObjectId) -> Result<Option<ObjectId>> {
         match self.repo.merge_base(a.oid(), b.oid()) {
-            Ok(oid) => Ok(Some(ObjectId::from_oid(oid))),
+            Ok(oid) => Ok(Some(from_oid(oid))),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// The position of `commit` on the first-parent chain of the index's tip, if it is on it.
-    pub fn first_parent_seq(
-        &self,
-        commit: ObjectId,
-        index: &crate::history::VersionIndex,
-    ) -> Result<Option<u32>> {
-        let objects = self.objects()?;
-        let mut next = Some(index.tip);
-        let mut seq = index.chain_len;
-        while let Some(c) = next {
-            seq = seq.saturating_sub(1);
-            if c == commit {
-                return Ok(Some(seq));
-            }
-            next = objects.commit_links(c)?.first_parent;
-        }
-        Ok(None)
     }
 
     /// Reads a raw object's bytes.
@@ -362,16 +305,14 @@ impl Repo {
     /// The hash a file's bytes would have as a blob.
     pub fn hash_blob(bytes: &[u8]) -> ObjectId {
         git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
-            .map_or_else(|_| ObjectId::default(), ObjectId::from_oid)
+            .map_or_else(|_| ObjectId::default(), from_oid)
     }
 
     /// The blob id of `path` (registry-relative) in the index, if it is staged.
     pub fn index_blob(&self, path: &str) -> Result<Option<ObjectId>> {
         let index = self.repo.index()?;
         let full = format!("{}{}", self.prefix, path);
-        Ok(index
-            .get_path(Path::new(&full), 0)
-            .map(|e| ObjectId::from_oid(e.id)))
+        Ok(index.get_path(Path::new(&full), 0).map(|e| from_oid(e.id)))
     }
 
     /// What git's index records about the files under the registry root. An index libgit2
@@ -398,7 +339,7 @@ impl Repo {
             files.insert(
                 file.to_string(),
                 Staged {
-                    id: ObjectId::from_oid(entry.id),
+                    id: from_oid(entry.id),
                     size: entry.file_size,
                     mtime_seconds: entry.mtime.seconds(),
                     mtime_nanos: entry.mtime.nanoseconds(),
@@ -544,7 +485,7 @@ impl Repo {
             return Err(err);
         }
         Ok(Committed {
-            id: ObjectId::from_oid(id),
+            id: from_oid(id),
             branch: match head {
                 Head::Branch { name, .. } => Some(name),
                 Head::Detached(_) => None,
@@ -770,7 +711,7 @@ impl Repo {
         if !bytes.contains(&b'\r') {
             return Repo::hash_blob(bytes);
         }
-        ObjectId::from_oid(self.odb_hash(&format!("{}{}", self.prefix, path), bytes))
+        from_oid(self.odb_hash(&format!("{}{}", self.prefix, path), bytes))
     }
 
     /// A committed blob's bytes as checkout writes them to the work tree (LF to CRLF where
@@ -1131,190 +1072,4 @@ fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
         tree: tree?,
         first_parent,
     })
-}
-
-/// The registry's files as they are in one commit.
-pub struct CommitSource {
-    /// The repository, opened the first time git must be read: at the tip, a render may find
-    /// everything it needs in the kept root tree and the working copy.
-    repo: Mutex<Option<Repo>>,
-    /// The registry root, to open the repository from.
-    work_root: PathBuf,
-    commit: ObjectId,
-    root: Option<ObjectId>,
-    /// Trees already read: lookups of several files share their folders.
-    trees: Mutex<HashMap<ObjectId, Arc<RawTree>>>,
-    /// Where the root's tree may be kept uncompressed ([`crate::cache::tree_path`]).
-    root_file: PathBuf,
-    /// Whether this is the tip: its root tree is kept when it has to be read from git, and
-    /// working-copy files stand in for the blobs they hash to.
-    at_tip: bool,
-}
-
-impl std::fmt::Debug for CommitSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CommitSource({})", self.commit)
-    }
-}
-
-impl CommitSource {
-    /// The registry at `commit` of `repo`. `at_tip` is for the commit read most (the tip of
-    /// the history versions come from): its root tree is kept uncompressed under the git dir
-    /// and its files are read from the working copy when they hash to the committed blob.
-    pub fn open(repo: &Repo, commit: ObjectId, at_tip: bool) -> Result<CommitSource> {
-        let root_file = crate::cache::tree_path(repo.git_dir(), repo.prefix());
-        let mut trees = HashMap::new();
-        let kept = at_tip
-            .then(|| crate::cache::load_tree(&root_file, |c, _| c == commit))
-            .flatten();
-        let root = match kept {
-            Some(kept) => {
-                trees.insert(kept.tree, Arc::new(kept.raw));
-                Some(kept.tree)
-            }
-            None => repo.root_tree_at(commit)?,
-        };
-        Ok(CommitSource {
-            repo: Mutex::new(None),
-            work_root: repo.workdir().join(repo.prefix()),
-            commit,
-            root,
-            trees: Mutex::new(trees),
-            root_file,
-            at_tip,
-        })
-    }
-
-    /// The commit.
-    pub fn commit(&self) -> ObjectId {
-        self.commit
-    }
-
-    /// Reads an object's bytes, opening the repository if this is the first read.
-    fn read_object(&self, id: ObjectId) -> Result<Vec<u8>> {
-        let mut repo = self
-            .repo
-            .lock()
-            .map_err(|_| Error::Git("repository lock poisoned".into()))?;
-        if repo.is_none() {
-            *repo = Some(Repo::discover(&self.work_root)?.ok_or_else(|| {
-                Error::NoHistory(format!("{} is no longer in git", self.work_root.display()))
-            })?);
-        }
-        match repo.as_ref() {
-            Some(repo) => repo.read_raw(id),
-            None => Err(Error::Git("repository not open".into())),
-        }
-    }
-
-    fn tree(&self, id: ObjectId) -> Result<Arc<RawTree>> {
-        let mut trees = self
-            .trees
-            .lock()
-            .map_err(|_| Error::Git("tree cache lock poisoned".into()))?;
-        if let Some(tree) = trees.get(&id) {
-            return Ok(tree.clone());
-        }
-        let is_root = Some(id) == self.root;
-        let kept = is_root
-            .then(|| crate::cache::load_tree(&self.root_file, |_, tree| tree == id))
-            .flatten();
-        let tree = match kept {
-            Some(kept) => kept.raw,
-            None => {
-                let tree = RawTree::new(self.read_object(id)?);
-                if is_root && self.at_tip {
-                    crate::cache::store_tree(&self.root_file, self.commit, id, &tree);
-                }
-                tree
-            }
-        };
-        let tree = Arc::new(tree);
-        trees.insert(id, tree.clone());
-        Ok(tree)
-    }
-
-    /// The blob id of a root-relative file at this commit.
-    pub fn blob_id(&self, path: &str) -> Result<Option<ObjectId>> {
-        let Some(mut tree) = self.root else {
-            return Ok(None);
-        };
-        let parts: Vec<&str> = path.split('/').collect();
-        for (i, part) in parts.iter().enumerate() {
-            let last = i + 1 == parts.len();
-            let data = self.tree(tree)?;
-            let Some(entry) = data.get(part.as_bytes()) else {
-                return Ok(None);
-            };
-            if last {
-                return Ok(entry.is_file.then_some(entry.id));
-            }
-            if !entry.is_tree {
-                return Ok(None);
-            }
-            tree = entry.id;
-        }
-        Ok(None)
-    }
-
-    /// Every prompt file at this commit with its blob id.
-    pub fn prompt_blobs(&self) -> Result<BTreeMap<String, ObjectId>> {
-        let Some(root) = self.root else {
-            return Ok(BTreeMap::new());
-        };
-        let mut files = BTreeMap::new();
-        let mut stack = vec![(root, String::new())];
-        while let Some((tree, dir)) = stack.pop() {
-            let data = self.tree(tree)?;
-            for entry in data.entries() {
-                if crate::source::is_hidden_name(entry.name) {
-                    continue;
-                }
-                let name = String::from_utf8_lossy(entry.name);
-                let path = format!("{dir}{name}");
-                if entry.is_tree {
-                    stack.push((entry.id, format!("{path}/")));
-                } else if entry.is_file && prompt_id(&path).is_some() {
-                    files.insert(path, entry.id);
-                }
-            }
-        }
-        Ok(files)
-    }
-}
-
-impl Source for CommitSource {
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let Some(blob) = self.blob_id(path)? else {
-            return Ok(None);
-        };
-        // At the tip the working copy usually holds the same bytes, and hashing a small file
-        // is cheaper than undoing a long chain of deltas in a pack. The hash decides, so a
-        // modified file is never taken for the committed one. Only a regular file of a
-        // prompt's size is tried: never a symlink (to a device or a pipe, say).
-        if self.at_tip {
-            let full = self.work_root.join(path);
-            let plain = std::fs::symlink_metadata(&full)
-                .is_ok_and(|m| m.is_file() && m.len() <= crate::yaml::MAX_FILE_SIZE as u64);
-            let read = || crate::source::read_input(&full, path, crate::yaml::MAX_FILE_SIZE);
-            if let Some(bytes) = plain.then(|| read().ok().flatten()).flatten() {
-                if Repo::hash_blob(&bytes) == blob {
-                    return Ok(Some(bytes));
-                }
-            }
-        }
-        Ok(Some(self.read_object(blob)?))
-    }
-
-    fn exists(&self, path: &str) -> Result<bool> {
-        Ok(self.blob_id(path)?.is_some())
-    }
-
-    fn prompt_files(&self) -> Result<Vec<String>> {
-        Ok(self.prompt_blobs()?.into_keys().collect())
-    }
-
-    fn describe(&self) -> String {
-        format!("commit {}", self.commit.short())
-    }
 }

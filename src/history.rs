@@ -46,6 +46,21 @@ pub struct VersionIndex {
 }
 
 impl VersionIndex {
+    /// The position of `commit` on the first-parent chain of the index's tip, if it is on it.
+    pub fn first_parent_seq(&self, repo: &Repo, commit: ObjectId) -> Result<Option<u32>> {
+        let objects = repo.objects()?;
+        let mut next = Some(self.tip);
+        let mut seq = self.chain_len;
+        while let Some(c) = next {
+            seq = seq.saturating_sub(1);
+            if c == commit {
+                return Ok(Some(seq));
+            }
+            next = objects.commit_links(c)?.first_parent;
+        }
+        Ok(None)
+    }
+
     /// The versions of a file, oldest first (empty when it has none).
     pub fn versions(&self, file: &str) -> &[Version] {
         self.files.get(file).map_or(&[], Vec::as_slice)
@@ -86,7 +101,7 @@ impl VersionIndex {
     /// one without walking history: its versions are exactly those made at or before it.
     /// `None` when `commit` is not on the chain.
     pub fn at_ancestor(&self, repo: &Repo, commit: ObjectId) -> Result<Option<VersionIndex>> {
-        let Some(seq) = repo.first_parent_seq(commit, self)? else {
+        let Some(seq) = self.first_parent_seq(repo, commit)? else {
             return Ok(None);
         };
         let mut files = BTreeMap::new();
@@ -126,8 +141,8 @@ impl VersionIndex {
             // render at that tip kept uncompressed.
             let mut trees = TreeCache::default();
             if let Some(root) = self.tip_root {
-                let kept = crate::cache::load_tree(
-                    &crate::cache::tree_path(repo.git_dir(), repo.prefix()),
+                let kept = crate::kept_tree::load_tree(
+                    &crate::kept_tree::tree_path(repo.git_dir(), repo.prefix()),
                     |_, tree| tree == root,
                 );
                 if let Some(kept) = kept {

@@ -27,20 +27,24 @@
 
 pub mod budget;
 pub mod cache;
+mod cache_file;
 pub mod diagnostic;
 pub mod diff;
 pub mod error;
 pub mod git;
 pub mod history;
+pub mod kept_tree;
 pub mod lock;
 pub mod manifest;
 pub mod markdown;
+pub mod oid;
 pub mod prompt;
 pub mod reference;
 pub mod registry;
 pub mod render;
 pub mod review;
 pub mod schema;
+pub mod snapshot;
 pub mod source;
 pub mod template;
 pub mod time;

@@ -7,12 +7,13 @@ use std::sync::{Arc, OnceLock};
 use crate::cache;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
-use crate::git::{CommitSource, ObjectId, Repo};
+use crate::git::{ObjectId, Repo};
 use crate::history::{Version, VersionIndex};
 use crate::manifest::{self, Manifest};
 use crate::prompt::{suggest, Prompt};
 use crate::reference::{Reference, Selector};
 use crate::render::CompiledPrompt;
+use crate::snapshot::CommitSource;
 use crate::source::{prompt_id, Source, WorkTree};
 use crate::template::{FileContext, Templates};
 
@@ -612,7 +613,7 @@ impl Registry {
         let source = self.commit_source(commit)?;
         let file = index.file_of(&reference.id).unwrap_or_default();
         let blob = source.blob_id(&file)?;
-        let seq = repo.first_parent_seq(commit, index)?;
+        let seq = index.first_parent_seq(repo, commit)?;
         let found = versions
             .iter()
             .rev()

@@ -255,7 +255,7 @@ pub fn review(registry: &Registry, base: &str, head: Option<&str>) -> Result<Rev
     // merge base is on it (the usual pull request), else from its own index.
     let fork = match merge_base {
         None => Counts::Empty,
-        Some(mb) => match repo.first_parent_seq(mb, &base_index)? {
+        Some(mb) => match base_index.first_parent_seq(repo, mb)? {
             Some(seq) => Counts::UpTo(seq),
             None => Counts::Index(Box::new(registry.index_at(mb, false)?)),
         },
