@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use criterion::Criterion;
-use promptreg::cache;
 use promptreg::git::Repo;
+use promptreg::history::cache;
 use promptreg::history::VersionIndex;
 
 fn manifest_dir() -> &'static Path {

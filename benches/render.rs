@@ -127,7 +127,7 @@ fn benches(c: &mut Criterion) {
     // promptreg's own environment (its partial loader reads the fixture's registry and is never
     // called by these templates).
     let mut like =
-        promptreg::template::environment(promptreg::Syntax::Jinja, registry.work(), false);
+        promptreg::render::template::environment(promptreg::Syntax::Jinja, registry.work(), false);
     let like_names = add_messages(&mut like, &fx.messages);
 
     // The two paths must produce the same texts, or the comparison means nothing.

@@ -25,40 +25,22 @@
 //! assert_eq!(rendered.output.texts(), ["Hello Ada"]);
 //! ```
 
-pub mod budget;
-pub mod cache;
-mod cache_file;
+pub mod check;
 pub mod diagnostic;
-pub mod diff;
 pub mod error;
+pub mod format;
 pub mod git;
 pub mod history;
-pub mod kept_tree;
-pub mod lock;
-pub mod manifest;
-pub mod markdown;
-pub mod oid;
-pub mod prompt;
-pub mod reference;
 pub mod registry;
 pub mod render;
-pub mod review;
-pub mod schema;
 pub mod snapshot;
-pub mod source;
-pub mod template;
-pub mod time;
-pub mod tokens;
-pub mod tree;
-pub mod validate;
 pub mod watch;
-pub mod yaml;
 
 #[doc(hidden)]
 pub mod cli;
 
 pub use diagnostic::{Code, Diagnostic, Pos, Severity};
 pub use error::{Error, Result};
-pub use prompt::{Body, Message, Prompt, Syntax, VarType, Variable};
+pub use format::prompt::{Body, Message, Prompt, Syntax, VarType, Variable};
 pub use registry::{Discovery, LoadedPrompt, Registry};
 pub use render::{CompiledPrompt, Output, RenderError, Rendered};

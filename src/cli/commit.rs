@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: CommitArgs) -> Result<u8, Failure> {
     }
     let file = loaded.file.clone();
     let text = loaded.text.clone();
-    let findings = crate::validate::check_loaded(loaded);
+    let findings = crate::check::validate::check_loaded(loaded);
     let errors: Vec<_> = findings.iter().filter(|d| d.is_error()).cloned().collect();
     if !errors.is_empty() {
         let own = |f: &str| {

@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use super::output::{print, stdout_color};
 use super::render::{RenderArgs, RenderRequest};
 use super::{Context, DataFormat, Failure};
-use crate::diff::{compile_failure, render_cases, render_own_cases, side, unified, Cases};
-use crate::reference::Reference;
+use crate::check::diff::{compile_failure, render_cases, render_own_cases, side, unified, Cases};
+use crate::registry::reference::Reference;
 
 /// Show what changed between two versions of a prompt (or two prompts): `diff greeting@3
 /// greeting@4`, `diff greeting greeting@work`.

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::output::print;
 use super::{Context, DataFormat, Failure};
-use crate::reference::{Reference, Selector};
+use crate::registry::reference::{Reference, Selector};
 use crate::registry::Resolved;
 
 /// Print the default version of a prompt (the manifest's, else the latest), or of a label.
@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: GetDefaultArgs) -> Result<u8, Failure> {
         DataFormat::Text => print(&format!("{number}\n"))?,
         DataFormat::Json => {
             let loaded = registry.load_resolved(&args.id, &resolved)?;
-            let (document, _) = crate::yaml::parse(&loaded.file, loaded.text.as_bytes());
+            let (document, _) = crate::format::yaml::parse(&loaded.file, loaded.text.as_bytes());
             let value = serde_json::json!({
                 "id": args.id,
                 "version": number,

@@ -5,7 +5,7 @@ use clap::Args;
 use super::output::print;
 use super::{Context, Failure};
 use crate::error::Error;
-use crate::source::{normalize, PROMPT_SUFFIXES};
+use crate::snapshot::work::{normalize, PROMPT_SUFFIXES};
 
 /// Create `ID.prompt.yaml` with a valid skeleton: a system and a user message, one declared
 /// variable and a test case. Refuses to overwrite an existing prompt.
@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
     let id =
         normalize(&args.id).map_err(|e| Failure::Message(format!("invalid prompt id: {e}")))?;
-    if id != args.id || id.contains('@') || crate::source::is_hidden(&id) {
+    if id != args.id || id.contains('@') || crate::snapshot::work::is_hidden(&id) {
         return Err(Failure::Message(format!(
             "invalid prompt id `{}`: use a relative path without `@`, `..` or hidden folders",
             args.id

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::output::{eprint, print, render_diagnostics, stderr_color};
 use super::{Context, DataFormat, Failure};
 use crate::error::Error;
-use crate::reference::Reference;
+use crate::registry::reference::Reference;
 use crate::render::{coerce, CompiledPrompt, RenderError};
 
 /// Render a prompt with values.
@@ -153,18 +153,21 @@ impl RenderRequest {
 
 fn read_values(path: &std::path::Path) -> Result<Map<String, Value>, Failure> {
     let display = path.display().to_string();
-    let limit = crate::source::MAX_FILE_SIZE;
+    let limit = crate::snapshot::work::MAX_FILE_SIZE;
     let (name, bytes) = if display == "-" {
-        ("<stdin>".to_string(), crate::source::read_stdin(limit)?)
+        (
+            "<stdin>".to_string(),
+            crate::snapshot::work::read_stdin(limit)?,
+        )
     } else {
-        let bytes = crate::source::read_input(path, &display, limit)?.ok_or_else(|| {
+        let bytes = crate::snapshot::work::read_input(path, &display, limit)?.ok_or_else(|| {
             Failure::from(Error::Usage(format!(
                 "values file `{display}` does not exist"
             )))
         })?;
         (display, bytes)
     };
-    let (document, diagnostics) = crate::yaml::parse(&name, &bytes);
+    let (document, diagnostics) = crate::format::yaml::parse(&name, &bytes);
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
@@ -179,7 +182,7 @@ fn read_values(path: &std::path::Path) -> Result<Map<String, Value>, Failure> {
         Some(Value::Null) | None => Ok(Map::new()),
         Some(other) => Err(Failure::Message(format!(
             "{name}: values must be a mapping of variable names to values, found {}",
-            crate::prompt::type_name(&other)
+            crate::format::prompt::type_name(&other)
         ))),
     }
 }
@@ -217,7 +220,7 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
     }
     let source = loaded.source.clone();
     let lookup = move |file: &str| {
-        let path = crate::source::normalize(file).ok()?;
+        let path = crate::snapshot::work::normalize(file).ok()?;
         String::from_utf8(source.read(&path).ok()??).ok()
     };
     let color = stderr_color();

@@ -5,7 +5,7 @@ use clap::Args;
 use super::output::print;
 use super::{Context, Failure};
 use crate::error::Error;
-use crate::reference::Reference;
+use crate::registry::reference::Reference;
 use crate::registry::Resolved;
 
 /// Write the content of a version back to the working copy, so that committing it makes it the

@@ -34,9 +34,9 @@ pub enum ReviewFormat {
 /// Runs `review`.
 pub fn run(ctx: &Context, args: ReviewArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
-    let review = crate::review::review(&registry, &args.base, args.head.as_deref())?;
+    let review = crate::check::review::review(&registry, &args.base, args.head.as_deref())?;
     match args.format {
-        ReviewFormat::Markdown => print(&crate::markdown::review(&review))?,
+        ReviewFormat::Markdown => print(&crate::check::markdown::review(&review))?,
         ReviewFormat::Json => print(&format!(
             "{}\n",
             serde_json::to_string_pretty(&review).unwrap_or_default()

@@ -14,6 +14,6 @@ pub struct SchemaArgs {}
 
 /// Runs `schema`.
 pub fn run(_ctx: &Context, _args: SchemaArgs) -> Result<u8, Failure> {
-    print(crate::schema::PROMPT_SCHEMA)?;
+    print(crate::format::schema::PROMPT_SCHEMA)?;
     Ok(0)
 }

@@ -5,8 +5,8 @@ use clap::Args;
 use super::output::{eprint, print};
 use super::{Context, Failure};
 use crate::error::Error;
-use crate::manifest::{self, Manifest};
-use crate::source::Source;
+use crate::format::manifest::{self, Manifest};
+use crate::snapshot::work::Source;
 
 /// Point a prompt's default (or `--label`) at version N in `defaults.yaml`. Only that line
 /// changes; comments and order stay. Refuses versions that do not exist.

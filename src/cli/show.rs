@@ -4,7 +4,7 @@ use clap::{Args, ValueEnum};
 
 use super::output::print;
 use super::{Context, Failure};
-use crate::reference::Reference;
+use crate::registry::reference::Reference;
 
 /// Print a prompt's file: `show ID`, `show ID@work`.
 #[derive(Debug, Args)]
@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<u8, Failure> {
             print(&text)?;
         }
         ShowFormat::Json => {
-            let (document, _) = crate::yaml::parse(&loaded.file, loaded.text.as_bytes());
+            let (document, _) = crate::format::yaml::parse(&loaded.file, loaded.text.as_bytes());
             let value = document.map(|d| d.value).unwrap_or_default();
             print(&format!(
                 "{}\n",

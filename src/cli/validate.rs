@@ -69,7 +69,7 @@ pub fn github_line(d: &Diagnostic, prefix: &str) -> String {
 /// Runs `validate`.
 pub fn run(ctx: &Context, args: ValidateArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
-    let report = crate::validate::validate(&registry, &args.ids)?;
+    let report = crate::check::validate::validate(&registry, &args.ids)?;
     let (errors, warnings) = (report.errors(), report.warnings());
     match args.format {
         ValidateFormat::Human => {

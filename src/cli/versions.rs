@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, args: VersionsArgs) -> Result<u8, Failure> {
                 commit: c.id.to_hex(),
                 author: c.author.clone(),
                 email: c.email.clone(),
-                time: crate::time::rfc3339(c.time, c.offset_minutes),
+                time: crate::git::time::rfc3339(c.time, c.offset_minutes),
                 subject: c.message.lines().next().unwrap_or("").to_string(),
                 message: c.message.clone(),
                 default: default == Some(v.number),

@@ -258,7 +258,7 @@ fn one_line(d: &Diagnostic) -> String {
 fn timestamp(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-    let seconds = crate::time::rfc3339(secs, 0);
+    let seconds = crate::git::time::rfc3339(secs, 0);
     let base = seconds.strip_suffix('Z').unwrap_or(&seconds);
     format!("{base}.{:03}Z", since.subsec_millis())
 }

@@ -90,7 +90,7 @@ fn github_models_corpus_validates_without_errors() {
         )
         .expect("write");
         let registry = promptreg::Registry::open(tmp.path()).expect("open");
-        let report = promptreg::validate::validate(&registry, &[]).expect("validate runs");
+        let report = promptreg::check::validate::validate(&registry, &[]).expect("validate runs");
         let errors: Vec<_> = report.diagnostics.iter().filter(|d| d.is_error()).collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
         if report

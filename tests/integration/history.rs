@@ -12,9 +12,9 @@ use std::process::Output;
 use git2::{Oid, Repository, TreeWalkMode, TreeWalkResult};
 use serde_json::{json, Map, Value};
 
-use promptreg::cache;
+use promptreg::history::cache;
 use promptreg::history::VersionIndex;
-use promptreg::reference::Reference;
+use promptreg::registry::reference::Reference;
 use promptreg::registry::Resolved;
 use promptreg::{Error, Registry};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use promptreg::reference::Reference;
+use promptreg::registry::reference::Reference;
 use promptreg::{Error, Registry};
 
 use crate::common::registry_dir;

@@ -4,16 +4,18 @@
 //! The walk reads each first-parent commit's registry-root tree id and skips the commit when it
 //! equals the parent's; otherwise it diffs the two trees, descending only into subtrees whose ids
 //! differ. Version N of a file is the N-th commit (oldest first) whose tree has the file with a
-//! blob that differs from the first parent's. The result is cached (see [`crate::cache`]).
+//! blob that differs from the first parent's. The result is cached (see [`crate::history::cache`]).
+
+pub mod cache;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::error::Result;
+use crate::git::tree::{git_order, tree_entries};
 use crate::git::{CommitInfo, ObjectId, Objects, Repo};
-use crate::source::prompt_id;
-use crate::tree::{git_order, tree_entries};
+use crate::snapshot::work::prompt_id;
 
 /// One version of one prompt file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +71,7 @@ impl VersionIndex {
     /// The file that holds prompt `id` in the index (`ID.prompt.yaml` or `ID.prompt.yml`),
     /// if any version of it exists; the one changed most recently when both do.
     pub fn file_of(&self, id: &str) -> Option<String> {
-        crate::source::PROMPT_SUFFIXES
+        crate::snapshot::work::PROMPT_SUFFIXES
             .iter()
             .map(|s| format!("{id}{s}"))
             .filter(|f| !self.versions(f).is_empty())
@@ -141,8 +143,8 @@ impl VersionIndex {
             // render at that tip kept uncompressed.
             let mut trees = TreeCache::default();
             if let Some(root) = self.tip_root {
-                let kept = crate::kept_tree::load_tree(
-                    &crate::kept_tree::tree_path(repo.git_dir(), repo.prefix()),
+                let kept = crate::snapshot::kept_tree::load_tree(
+                    &crate::snapshot::kept_tree::tree_path(repo.git_dir(), repo.prefix()),
                     |_, tree| tree == root,
                 );
                 if let Some(kept) = kept {
@@ -237,7 +239,7 @@ fn first_parent_chain(
 }
 
 fn is_hidden(name: &[u8]) -> bool {
-    crate::source::is_hidden_name(name)
+    crate::snapshot::work::is_hidden_name(name)
 }
 
 /// The trees read for the previous commit's diff: the next commit's old side is usually exactly
@@ -392,7 +394,7 @@ fn diff_trees(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::TreeEntry;
+    use crate::git::tree::TreeEntry;
 
     fn entry(name: &[u8], is_tree: bool) -> TreeEntry<'_> {
         TreeEntry {

@@ -3,7 +3,7 @@
 /// The JSON Schema (draft 2020-12) of a `.prompt.yaml` file.
 ///
 /// ```
-/// let schema: serde_json::Value = serde_json::from_str(promptreg::schema::PROMPT_SCHEMA).unwrap();
+/// let schema: serde_json::Value = serde_json::from_str(promptreg::format::schema::PROMPT_SCHEMA).unwrap();
 /// assert_eq!(schema["title"], "promptreg prompt file");
 /// ```
 pub const PROMPT_SCHEMA: &str = include_str!("prompt.schema.json");

@@ -4,14 +4,20 @@
 //! versions or the caches; no git2 type leaves this module. Uses: `error`, `lock`, `oid`,
 //! `tree`, `time`.
 
+pub mod lock;
+pub mod oid;
+pub mod store;
+pub mod time;
+pub mod tree;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::lock::LockFile;
-use crate::tree::tree_entries;
+use crate::git::lock::LockFile;
+use crate::git::tree::tree_entries;
 
-pub use crate::oid::ObjectId;
+pub use crate::git::oid::ObjectId;
 
 /// git2's id of one of ours; 20 bytes always make an `Oid`.
 trait ToOid {
@@ -355,7 +361,7 @@ impl Repo {
     /// 1. refuses while a merge, rebase, cherry-pick, revert, `am` or bisect is in progress, for
     ///    a path inside a submodule, and with an index that has conflicts or that libgit2 cannot
     ///    write back as git wrote it (sparse or split);
-    /// 2. takes git's own `index.lock` (waiting for another writer, see [`crate::lock`]), and
+    /// 2. takes git's own `index.lock` (waiting for another writer, see [`crate::git::lock`]), and
     ///    reads `HEAD` and the index under it;
     /// 3. builds the commit from `HEAD`'s tree with `content(HEAD's bytes)` at `path`, passed
     ///    through git's line-ending rules (`core.autocrlf`, `.gitattributes`) as `git add` does;
@@ -379,7 +385,7 @@ impl Repo {
         let index_path = git_dir.join("index");
         // Writers of promptreg queue on a lock the system releases if the process dies; git's
         // own `index.lock` is taken inside it, for as long as the index is being rewritten.
-        let _writer = crate::lock::WriterLock::acquire(&git_dir.join("promptreg.lock"))?;
+        let _writer = crate::git::lock::WriterLock::acquire(&git_dir.join("promptreg.lock"))?;
         let mut lock = LockFile::acquire(&index_path)?;
         let head = self.head_ref()?;
         let parent = match head.target() {
@@ -621,7 +627,7 @@ impl Repo {
             };
             let signature = match env(&format!("GIT_{upper}_DATE")) {
                 Some(date) => {
-                    let (secs, offset) = crate::time::parse_git_date(&date).ok_or_else(|| {
+                    let (secs, offset) = crate::git::time::parse_git_date(&date).ok_or_else(|| {
                         Error::Usage(format!(
                             "GIT_{upper}_DATE `{date}` is not a date promptreg reads: use `@SECONDS +ZZZZ` or ISO 8601 (`2024-05-01T12:30:00+02:00`)"
                         ))

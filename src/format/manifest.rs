@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
 use crate::error::Error;
-use crate::yaml::{self, join, Spans};
+use crate::format::yaml::{self, join, Spans};
 
 /// The manifest's file name, at the registry root.
 pub const FILE: &str = "defaults.yaml";
@@ -56,7 +56,7 @@ impl Manifest {
                     "",
                     format!(
                         "defaults.yaml must be a mapping with `defaults` and `labels`, found {}",
-                        crate::prompt::type_name(&other)
+                        crate::format::prompt::type_name(&other)
                     ),
                 );
                 return (manifest, diagnostics);
@@ -91,7 +91,7 @@ impl Manifest {
                         "/labels",
                         format!(
                             "`labels` must be a mapping of label names, found {}",
-                            crate::prompt::type_name(&other)
+                            crate::format::prompt::type_name(&other)
                         ),
                     ),
                 },
@@ -195,7 +195,7 @@ fn pointers(
             format!(
                 "`{}` must be a mapping of prompt ids to versions, found {}",
                 path.trim_start_matches('/'),
-                crate::prompt::type_name(other)
+                crate::format::prompt::type_name(other)
             ),
         ),
     }
@@ -208,7 +208,7 @@ fn pointers(
 ///
 /// ```
 /// let text = "# pinned versions\ndefaults:\n  greeting: 7   # reviewed\n  other: 2\n";
-/// let edited = promptreg::manifest::edit(text, None, "greeting", 8).unwrap();
+/// let edited = promptreg::format::manifest::edit(text, None, "greeting", 8).unwrap();
 /// assert_eq!(edited, "# pinned versions\ndefaults:\n  greeting: 8   # reviewed\n  other: 2\n");
 /// ```
 pub fn edit(text: &str, label: Option<&str>, id: &str, version: u32) -> Result<String, String> {
@@ -326,7 +326,7 @@ fn is_blank(line: &str) -> bool {
 /// (`latest`, `work`, a version number), or could not be written on a command line at all.
 ///
 /// ```
-/// use promptreg::manifest::label_problem;
+/// use promptreg::format::manifest::label_problem;
 /// assert!(label_problem("production").is_none());
 /// assert!(label_problem("latest").is_some());
 /// assert!(label_problem("3").is_some());

@@ -1,21 +1,23 @@
 //! A registry: the prompt files under one root, in the working copy or at a commit.
 
+pub mod reference;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use crate::cache;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
+use crate::format::manifest::{self, Manifest};
+use crate::format::prompt::{suggest, Prompt};
 use crate::git::{ObjectId, Repo};
+use crate::history::cache;
 use crate::history::{Version, VersionIndex};
-use crate::manifest::{self, Manifest};
-use crate::prompt::{suggest, Prompt};
-use crate::reference::{Reference, Selector};
+use crate::registry::reference::{Reference, Selector};
+use crate::render::template::{FileContext, Templates};
 use crate::render::CompiledPrompt;
-use crate::snapshot::CommitSource;
-use crate::source::{prompt_id, Source, WorkTree};
-use crate::template::{FileContext, Templates};
+use crate::snapshot::commit::CommitSource;
+use crate::snapshot::work::{prompt_id, Source, WorkTree};
 
 /// The prompt files of one snapshot, by id.
 #[derive(Debug, Clone, Default)]
@@ -193,12 +195,12 @@ impl LoadedPrompt {
 /// The file of prompt `id` in a snapshot, found by its two possible names rather than by
 /// scanning every file; a full scan only explains a failure (suggestions, conflicts).
 pub fn find_file(source: &dyn Source, id: &str, root: &str) -> Result<String> {
-    let plausible = crate::source::normalize(id).is_ok_and(|n| n == id)
+    let plausible = crate::snapshot::work::normalize(id).is_ok_and(|n| n == id)
         && !id.contains('@')
-        && !crate::source::is_hidden(id);
+        && !crate::snapshot::work::is_hidden(id);
     if plausible {
         let mut found = Vec::new();
-        for suffix in crate::source::PROMPT_SUFFIXES {
+        for suffix in crate::snapshot::work::PROMPT_SUFFIXES {
             let file = format!("{id}{suffix}");
             if source.exists(&file)? {
                 found.push(file);
@@ -347,7 +349,7 @@ impl Registry {
 
     /// The text of a root-relative file in the working copy, if it exists.
     pub fn read_work_text(&self, file: &str) -> Option<String> {
-        let path = crate::source::normalize(file).ok()?;
+        let path = crate::snapshot::work::normalize(file).ok()?;
         let bytes = self.work.read(&path).ok()??;
         String::from_utf8(bytes).ok()
     }

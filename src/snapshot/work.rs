@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::error::Refusal;
 use crate::error::{Error, Result};
-use crate::lock::LockFile;
+use crate::git::lock::LockFile;
 
 /// Suffixes that make a file a prompt.
 pub const PROMPT_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml"];
@@ -28,7 +28,7 @@ pub enum PathError {
 /// the root.
 ///
 /// ```
-/// use promptreg::source::normalize;
+/// use promptreg::snapshot::work::normalize;
 /// assert_eq!(normalize("partials/./tone.md").unwrap(), "partials/tone.md");
 /// assert!(normalize("../secret.txt").is_err());
 /// assert!(normalize("/etc/passwd").is_err());
@@ -56,7 +56,7 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
 }
 
 /// Largest file promptreg reads: a prompt, a partial, the manifest, a values file.
-pub const MAX_FILE_SIZE: usize = crate::yaml::MAX_FILE_SIZE;
+pub const MAX_FILE_SIZE: usize = crate::format::yaml::MAX_FILE_SIZE;
 
 /// Reads the file at `path` as input: a regular file (symlinks followed) of at most `limit`
 /// bytes, named `name` in errors. `Ok(None)` when nothing is there.
@@ -170,7 +170,7 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
 /// can never be included.
 ///
 /// ```
-/// use promptreg::source::is_hidden;
+/// use promptreg::snapshot::work::is_hidden;
 /// assert!(is_hidden(".git/config"));
 /// assert!(is_hidden("partials/.secret.md"));
 /// assert!(!is_hidden("partials/tone.md"));

@@ -1,5 +1,5 @@
 //! The version index kept under the repository's git dir (`.git/promptreg/index-*.bin`), keyed
-//! by the tip it was built for (the tip's root tree is kept by [`crate::kept_tree`]).
+//! by the tip it was built for (the tip's root tree is kept by [`crate::snapshot::kept_tree`]).
 //!
 //! It is a small binary format with a magic number, a format version and checksums, so a
 //! truncated, corrupt or foreign file is detected and rebuilt, never trusted. Writes go to a
@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use crate::cache_file::fnv1a;
-use crate::cache_file::{checksum, file_for, write_atomic, Reader};
+pub use crate::git::store::fnv1a;
+use crate::git::store::{checksum, file_for, write_atomic, Reader};
 use crate::git::{CommitInfo, ObjectId};
 use crate::history::{Version, VersionIndex};
-pub use crate::kept_tree::{load_tree, store_tree, tree_path, KeptTree};
+pub use crate::snapshot::kept_tree::{load_tree, store_tree, tree_path, KeptTree};
 
 const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x04";
 

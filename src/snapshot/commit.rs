@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::git::tree::RawTree;
 use crate::git::{ObjectId, Repo};
-use crate::source::{prompt_id, Source};
-use crate::tree::RawTree;
+use crate::snapshot::work::{prompt_id, Source};
 
 /// The registry's files as they are in one commit.
 pub struct CommitSource {
@@ -21,7 +21,7 @@ pub struct CommitSource {
     root: Option<ObjectId>,
     /// Trees already read: lookups of several files share their folders.
     trees: Mutex<HashMap<ObjectId, Arc<RawTree>>>,
-    /// Where the root's tree may be kept uncompressed ([`crate::kept_tree::tree_path`]).
+    /// Where the root's tree may be kept uncompressed ([`crate::snapshot::kept_tree::tree_path`]).
     root_file: PathBuf,
     /// Whether this is the tip: its root tree is kept when it has to be read from git, and
     /// working-copy files stand in for the blobs they hash to.
@@ -39,10 +39,10 @@ impl CommitSource {
     /// the history versions come from): its root tree is kept uncompressed under the git dir
     /// and its files are read from the working copy when they hash to the committed blob.
     pub fn open(repo: &Repo, commit: ObjectId, at_tip: bool) -> Result<CommitSource> {
-        let root_file = crate::kept_tree::tree_path(repo.git_dir(), repo.prefix());
+        let root_file = crate::snapshot::kept_tree::tree_path(repo.git_dir(), repo.prefix());
         let mut trees = HashMap::new();
         let kept = at_tip
-            .then(|| crate::kept_tree::load_tree(&root_file, |c, _| c == commit))
+            .then(|| crate::snapshot::kept_tree::load_tree(&root_file, |c, _| c == commit))
             .flatten();
         let root = match kept {
             Some(kept) => {
@@ -94,14 +94,14 @@ impl CommitSource {
         }
         let is_root = Some(id) == self.root;
         let kept = is_root
-            .then(|| crate::kept_tree::load_tree(&self.root_file, |_, tree| tree == id))
+            .then(|| crate::snapshot::kept_tree::load_tree(&self.root_file, |_, tree| tree == id))
             .flatten();
         let tree = match kept {
             Some(kept) => kept.raw,
             None => {
                 let tree = RawTree::new(self.read_object(id)?);
                 if is_root && self.at_tip {
-                    crate::kept_tree::store_tree(&self.root_file, self.commit, id, &tree);
+                    crate::snapshot::kept_tree::store_tree(&self.root_file, self.commit, id, &tree);
                 }
                 tree
             }
@@ -144,7 +144,7 @@ impl CommitSource {
         while let Some((tree, dir)) = stack.pop() {
             let data = self.tree(tree)?;
             for entry in data.entries() {
-                if crate::source::is_hidden_name(entry.name) {
+                if crate::snapshot::work::is_hidden_name(entry.name) {
                     continue;
                 }
                 let name = String::from_utf8_lossy(entry.name);
@@ -172,8 +172,10 @@ impl Source for CommitSource {
         if self.at_tip {
             let full = self.work_root.join(path);
             let plain = std::fs::symlink_metadata(&full)
-                .is_ok_and(|m| m.is_file() && m.len() <= crate::yaml::MAX_FILE_SIZE as u64);
-            let read = || crate::source::read_input(&full, path, crate::yaml::MAX_FILE_SIZE);
+                .is_ok_and(|m| m.is_file() && m.len() <= crate::format::yaml::MAX_FILE_SIZE as u64);
+            let read = || {
+                crate::snapshot::work::read_input(&full, path, crate::format::yaml::MAX_FILE_SIZE)
+            };
             if let Some(bytes) = plain.then(|| read().ok().flatten()).flatten() {
                 if Repo::hash_blob(&bytes) == blob {
                     return Ok(Some(bytes));

@@ -33,7 +33,7 @@ impl Reference {
     /// Parses `ID[@SELECTOR]`.
     ///
     /// ```
-    /// use promptreg::reference::{Reference, Selector};
+    /// use promptreg::registry::reference::{Reference, Selector};
     /// let r = Reference::parse("support/triage@3").unwrap();
     /// assert_eq!(r.id, "support/triage");
     /// assert_eq!(r.selector, Selector::Version(3));

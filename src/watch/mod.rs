@@ -38,12 +38,12 @@ use serde_json::{Map, Value};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
-use crate::manifest::{self, Manifest};
-use crate::prompt::Prompt;
+use crate::format::manifest::{self, Manifest};
+use crate::format::prompt::Prompt;
 use crate::registry::{Discovery, LoadedPrompt, Registry};
+use crate::render::template::referenced_templates;
 use crate::render::{CompiledPrompt, RenderError, Rendered};
-use crate::source::{normalize, prompt_id, Source, WorkTree};
-use crate::template::referenced_templates;
+use crate::snapshot::work::{normalize, prompt_id, Source, WorkTree};
 
 /// How long the file system must stay quiet before a batch of events is processed, by default.
 pub const DEBOUNCE: Duration = Duration::from_millis(30);
@@ -654,7 +654,7 @@ impl Session {
                         id.to_string(),
                         dependencies(source.as_ref(), &loaded.prompt),
                     );
-                    let mut diagnostics = crate::validate::check_loaded(loaded.clone());
+                    let mut diagnostics = crate::check::validate::check_loaded(loaded.clone());
                     if let Ok(compiled) = loaded.compile() {
                         (tokens, rendered) = self.render(&compiled, &file, &mut diagnostics);
                     }
@@ -741,7 +741,7 @@ impl Session {
             match compiled.render(&values) {
                 Ok(output) => {
                     if i == 0 {
-                        tokens = Some(crate::tokens::count_rendered(&output));
+                        tokens = Some(crate::render::tokens::count_rendered(&output));
                     }
                     if self.options.render {
                         rendered.push(RenderedCase {
@@ -812,7 +812,7 @@ impl Session {
             let pos = manifest.position(label, id);
             let versions = count(id);
             if !ids.contains(id.as_str()) && versions.unwrap_or(0) == 0 {
-                let hint = crate::prompt::suggest(id, ids.iter().copied())
+                let hint = crate::format::prompt::suggest(id, ids.iter().copied())
                     .map_or("remove the entry, or add the prompt".to_string(), |s| {
                         format!("did you mean `{s}`?")
                     });
@@ -927,7 +927,7 @@ fn dependencies(source: &dyn Source, prompt: &Prompt) -> BTreeSet<String> {
 /// Whether a root-relative path is in a hidden folder (`.git`, `.idea`) or is a hidden file
 /// (editor swap files).
 fn hidden(rel: &str) -> bool {
-    crate::source::is_hidden(rel)
+    crate::snapshot::work::is_hidden(rel)
 }
 
 #[cfg(test)]

@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::diff::{render_own_cases, unified, CaseDiff, Compiled, ABSENT};
+use crate::check::diff::{render_own_cases, unified, CaseDiff, Compiled, ABSENT};
+use crate::check::validate::{validate_snapshot, Report};
 use crate::error::{Error, Result};
+use crate::format::manifest::{self, Manifest};
 use crate::git::ObjectId;
 use crate::history::VersionIndex;
-use crate::manifest::{self, Manifest};
 use crate::registry::{Discovery, LoadedPrompt, Registry};
-use crate::source::Source;
-use crate::validate::{validate_snapshot, Report};
+use crate::snapshot::work::Source;
 
 /// What happened to a prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::oid::ObjectId;
+use crate::git::oid::ObjectId;
 
 /// `.git/promptreg/KIND-HASH.bin`, one file of each kind per registry root.
 pub(crate) fn file_for(git_dir: &Path, kind: &str, prefix: &str) -> PathBuf {

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
+use crate::check::review::{ChangeKind, PromptChange, Review};
 use crate::diagnostic::Diagnostic;
-use crate::review::{ChangeKind, PromptChange, Review};
 
 /// A marker on the first line, so a CI job can find and update its earlier comment.
 pub const MARKER: &str = "<!-- promptreg-review -->";

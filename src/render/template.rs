@@ -8,9 +8,9 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
-use crate::prompt::{Prompt, Syntax};
-use crate::source::{is_hidden, normalize, PathError, Refusal, Source};
-use crate::yaml::ScalarStyle;
+use crate::format::prompt::{Prompt, Syntax};
+use crate::format::yaml::ScalarStyle;
+use crate::snapshot::work::{is_hidden, normalize, PathError, Refusal, Source};
 
 /// Instructions a single render may run before it is stopped (loops without end).
 pub const FUEL: u64 = 5_000_000;
@@ -82,7 +82,7 @@ pub fn environment(syntax: Syntax, source: Arc<dyn Source>, debug: bool) -> Envi
         }
     });
     env.set_fuel(Some(FUEL));
-    crate::budget::install(&mut env);
+    crate::render::budget::install(&mut env);
     env.set_recursion_limit(RECURSION_LIMIT);
     env.set_syntax(syntax_config(syntax));
     env.set_loader(move |name| {
@@ -465,7 +465,7 @@ pub(crate) fn file_position(ctx: &FileContext<'_>, path: &str, line: usize, col:
 /// The message of a minijinja error, without its debug dump.
 pub(crate) fn error_message(err: &minijinja::Error) -> String {
     let mut message = match err.detail() {
-        _ if err.kind() == ErrorKind::OutOfBudget => crate::budget::over_budget_message(),
+        _ if err.kind() == ErrorKind::OutOfBudget => crate::render::budget::over_budget_message(),
         Some(detail) => format!("{}: {detail}", err.kind()),
         None => err.kind().to_string(),
     };
@@ -473,7 +473,9 @@ pub(crate) fn error_message(err: &minijinja::Error) -> String {
     while let Some(inner) = cause {
         if let Some(inner) = inner.downcast_ref::<minijinja::Error>() {
             let text = match inner.detail() {
-                _ if inner.kind() == ErrorKind::OutOfBudget => crate::budget::over_budget_message(),
+                _ if inner.kind() == ErrorKind::OutOfBudget => {
+                    crate::render::budget::over_budget_message()
+                }
                 Some(detail) => format!("{}: {detail}", inner.kind()),
                 None => inner.kind().to_string(),
             };

@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use crate::oid::ObjectId;
+use crate::git::oid::ObjectId;
 
 /// One entry of a tree, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

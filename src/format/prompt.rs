@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::yaml::{self, join, Spans};
+use crate::format::yaml::{self, join, Spans};
 
 /// Top-level fields promptreg knows. Anything else is kept and reported as unknown.
 pub const KNOWN_FIELDS: &[&str] = &[

@@ -25,8 +25,8 @@ fn parts(secs: i64, offset_minutes: i32) -> (i64, u32, u32, i64, i64, i64) {
 /// `2024-05-01T12:30:00+02:00`.
 ///
 /// ```
-/// assert_eq!(promptreg::time::rfc3339(0, 0), "1970-01-01T00:00:00Z");
-/// assert_eq!(promptreg::time::rfc3339(1_700_000_000, 60), "2023-11-14T23:13:20+01:00");
+/// assert_eq!(promptreg::git::time::rfc3339(0, 0), "1970-01-01T00:00:00Z");
+/// assert_eq!(promptreg::git::time::rfc3339(1_700_000_000, 60), "2023-11-14T23:13:20+01:00");
 /// ```
 pub fn rfc3339(secs: i64, offset_minutes: i32) -> String {
     let (y, m, d, hh, mm, ss) = parts(secs, offset_minutes);
@@ -63,7 +63,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 /// the epoch and the offset in minutes.
 ///
 /// ```
-/// use promptreg::time::parse_git_date;
+/// use promptreg::git::time::parse_git_date;
 /// assert_eq!(parse_git_date("@1700000000 +0100"), Some((1_700_000_000, 60)));
 /// assert_eq!(parse_git_date("1700000000 -0130"), Some((1_700_000_000, -90)));
 /// assert_eq!(parse_git_date("2023-11-14T23:13:20+01:00"), Some((1_700_000_000, 60)));

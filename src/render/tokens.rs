@@ -3,7 +3,7 @@
 /// The number of tokens of `text` under o200k_base.
 ///
 /// ```
-/// assert_eq!(promptreg::tokens::count("Hello, world!"), 4);
+/// assert_eq!(promptreg::render::tokens::count("Hello, world!"), 4);
 /// ```
 pub fn count(text: &str) -> usize {
     tiktoken_rs::o200k_base_singleton()

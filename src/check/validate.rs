@@ -8,13 +8,13 @@ use serde_json::Map;
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
 use crate::error::{Error, Result};
+use crate::format::manifest::{self, Manifest};
+use crate::format::prompt::{Body, Prompt};
 use crate::history::VersionIndex;
-use crate::manifest::{self, Manifest};
-use crate::prompt::{Body, Prompt};
 use crate::registry::{Discovery, LoadedPrompt, Registry};
+use crate::render::template::{file_position, FileContext};
 use crate::render::{CompiledPrompt, RenderError};
-use crate::source::Source;
-use crate::template::{file_position, FileContext};
+use crate::snapshot::work::Source;
 use std::sync::Arc;
 
 /// The outcome of validating a registry.
@@ -100,7 +100,7 @@ pub fn validate_snapshot(
 
 /// Every finding about one prompt file of a snapshot.
 pub fn check_file(
-    source: std::sync::Arc<dyn crate::source::Source>,
+    source: std::sync::Arc<dyn crate::snapshot::work::Source>,
     id: &str,
     file: &str,
 ) -> Vec<Diagnostic> {
@@ -271,10 +271,10 @@ fn check_injection(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut V
 }
 
 /// Whether `offset` lies inside a `{{ }}` / `{% %}` (or bracket) tag.
-fn in_expression(text: &str, offset: usize, syntax: crate::prompt::Syntax) -> bool {
+fn in_expression(text: &str, offset: usize, syntax: crate::format::prompt::Syntax) -> bool {
     let (opens, closes): (&[&str], &[&str]) = match syntax {
-        crate::prompt::Syntax::Jinja => (&["{{", "{%"], &["}}", "%}"]),
-        crate::prompt::Syntax::Brackets => (&["[[", "[%"], &["]]", "%]"]),
+        crate::format::prompt::Syntax::Jinja => (&["{{", "{%"], &["}}", "%}"]),
+        crate::format::prompt::Syntax::Brackets => (&["[[", "[%"], &["]]", "%]"]),
     };
     let before = &text[..offset];
     let open = opens.iter().filter_map(|o| before.rfind(o)).max();
@@ -313,7 +313,7 @@ fn check_row(
     match compiled.render(row) {
         Ok(rendered) => {
             if let Some(budget) = ctx.prompt.max_prompt_tokens {
-                let tokens = crate::tokens::count_rendered(&rendered);
+                let tokens = crate::render::tokens::count_rendered(&rendered);
                 if tokens as u64 > budget {
                     out.push(
                         Diagnostic::new(
@@ -407,7 +407,7 @@ fn check_manifest(
         let pos = manifest.position(label, id);
         let versions = index.and_then(|i| i.file_of(id).map(|f| i.versions(&f).len()));
         if !ids.contains(id) && versions.is_none() {
-            let hint = crate::prompt::suggest(id, ids.iter().map(String::as_str))
+            let hint = crate::format::prompt::suggest(id, ids.iter().map(String::as_str))
                 .map_or("remove the entry, or add the prompt".to_string(), |s| {
                     format!("did you mean `{s}`?")
                 });

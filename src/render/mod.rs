@@ -1,6 +1,10 @@
 //! Rendering a compiled prompt with values: types checked, defaults applied, every missing
 //! variable named at once.
 
+pub mod budget;
+pub mod template;
+pub mod tokens;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
@@ -9,8 +13,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::diagnostic::Diagnostic;
-use crate::prompt::{type_name, Body, Message, Prompt, VarType};
-use crate::template::{self, FileContext, Templates, MAX_OUTPUT};
+use crate::format::prompt::{type_name, Body, Message, Prompt, VarType};
+use crate::render::template::{FileContext, Templates, MAX_OUTPUT};
 
 pub use crate::error::RenderError;
 
@@ -144,7 +148,11 @@ fn template_value(value: &Value) -> minijinja::Value {
 
 /// The error for `value` given to declared variable `name` when it is not of its type (`null`
 /// is accepted for an optional variable).
-fn wrong_type(name: &str, var: &crate::prompt::Variable, value: &Value) -> Option<RenderError> {
+fn wrong_type(
+    name: &str,
+    var: &crate::format::prompt::Variable,
+    value: &Value,
+) -> Option<RenderError> {
     let optional_null = value.is_null() && !var.required;
     (!var.ty.accepts(value) && !optional_null).then(|| RenderError::WrongType {
         name: name.to_string(),

@@ -9,7 +9,7 @@ use crate::render::{CompiledPrompt, RenderError, Rendered};
 /// A unified diff of two texts with three lines of context; empty when they are equal.
 ///
 /// ```
-/// let d = promptreg::diff::unified("a\nb\n", "a\nc\n", "v1", "v2");
+/// let d = promptreg::check::diff::unified("a\nb\n", "a\nc\n", "v1", "v2");
 /// assert_eq!(d, "--- v1\n+++ v2\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n");
 /// ```
 pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
@@ -184,7 +184,7 @@ pub fn render_cases(
             let tokens = |r: &Option<Result<Rendered, RenderError>>| {
                 r.as_ref()
                     .and_then(|r| r.as_ref().ok())
-                    .map(crate::tokens::count_rendered)
+                    .map(crate::render::tokens::count_rendered)
             };
             // A render error, or the reason the side does not compile (an absent side is no error).
             let error = |r: &Option<Result<Rendered, RenderError>>, side: &Side<'_>| {

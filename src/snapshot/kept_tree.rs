@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cache_file::{checksum, file_for, write_atomic, Reader};
-use crate::oid::ObjectId;
-use crate::tree::RawTree;
+use crate::git::oid::ObjectId;
+use crate::git::store::{checksum, file_for, write_atomic, Reader};
+use crate::git::tree::RawTree;
 
 const TREE_MAGIC: &[u8; 8] = b"PRTREE\x00\x01";
 

@@ -1,0 +1,7 @@
+//! The prompt formats: the prompt file, the YAML reader with positions, the `defaults.yaml`
+//! manifest and the JSON schema. Pure parsing over bytes; uses only `diagnostic` and `error`.
+
+pub mod manifest;
+pub mod prompt;
+pub mod schema;
+pub mod yaml;

@@ -1,0 +1,6 @@
+//! The snapshot sources: the registry's files as they are in the working copy ([`work`]) or in one
+//! commit ([`commit`]), behind one [`work::Source`] trait. Uses: `git`, `format`.
+
+pub mod commit;
+pub mod kept_tree;
+pub mod work;
