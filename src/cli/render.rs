@@ -265,7 +265,7 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cli::render::*;
 
     #[test]
     fn parses_var_flags() {

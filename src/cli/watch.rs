@@ -351,7 +351,7 @@ fn add_state(value: &mut Value, state: &State, diagnostics: &[Diagnostic]) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cli::watch::*;
 
     #[test]
     fn timestamps_have_milliseconds() {

@@ -470,7 +470,7 @@ fn set_path(lines: &mut Vec<String>, path: &[&str], version: u32) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::format::manifest::*;
 
     #[test]
     fn reads_defaults_and_labels() {

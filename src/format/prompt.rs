@@ -656,7 +656,7 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::format::prompt::*;
 
     #[test]
     fn suggests_close_field_names() {

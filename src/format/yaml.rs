@@ -450,7 +450,7 @@ impl MarkedEventReceiver for Recorder<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::format::yaml::*;
 
     #[test]
     fn records_positions_of_keys_and_values() {

@@ -149,7 +149,7 @@ impl WriterLock {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::git::lock::*;
 
     #[test]
     fn commit_publishes_and_drop_rolls_back() {

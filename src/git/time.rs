@@ -132,7 +132,7 @@ pub fn parse_git_date(text: &str) -> Option<(i64, i32)> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::git::time::*;
 
     #[test]
     fn formats_dates_around_leap_years() {

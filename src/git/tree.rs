@@ -169,7 +169,7 @@ impl RawTree {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::git::tree::*;
 
     fn raw(entries: &[(&str, bool)]) -> Vec<u8> {
         let mut data = Vec::new();

@@ -200,7 +200,7 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::history::cache::*;
 
     fn sample() -> VersionIndex {
         let commit = CommitInfo {

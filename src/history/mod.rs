@@ -393,7 +393,7 @@ fn diff_trees(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::history::*;
     use crate::git::tree::TreeEntry;
 
     fn entry(name: &[u8], is_tree: bool) -> TreeEntry<'_> {

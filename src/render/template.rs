@@ -582,7 +582,7 @@ fn include_diagnostic(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::render::template::*;
 
     #[test]
     fn finds_referenced_templates() {

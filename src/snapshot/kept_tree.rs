@@ -99,7 +99,7 @@ fn tree_checksum(fields: &[u8], body: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::snapshot::kept_tree::*;
 
     #[test]
     fn tree_file_holds_one_tree_for_its_commit() {

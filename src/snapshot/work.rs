@@ -387,7 +387,7 @@ impl Source for WorkTree {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::snapshot::work::*;
 
     #[test]
     fn ids_strip_either_suffix() {

@@ -932,7 +932,7 @@ fn hidden(rel: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::watch::*;
 
     #[test]
     fn hidden_paths() {
