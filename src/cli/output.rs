@@ -205,7 +205,10 @@ pub fn describe(err: &Error, lookup: Option<SourceLookup<'_>>) -> String {
             };
             let mut out = render_diagnostics(diagnostics, &own, color);
             let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            let what = if crate::snapshot::work::prompt_id(file).is_some() {
+            let settings = [crate::format::manifest::FILE, crate::format::config::FILE];
+            let what = if !settings.contains(&file.as_str())
+                && crate::snapshot::matcher::id_of(file).is_some()
+            {
                 "is not a valid prompt"
             } else {
                 "is not valid"

@@ -43,7 +43,9 @@ use crate::format::prompt::Prompt;
 use crate::registry::{Discovery, LoadedPrompt, Registry};
 use crate::render::template::referenced_templates;
 use crate::render::{CompiledPrompt, RenderError, Rendered};
-use crate::snapshot::work::{normalize, prompt_id, Source, WorkTree};
+use crate::format::config;
+use crate::snapshot::matcher::PromptMatcher;
+use crate::snapshot::work::{is_hidden, normalize, Source, WorkTree};
 
 /// How long the file system must stay quiet before a batch of events is processed, by default.
 pub const DEBOUNCE: Duration = Duration::from_millis(30);
@@ -273,6 +275,7 @@ impl Watcher {
                 None => work,
             },
         );
+        let matcher = work.matcher()?;
         let discovery = Discovery::scan(work.as_ref())?;
         for id in &ids {
             if !discovery.conflicts.contains_key(id) {
@@ -295,6 +298,7 @@ impl Watcher {
             selected: ids.into_iter().collect(),
             options,
             discovery,
+            matcher,
             deps: BTreeMap::new(),
             manifest: Manifest::default(),
             events,
@@ -359,6 +363,8 @@ struct Session {
     selected: BTreeSet<String>,
     options: Options,
     discovery: Discovery,
+    /// Which files are prompts (`promptreg.yaml`), re-read when that file changes.
+    matcher: Arc<PromptMatcher>,
     /// Each prompt's partials, transitively, whether they exist or not.
     deps: BTreeMap<String, BTreeSet<String>>,
     /// The last manifest that parsed without errors.
@@ -466,7 +472,7 @@ impl Session {
             let Some(rel) = self.relative(path) else {
                 continue;
             };
-            if hidden(&rel) && !self.is_partial(&rel) {
+            if is_hidden(&rel) && !self.is_partial(&rel) {
                 continue;
             }
             if self.track_closes && self.matters(&rel) {
@@ -494,10 +500,11 @@ impl Session {
         (!parts.is_empty()).then(|| parts.join("/"))
     }
 
-    /// Whether a file's content feeds a check: a prompt, the manifest, a known partial.
+    /// Whether a file's content feeds a check: a prompt, the manifest, the settings, a known
+    /// partial.
     fn matters(&self, rel: &str) -> bool {
-        let named = prompt_id(rel).is_some() || rel == manifest::FILE;
-        (named && !hidden(rel)) || self.is_partial(rel)
+        let named = self.matcher.is_prompt(rel) || rel == manifest::FILE || rel == config::FILE;
+        (named && !is_hidden(rel)) || self.is_partial(rel)
     }
 
     fn is_partial(&self, rel: &str) -> bool {
@@ -526,10 +533,13 @@ impl Session {
     }
 
     /// Whether a path's change can change the set of prompt files: a prompt file that appeared
-    /// or vanished, a folder, or a vanished path that held prompt files.
+    /// or vanished, a folder, a vanished path that held prompt files, or the settings.
     fn needs_rescan(&self, rel: &str) -> bool {
+        if rel == config::FILE {
+            return true;
+        }
         let meta = std::fs::metadata(self.root.join(rel));
-        if prompt_id(rel).is_some() {
+        if self.matcher.is_prompt(rel) {
             let exists = meta.as_ref().is_ok_and(|m| m.is_file());
             return exists != self.is_prompt_file(rel);
         }
@@ -569,6 +579,15 @@ impl Session {
         if batch.rescan || batch.paths.iter().any(|p| self.needs_rescan(p)) {
             let before = self.known();
             let conflicted: BTreeSet<String> = self.discovery.conflicts.keys().cloned().collect();
+            if batch.rescan || batch.paths.contains(config::FILE) {
+                match self.source.matcher() {
+                    Ok(matcher) => self.matcher = matcher,
+                    Err(err) => events.push(Event::Error {
+                        time: SystemTime::now(),
+                        message: format!("cannot read {}: {err}", config::FILE),
+                    }),
+                }
+            }
             match Discovery::scan(self.source.as_ref()) {
                 Ok(discovery) => self.discovery = discovery,
                 Err(err) => events.push(Event::Error {
@@ -607,7 +626,7 @@ impl Session {
                     events.push(Event::Manifest(status));
                 }
             }
-            if let Some(id) = prompt_id(path) {
+            if let Some(id) = self.matcher.prompt_id(path) {
                 let own = known.get(id).is_some_and(|f| f == path)
                     || self
                         .discovery
@@ -924,21 +943,16 @@ fn dependencies(source: &dyn Source, prompt: &Prompt) -> BTreeSet<String> {
     found
 }
 
-/// Whether a root-relative path is in a hidden folder (`.git`, `.idea`) or is a hidden file
-/// (editor swap files).
-fn hidden(rel: &str) -> bool {
-    crate::snapshot::work::is_hidden(rel)
-}
-
 #[cfg(test)]
 mod tests {
     use crate::watch::*;
 
     #[test]
     fn hidden_paths() {
-        assert!(hidden(".git/index"));
-        assert!(hidden("support/.triage.prompt.yaml.swp"));
-        assert!(!hidden("support/triage.prompt.yaml"));
+        assert!(is_hidden(".git/index"));
+        assert!(is_hidden("support/.triage.prompt.yaml.swp"));
+        assert!(!is_hidden("support/triage.prompt.yaml"));
+        assert!(!is_hidden(".github/prompts/triage.prompt.yml"));
     }
 
     #[test]
