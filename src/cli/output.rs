@@ -205,10 +205,8 @@ pub fn describe(err: &Error, lookup: Option<SourceLookup<'_>>) -> String {
             };
             let mut out = render_diagnostics(diagnostics, &own, color);
             let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            let settings = [crate::format::manifest::FILE, crate::format::config::FILE];
-            let what = if !settings.contains(&file.as_str())
-                && crate::snapshot::matcher::id_of(file).is_some()
-            {
+            let prompt_suffix = crate::snapshot::work::PROMPT_SUFFIXES;
+            let what = if prompt_suffix.iter().any(|s| file.ends_with(s)) {
                 "is not a valid prompt"
             } else {
                 "is not valid"

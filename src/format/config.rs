@@ -225,9 +225,10 @@ fn patterns(
                 Diagnostic::new(
                     Code::InvalidConfig,
                     FILE,
-                    format!("bad `prompts` pattern `{written}`: {why}"),
+                    format!("bad `prompts` pattern `{written}`"),
                 )
-                .at(at),
+                .at(at)
+                .with_hint(why),
             ),
         }
     }

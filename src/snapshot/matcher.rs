@@ -172,7 +172,11 @@ mod tests {
         assert_eq!(m.prompt_id("examples/skip.yml"), None);
         assert_eq!(m.prompt_id("x/y/z_prompt.yml"), Some("x/y/z_prompt"));
         assert_eq!(m.prompt_id("x.prompt.yaml"), None);
-        assert_eq!(m.files_of("examples/sample"), ["examples/sample.yml"]);
+        assert_eq!(
+            m.files_of("examples/sample"),
+            ["examples/sample.prompt.yml", "examples/sample.yml"]
+        );
+        assert_eq!(m.files_of("x_prompt"), ["x_prompt.yml"]);
         let all = matcher(&["**/*.yaml"]);
         assert_eq!(all.prompt_id("a/b.prompt.yaml"), Some("a/b"));
         assert_eq!(all.prompt_id("defaults.yaml"), None);
