@@ -66,7 +66,9 @@ pub fn validate_snapshot(
     let discovery = match Discovery::scan(source.as_ref()) {
         // Without usable settings no file is known to be a prompt: the settings' findings
         // are the report.
-        Err(Error::Invalid { file, diagnostics, .. }) if file == config::FILE => {
+        Err(Error::Invalid {
+            file, diagnostics, ..
+        }) if file == config::FILE => {
             return Ok(Report {
                 diagnostics,
                 ..Report::default()

@@ -117,6 +117,9 @@ mod tests {
         assert_eq!(split_suffix("a/b.prompt.yml"), ("a/b", ".prompt.yml"));
         assert_eq!(split_suffix("a/b.prompt.yaml"), ("a/b", ".prompt.yaml"));
         assert_eq!(split_suffix("a/b"), ("a/b", ".prompt.yaml"));
-        assert_eq!(split_suffix("a/.prompt.yaml"), ("a/.prompt.yaml", ".prompt.yaml"));
+        assert_eq!(
+            split_suffix("a/.prompt.yaml"),
+            ("a/.prompt.yaml", ".prompt.yaml")
+        );
     }
 }

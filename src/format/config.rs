@@ -271,7 +271,10 @@ mod tests {
         assert_eq!(errors("prompt: [\"*.yml\"]\n")[0].0, Code::InvalidConfig);
         assert_eq!(errors("prompts: \"*.yml\"\n")[0].0, Code::WrongType);
         assert_eq!(errors("prompts: []\n")[0].0, Code::InvalidConfig);
-        assert_eq!(errors("prompts: [\"../*.yml\"]\n")[0].0, Code::InvalidConfig);
+        assert_eq!(
+            errors("prompts: [\"../*.yml\"]\n")[0].0,
+            Code::InvalidConfig
+        );
         assert_eq!(errors("prompts: [a\n")[0].0, Code::YamlSyntax);
         assert!(errors("").is_empty());
         assert!(errors("prompts: [\"x/*.{yml,yaml}\", \"!x/y.yml\"]\n").is_empty());

@@ -15,10 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::error::Result;
-use crate::git::tree::{git_order, tree_entries};
-use crate::git::{CommitInfo, ObjectId, Objects, Repo};
 use crate::format::config;
 use crate::git::tree::RawTree;
+use crate::git::tree::{git_order, tree_entries};
+use crate::git::{CommitInfo, ObjectId, Objects, Repo};
 use crate::snapshot::matcher::{id_of, PromptMatcher};
 use crate::snapshot::work::is_hidden_name;
 
@@ -435,8 +435,8 @@ impl Diff<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::history::*;
     use crate::git::tree::TreeEntry;
+    use crate::history::*;
 
     fn entry(name: &[u8], is_tree: bool) -> TreeEntry<'_> {
         TreeEntry {

@@ -154,9 +154,15 @@ mod tests {
     #[test]
     fn the_default_is_the_prompt_suffix() {
         let m = PromptMatcher::default();
-        assert_eq!(m.prompt_id("support/triage.prompt.yaml"), Some("support/triage"));
+        assert_eq!(
+            m.prompt_id("support/triage.prompt.yaml"),
+            Some("support/triage")
+        );
         assert_eq!(m.prompt_id("a.prompt.yml"), Some("a"));
-        assert_eq!(m.prompt_id(".github/prompts/a.prompt.yml"), Some(".github/prompts/a"));
+        assert_eq!(
+            m.prompt_id(".github/prompts/a.prompt.yml"),
+            Some(".github/prompts/a")
+        );
         assert_eq!(m.prompt_id("a.yaml"), None);
         assert_eq!(m.prompt_id(".prompt.yaml"), None);
         assert_eq!(m.prompt_id(".git/a.prompt.yaml"), None);

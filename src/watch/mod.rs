@@ -38,12 +38,12 @@ use serde_json::{Map, Value};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
+use crate::format::config;
 use crate::format::manifest::{self, Manifest};
 use crate::format::prompt::Prompt;
 use crate::registry::{Discovery, LoadedPrompt, Registry};
 use crate::render::template::referenced_templates;
 use crate::render::{CompiledPrompt, RenderError, Rendered};
-use crate::format::config;
 use crate::snapshot::matcher::PromptMatcher;
 use crate::snapshot::work::{is_hidden, normalize, Source, WorkTree};
 

@@ -73,7 +73,11 @@ fn github_prompts_are_found_in_the_working_copy_at_commits_and_in_history() {
     assert!(stdout(&out).contains("v2"), "{}", stdout(&out));
     let out = run(repo.path(), &["validate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("2 prompts checked"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("2 prompts checked"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -193,6 +197,18 @@ fn watch_sees_github_prompts_and_follows_the_settings() {
     assert!(status_of(&events, "other/extra").contains("extra"));
     write("other/extra.yml", &prompt("edited"));
     assert!(status_of(&events, "other/extra").contains("edited"));
+    write("promptreg.yaml", "prompts: [\"**/*.prompt.yml\"]\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("no removal of other/extra");
+        match events.recv_timeout(left) {
+            Ok(Event::Removed { id, .. }) if id == "other/extra" => break,
+            Ok(_) => {}
+            Err(e) => panic!("no removal of other/extra: {e}"),
+        }
+    }
     watcher.stop();
 }
 

@@ -134,7 +134,10 @@ fn settings_for(repo: &str) -> Option<&'static str> {
 
 /// Copies a folder's files into `to`.
 fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from).into_iter().filter_map(Result::ok) {
+    for entry in walkdir::WalkDir::new(from)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
         let rel = entry.path().strip_prefix(from).expect("inside");
         let target = to.join(rel);
         if entry.file_type().is_dir() {
@@ -165,7 +168,11 @@ fn github_models_corpus_lists_and_validates_from_each_repository_root() {
     let mut report = String::new();
     let mut found = Vec::new();
     for repo in &repos {
-        let name = repo.file_name().expect("name").to_string_lossy().into_owned();
+        let name = repo
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let root = tmp.path().join(&name);
         copy_dir(repo, &root);
         report.push_str(&format!("== {name}\n"));
@@ -181,7 +188,10 @@ fn github_models_corpus_lists_and_validates_from_each_repository_root() {
         let rows: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
         for row in rows.as_array().expect("rows") {
             let file = row["file"].as_str().expect("file");
-            report.push_str(&format!("list: {} ({file})\n", row["id"].as_str().expect("id")));
+            report.push_str(&format!(
+                "list: {} ({file})\n",
+                row["id"].as_str().expect("id")
+            ));
             found.push(format!("{name}/{file}"));
         }
         let validate = crate::common::cli(&root)
