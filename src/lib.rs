@@ -34,8 +34,10 @@ pub mod history;
 pub mod registry;
 pub mod render;
 pub mod snapshot;
+#[cfg(feature = "watch")]
 pub mod watch;
 
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
 
