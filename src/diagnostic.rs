@@ -79,6 +79,9 @@ codes! {
     TestRender = "test-render", Error;
     /// A render with given values failed (`render`; validate reports `test-render`).
     RenderFailed = "render-error", Error;
+    /// A render that ran out of its instruction budget (fuel) or of its byte budget: a loop
+    /// or a string that grows without bound.
+    RenderLimit = "render-limit", Error;
     /// A test case that lacks a required variable.
     TestMissingVariable = "test-missing-variable", Error;
     /// A prompt without test data.

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use crate::diagnostic::Diagnostic;
 
-/// Everything that can go wrong in promptreg.
+/// Everything that can go wrong in promptreg. Branch on [`Error::kind`]; the variants carry
+/// the details for messages, and new ones may be added.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A file or directory could not be read or written.
     #[error("cannot access {}: {source}", path.display())]
@@ -27,7 +29,7 @@ pub enum Error {
     },
     /// A git operation failed.
     #[error("git: {0}")]
-    Git(String),
+    Git(#[source] GitError),
     /// Versions are needed but the registry has no usable history.
     #[error("{0}")]
     NoHistory(String),
@@ -64,9 +66,15 @@ pub enum Error {
     /// Rendering failed.
     #[error(transparent)]
     Render(#[from] RenderError),
-    /// A request that cannot be carried out as asked.
+    /// A request that cannot be carried out as asked (a bad argument, a bad combination).
     #[error("{0}")]
     Usage(String),
+    /// A file or revision the request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A repository or setup promptreg cannot work with (bare, SHA-256, a missing identity).
+    #[error("{0}")]
+    Unsupported(String),
     /// A write refused to protect the user's work.
     #[error("{0}")]
     Refused(String),
@@ -85,11 +93,140 @@ impl Error {
     pub fn is_problem(&self) -> bool {
         matches!(self, Error::Invalid { .. } | Error::Render(_))
     }
+
+    /// What kind of error this is, for a program to branch on (a server maps kinds to HTTP
+    /// statuses, a CLI to exit codes).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Unreadable { .. } => ErrorKind::Unreadable,
+            Error::Git(_) => ErrorKind::Git,
+            Error::NoHistory(_) => ErrorKind::NoHistory,
+            Error::UnknownPrompt { .. } => ErrorKind::UnknownPrompt,
+            Error::BadReference { .. } => ErrorKind::BadReference,
+            Error::Invalid { .. } => ErrorKind::Invalid,
+            Error::Render(err) => err.kind(),
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Refused(_) => ErrorKind::Refused,
+        }
+    }
+}
+
+/// The kind of an [`Error`]: stable, and with a stable name ([`ErrorKind::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file or directory could not be read or written.
+    Io,
+    /// A file promptreg refuses to read (not a regular file, too large, outside the root).
+    Unreadable,
+    /// A git operation failed.
+    Git,
+    /// Versions were needed, but there is no usable history.
+    NoHistory,
+    /// No prompt has the id.
+    UnknownPrompt,
+    /// A reference that does not resolve (no such version, label or commit).
+    BadReference,
+    /// A file or revision that does not exist.
+    NotFound,
+    /// A file with errors (see its diagnostics).
+    Invalid,
+    /// Required variables without a value.
+    MissingVariables,
+    /// A value of the wrong type for its variable.
+    WrongType,
+    /// Values the prompt does not use, in strict mode.
+    UnusedVariables,
+    /// A template failed while rendering.
+    Template,
+    /// A render stopped at a limit (instructions or bytes).
+    RenderLimit,
+    /// A request that cannot be carried out as asked.
+    Usage,
+    /// A repository or setup promptreg cannot work with.
+    Unsupported,
+    /// A write refused, to protect the user's work.
+    Refused,
+}
+
+impl ErrorKind {
+    /// The kind's stable name, e.g. `unknown-prompt`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "io",
+            ErrorKind::Unreadable => "unreadable",
+            ErrorKind::Git => "git",
+            ErrorKind::NoHistory => "no-history",
+            ErrorKind::UnknownPrompt => "unknown-prompt",
+            ErrorKind::BadReference => "bad-reference",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::MissingVariables => "missing-variables",
+            ErrorKind::WrongType => "wrong-type",
+            ErrorKind::UnusedVariables => "unused-variables",
+            ErrorKind::Template => "template",
+            ErrorKind::RenderLimit => "render-limit",
+            ErrorKind::Usage => "usage",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Refused => "refused",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed git operation: libgit2's message, and its error as the cause when there is one.
+#[derive(Debug)]
+pub struct GitError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl GitError {
+    /// A git error with only a message.
+    pub(crate) fn new(message: impl Into<String>) -> GitError {
+        GitError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A git error with a message of its own and libgit2's error as the cause.
+    pub(crate) fn with_cause(message: impl Into<String>, cause: git2::Error) -> GitError {
+        GitError {
+            message: message.into(),
+            source: Some(Box::new(cause)),
+        }
+    }
+}
+
+impl std::fmt::Display for GitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for GitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl From<git2::Error> for Error {
     fn from(err: git2::Error) -> Error {
-        Error::Git(err.message().to_string())
+        Error::Git(GitError {
+            message: err.message().to_string(),
+            source: Some(Box::new(err)),
+        })
     }
 }
 
@@ -98,6 +235,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a render failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RenderError {
     /// Required variables without a value.
     #[error("missing required variable{}: {}", if names.len() == 1 { "" } else { "s" }, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
@@ -130,8 +268,24 @@ pub enum RenderError {
     Template(Box<Diagnostic>),
 }
 
+impl RenderError {
+    /// The kind of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RenderError::Missing { .. } => ErrorKind::MissingVariables,
+            RenderError::WrongType { .. } => ErrorKind::WrongType,
+            RenderError::Unused { .. } => ErrorKind::UnusedVariables,
+            RenderError::Template(d) if d.code == crate::diagnostic::Code::RenderLimit => {
+                ErrorKind::RenderLimit
+            }
+            RenderError::Template(_) => ErrorKind::Template,
+        }
+    }
+}
+
 /// Why promptreg refuses to read a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// A FIFO, a device, a socket or a folder: what it is.
     NotRegular(&'static str),

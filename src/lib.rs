@@ -34,13 +34,20 @@ pub mod history;
 pub mod registry;
 pub mod render;
 pub mod snapshot;
+#[cfg(feature = "watch")]
 pub mod watch;
 
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
 
 pub use diagnostic::{Code, Diagnostic, Pos, Severity};
-pub use error::{Error, Result};
-pub use format::prompt::{Body, Message, Prompt, Syntax, VarType, Variable};
-pub use registry::{Discovery, LoadedPrompt, Registry};
-pub use render::{CompiledPrompt, Output, RenderError, Rendered};
+pub use error::{Error, ErrorKind, RenderError, Result};
+pub use format::manifest::Manifest;
+pub use format::prompt::{Body, Message, Prompt, Role, Syntax, VarType, Variable};
+pub use git::oid::ObjectId;
+pub use registry::reference::{Reference, Selector};
+pub use registry::{Discovery, LoadedPrompt, Registry, Resolved, Snapshot, Summary};
+pub use render::chat::request_body as chat_request_body;
+pub use render::request::{RenderOutcome, RenderRequest};
+pub use render::{CompiledPrompt, Output, Rendered};

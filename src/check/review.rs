@@ -250,12 +250,12 @@ pub fn review(registry: &Registry, base: &str, head: Option<&str>) -> Result<Rev
     };
     let merge_base = repo.merge_base(base_commit, head_commit)?;
     let head_index = registry.index_at(head_commit, head.is_none())?;
-    let base_index = base_index(registry, repo, &head_index, base_commit, merge_base)?;
+    let base_index = base_index(registry, &repo, &head_index, base_commit, merge_base)?;
     // Versions each prompt had where the branch forked: on base's first-parent chain when the
     // merge base is on it (the usual pull request), else from its own index.
     let fork = match merge_base {
         None => Counts::Empty,
-        Some(mb) => match base_index.first_parent_seq(repo, mb)? {
+        Some(mb) => match base_index.first_parent_seq(&repo, mb)? {
             Some(seq) => Counts::UpTo(seq),
             None => Counts::Index(Box::new(registry.index_at(mb, false)?)),
         },
@@ -591,7 +591,10 @@ fn compare_manifest(
         };
         let blob_text = |n: Option<u32>| -> Option<String> {
             let file = head.file_of(&id)?;
-            let blob = head.versions(&file).get(n? as usize - 1)?.blob;
+            let blob = head
+                .versions(&file)
+                .get((n? as usize).checked_sub(1)?)?
+                .blob;
             repo.read_raw(blob)
                 .ok()
                 .map(|b| String::from_utf8_lossy(&b).into_owned())

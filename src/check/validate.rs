@@ -262,7 +262,7 @@ fn check_injection(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut V
     };
     let supplied = user_supplied(ctx.prompt, compiled);
     for (i, message) in messages.iter().enumerate() {
-        if message.role != "system" {
+        if message.role != crate::format::prompt::Role::System {
             continue;
         }
         for name in &supplied {
@@ -360,7 +360,10 @@ fn check_row(
         }
         Err(RenderError::Template(d)) => {
             let mut d = *d;
-            d.code = if matches!(d.code, Code::IncludeMissing | Code::IncludeOutsideRoot) {
+            d.code = if matches!(
+                d.code,
+                Code::IncludeMissing | Code::IncludeOutsideRoot | Code::RenderLimit
+            ) {
                 d.code
             } else {
                 Code::TestRender

@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::{json, Map, Value};
 
 use super::output::{print, stdout_color};
-use super::render::{RenderArgs, RenderRequest};
+use super::render::{RenderArgs, Request};
 use super::{Context, DataFormat, Failure};
 use crate::check::diff::{compile_failure, render_cases, render_own_cases, side, unified, Cases};
 use crate::registry::reference::Reference;
@@ -89,7 +89,7 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<u8, Failure> {
         let names = (from_ref.to_string(), to_ref.to_string());
         let names = (names.0.as_str(), names.1.as_str());
         let diffs = if given {
-            let request = RenderRequest::from_args(RenderArgs {
+            let request = Request::from_args(RenderArgs {
                 reference: args.to.clone(),
                 vars: args.vars.clone(),
                 vars_file: args.vars_file.clone(),
@@ -101,7 +101,7 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<u8, Failure> {
                 .as_ref()
                 .or(old.as_ref())
                 .map_err(|e| Failure::Message(e.clone()))?;
-            let values: Vec<Map<String, Value>> = vec![request.values(target)?.0];
+            let values: Vec<Map<String, Value>> = vec![request.request.resolve_values(target)?.0];
             render_cases(side(&old), side(&new), Cases::same(&values), names)
         } else {
             render_own_cases(&old, &new, names)

@@ -156,18 +156,7 @@ fn error_value(
 
 /// A stable name for the kind of an error, for JSON output.
 fn kind(err: &Error) -> &'static str {
-    match err {
-        Error::Io { .. } => "io",
-        Error::Unreadable { .. } => "unreadable",
-        Error::Git(_) => "git",
-        Error::NoHistory(_) => "no-history",
-        Error::UnknownPrompt { .. } => "unknown-prompt",
-        Error::BadReference { .. } => "bad-reference",
-        Error::Invalid { .. } => "invalid",
-        Error::Render(_) => "render",
-        Error::Usage(_) => "usage",
-        Error::Refused(_) => "refused",
-    }
+    err.kind().as_str()
 }
 
 /// What to do about an error, when there is something to say.

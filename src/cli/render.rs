@@ -9,7 +9,8 @@ use super::output::{eprint, print, render_diagnostics, stderr_color};
 use super::{Context, DataFormat, Failure};
 use crate::error::Error;
 use crate::registry::reference::Reference;
-use crate::render::{coerce, CompiledPrompt, RenderError};
+use crate::render::request::RenderRequest;
+use crate::render::RenderError;
 
 /// Render a prompt with values.
 ///
@@ -70,26 +71,21 @@ impl VarFlag {
     }
 }
 
-/// The render request once arguments are read: flags parsed, the values file loaded.
+/// The arguments once read: the reference parsed, and the values (the values file, then the
+/// flags) as a library [`RenderRequest`].
 #[derive(Debug)]
-pub struct RenderRequest {
+pub struct Request {
     /// The prompt to render.
     pub reference: Reference,
-    /// Values from `--vars`.
-    pub file_values: Map<String, Value>,
-    /// Values from `--var`, in order.
-    pub flags: Vec<VarFlag>,
-    /// The test case to start from.
-    pub test: Option<usize>,
-    /// Unused variables are errors.
-    pub strict: bool,
+    /// What to render it with.
+    pub request: RenderRequest,
     /// Output format.
     pub format: DataFormat,
 }
 
-impl RenderRequest {
+impl Request {
     /// Reads the arguments: parses every flag and loads the values file.
-    pub fn from_args(args: RenderArgs) -> Result<RenderRequest, Failure> {
+    pub fn from_args(args: RenderArgs) -> Result<Request, Failure> {
         let reference = Reference::parse(&args.reference)?;
         let flags = args
             .vars
@@ -97,61 +93,29 @@ impl RenderRequest {
             .map(|f| VarFlag::parse(f))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Failure::Message)?;
-        let file_values = match &args.vars_file {
-            None => Map::new(),
-            Some(path) => read_values(path)?,
-        };
-        Ok(RenderRequest {
+        let mut request = RenderRequest::new().strict(args.strict);
+        if let Some(n) = args.test {
+            request = request.test_case(n);
+        }
+        if let Some(path) = &args.vars_file {
+            request = request.values(&read_values(path)?)?;
+        }
+        for flag in flags {
+            request = match flag {
+                VarFlag::Json(key, value) => request.value(key, value)?,
+                VarFlag::Text(key, raw) => request.text(key, raw),
+            };
+        }
+        Ok(Request {
             reference,
-            file_values,
-            flags,
-            test: args.test,
-            strict: args.strict,
+            request,
             format: args.format,
         })
     }
-
-    /// The values for `prompt`: the test case, then the file, then the flags (converted to
-    /// the declared types). Also returns the names given explicitly (not from test data).
-    pub fn values(
-        &self,
-        prompt: &CompiledPrompt,
-    ) -> Result<(Map<String, Value>, Vec<String>), Failure> {
-        let mut values = Map::new();
-        if let Some(n) = self.test {
-            let rows = &prompt.prompt().test_data;
-            let row = rows.get(n).ok_or_else(|| {
-                Failure::Message(match rows.len() {
-                    0 => format!("`{}` has no test data", prompt.id()),
-                    len => format!(
-                        "`{}` has {len} test case{} (0 to {}); there is no test case {n}",
-                        prompt.id(),
-                        if len == 1 { "" } else { "s" },
-                        len - 1
-                    ),
-                })
-            })?;
-            values.extend(row.clone());
-        }
-        let mut given: Vec<String> = self.file_values.keys().cloned().collect();
-        values.extend(self.file_values.clone());
-        let declared = prompt.prompt().variables.as_ref();
-        for flag in &self.flags {
-            let (key, value) = match flag {
-                VarFlag::Json(key, value) => (key.clone(), value.clone()),
-                VarFlag::Text(key, raw) => {
-                    let ty = declared.and_then(|vars| vars.get(key)).map(|v| v.ty);
-                    (key.clone(), coerce(ty, raw))
-                }
-            };
-            given.push(key.clone());
-            values.insert(key, value);
-        }
-        Ok((values, given))
-    }
 }
 
-fn read_values(path: &std::path::Path) -> Result<Map<String, Value>, Failure> {
+/// Reads a values file (`-` is standard input): a YAML or JSON mapping.
+pub(crate) fn read_values(path: &std::path::Path) -> Result<Map<String, Value>, Failure> {
     let display = path.display().to_string();
     let limit = crate::snapshot::work::MAX_FILE_SIZE;
     let (name, bytes) = if display == "-" {
@@ -189,7 +153,7 @@ fn read_values(path: &std::path::Path) -> Result<Map<String, Value>, Failure> {
 
 /// Runs `render`.
 pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
-    let request = RenderRequest::from_args(args)?;
+    let request = Request::from_args(args)?;
     let registry = ctx.registry()?;
     let resolved = registry.resolve(&request.reference)?;
     let loaded = registry.load_resolved(&request.reference.id, &resolved)?;
@@ -234,18 +198,17 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
     let compiled = loaded
         .compile()
         .map_err(|e| Failure::Error(Box::new(e), Some(Box::new(lookup.clone()))))?;
-    let (values, given) = request.values(&compiled)?;
-    let unused = compiled.unused(given.iter());
-    if !unused.is_empty() {
-        let err = RenderError::Unused { names: unused };
-        if request.strict {
-            return Err(Failure::Error(Box::new(Error::Render(err)), None));
+    let outcome = request.request.render(&compiled).map_err(|e| match e {
+        Error::Render(RenderError::Template(_)) => {
+            Failure::Error(Box::new(e), Some(Box::new(lookup)))
         }
-        eprint(&format!("warning: {err}\n"));
+        e => Failure::Error(Box::new(e), None),
+    })?;
+    if !outcome.unused.is_empty() {
+        let names = outcome.unused;
+        eprint(&format!("warning: {}\n", RenderError::Unused { names }));
     }
-    let rendered = compiled
-        .render(&values)
-        .map_err(|e| Failure::Error(Box::new(Error::Render(e)), Some(Box::new(lookup))))?;
+    let rendered = outcome.rendered;
     let text = match request.format {
         DataFormat::Json => format!(
             "{}\n",

@@ -53,7 +53,10 @@ pub fn run(ctx: &Context, args: RestoreArgs) -> Result<u8, Failure> {
         None => loaded.text.clone().into_bytes(),
     };
     registry.work_tree().write(&loaded.file, &bytes)?;
-    let restored = versions.get(number as usize - 1).map(|v| v.blob);
+    let restored = (number as usize)
+        .checked_sub(1)
+        .and_then(|i| versions.get(i))
+        .map(|v| v.blob);
     let next = if restored == latest {
         "it is the latest version's content, so there is nothing to commit".to_string()
     } else {

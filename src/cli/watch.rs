@@ -13,8 +13,8 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use super::output::{eprint, print, stdout_closed, stdout_color};
-use super::render::{RenderArgs, RenderRequest};
-use super::{Context, DataFormat, Failure};
+use super::render::read_values;
+use super::{Context, Failure};
 use crate::diagnostic::Diagnostic;
 use crate::watch::{Cause, Event, Inputs, ManifestStatus, Options, State, Status, Watcher};
 
@@ -69,17 +69,7 @@ impl WatchRequest {
     /// Reads the arguments: loads the `--vars` file the way `render` does.
     pub fn from_args(args: WatchArgs) -> Result<WatchRequest, Failure> {
         let inputs = match args.vars_file {
-            Some(path) => {
-                let render = RenderArgs {
-                    reference: "watch".to_string(),
-                    vars: Vec::new(),
-                    vars_file: Some(path),
-                    test: None,
-                    strict: false,
-                    format: DataFormat::Text,
-                };
-                Inputs::Values(RenderRequest::from_args(render)?.file_values)
-            }
+            Some(path) => Inputs::Values(read_values(&path)?),
             None => Inputs::TestData(args.test),
         };
         Ok(WatchRequest {

@@ -80,10 +80,59 @@ pub enum Body {
 /// One chat message before rendering.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Message {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
+    /// Who speaks.
+    pub role: Role,
     /// The template text.
     pub content: String,
+}
+
+/// Who speaks a message. A role chat APIs do not know is kept as written (and `validate`
+/// warns about it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// The instructions.
+    System,
+    /// The user's turn.
+    User,
+    /// The model's turn.
+    Assistant,
+    /// Any other role, as written.
+    Other(String),
+}
+
+impl Role {
+    /// The role from its name: `system`, `user`, `assistant`, else [`Role::Other`].
+    pub fn from_name(name: &str) -> Role {
+        match name {
+            "system" => Role::System,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            other => Role::Other(other.to_string()),
+        }
+    }
+
+    /// The role's name, as written in files and chat APIs.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Other(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// A declared input.
@@ -483,7 +532,7 @@ impl Reader<'_> {
             }
         }
         Some(Message {
-            role: role?,
+            role: Role::from_name(&role?),
             content: content?,
         })
     }

@@ -13,7 +13,7 @@ pub mod tree;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, GitError, Result};
 use crate::git::lock::LockFile;
 use crate::git::tree::tree_entries;
 
@@ -133,33 +133,41 @@ impl std::fmt::Debug for Repo {
     }
 }
 
+/// Sets libgit2's process-wide options for a short-lived process that reads history and
+/// fetches nothing: object hash checks and the object cache off, smaller pack windows. They
+/// change every git2 user in the process, so only a program that owns the process (the
+/// `promptreg` binary) calls this, before it opens a repository; the library never does, and a
+/// server that fetches from remotes keeps hash checks on.
+pub fn tune_for_short_process() {
+    // libgit2 re-hashes every object it reads by default; git itself does not (it leaves
+    // that to fsck), and the hashing was three quarters of a cold history walk.
+    static RELAX: std::sync::Once = std::sync::Once::new();
+    RELAX.call_once(|| {
+        git2::opts::strict_hash_verification(false);
+        // The object cache keeps every object read (up to 256 MiB): a history walk reads
+        // each tree once and keeps what it needs itself.
+        git2::opts::enable_caching(false);
+        // libgit2 maps pack files in windows of up to 1 GiB and keeps up to 8 GiB mapped;
+        // every page a history walk touches then counts as resident memory. Smaller
+        // windows and a mapped limit keep a walk of a large repository small.
+        // SAFETY: these only set libgit2's global limits; `call_once` runs them once, and
+        // the caller runs this before it opens a repository.
+        #[allow(unsafe_code)]
+        unsafe {
+            let _ = git2::opts::set_mwindow_size(32 << 20);
+            let _ = git2::opts::set_mwindow_mapped_limit(64 << 20);
+        }
+    });
+}
+
 impl Repo {
     /// Finds the repository that contains `root` (canonical). `Ok(None)` outside git.
     pub fn discover(root: &Path) -> Result<Option<Repo>> {
-        // libgit2 re-hashes every object it reads by default; git itself does not (it leaves
-        // that to fsck), and the hashing was three quarters of a cold history walk.
-        static RELAX: std::sync::Once = std::sync::Once::new();
-        RELAX.call_once(|| {
-            git2::opts::strict_hash_verification(false);
-            // The object cache keeps every object read (up to 256 MiB): a history walk reads
-            // each tree once and keeps what it needs itself.
-            git2::opts::enable_caching(false);
-            // libgit2 maps pack files in windows of up to 1 GiB and keeps up to 8 GiB mapped;
-            // every page a history walk touches then counts as resident memory. Smaller
-            // windows and a mapped limit keep a walk of a large repository small.
-            // SAFETY: these only set libgit2's global limits; `call_once` runs them once,
-            // before this process opens a repository through promptreg.
-            #[allow(unsafe_code)]
-            unsafe {
-                let _ = git2::opts::set_mwindow_size(32 << 20);
-                let _ = git2::opts::set_mwindow_mapped_limit(64 << 20);
-            }
-        });
         let Some(repo) = open_repository(root)? else {
             return Ok(None);
         };
         let Some(workdir) = repo.workdir() else {
-            return Err(Error::Usage(format!(
+            return Err(Error::Unsupported(format!(
                 "{} is a bare repository; promptreg needs a working tree (clone it without --bare)",
                 repo.path().display()
             )));
@@ -226,10 +234,10 @@ impl Repo {
         let object = self
             .repo
             .revparse_single(rev)
-            .map_err(|e| Error::Usage(format!("unknown revision `{rev}`: {}", e.message())))?;
+            .map_err(|e| Error::NotFound(format!("unknown revision `{rev}`: {}", e.message())))?;
         let commit = object
             .peel_to_commit()
-            .map_err(|_| Error::Usage(format!("`{rev}` does not name a commit")))?;
+            .map_err(|_| Error::NotFound(format!("`{rev}` does not name a commit")))?;
         Ok(from_oid(commit.id()))
     }
 
@@ -801,15 +809,18 @@ fn crash_point(name: &str) {
 fn open_repository(root: &Path) -> Result<Option<git2::Repository>> {
     let failed = |e: git2::Error, what: &Path| {
         if let Some(repo) = sha256_repository(what) {
-            return Error::Usage(format!(
+            return Error::Unsupported(format!(
                 "{} is a SHA-256 repository; promptreg reads SHA-1 repositories only",
                 repo.display()
             ));
         }
-        Error::Git(format!(
-            "cannot open the repository at {}: {}",
-            what.display(),
-            e.message()
+        Error::Git(GitError::with_cause(
+            format!(
+                "cannot open the repository at {}: {}",
+                what.display(),
+                e.message()
+            ),
+            e,
         ))
     };
     let env_path = |key: &str| {
@@ -1076,7 +1087,7 @@ impl Objects<'_> {
     /// The tree and first parent of a commit.
     pub fn commit_links(&self, id: ObjectId) -> Result<CommitLinks> {
         self.with(id, parse_commit_links)?
-            .ok_or_else(|| Error::Git(format!("commit {id} cannot be parsed")))
+            .ok_or_else(|| Error::Git(GitError::new(format!("commit {id} cannot be parsed"))))
     }
 }
 

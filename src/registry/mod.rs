@@ -4,7 +4,9 @@ pub mod reference;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
@@ -138,7 +140,7 @@ impl LoadedPrompt {
     /// Reads and checks the prompt file `file` of `source`.
     pub fn read(source: Arc<dyn Source>, id: &str, file: &str) -> Result<LoadedPrompt> {
         let bytes = source.read(file)?.ok_or_else(|| {
-            Error::Usage(format!(
+            Error::NotFound(format!(
                 "`{file}` does not exist in the {}",
                 source.describe()
             ))
@@ -217,19 +219,173 @@ pub fn find_file(source: &dyn Source, id: &str, root: &str) -> Result<String> {
 
 /// A prompt registry rooted at one directory, with the git repository around it if there is
 /// one.
+///
+/// A `Registry` is `Send + Sync`: the repository is opened once and guarded, and what is read
+/// from it (the tip, the version index, the counts) is computed once per `Registry` and then
+/// only read. It is one view of the history: the tip is resolved the first time it is needed
+/// and kept. A long-lived program takes a [`Snapshot`] per state of the history instead
+/// ([`Registry::snapshot`]): each resolves `HEAD` (or the revision) anew and shares the open
+/// repository and the caches of this registry.
 #[derive(Debug)]
 pub struct Registry {
-    root: PathBuf,
-    work: Arc<WorkTree>,
-    repo: Option<Repo>,
-    rev: Option<String>,
-    index: OnceLock<VersionIndex>,
+    shared: Arc<Shared>,
+    pin: Pin,
+    index: OnceLock<Arc<VersionIndex>>,
     /// The tip, once resolved.
     tip: OnceLock<ObjectId>,
     /// How many versions each file has, read from the cache's summary, for `list`.
     version_counts: OnceLock<BTreeMap<String, u32>>,
-    /// Commit snapshots already opened, so a command reads each tree of a commit once.
-    commits: std::sync::Mutex<std::collections::HashMap<ObjectId, Arc<CommitSource>>>,
+}
+
+/// What the registries of one root share: the working copy, the repository (opened once) and
+/// the commit snapshots already opened.
+#[derive(Debug)]
+struct Shared {
+    root: PathBuf,
+    work: Arc<WorkTree>,
+    /// Reentrant, so that one thread can hold it across calls that take it again; git2's
+    /// repository may move between threads but not be used by two at once.
+    repo: Option<ReentrantMutex<Repo>>,
+    /// Commit snapshots already opened, so each tree of a commit is read once; the newest
+    /// [`MAX_OPEN_COMMITS`] are kept.
+    commits: Mutex<OpenCommits>,
+}
+
+/// How many commit snapshots a registry keeps open.
+const MAX_OPEN_COMMITS: usize = 64;
+
+#[derive(Debug, Default)]
+struct OpenCommits {
+    by_id: std::collections::HashMap<ObjectId, Arc<CommitSource>>,
+    /// Oldest first, for eviction.
+    order: std::collections::VecDeque<ObjectId>,
+}
+
+impl OpenCommits {
+    fn insert(&mut self, id: ObjectId, source: Arc<CommitSource>) {
+        if self.by_id.insert(id, source).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > MAX_OPEN_COMMITS {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+}
+
+/// Which commit a registry reads versions from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pin {
+    /// `HEAD`, resolved once.
+    Head,
+    /// A revision, resolved once; the manifest is read from its commit.
+    Rev(String),
+    /// One commit, as a [`Snapshot`] holds it; `head` when it was `HEAD` (the cache is
+    /// written back only then).
+    Commit { id: ObjectId, head: bool },
+}
+
+/// The repository of a registry, held by this thread (see [`Registry::repo`]).
+pub type RepoGuard<'a> = ReentrantMutexGuard<'a, Repo>;
+
+/// The registry at one commit: its prompts, its manifest and (on demand) its version index,
+/// all read from that commit, and the prompts compiled so far. It never changes, so it can be
+/// shared across threads in an `Arc`; [`Registry::snapshot`] takes a new one when the history
+/// moves.
+#[derive(Debug)]
+pub struct Snapshot {
+    registry: Registry,
+    commit: ObjectId,
+    discovery: Discovery,
+    manifest: Manifest,
+    /// Compiled prompts by id and version number.
+    compiled: Mutex<BTreeMap<(String, u32), Arc<CompiledPrompt>>>,
+}
+
+/// How many compiled prompts a snapshot keeps.
+const MAX_COMPILED: usize = 1024;
+
+impl Snapshot {
+    /// The commit.
+    pub fn commit(&self) -> ObjectId {
+        self.commit
+    }
+
+    /// The prompts of the commit, by id.
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// The commit's `defaults.yaml` (empty when it has none).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The registry pinned at this commit, for everything else it reads (versions, summaries,
+    /// sources).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The version index of the commit's first-parent history, built (or read from the cache)
+    /// the first time it is asked for.
+    pub fn index(&self) -> Result<&VersionIndex> {
+        self.registry.index()
+    }
+
+    /// Resolves a reference at this commit. `ID@work` is refused: a snapshot is committed
+    /// content only.
+    pub fn resolve(&self, reference: &Reference) -> Result<Resolved> {
+        if reference.selector == Selector::Work {
+            return Err(Error::Usage(format!(
+                "`{reference}` names the working copy, which a snapshot of commit {} does not hold",
+                self.commit.short()
+            )));
+        }
+        match self.registry.resolve_numbered(reference)? {
+            Resolved::Work => Err(Error::NoHistory(format!(
+                "`{}` has no committed versions at commit {}",
+                reference.id,
+                self.commit.short()
+            ))),
+            resolved => Ok(resolved),
+        }
+    }
+
+    /// The compiled prompt a reference names, compiled once per version and kept.
+    pub fn prompt(&self, reference: &Reference) -> Result<(Resolved, Arc<CompiledPrompt>)> {
+        let resolved = self.resolve(reference)?;
+        let number = match resolved {
+            Resolved::Version { number, .. } => number,
+            // Without numbers (a shallow clone), the tip's file: keyed as version 0.
+            _ => 0,
+        };
+        let key = (reference.id.clone(), number);
+        if let Some(found) = self.compiled_prompts().get(&key) {
+            return Ok((resolved, found.clone()));
+        }
+        let compiled = Arc::new(
+            self.registry
+                .load_resolved(&reference.id, &resolved)?
+                .compile()?,
+        );
+        let mut kept = self.compiled_prompts();
+        if kept.len() >= MAX_COMPILED {
+            kept.clear();
+        }
+        kept.insert(key, compiled.clone());
+        Ok((resolved, compiled))
+    }
+
+    fn compiled_prompts(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<(String, u32), Arc<CompiledPrompt>>> {
+        // A cache: a panic while it was held leaves it usable.
+        self.compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// What a reference resolved to.
@@ -290,55 +446,91 @@ impl Registry {
             Some(repo) => work.with_git_dir(repo.git_dir()),
             None => work,
         });
-        Ok(Registry {
+        let shared = Shared {
             root: root.to_path_buf(),
             work,
-            repo,
-            rev: None,
+            repo: repo.map(ReentrantMutex::new),
+            commits: Mutex::new(OpenCommits::default()),
+        };
+        Ok(Registry::pinned(Arc::new(shared), Pin::Head))
+    }
+
+    fn pinned(shared: Arc<Shared>, pin: Pin) -> Registry {
+        Registry {
+            shared,
+            pin,
             index: OnceLock::new(),
             tip: OnceLock::new(),
             version_counts: OnceLock::new(),
-            commits: std::sync::Mutex::new(std::collections::HashMap::new()),
-        })
+        }
     }
 
     /// Reads versions from the first-parent history of `rev` instead of `HEAD`.
-    pub fn with_rev(mut self, rev: Option<String>) -> Registry {
-        self.rev = rev;
-        self.index = OnceLock::new();
-        self.tip = OnceLock::new();
-        self.version_counts = OnceLock::new();
-        self
+    pub fn with_rev(self, rev: Option<String>) -> Registry {
+        let pin = match rev {
+            Some(rev) => Pin::Rev(rev),
+            None => Pin::Head,
+        };
+        Registry::pinned(self.shared, pin)
+    }
+
+    /// The registry as it is now: `HEAD` (or the revision) resolved anew, sharing this
+    /// registry's open repository and caches. Everything a snapshot reads is read from its
+    /// commit, the manifest included, so it never changes; a long-lived program keeps one per
+    /// state of the history (in an `Arc`, across threads) and takes a new one when the
+    /// history moves.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let head = match &self.pin {
+            Pin::Head => true,
+            Pin::Rev(_) => false,
+            Pin::Commit { head, .. } => *head,
+        };
+        let commit = match &self.pin {
+            Pin::Commit { id, .. } => *id,
+            _ => Registry::pinned(self.shared.clone(), self.pin.clone()).tip()?,
+        };
+        let registry = Registry::pinned(self.shared.clone(), Pin::Commit { id: commit, head });
+        let source = registry.commit_source(commit)?;
+        let discovery = Discovery::scan(source.as_ref())?;
+        let manifest = registry.manifest()?;
+        Ok(Snapshot {
+            registry,
+            commit,
+            discovery,
+            manifest,
+            compiled: Mutex::new(BTreeMap::new()),
+        })
     }
 
     /// The root as given.
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.shared.root
     }
 
     /// The root for messages.
     fn root_name(&self) -> String {
-        self.root.display().to_string()
+        self.shared.root.display().to_string()
     }
 
     /// The working copy, for writing.
     pub fn work_tree(&self) -> &WorkTree {
-        &self.work
+        &self.shared.work
     }
 
     /// The working copy.
     pub fn work(&self) -> Arc<dyn Source> {
-        self.work.clone()
+        self.shared.work.clone()
     }
 
-    /// The git repository, if the root is inside one.
-    pub fn repo(&self) -> Option<&Repo> {
-        self.repo.as_ref()
+    /// The git repository, if the root is inside one, held for this thread until the guard
+    /// is dropped.
+    pub fn repo(&self) -> Option<RepoGuard<'_>> {
+        self.shared.repo.as_ref().map(ReentrantMutex::lock)
     }
 
     /// The working copy's prompt files.
     pub fn discover_work(&self) -> Result<Discovery> {
-        Discovery::scan(self.work.as_ref())
+        Discovery::scan(self.shared.work.as_ref())
     }
 
     /// Reads prompt `id` from the working copy.
@@ -351,25 +543,30 @@ impl Registry {
     /// The text of a root-relative file in the working copy, if it exists.
     pub fn read_work_text(&self, file: &str) -> Option<String> {
         let path = crate::snapshot::work::normalize(file).ok()?;
-        let bytes = self.work.read(&path).ok()??;
+        let bytes = self.shared.work.read(&path).ok()??;
         String::from_utf8(bytes).ok()
     }
 
     /// The registry as it is at `commit`, opened once per command.
     pub fn commit_source(&self, commit: ObjectId) -> Result<Arc<CommitSource>> {
-        let mut commits = self
-            .commits
-            .lock()
-            .map_err(|_| Error::Git("snapshot cache lock poisoned".into()))?;
-        if let Some(source) = commits.get(&commit) {
+        if let Some(source) = self.open_commits().by_id.get(&commit) {
             return Ok(source.clone());
         }
         // The tip's root tree is worth keeping uncompressed: every render of a latest or
-        // unpinned default version reads it.
+        // unpinned default version reads it. The list of open commits is not held while the
+        // repository is read (a thread holding the repository may be waiting for it).
         let at_tip = self.tip().is_ok_and(|tip| tip == commit);
-        let source = Arc::new(CommitSource::open(self.require_repo()?, commit, at_tip)?);
-        commits.insert(commit, source.clone());
+        let source = Arc::new(CommitSource::open(&*self.require_repo()?, commit, at_tip)?);
+        self.open_commits().insert(commit, source.clone());
         Ok(source)
+    }
+
+    fn open_commits(&self) -> std::sync::MutexGuard<'_, OpenCommits> {
+        // The list only caches: a panic while it was held cannot leave it wrong, only short.
+        self.shared
+            .commits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The commit versions are read from: `--rev`, else `HEAD`.
@@ -378,17 +575,18 @@ impl Registry {
             return Ok(*tip);
         }
         let repo = self.require_repo()?;
-        let tip = match &self.rev {
-            Some(rev) => repo.resolve(rev),
-            None => repo.head()?.ok_or_else(|| {
+        let tip = match &self.pin {
+            Pin::Rev(rev) => repo.resolve(rev),
+            Pin::Commit { id, .. } => Ok(*id),
+            Pin::Head => repo.head()?.ok_or_else(|| {
                 Error::NoHistory("the repository has no commits yet, so no prompt has versions; commit a prompt to make its version 1".into())
             }),
         }?;
         Ok(*self.tip.get_or_init(|| tip))
     }
 
-    fn require_repo(&self) -> Result<&Repo> {
-        self.repo.as_ref().ok_or_else(|| {
+    fn require_repo(&self) -> Result<RepoGuard<'_>> {
+        self.repo().ok_or_else(|| {
             Error::NoHistory(format!(
                 "{} is not inside a git repository, so prompts have no versions; only the working copy (ID@work) is available",
                 self.root_name()
@@ -403,8 +601,9 @@ impl Registry {
             return Ok(index);
         }
         let tip = self.tip()?;
-        let index = self.index_at(tip, self.rev.is_none())?;
-        Ok(self.index.get_or_init(|| index))
+        let at_head = matches!(self.pin, Pin::Head | Pin::Commit { head: true, .. });
+        let index = self.index_at(tip, at_head)?;
+        Ok(self.index.get_or_init(|| Arc::new(index)))
     }
 
     /// The version index of the first-parent history of any commit, starting from the cache
@@ -419,13 +618,13 @@ impl Registry {
         let path = cache::path(repo.git_dir(), repo.prefix());
         let index = match cache::load(&path) {
             Some(mut index) => {
-                if index.update(repo, tip)? && store {
+                if index.update(&repo, tip)? && store {
                     cache::store(&path, &index);
                 }
                 index
             }
             None => {
-                let index = VersionIndex::build(repo, tip)?;
+                let index = VersionIndex::build(&repo, tip)?;
                 if store {
                     cache::store(&path, &index);
                 }
@@ -469,9 +668,11 @@ impl Registry {
     /// does not load (see [`Manifest::load`]) is an error, so no default ever falls back to
     /// the latest version because of a bad merge; no `defaults.yaml` at all is an empty one.
     pub fn manifest(&self) -> Result<Manifest> {
-        let bytes = match (&self.rev, &self.repo) {
-            (Some(_), Some(_)) => self.commit_source(self.tip()?)?.read(manifest::FILE)?,
-            _ => self.work.read(manifest::FILE)?,
+        let bytes = match (&self.pin, &self.shared.repo) {
+            (Pin::Rev(_) | Pin::Commit { .. }, Some(_)) => {
+                self.commit_source(self.tip()?)?.read(manifest::FILE)?
+            }
+            _ => self.shared.work.read(manifest::FILE)?,
         };
         match bytes {
             Some(bytes) => Manifest::load(&bytes),
@@ -498,7 +699,7 @@ impl Registry {
             Selector::Default => self.manifest()?.get(None, &reference.id).is_none(),
             _ => false,
         };
-        if latest_like && self.repo.is_some() {
+        if latest_like && self.shared.repo.is_some() {
             if let Ok(tip) = self.tip() {
                 let source = self.commit_source(tip)?;
                 if find_file(source.as_ref(), &reference.id, "").is_ok() {
@@ -516,7 +717,7 @@ impl Registry {
         if reference.selector == Selector::Work {
             return Ok(Resolved::Work);
         }
-        if reference.selector == Selector::Default && self.repo.is_none() {
+        if reference.selector == Selector::Default && self.shared.repo.is_none() {
             return Ok(Resolved::Work);
         }
         if reference.selector == Selector::Default && matches!(self.tip(), Err(Error::NoHistory(_)))
@@ -546,7 +747,7 @@ impl Registry {
             Err(e) => return Err(e),
         };
         let version = |n: u32| -> Result<Resolved> {
-            match versions.get(n as usize - 1) {
+            match (n as usize).checked_sub(1).and_then(|i| versions.get(i)) {
                 Some(v) => Ok(Resolved::Version {
                     number: v.number,
                     commit: index.commit(v).id,
@@ -616,7 +817,7 @@ impl Registry {
         let source = self.commit_source(commit)?;
         let file = index.file_of(&reference.id).unwrap_or_default();
         let blob = source.blob_id(&file)?;
-        let seq = index.first_parent_seq(repo, commit)?;
+        let seq = index.first_parent_seq(&repo, commit)?;
         let found = versions
             .iter()
             .rev()
@@ -714,7 +915,7 @@ impl Registry {
     /// The comparison is git's: the working bytes pass through git's line-ending rules first
     /// (`core.autocrlf`, `.gitattributes`), so a clean CRLF checkout is not modified.
     pub fn work_differs(&self, file: &str, blob: Option<ObjectId>) -> Result<bool> {
-        let bytes = self.work.read(file)?;
+        let bytes = self.shared.work.read(file)?;
         Ok(match (bytes, blob) {
             (None, None) => false,
             (Some(bytes), Some(blob)) => self.work_blob_id(file, &bytes) != blob,
@@ -724,7 +925,7 @@ impl Registry {
 
     /// The blob id git gives the working bytes of `file`, after its line-ending rules.
     pub fn work_blob_id(&self, file: &str, bytes: &[u8]) -> ObjectId {
-        match &self.repo {
+        match self.repo() {
             Some(repo) => repo.work_blob_id(file, bytes),
             None => Repo::hash_blob(bytes),
         }
@@ -746,7 +947,7 @@ impl Registry {
         let manifest = self.manifest()?;
         // The prompt files committed at the tip, with their blobs: outside git there is
         // nothing to compare with; in a repository without commits every file is new.
-        let tip_blobs: Option<BTreeMap<String, ObjectId>> = match &self.repo {
+        let tip_blobs: Option<BTreeMap<String, ObjectId>> = match &self.shared.repo {
             None => None,
             Some(_) => match self.tip() {
                 Ok(tip) => Some(self.commit_source(tip)?.prompt_blobs()?),
@@ -761,7 +962,7 @@ impl Registry {
             }
         }
         // Files whose stat git's index vouches for are not read.
-        let staged = match (&self.repo, &tip_blobs) {
+        let staged = match (self.repo(), &tip_blobs) {
             (Some(repo), Some(_)) => repo.staged_files(),
             _ => crate::git::StagedFiles::default(),
         };
@@ -776,7 +977,8 @@ impl Registry {
                 None => false,
                 Some(blobs) => {
                     let blob = blobs.get(&file).copied();
-                    let clean = blob.is_some_and(|b| staged.unchanged(self.work.root(), &file, b));
+                    let clean =
+                        blob.is_some_and(|b| staged.unchanged(self.shared.work.root(), &file, b));
                     // A file that cannot be read as a prompt (too large, a FIFO) is not the
                     // committed version; `validate` says why, `list` still lists it.
                     !clean

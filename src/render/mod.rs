@@ -2,6 +2,8 @@
 //! variable named at once.
 
 pub mod budget;
+pub mod chat;
+pub mod request;
 pub mod template;
 pub mod tokens;
 
@@ -41,6 +43,12 @@ pub struct Rendered {
     /// The rendered messages or text.
     #[serde(flatten)]
     pub output: Output,
+    /// GitHub Models `responseFormat`, as written.
+    #[serde(rename = "responseFormat", skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+    /// GitHub Models `jsonSchema`, as written.
+    #[serde(rename = "jsonSchema", skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<Value>,
 }
 
 /// The rendered body.
@@ -388,6 +396,8 @@ impl CompiledPrompt {
             model: self.prompt.model.clone(),
             model_parameters: self.prompt.model_parameters.clone(),
             output,
+            response_format: self.prompt.response_format.clone(),
+            json_schema: self.prompt.json_schema.clone(),
         })
     }
 

@@ -93,7 +93,8 @@ pub fn environment(syntax: Syntax, source: Arc<dyn Source>, debug: bool) -> Envi
             PathError::OutsideRoot(_) => minijinja::Error::new(
                 ErrorKind::InvalidOperation,
                 format!("include of `{name}` leaves the registry root"),
-            ),
+            )
+            .with_source(Refused(Refusal::OutsideRoot)),
             PathError::NotAFile(_) => minijinja::Error::new(
                 ErrorKind::TemplateNotFound,
                 format!("`{name}` is not a file path"),
@@ -466,6 +467,9 @@ pub(crate) fn file_position(ctx: &FileContext<'_>, path: &str, line: usize, col:
 pub(crate) fn error_message(err: &minijinja::Error) -> String {
     let mut message = match err.detail() {
         _ if err.kind() == ErrorKind::OutOfBudget => crate::render::budget::over_budget_message(),
+        _ if err.kind() == ErrorKind::OutOfFuel => format!(
+            "the render ran out of fuel ({FUEL} instructions); look for a loop that runs too long or a macro that recurses"
+        ),
         Some(detail) => format!("{}: {detail}", err.kind()),
         None => err.kind().to_string(),
     };
@@ -504,13 +508,7 @@ pub(crate) fn template_diagnostic(
     let code = match err.kind() {
         _ if refused.is_some() => refused.map_or(code, refusal_code),
         ErrorKind::TemplateNotFound => Code::IncludeMissing,
-        ErrorKind::InvalidOperation
-            if err
-                .detail()
-                .is_some_and(|d| d.contains("leaves the registry root")) =>
-        {
-            Code::IncludeOutsideRoot
-        }
+        ErrorKind::OutOfFuel | ErrorKind::OutOfBudget => Code::RenderLimit,
         _ => code,
     };
     let (line, col) = match (err.template_source(), err.range()) {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, GitError, Result};
 use crate::git::tree::RawTree;
 use crate::git::{ObjectId, Repo};
 use crate::snapshot::matcher::PromptMatcher;
@@ -76,7 +76,7 @@ impl CommitSource {
         let mut repo = self
             .repo
             .lock()
-            .map_err(|_| Error::Git("repository lock poisoned".into()))?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if repo.is_none() {
             *repo = Some(Repo::discover(&self.work_root)?.ok_or_else(|| {
                 Error::NoHistory(format!("{} is no longer in git", self.work_root.display()))
@@ -84,7 +84,7 @@ impl CommitSource {
         }
         match repo.as_ref() {
             Some(repo) => repo.read_raw(id),
-            None => Err(Error::Git("repository not open".into())),
+            None => Err(Error::Git(GitError::new("repository not open"))),
         }
     }
 
@@ -92,7 +92,7 @@ impl CommitSource {
         let mut trees = self
             .trees
             .lock()
-            .map_err(|_| Error::Git("tree cache lock poisoned".into()))?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(tree) = trees.get(&id) {
             return Ok(tree.clone());
         }

@@ -202,7 +202,7 @@ fn assert_index_matches_oracle(repo: &Repository, root: &Path, prefix: &str) {
         "tip"
     );
     let git = registry.repo().expect("repo");
-    let fresh = VersionIndex::build(git, registry.tip().expect("tip")).expect("build");
+    let fresh = VersionIndex::build(&git, registry.tip().expect("tip")).expect("build");
     assert_eq!(
         *index, fresh,
         "the index (cached or extended) differs from a fresh build"
@@ -1038,12 +1038,12 @@ fn a_generated_history_matches_the_oracle() {
     for commit in oracle.chain.iter().step_by(17) {
         let id = promptreg::git::ObjectId::from_hex(&commit.to_string()).expect("hex");
         let cut = index
-            .at_ancestor(git, id)
+            .at_ancestor(&git, id)
             .expect("cut")
             .expect("on the chain");
         assert_eq!(
             cut,
-            VersionIndex::build(git, id).expect("build"),
+            VersionIndex::build(&git, id).expect("build"),
             "at {commit}"
         );
     }
@@ -1059,7 +1059,7 @@ fn a_generated_history_matches_the_oracle() {
         .expect("walk");
     if let Some(side) = merged {
         let id = promptreg::git::ObjectId::from_hex(&side.to_string()).expect("hex");
-        assert_eq!(index.at_ancestor(git, id).expect("cut"), None, "{side}");
+        assert_eq!(index.at_ancestor(&git, id).expect("cut"), None, "{side}");
     }
 }
 
@@ -1087,7 +1087,7 @@ fn three_versions() -> (TestRepo, Vec<String>) {
 fn fresh_build(root: &Path) -> VersionIndex {
     let registry = Registry::open(root).expect("open");
     let git = registry.repo().expect("repo");
-    VersionIndex::build(git, registry.tip().expect("tip")).expect("build")
+    VersionIndex::build(&git, registry.tip().expect("tip")).expect("build")
 }
 
 #[test]

@@ -185,7 +185,7 @@ fn template_bombs_stop_with_a_render_error() {
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
         assert!(
             stderr.contains(
-                "error[render-error]: the values this template builds exceed 64 MiB in total"
+                "error[render-limit]: the values this template builds exceed 64 MiB in total"
             ),
             "{name}: {stderr}"
         );
@@ -203,7 +203,7 @@ fn template_bombs_stop_with_a_render_error() {
         .as_array()
         .expect("diagnostics")
         .iter()
-        .filter(|d| d["code"] == "test-render")
+        .filter(|d| d["code"] == "render-limit")
         .collect();
     assert_eq!(over.len(), cases.len(), "{report}");
 }
@@ -400,7 +400,7 @@ fn json_errors_are_json() {
     assert_eq!(unknown["error"]["kind"], "unknown-prompt");
     assert_eq!(unknown["error"]["hint"], "did you mean `hello`?");
     let missing = error(&["render", "hello", "--format", "json"], 1);
-    assert_eq!(missing["error"]["kind"], "render");
+    assert_eq!(missing["error"]["kind"], "missing-variables");
     assert_eq!(
         missing["error"]["message"],
         "missing required variable: `name`"

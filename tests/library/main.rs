@@ -1,0 +1,208 @@
+//! The library as another program links it, without the CLI feature (CI builds and runs this
+//! with `--no-default-features`): a registry snapshot shared across threads, renders through
+//! the request type, and errors branched on by kind.
+
+use std::sync::Arc;
+
+use git2::{Repository, Signature, Time};
+use promptreg::{ErrorKind, Reference, Registry, RenderRequest, Resolved, Snapshot};
+
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    assert_send_sync::<Registry>();
+    assert_send_sync::<Snapshot>();
+    assert_send_sync::<Arc<Snapshot>>();
+    assert_send_sync::<promptreg::CompiledPrompt>();
+    assert_send_sync::<promptreg::Discovery>();
+    assert_send_sync::<promptreg::Manifest>();
+    assert_send_sync::<promptreg::Rendered>();
+    assert_send_sync::<promptreg::Error>();
+    assert_send_sync::<RenderRequest>();
+}
+
+/// A repository with an empty global and system git config, so nothing of the developer's
+/// configuration reaches libgit2.
+struct Repo {
+    dir: tempfile::TempDir,
+    repo: Repository,
+    time: i64,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let empty = dir.path().join("empty-gitconfig");
+        std::fs::write(&empty, "").expect("config");
+        std::env::set_var("GIT_CONFIG_GLOBAL", &empty);
+        std::env::set_var("GIT_CONFIG_SYSTEM", &empty);
+        std::env::set_var("GIT_CONFIG_NOSYSTEM", "1");
+        let work = dir.path().join("work");
+        let mut opts = git2::RepositoryInitOptions::new();
+        opts.initial_head("main");
+        let repo = Repository::init_opts(&work, &opts).expect("init");
+        Repo {
+            dir,
+            repo,
+            time: 1_700_000_000,
+        }
+    }
+
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("work")
+    }
+
+    fn commit(&mut self, files: &[(&str, &str)], message: &str) {
+        for (path, text) in files {
+            std::fs::write(self.root().join(path), text).expect("write");
+        }
+        let mut index = self.repo.index().expect("index");
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .expect("add");
+        index.write().expect("write index");
+        let tree = self
+            .repo
+            .find_tree(index.write_tree().expect("tree"))
+            .expect("find tree");
+        let sig =
+            Signature::new("Test", "test@example.com", &Time::new(self.time, 0)).expect("sig");
+        self.time += 60;
+        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .expect("commit");
+    }
+}
+
+fn greet(greeting: &str) -> String {
+    format!(
+        "model: openai/gpt-4o-mini\nmodelParameters: {{ maxTokens: 64 }}\nvariables:\n  name: {{ type: string, required: true }}\n  times: {{ type: integer, default: 1 }}\nmessages:\n  - role: system\n    content: Be brief.\n  - role: user\n    content: \"{greeting} {{{{ name }}}} x{{{{ times }}}}\"\n"
+    )
+}
+
+#[test]
+fn a_snapshot_is_shared_across_threads_and_never_moves() {
+    let mut repo = Repo::new();
+    repo.commit(&[("greet.prompt.yaml", &greet("Hello"))], "first");
+    repo.commit(&[("greet.prompt.yaml", &greet("Hi"))], "second");
+    repo.commit(
+        &[("defaults.yaml", "defaults:\n  greet: 1\n")],
+        "pin greet to 1",
+    );
+    let registry = Registry::open(repo.root()).expect("open");
+    let snapshot = Arc::new(registry.snapshot().expect("snapshot"));
+    assert_eq!(snapshot.manifest().get(None, "greet"), Some(1));
+
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let snapshot = snapshot.clone();
+            std::thread::spawn(move || {
+                let request = RenderRequest::new()
+                    .value("name", format!("thread {i}"))
+                    .expect("value")
+                    .text("times", "2");
+                let mut texts = Vec::new();
+                for reference in ["greet", "greet@2", "greet@latest"] {
+                    let reference = Reference::parse(reference).expect("reference");
+                    let (resolved, prompt) = snapshot.prompt(&reference).expect("prompt");
+                    assert!(matches!(resolved, Resolved::Version { .. }), "{resolved:?}");
+                    let outcome = request.render(&prompt).expect("renders");
+                    let body = promptreg::chat_request_body(&outcome.rendered, None).expect("body");
+                    assert_eq!(body["max_tokens"], 64);
+                    texts.push(body["messages"][1]["content"].as_str().map(str::to_string));
+                }
+                texts
+            })
+        })
+        .collect();
+    for (i, thread) in threads.into_iter().enumerate() {
+        let texts = thread.join().expect("thread");
+        let expected = |g: &str| Some(format!("{g} thread {i} x2"));
+        assert_eq!(texts, [expected("Hello"), expected("Hi"), expected("Hi")]);
+    }
+
+    // The history moves on: the snapshot taken before does not, a new one does.
+    repo.commit(
+        &[("defaults.yaml", "defaults:\n  greet: 2\n")],
+        "move greet to 2",
+    );
+    let default = Reference::parse("greet").expect("reference");
+    let old = snapshot.resolve(&default).expect("old");
+    let new = registry
+        .snapshot()
+        .expect("new snapshot")
+        .resolve(&default)
+        .expect("new");
+    assert!(
+        matches!(old, Resolved::Version { number: 1, .. }),
+        "{old:?}"
+    );
+    assert!(
+        matches!(new, Resolved::Version { number: 2, .. }),
+        "{new:?}"
+    );
+}
+
+#[test]
+fn errors_are_branched_on_by_kind() {
+    let mut repo = Repo::new();
+    repo.commit(
+        &[
+            ("greet.prompt.yaml", &greet("Hello")),
+            (
+                "loop.prompt.yaml",
+                "template: \"{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}\"\n",
+            ),
+        ],
+        "first",
+    );
+    let snapshot = Registry::open(repo.root())
+        .and_then(|r| r.snapshot())
+        .expect("snapshot");
+    let kind = |reference: &str, request: RenderRequest| {
+        let reference = Reference::parse(reference).expect("reference");
+        let err = snapshot
+            .prompt(&reference)
+            .and_then(|(_, prompt)| request.render(&prompt))
+            .expect_err(reference.to_string().as_str());
+        // What a server would do with it: one match from kind to status.
+        let status = match err.kind() {
+            ErrorKind::UnknownPrompt | ErrorKind::BadReference | ErrorKind::NotFound => 404,
+            ErrorKind::MissingVariables
+            | ErrorKind::WrongType
+            | ErrorKind::UnusedVariables
+            | ErrorKind::Usage => 400,
+            ErrorKind::Template | ErrorKind::RenderLimit | ErrorKind::Invalid => 422,
+            _ => 500,
+        };
+        (err.kind(), status)
+    };
+    let named = || RenderRequest::new().text("name", "Ada");
+    assert_eq!(kind("nope", named()), (ErrorKind::UnknownPrompt, 404));
+    assert_eq!(kind("greet@7", named()), (ErrorKind::BadReference, 404));
+    assert_eq!(kind("greet@work", named()), (ErrorKind::Usage, 400));
+    assert_eq!(
+        kind("greet", RenderRequest::new()),
+        (ErrorKind::MissingVariables, 400)
+    );
+    assert_eq!(
+        kind("greet", named().text("times", "many")),
+        (ErrorKind::WrongType, 400)
+    );
+    assert_eq!(
+        kind("greet", named().text("x", "1").strict(true)),
+        (ErrorKind::UnusedVariables, 400)
+    );
+    assert_eq!(
+        kind("loop", RenderRequest::new()),
+        (ErrorKind::RenderLimit, 422)
+    );
+    // Causes are kept: a git error says what libgit2 said.
+    let err = Registry::open(repo.root())
+        .and_then(|r| r.with_rev(Some("no-such-branch".into())).snapshot())
+        .expect_err("unknown revision");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
