@@ -1,9 +1,10 @@
 //! Rendering a compiled prompt with values: types checked, defaults applied, every missing
 //! variable named at once.
 
-pub mod budget;
+pub(crate) mod budget;
 pub mod chat;
 pub mod request;
+#[doc(hidden)]
 pub mod template;
 pub mod tokens;
 
