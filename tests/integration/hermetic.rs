@@ -15,17 +15,40 @@ fn commit_under_hostile_home() {
     let mut repo = TestRepo::new();
     repo.write("a.prompt.yaml", TEXT);
     repo.commit("Add a");
-    let head = repo.repo.head().expect("head").peel_to_tree().expect("tree");
-    let entry = head.get_name("a.prompt.yaml").expect("the prompt is committed");
+    let head = repo
+        .repo
+        .head()
+        .expect("head")
+        .peel_to_tree()
+        .expect("tree");
+    let entry = head
+        .get_name("a.prompt.yaml")
+        .expect("the prompt is committed");
     let blob = repo.repo.find_blob(entry.id()).expect("blob");
-    assert_eq!(blob.content(), TEXT.as_bytes(), "committed bytes were converted");
-    let author = repo.repo.head().expect("head").peel_to_commit().expect("commit");
+    assert_eq!(
+        blob.content(),
+        TEXT.as_bytes(),
+        "committed bytes were converted"
+    );
+    let author = repo
+        .repo
+        .head()
+        .expect("head")
+        .peel_to_commit()
+        .expect("commit");
     assert_eq!(author.author().name().ok(), Some("Test Author"));
     let registry = promptreg::Registry::open(repo.path()).expect("open");
     let (_, versions) = registry.versions("a").expect("versions");
     assert_eq!(versions.len(), 1);
-    let out = cli(repo.path()).args(["versions", "a"]).output().expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(repo.path())
+        .args(["versions", "a"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Test Author"));
 }
 
@@ -42,7 +65,11 @@ fn a_hostile_global_config_changes_nothing() {
     std::fs::create_dir_all(home.path().join(".config/git")).expect("mkdir");
     std::fs::write(home.path().join(".config/git/config"), &config).expect("write");
     let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--ignored", "--exact", "hermetic::commit_under_hostile_home"])
+        .args([
+            "--ignored",
+            "--exact",
+            "hermetic::commit_under_hostile_home",
+        ])
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path().join(".config"))
         .env_remove("GIT_CONFIG_GLOBAL")
