@@ -84,13 +84,9 @@ pub fn validate_snapshot(
         .map(|(id, file)| check_file(source.clone(), id, file))
         .collect();
     report.diagnostics.extend(found.into_iter().flatten());
-    check_manifest(
-        source.as_ref(),
-        history,
-        &discovery.prompts.keys().cloned().collect(),
-        ids,
-        &mut report,
-    )?;
+    let known = discovery.prompts.keys().chain(discovery.conflicts.keys());
+    let known: BTreeSet<&str> = known.map(String::as_str).collect();
+    check_manifest(source.as_ref(), history, &known, ids, &mut report)?;
     report
         .diagnostics
         .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
@@ -371,7 +367,7 @@ fn check_row(
 fn check_manifest(
     source: &dyn Source,
     history: std::result::Result<&VersionIndex, String>,
-    ids: &BTreeSet<String>,
+    ids: &BTreeSet<&str>,
     only: &[String],
     report: &mut Report,
 ) -> Result<()> {
@@ -389,29 +385,36 @@ fn check_manifest(
             None
         }
     };
-    let pointers = manifest
-        .defaults
-        .iter()
-        .map(|(id, v)| (None, id, *v))
-        .chain(
-            manifest
-                .labels
-                .iter()
-                .flat_map(|(l, m)| m.iter().map(move |(id, v)| (Some(l.as_str()), id, *v))),
-        );
-    for (label, id, version) in pointers {
+    report
+        .diagnostics
+        .extend(manifest_findings(&manifest, ids, index, only));
+    Ok(())
+}
+
+/// The manifest's entries that name a prompt that is neither in the snapshot (`ids`, conflicting
+/// ids included) nor in the history, or a version the history does not have (checked only with
+/// an `index`); only the entries of the prompts in `only`, when it is not empty. Validate and
+/// watch both check the manifest with this.
+pub(crate) fn manifest_findings(
+    manifest: &Manifest,
+    ids: &BTreeSet<&str>,
+    index: Option<&VersionIndex>,
+    only: &[String],
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (label, id, version) in manifest.pointers() {
         if !only.is_empty() && !only.contains(id) {
             continue;
         }
         let what = label.map_or("the default".to_string(), |l| format!("label `{l}`"));
         let pos = manifest.position(label, id);
         let versions = index.and_then(|i| i.file_of(id).map(|f| i.versions(&f).len()));
-        if !ids.contains(id) && versions.is_none() {
-            let hint = crate::format::prompt::suggest(id, ids.iter().map(String::as_str))
+        if !ids.contains(id.as_str()) && versions.is_none() {
+            let hint = crate::format::prompt::suggest(id, ids.iter().copied())
                 .map_or("remove the entry, or add the prompt".to_string(), |s| {
                     format!("did you mean `{s}`?")
                 });
-            report.diagnostics.push(
+            out.push(
                 Diagnostic::new(
                     Code::ManifestUnknownPrompt,
                     manifest::FILE,
@@ -422,26 +425,23 @@ fn check_manifest(
             );
             continue;
         }
-        if let Some(index) = index {
-            let count = versions.unwrap_or(0);
-            if version as usize > count {
-                let has = match count {
-                    0 => "it has no committed versions yet".to_string(),
-                    1 => "it has only version 1".to_string(),
-                    n => format!("it has versions 1 to {n}"),
-                };
-                let _ = index;
-                report.diagnostics.push(
-                    Diagnostic::new(
-                        Code::ManifestUnknownVersion,
-                        manifest::FILE,
-                        format!("{what} of `{id}` is version {version}, which does not exist"),
-                    )
-                    .at(pos)
-                    .with_hint(format!("{has}; `promptreg versions {id}` lists them")),
-                );
-            }
+        let count = versions.unwrap_or(0);
+        if index.is_some() && version as usize > count {
+            let has = match count {
+                0 => "it has no committed versions yet".to_string(),
+                1 => "it has only version 1".to_string(),
+                n => format!("it has versions 1 to {n}"),
+            };
+            out.push(
+                Diagnostic::new(
+                    Code::ManifestUnknownVersion,
+                    manifest::FILE,
+                    format!("{what} of `{id}` is version {version}, which does not exist"),
+                )
+                .at(pos)
+                .with_hint(format!("{has}; `promptreg versions {id}` lists them")),
+            );
         }
     }
-    Ok(())
+    out
 }

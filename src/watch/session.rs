@@ -371,65 +371,18 @@ impl Session {
     }
 
     /// Manifest entries for prompts that do not exist, or versions they do not have (when the
-    /// root has history).
+    /// root has history): validate's checks.
     fn manifest_findings(&self, manifest: &Manifest) -> Vec<Diagnostic> {
         let registry = Registry::open(&self.root).ok();
-        let count = |id: &str| {
-            let (_, versions) = registry.as_ref()?.versions(id).ok()?;
-            Some(versions.len())
-        };
+        let index = registry.as_ref().and_then(|r| r.index().ok());
         let ids = self
             .discovery
             .prompts
             .keys()
             .chain(self.discovery.conflicts.keys());
         let ids: BTreeSet<&str> = ids.map(String::as_str).collect();
-        let mut out = Vec::new();
-        for (label, id, version) in pointers(manifest) {
-            let what = label.map_or("the default".to_string(), |l| format!("label `{l}`"));
-            let pos = manifest.position(label, id);
-            let versions = count(id);
-            if !ids.contains(id.as_str()) && versions.unwrap_or(0) == 0 {
-                let hint = crate::format::prompt::suggest(id, ids.iter().copied())
-                    .map_or("remove the entry, or add the prompt".to_string(), |s| {
-                        format!("did you mean `{s}`?")
-                    });
-                out.push(
-                    Diagnostic::new(
-                        Code::ManifestUnknownPrompt,
-                        manifest::FILE,
-                        format!("{what} names prompt `{id}`, which does not exist"),
-                    )
-                    .at(pos)
-                    .with_hint(hint),
-                );
-            } else if let Some(count) = versions.filter(|n| version as usize > *n) {
-                out.push(
-                    Diagnostic::new(
-                        Code::ManifestUnknownVersion,
-                        manifest::FILE,
-                        format!("{what} of `{id}` is version {version}, which does not exist"),
-                    )
-                    .at(pos)
-                    .with_hint(format!(
-                        "it has {count} version{}; `promptreg versions {id}` lists them",
-                        if count == 1 { "" } else { "s" }
-                    )),
-                );
-            }
-        }
-        out
+        crate::check::validate::manifest_findings(manifest, &ids, index, &[])
     }
-}
-
-/// Every pointer of a manifest: (label, id, version), the defaults under no label.
-fn pointers(manifest: &Manifest) -> Vec<(Option<&str>, &String, u32)> {
-    let defaults = manifest.defaults.iter().map(|(id, v)| (None, id, *v));
-    let labels = manifest
-        .labels
-        .iter()
-        .flat_map(|(l, m)| m.iter().map(move |(id, v)| (Some(l.as_str()), id, *v)));
-    defaults.chain(labels).collect()
 }
 
 /// The prompts whose default or any label differs between two manifests, sorted.
@@ -442,9 +395,9 @@ fn moved(before: &Manifest, after: &Manifest) -> Vec<String> {
             .chain(after.labels.keys())
             .map(|l| Some(l.as_str())),
     );
-    let ids: BTreeSet<&String> = pointers(before)
-        .into_iter()
-        .chain(pointers(after))
+    let ids: BTreeSet<&String> = before
+        .pointers()
+        .chain(after.pointers())
         .map(|(_, id, _)| id)
         .collect();
     ids.into_iter()
