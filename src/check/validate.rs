@@ -120,7 +120,6 @@ fn unreadable(file: &str, err: &Error) -> Diagnostic {
 /// injection and budget checks.
 pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
     let mut out = loaded.warnings.clone();
-    let text = loaded.text.clone();
     let file = loaded.file.clone();
     let compiled = match loaded.compile() {
         Ok(compiled) => compiled,
@@ -133,11 +132,7 @@ pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
             return out;
         }
     };
-    let ctx = FileContext {
-        file: &file,
-        text: &text,
-        prompt: compiled.prompt(),
-    };
+    let ctx = compiled.file_context();
     let undeclared = check_variables(&ctx, &compiled, &mut out);
     check_injection(&ctx, &compiled, &mut out);
     let before = out.len();
@@ -164,10 +159,8 @@ pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
 fn first_use(ctx: &FileContext<'_>, name: &str) -> Pos {
     for (path, text) in ctx.prompt.templates() {
         if let Some(offset) = find_word(text, name) {
-            let before = &text[..offset];
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            return file_position(ctx, &path, line, col);
+            let at = Pos::of_offset(text, offset);
+            return file_position(ctx, &path, at.line, at.column);
         }
     }
     ctx.prompt.spans.field("/messages")
@@ -253,10 +246,8 @@ fn check_injection(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut V
             if !in_expression(&message.content, offset, ctx.prompt.syntax) {
                 continue;
             }
-            let before = &message.content[..offset];
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            let pos = file_position(ctx, &format!("/messages/{i}/content"), line, col);
+            let at = Pos::of_offset(&message.content, offset);
+            let pos = file_position(ctx, &format!("/messages/{i}/content"), at.line, at.column);
             out.push(
                 Diagnostic::new(Code::InjectionRisk, ctx.file, format!("user-supplied variable `{name}` is rendered into a system message"))
                     .at(pos)

@@ -435,10 +435,8 @@ fn refusal_code(why: &Refusal) -> Code {
 
 /// The 1-based line and column of a byte offset in `text`.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
+    let pos = Pos::of_offset(text, offset);
+    (pos.line, pos.column)
 }
 
 /// Maps a line and column inside the template at YAML `path` to a position in the prompt file.
