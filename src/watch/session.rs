@@ -432,7 +432,7 @@ fn dependencies(source: &dyn Source, prompt: &Prompt) -> BTreeSet<String> {
     let names = |text: &str| {
         referenced_templates(text, prompt.syntax)
             .into_iter()
-            .map(|r| r.name)
+            .map(|(name, _)| name)
             .collect::<Vec<_>>()
     };
     let mut queue: Vec<String> = prompt
