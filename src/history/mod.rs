@@ -393,8 +393,8 @@ fn diff_trees(
 
 #[cfg(test)]
 mod tests {
-    use crate::history::*;
     use crate::git::tree::TreeEntry;
+    use crate::history::*;
 
     fn entry(name: &[u8], is_tree: bool) -> TreeEntry<'_> {
         TreeEntry {
