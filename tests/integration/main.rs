@@ -4,6 +4,7 @@ mod common;
 
 mod cli;
 mod corpus;
+mod hermetic;
 mod history;
 mod reliability;
 mod render;
