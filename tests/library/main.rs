@@ -22,8 +22,28 @@ fn shared_types_are_send_and_sync() {
     assert_send_sync::<RenderRequest>();
 }
 
-/// A repository with an empty global and system git config, so nothing of the developer's
-/// configuration reaches libgit2.
+/// libgit2 reads no system, XDG or global config in this process (as jj's test helpers do),
+/// so nothing of the developer's configuration reaches the tests.
+fn hermetic() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for level in [
+            git2::ConfigLevel::System,
+            git2::ConfigLevel::XDG,
+            git2::ConfigLevel::Global,
+            git2::ConfigLevel::ProgramData,
+        ] {
+            #[allow(unsafe_code)]
+            // SAFETY: libgit2's global options change only here, once, before any test of
+            // this process opens a repository (every test starts with `Repo::new`).
+            unsafe {
+                git2::opts::set_search_path(level, "").expect("search path");
+            }
+        }
+    });
+}
+
+/// A repository in a temporary directory, with commits at fixed times by a fixed author.
 struct Repo {
     dir: tempfile::TempDir,
     repo: Repository,
@@ -32,12 +52,8 @@ struct Repo {
 
 impl Repo {
     fn new() -> Repo {
+        hermetic();
         let dir = tempfile::tempdir().expect("temp dir");
-        let empty = dir.path().join("empty-gitconfig");
-        std::fs::write(&empty, "").expect("config");
-        std::env::set_var("GIT_CONFIG_GLOBAL", &empty);
-        std::env::set_var("GIT_CONFIG_SYSTEM", &empty);
-        std::env::set_var("GIT_CONFIG_NOSYSTEM", "1");
         let work = dir.path().join("work");
         let mut opts = git2::RepositoryInitOptions::new();
         opts.initial_head("main");
