@@ -6,6 +6,7 @@ mod cli;
 mod corpus;
 mod hermetic;
 mod history;
+mod layers;
 mod reliability;
 mod render;
 mod review;
