@@ -244,6 +244,22 @@ impl Pos {
 
     /// The start of a file.
     pub const START: Pos = Pos { line: 1, column: 1 };
+
+    /// The line and column (in characters) of byte `offset` in `text`; the end of the text
+    /// for an offset past it or inside a character. Every position computed from an offset
+    /// comes from here.
+    pub fn of_offset(text: &str, offset: usize) -> Pos {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Pos::new(
+            before.matches('\n').count() + 1,
+            before[line_start..].chars().count() + 1,
+        )
+    }
 }
 
 /// The byte range of one character at a 1-based line and column of `src`, if it exists.
@@ -277,5 +293,19 @@ pub fn with_article(name: &str) -> String {
         "null" => "null".to_string(),
         n if n.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {n}"),
         n => format!("a {n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::*;
+
+    #[test]
+    fn offsets_become_lines_and_character_columns() {
+        assert_eq!(Pos::of_offset("ab\ncé{{", 6), Pos::new(2, 3));
+        assert_eq!(Pos::of_offset("ab", 0), Pos::START);
+        assert_eq!(Pos::of_offset("a\n", 2), Pos::new(2, 1));
+        assert_eq!(Pos::of_offset("é", 1), Pos::START);
+        assert_eq!(Pos::of_offset("ab", 99), Pos::new(1, 3));
     }
 }

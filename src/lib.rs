@@ -29,10 +29,15 @@ pub mod check;
 pub mod diagnostic;
 pub mod error;
 pub mod format;
+// The layers below the registry: public only for the project's own tests and benchmarks, not
+// part of the API, and free to change.
+#[doc(hidden)]
 pub mod git;
+#[doc(hidden)]
 pub mod history;
 pub mod registry;
 pub mod render;
+#[doc(hidden)]
 pub mod snapshot;
 #[cfg(feature = "watch")]
 pub mod watch;

@@ -99,13 +99,9 @@ pub fn validate_snapshot(
         .map(|(id, file)| check_file(source.clone(), id, file))
         .collect();
     report.diagnostics.extend(found.into_iter().flatten());
-    check_manifest(
-        source.as_ref(),
-        history,
-        &discovery.prompts.keys().cloned().collect(),
-        ids,
-        &mut report,
-    )?;
+    let known = discovery.prompts.keys().chain(discovery.conflicts.keys());
+    let known: BTreeSet<&str> = known.map(String::as_str).collect();
+    check_manifest(source.as_ref(), history, &known, ids, &mut report)?;
     report
         .diagnostics
         .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
@@ -139,7 +135,6 @@ fn unreadable(file: &str, err: &Error) -> Diagnostic {
 /// injection and budget checks.
 pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
     let mut out = loaded.warnings.clone();
-    let text = loaded.text.clone();
     let file = loaded.file.clone();
     let compiled = match loaded.compile() {
         Ok(compiled) => compiled,
@@ -152,11 +147,7 @@ pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
             return out;
         }
     };
-    let ctx = FileContext {
-        file: &file,
-        text: &text,
-        prompt: compiled.prompt(),
-    };
+    let ctx = compiled.file_context();
     let undeclared = check_variables(&ctx, &compiled, &mut out);
     check_injection(&ctx, &compiled, &mut out);
     let before = out.len();
@@ -183,10 +174,8 @@ pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
 fn first_use(ctx: &FileContext<'_>, name: &str) -> Pos {
     for (path, text) in ctx.prompt.templates() {
         if let Some(offset) = find_word(text, name) {
-            let before = &text[..offset];
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            return file_position(ctx, &path, line, col);
+            let at = Pos::of_offset(text, offset);
+            return file_position(ctx, &path, at.line, at.column);
         }
     }
     ctx.prompt.spans.field("/messages")
@@ -272,10 +261,8 @@ fn check_injection(ctx: &FileContext<'_>, compiled: &CompiledPrompt, out: &mut V
             if !in_expression(&message.content, offset, ctx.prompt.syntax) {
                 continue;
             }
-            let before = &message.content[..offset];
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            let pos = file_position(ctx, &format!("/messages/{i}/content"), line, col);
+            let at = Pos::of_offset(&message.content, offset);
+            let pos = file_position(ctx, &format!("/messages/{i}/content"), at.line, at.column);
             out.push(
                 Diagnostic::new(Code::InjectionRisk, ctx.file, format!("user-supplied variable `{name}` is rendered into a system message"))
                     .at(pos)
@@ -389,7 +376,7 @@ fn check_row(
 fn check_manifest(
     source: &dyn Source,
     history: std::result::Result<&VersionIndex, String>,
-    ids: &BTreeSet<String>,
+    ids: &BTreeSet<&str>,
     only: &[String],
     report: &mut Report,
 ) -> Result<()> {
@@ -407,29 +394,36 @@ fn check_manifest(
             None
         }
     };
-    let pointers = manifest
-        .defaults
-        .iter()
-        .map(|(id, v)| (None, id, *v))
-        .chain(
-            manifest
-                .labels
-                .iter()
-                .flat_map(|(l, m)| m.iter().map(move |(id, v)| (Some(l.as_str()), id, *v))),
-        );
-    for (label, id, version) in pointers {
+    report
+        .diagnostics
+        .extend(manifest_findings(&manifest, ids, index, only));
+    Ok(())
+}
+
+/// The manifest's entries that name a prompt that is neither in the snapshot (`ids`, conflicting
+/// ids included) nor in the history, or a version the history does not have (checked only with
+/// an `index`); only the entries of the prompts in `only`, when it is not empty. Validate and
+/// watch both check the manifest with this.
+pub(crate) fn manifest_findings(
+    manifest: &Manifest,
+    ids: &BTreeSet<&str>,
+    index: Option<&VersionIndex>,
+    only: &[String],
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (label, id, version) in manifest.pointers() {
         if !only.is_empty() && !only.contains(id) {
             continue;
         }
         let what = label.map_or("the default".to_string(), |l| format!("label `{l}`"));
         let pos = manifest.position(label, id);
         let versions = index.and_then(|i| i.file_of(id).map(|f| i.versions(&f).len()));
-        if !ids.contains(id) && versions.is_none() {
-            let hint = crate::format::prompt::suggest(id, ids.iter().map(String::as_str))
+        if !ids.contains(id.as_str()) && versions.is_none() {
+            let hint = crate::format::prompt::suggest(id, ids.iter().copied())
                 .map_or("remove the entry, or add the prompt".to_string(), |s| {
                     format!("did you mean `{s}`?")
                 });
-            report.diagnostics.push(
+            out.push(
                 Diagnostic::new(
                     Code::ManifestUnknownPrompt,
                     manifest::FILE,
@@ -440,26 +434,23 @@ fn check_manifest(
             );
             continue;
         }
-        if let Some(index) = index {
-            let count = versions.unwrap_or(0);
-            if version as usize > count {
-                let has = match count {
-                    0 => "it has no committed versions yet".to_string(),
-                    1 => "it has only version 1".to_string(),
-                    n => format!("it has versions 1 to {n}"),
-                };
-                let _ = index;
-                report.diagnostics.push(
-                    Diagnostic::new(
-                        Code::ManifestUnknownVersion,
-                        manifest::FILE,
-                        format!("{what} of `{id}` is version {version}, which does not exist"),
-                    )
-                    .at(pos)
-                    .with_hint(format!("{has}; `promptreg versions {id}` lists them")),
-                );
-            }
+        let count = versions.unwrap_or(0);
+        if index.is_some() && version as usize > count {
+            let has = match count {
+                0 => "it has no committed versions yet".to_string(),
+                1 => "it has only version 1".to_string(),
+                n => format!("it has versions 1 to {n}"),
+            };
+            out.push(
+                Diagnostic::new(
+                    Code::ManifestUnknownVersion,
+                    manifest::FILE,
+                    format!("{what} of `{id}` is version {version}, which does not exist"),
+                )
+                .at(pos)
+                .with_hint(format!("{has}; `promptreg versions {id}` lists them")),
+            );
         }
     }
-    Ok(())
+    out
 }

@@ -130,6 +130,16 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// Every pointer: (label, id, version), the defaults (under no label) first.
+    pub fn pointers(&self) -> impl Iterator<Item = (Option<&str>, &String, u32)> {
+        let defaults = self.defaults.iter().map(|(id, v)| (None, id, *v));
+        let labels = self
+            .labels
+            .iter()
+            .flat_map(|(l, m)| m.iter().map(move |(id, v)| (Some(l.as_str()), id, *v)));
+        defaults.chain(labels)
+    }
+
     /// Where the entry for `id` (under `label`, or under `defaults`) is written.
     pub fn position(&self, label: Option<&str>, id: &str) -> Pos {
         let path = match label {

@@ -160,21 +160,15 @@ pub const MAX_FLOW_DEPTH: usize = 1000;
 /// every `]`/`}` (quotes ignored: an overestimate that only real abuse reaches).
 fn too_deep(text: &str) -> Option<Pos> {
     let mut depth = 0usize;
-    let (mut line, mut column) = (1, 0);
-    for c in text.chars() {
-        column += 1;
-        match c {
-            '[' | '{' => {
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_FLOW_DEPTH {
-                    return Some(Pos::new(line, column));
+                    return Some(Pos::of_offset(text, i));
                 }
             }
-            ']' | '}' => depth = depth.saturating_sub(1),
-            '\n' => {
-                line += 1;
-                column = 0;
-            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
@@ -200,12 +194,10 @@ pub fn decode<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Box<Diagnostic
     // A UTF-8 byte order mark (Windows editors write one) is not part of the text.
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     std::str::from_utf8(bytes).map_err(|err| {
-        let valid = &bytes[..err.valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        let valid = std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default();
         Box::new(
             Diagnostic::new(Code::YamlSyntax, file, "file is not valid UTF-8")
-                .at(Pos::new(line, column))
+                .at(Pos::of_offset(valid, valid.len()))
                 .with_hint("save the file as UTF-8"),
         )
     })
@@ -490,6 +482,13 @@ mod tests {
         let (_, diags) = parse("p.prompt.yaml", b"name: a\nmodel: \xff\n");
         assert_eq!(diags[0].code, Code::YamlSyntax);
         assert_eq!((diags[0].line, diags[0].column), (2, 8));
+    }
+
+    #[test]
+    fn invalid_utf8_column_counts_characters() {
+        // `é` is two bytes and one column.
+        let (_, diags) = parse("p.prompt.yaml", b"name: a\nmodel: \xc3\xa9 \xff\n");
+        assert_eq!((diags[0].line, diags[0].column), (2, 10));
     }
 
     #[test]

@@ -4,11 +4,11 @@
 //! versions or the caches; no git2 type leaves this module. Uses: `error`, `lock`, `oid`,
 //! `tree`, `time`.
 
-pub mod lock;
+pub(crate) mod lock;
 pub mod oid;
-pub mod store;
+pub(crate) mod store;
 pub mod time;
-pub mod tree;
+pub(crate) mod tree;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -40,12 +40,6 @@ pub fn rfc3339(secs: i64, offset_minutes: i32) -> String {
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}{offset}")
 }
 
-/// `2024-05-01`, in the commit's own offset.
-pub fn date(secs: i64, offset_minutes: i32) -> String {
-    let (y, m, d, ..) = parts(secs, offset_minutes);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// Days since 1970-01-01 of a civil date, proleptic Gregorian (the inverse of `civil`).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -136,7 +130,6 @@ mod tests {
 
     #[test]
     fn formats_dates_around_leap_years() {
-        assert_eq!(date(951_782_400, 0), "2000-02-29");
         assert_eq!(rfc3339(-1, 0), "1969-12-31T23:59:59Z");
         assert_eq!(rfc3339(1_709_164_800, -330), "2024-02-28T18:30:00-05:30");
     }

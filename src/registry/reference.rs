@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 
 /// Which version of a prompt a reference asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Selector {
     /// `ID`: the default version (the manifest's, else the latest).
     Default,
@@ -24,21 +25,50 @@ pub enum Selector {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
     /// The prompt id.
-    pub id: String,
+    pub(crate) id: String,
     /// The version asked for.
-    pub selector: Selector,
+    pub(crate) selector: Selector,
 }
 
 impl Reference {
+    /// A reference to `selector` of prompt `id`, checked as [`Reference::parse`] checks text:
+    /// a non-empty id without `@`, versions numbered from 1.
+    pub fn new(id: impl Into<String>, selector: Selector) -> Result<Reference> {
+        let reference = Reference {
+            id: id.into(),
+            selector,
+        };
+        Reference::parse(&reference.to_string())
+            .ok()
+            .filter(|parsed| *parsed == reference)
+            .ok_or_else(|| Error::BadReference {
+                reference: reference.to_string(),
+                reason: "not a valid reference".into(),
+                available: "ids are non-empty paths without `@`; versions are numbered from 1; labels are names without `@`".into(),
+            })
+    }
+
+    /// The prompt id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The version asked for.
+    pub fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
     /// Parses `ID[@SELECTOR]`.
     ///
     /// ```
     /// use promptreg::registry::reference::{Reference, Selector};
     /// let r = Reference::parse("support/triage@3").unwrap();
-    /// assert_eq!(r.id, "support/triage");
-    /// assert_eq!(r.selector, Selector::Version(3));
-    /// assert_eq!(Reference::parse("greeting").unwrap().selector, Selector::Default);
+    /// assert_eq!(r.id(), "support/triage");
+    /// assert_eq!(r.selector(), &Selector::Version(3));
+    /// assert_eq!(Reference::parse("greeting").unwrap().selector(), &Selector::Default);
     /// assert!(Reference::parse("greeting@").is_err());
+    /// assert!(Reference::new("greeting", Selector::Version(0)).is_err());
+    /// assert!(Reference::new("greeting", Selector::Version(2)).is_ok());
     /// ```
     pub fn parse(text: &str) -> Result<Reference> {
         let bad = |reason: &str| Error::BadReference {

@@ -1,9 +1,10 @@
 //! Rendering a compiled prompt with values: types checked, defaults applied, every missing
 //! variable named at once.
 
-pub mod budget;
+pub(crate) mod budget;
 pub mod chat;
 pub mod request;
+#[doc(hidden)]
 pub mod template;
 pub mod tokens;
 
@@ -447,12 +448,17 @@ impl CompiledPrompt {
         Ok(Context(entries))
     }
 
-    fn template_error(&self, err: &minijinja::Error) -> RenderError {
-        let ctx = FileContext {
+    /// What maps template lines to lines of the prompt's file.
+    pub(crate) fn file_context(&self) -> FileContext<'_> {
+        FileContext {
             file: &self.file,
             text: &self.text,
             prompt: &self.prompt,
-        };
+        }
+    }
+
+    fn template_error(&self, err: &minijinja::Error) -> RenderError {
+        let ctx = self.file_context();
         let diagnostic =
             template::template_diagnostic(&ctx, err, crate::diagnostic::Code::RenderFailed);
         RenderError::Template(Box::new(diagnostic))

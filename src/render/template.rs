@@ -221,10 +221,10 @@ impl Templates {
                     .into_iter()
                     .filter(|v| !globals.contains(v)),
             );
-            for partial in referenced_templates(template.source(), ctx.prompt.syntax) {
-                let key = normalize(&partial.name).unwrap_or_else(|_| partial.name.clone());
+            for (partial, optional) in template.referenced_templates() {
+                let key = normalize(&partial).unwrap_or_else(|_| partial.clone());
                 self.partials.insert(key);
-                queue.push((partial.name, Some(name.clone()), partial.optional));
+                queue.push((partial, Some(name.clone()), optional));
             }
         }
     }
@@ -257,73 +257,16 @@ impl Templates {
     }
 }
 
-/// A template named by another one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    /// The name as written.
-    pub name: String,
-    /// `{% include "x" ignore missing %}`: a missing file is not an error.
-    pub optional: bool,
-}
-
-/// The names in `{% include "x" %}`, `{% import "x" as y %}`, `{% from "x" import y %}` and
-/// `{% extends "x" %}` written as string literals, as minijinja reads them: nothing inside a
-/// comment or a `{% raw %}` block, and `ignore missing` makes an include optional.
-pub fn referenced_templates(source: &str, syntax: Syntax) -> Vec<Reference> {
-    let (start, end, comment, comment_end) = match syntax {
-        Syntax::Jinja => ("{%", "%}", "{#", "#}"),
-        Syntax::Brackets => ("[%", "%]", "[#", "#]"),
-    };
-    let keyword_of = |body: &str| -> String {
-        let body = body.trim_start_matches(['-', '+']).trim_start();
-        body.split_whitespace().next().unwrap_or("").to_string()
-    };
-    let mut names = Vec::new();
-    let mut rest = source;
-    let mut in_raw = false;
-    loop {
-        let block = rest.find(start);
-        let note = rest.find(comment);
-        let Some(i) = block else { break };
-        if let Some(c) = note.filter(|&c| c < i && !in_raw) {
-            // Skip the comment, whatever it holds.
-            let after = &rest[c + comment.len()..];
-            match after.find(comment_end) {
-                Some(j) => rest = &after[j + comment_end.len()..],
-                None => break,
-            }
-            continue;
-        }
-        rest = &rest[i + start.len()..];
-        let body_end = rest.find(end).unwrap_or(rest.len());
-        let body = &rest[..body_end];
-        rest = rest.get(body_end + end.len()..).unwrap_or("");
-        let keyword = keyword_of(body);
-        if in_raw {
-            in_raw = keyword != "endraw";
-            continue;
-        }
-        if keyword == "raw" {
-            in_raw = true;
-            continue;
-        }
-        if matches!(keyword.as_str(), "include" | "import" | "from" | "extends") {
-            let trimmed = body.trim_start_matches(['-', '+']).trim_start();
-            let after = trimmed[keyword.len()..].trim_start();
-            if let Some(quote) = after.chars().next().filter(|c| *c == '"' || *c == '\'') {
-                if let Some(len) = after[1..].find(quote) {
-                    let tail: Vec<&str> = after[1 + len + 1..].split_whitespace().collect();
-                    let optional =
-                        keyword == "include" && tail.windows(2).any(|w| w == ["ignore", "missing"]);
-                    names.push(Reference {
-                        name: after[1..1 + len].to_string(),
-                        optional,
-                    });
-                }
-            }
-        }
+/// The templates `source` names in `include`, `import`, `from` and `extends` (constants only),
+/// each with whether a missing one is ignored, as minijinja's parser reads them: nothing inside
+/// a comment, a `{% raw %}` block or a string literal. Empty when the text does not compile.
+pub fn referenced_templates(source: &str, syntax: Syntax) -> Vec<(String, bool)> {
+    let mut env = Environment::new();
+    env.set_syntax(syntax_config(syntax));
+    match env.template_from_str(source) {
+        Ok(template) => template.referenced_templates(),
+        Err(_) => Vec::new(),
     }
-    names
 }
 
 /// Where `text` first goes past [`MAX_NESTING`], as a byte offset and a message: a tag with
@@ -436,10 +379,8 @@ fn refusal_code(why: &Refusal) -> Code {
 
 /// The 1-based line and column of a byte offset in `text`.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
+    let pos = Pos::of_offset(text, offset);
+    (pos.line, pos.column)
 }
 
 /// Maps a line and column inside the template at YAML `path` to a position in the prompt file.
@@ -584,28 +525,29 @@ mod tests {
 
     #[test]
     fn finds_referenced_templates() {
-        let names = |src: &str, syntax| -> Vec<(String, bool)> {
-            referenced_templates(src, syntax)
-                .into_iter()
-                .map(|r| (r.name, r.optional))
-                .collect()
-        };
         let src = "{% include 'a.md' %} {%- import \"m.j2\" as m %}{% from 'f' import x %}{% if x %}{% endif %}";
         let plain = |n: &str| (n.to_string(), false);
         assert_eq!(
-            names(src, Syntax::Jinja),
+            referenced_templates(src, Syntax::Jinja),
             vec![plain("a.md"), plain("m.j2"), plain("f")]
         );
         assert_eq!(
-            names("[% extends 'base' %]", Syntax::Brackets),
+            referenced_templates("[% extends 'base' %]", Syntax::Brackets),
             vec![plain("base")]
         );
-        // As minijinja reads them: optional includes, nothing in raw blocks or comments.
+        // As minijinja reads them: optional includes and lists, nothing in raw blocks,
+        // comments or string literals, tags without spaces.
         let src = "{% include 'o.md' ignore missing %}{% raw %}{% include 'r.md' %}{% endraw %}\
-                   {# {% include 'c.md' %} #}{% include 'after.md' %}";
+                   {# {% include 'c.md' %} #}{{ \"{% include 's.md' %}\" }}{%include\"after.md\"%}\
+                   {% if x %}{% include ['l1.md', 'l2.md'] %}{% endif %}";
         assert_eq!(
-            names(src, Syntax::Jinja),
-            vec![("o.md".to_string(), true), plain("after.md")]
+            referenced_templates(src, Syntax::Jinja),
+            vec![
+                ("o.md".to_string(), true),
+                plain("after.md"),
+                ("l1.md".to_string(), true),
+                ("l2.md".to_string(), true)
+            ]
         );
     }
 

@@ -2,6 +2,6 @@
 //! commit ([`commit`]), behind one [`work::Source`] trait. Uses: `git`, `format`.
 
 pub mod commit;
-pub mod kept_tree;
+pub(crate) mod kept_tree;
 pub mod matcher;
 pub mod work;

@@ -232,7 +232,7 @@ fn closed_pipe_is_not_a_crash() {
 
 #[test]
 fn nothing_outside_the_root_is_read() {
-    let outer = tempfile::tempdir().expect("dir");
+    let outer = crate::common::tempdir();
     std::fs::write(outer.path().join("secret.txt"), "TOP-SECRET").expect("write");
     let root = outer.path().join("reg");
     std::fs::create_dir(&root).expect("mkdir");

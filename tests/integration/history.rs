@@ -2400,7 +2400,7 @@ fn an_empty_repository_lists_and_says_why_there_are_no_versions() {
 
 #[test]
 fn a_directory_outside_git_lists_and_says_why_there_are_no_versions() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = crate::common::tempdir();
     assert!(
         Repository::discover(dir.path()).is_err(),
         "the temp dir is inside a git repository"
@@ -2444,7 +2444,7 @@ fn a_directory_outside_git_lists_and_says_why_there_are_no_versions() {
 
 #[test]
 fn a_bare_repository_is_refused_clearly() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = crate::common::tempdir();
     Repository::init_bare(dir.path().join("bare.git")).expect("bare");
     for args in [
         &["-C", "bare.git", "list"][..],

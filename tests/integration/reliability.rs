@@ -290,7 +290,7 @@ fn includes_never_read_git_internals_or_hidden_files() {
 
 #[test]
 fn a_git_dir_inside_the_root_under_any_name_is_never_included() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::common::tempdir();
     let root = dir.path();
     let mut opts = git2::RepositoryInitOptions::new();
     opts.workdir_path(root).no_dotgit_dir(true);
@@ -313,7 +313,7 @@ fn a_git_dir_inside_the_root_under_any_name_is_never_included() {
 #[cfg(unix)]
 #[test]
 fn a_symlink_out_of_the_root_is_outside_the_root_not_missing() {
-    let outer = tempfile::tempdir().expect("dir");
+    let outer = crate::common::tempdir();
     std::fs::write(outer.path().join("secret.md"), "TOP-SECRET").expect("write");
     let root = outer.path().join("reg");
     std::fs::create_dir_all(root.join("partials")).expect("mkdir");

@@ -85,7 +85,7 @@ fn every_code_has_a_fixture() {
 
 #[test]
 fn oversized_files_are_unreadable() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::common::tempdir();
     let big = format!("template: |\n{}", "  x\n".repeat(2 * 1024 * 1024));
     std::fs::write(dir.path().join("big.prompt.yaml"), big).expect("write");
     let output = cli(dir.path())
@@ -100,7 +100,7 @@ fn oversized_files_are_unreadable() {
 
 #[test]
 fn deny_warnings_fails_on_warnings() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::common::tempdir();
     std::fs::write(dir.path().join("w.prompt.yaml"), "template: hi\n").expect("write");
     let lenient = cli(dir.path()).args(["validate"]).output().expect("run");
     assert_eq!(lenient.status.code(), Some(0));

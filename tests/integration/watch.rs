@@ -46,7 +46,7 @@ impl Watched {
         ids: Vec<String>,
         options: Options,
     ) -> (Watched, Vec<Event>) {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = crate::common::tempdir();
         for (path, content) in files {
             let full = dir.path().join(path);
             std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
@@ -404,7 +404,7 @@ fn named_ids_only() {
 
 #[test]
 fn unknown_ids_are_refused() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = crate::common::tempdir();
     std::fs::write(dir.path().join("greet.prompt.yaml"), PLAIN).expect("write");
     let err = Watcher::start(dir.path(), vec!["gret".into()], Options::default())
         .map(|_| ())
@@ -505,7 +505,7 @@ fn write_in(dir: &Path, rel: &str, content: &str) {
 #[cfg(unix)]
 #[test]
 fn cli_streams_json_lines_and_exits_0_on_ctrl_c() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = crate::common::tempdir();
     write_in(
         dir.path(),
         "greet.prompt.yaml",
@@ -576,7 +576,7 @@ fn interrupt(child: &mut Child) {
 
 #[test]
 fn cli_refuses_unknown_ids_with_exit_2() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = crate::common::tempdir();
     write_in(dir.path(), "greet.prompt.yaml", PLAIN);
     let output = cli(dir.path())
         .args(["watch", "gret"])

@@ -344,7 +344,7 @@ fn a_path_inside_a_submodule_is_refused() {
 
 #[test]
 fn a_separate_git_dir_commits_paths_of_the_work_tree() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::common::tempdir();
     let git_dir = dir.path().join("store.git");
     let work = dir.path().join("work");
     std::fs::create_dir(&work).expect("work");

@@ -22,8 +22,28 @@ fn shared_types_are_send_and_sync() {
     assert_send_sync::<RenderRequest>();
 }
 
-/// A repository with an empty global and system git config, so nothing of the developer's
-/// configuration reaches libgit2.
+/// libgit2 reads no system, XDG or global config in this process (as jj's test helpers do),
+/// so nothing of the developer's configuration reaches the tests.
+fn hermetic() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for level in [
+            git2::ConfigLevel::System,
+            git2::ConfigLevel::XDG,
+            git2::ConfigLevel::Global,
+            git2::ConfigLevel::ProgramData,
+        ] {
+            #[allow(unsafe_code)]
+            // SAFETY: libgit2's global options change only here, once, before any test of
+            // this process opens a repository (every test starts with `Repo::new`).
+            unsafe {
+                git2::opts::set_search_path(level, "").expect("search path");
+            }
+        }
+    });
+}
+
+/// A repository in a temporary directory, with commits at fixed times by a fixed author.
 struct Repo {
     dir: tempfile::TempDir,
     repo: Repository,
@@ -32,12 +52,8 @@ struct Repo {
 
 impl Repo {
     fn new() -> Repo {
+        hermetic();
         let dir = tempfile::tempdir().expect("temp dir");
-        let empty = dir.path().join("empty-gitconfig");
-        std::fs::write(&empty, "").expect("config");
-        std::env::set_var("GIT_CONFIG_GLOBAL", &empty);
-        std::env::set_var("GIT_CONFIG_SYSTEM", &empty);
-        std::env::set_var("GIT_CONFIG_NOSYSTEM", "1");
         let work = dir.path().join("work");
         let mut opts = git2::RepositoryInitOptions::new();
         opts.initial_head("main");
@@ -205,4 +221,103 @@ fn errors_are_branched_on_by_kind() {
         .and_then(|r| r.with_rev(Some("no-such-branch".into())).snapshot())
         .expect_err("unknown revision");
     assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+/// A compiled prompt from one file in a registry without git.
+fn compiled(yaml: &str) -> promptreg::CompiledPrompt {
+    hermetic();
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("p.prompt.yaml"), yaml).expect("write");
+    Registry::open(dir.path())
+        .and_then(|r| r.load_work("p"))
+        .and_then(|l| l.compile())
+        .expect("compiles")
+}
+
+fn rendered(yaml: &str) -> promptreg::Rendered {
+    compiled(yaml)
+        .render(&serde_json::Map::new())
+        .expect("renders")
+}
+
+#[test]
+fn later_inputs_override_earlier_ones_and_strings_take_the_declared_type() {
+    let p = compiled(
+        "variables:\n  n: { type: integer }\n  s: { type: string }\ntemplate: \"{{ n + 1 }} {{ s }}\"\ntestData:\n  - { n: 1, s: a }\n",
+    );
+    let request = RenderRequest::new()
+        .test_case(0)
+        .text("n", "41")
+        .value("s", "b")
+        .expect("value");
+    let outcome = request.render(&p).expect("renders");
+    assert_eq!(outcome.rendered.to_string(), "42 b");
+    assert!(outcome.unused.is_empty());
+}
+
+#[test]
+fn unused_names_are_reported_or_refused() {
+    let p = compiled("template: \"{{ a }}\"\n");
+    let request = RenderRequest::new().text("a", "x").text("b", "y");
+    assert_eq!(request.render(&p).expect("renders").unused, ["b"]);
+    let err = request.strict(true).render(&p).expect_err("strict");
+    assert_eq!(err.kind(), ErrorKind::UnusedVariables);
+}
+
+#[test]
+fn values_must_be_a_mapping_and_test_cases_must_exist() {
+    let err = RenderRequest::new().values(&[1, 2]).expect_err("a list");
+    assert_eq!(err.kind(), ErrorKind::Usage);
+    let p = compiled("template: hi\n");
+    let err = RenderRequest::new()
+        .test_case(3)
+        .render(&p)
+        .expect_err("none");
+    assert_eq!(err.to_string(), "`p` has no test data");
+}
+
+#[test]
+fn chat_bodies_use_snake_case_parameters_and_snake_case_wins() {
+    let r = rendered(
+        "model: m\nmodelParameters: { maxTokens: 1, max_tokens: 2, topP: 0.5, temperature: 0 }\ntemplate: hi\n",
+    );
+    let body = promptreg::chat_request_body(&r, None).expect("body");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "model": "m",
+            "messages": [{ "role": "user", "content": "hi" }],
+            "max_tokens": 2,
+            "top_p": 0.5,
+            "temperature": 0,
+        })
+    );
+}
+
+#[test]
+fn chat_bodies_carry_github_models_response_formats() {
+    let r = rendered("model: m\nresponseFormat: json_object\ntemplate: hi\n");
+    let body = promptreg::chat_request_body(&r, Some("other")).expect("body");
+    assert_eq!(body["model"], "other");
+    assert_eq!(
+        body["response_format"],
+        serde_json::json!({ "type": "json_object" })
+    );
+    let r = rendered(
+        "model: m\nresponseFormat: json_schema\njsonSchema: '{\"name\": \"x\", \"schema\": {\"type\": \"object\"}}'\ntemplate: hi\n",
+    );
+    let body = promptreg::chat_request_body(&r, None).expect("body");
+    assert_eq!(
+        body["response_format"],
+        serde_json::json!({ "type": "json_schema", "json_schema": { "name": "x", "schema": { "type": "object" } } })
+    );
+    let r = rendered("model: m\nresponseFormat: json_schema\njsonSchema: '{nope'\ntemplate: hi\n");
+    let err = promptreg::chat_request_body(&r, None).expect_err("bad schema");
+    assert!(
+        err.to_string().contains("jsonSchema is not valid JSON"),
+        "{err}"
+    );
+    let r = rendered("template: hi\n");
+    let err = promptreg::chat_request_body(&r, None).expect_err("no model");
+    assert_eq!(err.kind(), ErrorKind::Usage);
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use git2::{Repository, Signature, Time};
 use tempfile::TempDir;
@@ -20,10 +21,46 @@ pub struct TestRepo {
     time: i64,
 }
 
+/// Makes git hermetic for this test process, once, before any git2 use, and returns the empty
+/// home folder the CLI runs with: libgit2 reads no system, global or XDG config (the search
+/// paths of those levels are emptied, as jj's `hermetic_libgit2` does), so a developer's
+/// `~/.gitconfig` (`core.autocrlf`, `user.name`, ...) cannot change what a test sees.
+pub fn hermetic() -> &'static Path {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let home = tempfile::Builder::new()
+            .prefix("promptreg-test-home")
+            .tempdir()
+            .expect("temp home")
+            .keep();
+        std::fs::write(home.join("empty.gitconfig"), "").expect("empty config");
+        for level in [
+            git2::ConfigLevel::System,
+            git2::ConfigLevel::XDG,
+            git2::ConfigLevel::Global,
+            git2::ConfigLevel::ProgramData,
+        ] {
+            #[allow(unsafe_code)]
+            // SAFETY: libgit2's global options are only changed here, once (the `OnceLock`
+            // runs this before any test of this process reaches git2 through the helpers).
+            unsafe {
+                git2::opts::set_search_path(level, "").expect("search path");
+            }
+        }
+        home
+    })
+}
+
+/// A temporary directory for a test, with git made hermetic first (see [`hermetic`]).
+pub fn tempdir() -> TempDir {
+    hermetic();
+    tempfile::tempdir().expect("temp dir")
+}
+
 impl TestRepo {
     /// A new repository on branch `main`, with an identity in its own config only.
     pub fn new() -> TestRepo {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = tempdir();
         let mut opts = git2::RepositoryInitOptions::new();
         opts.initial_head("main");
         let repo = Repository::init_opts(dir.path(), &opts).expect("init");
@@ -168,7 +205,7 @@ impl TestRepo {
 
 /// Writes `files` (path -> content) under a new temporary directory.
 pub fn registry_dir(files: &BTreeMap<String, String>) -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = tempdir();
     for (path, content) in files {
         let full = dir.path().join(path);
         std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
@@ -177,15 +214,20 @@ pub fn registry_dir(files: &BTreeMap<String, String>) -> TempDir {
     dir
 }
 
-/// The promptreg binary with a clean, hermetic environment, run in `dir`.
+/// The promptreg binary with a clean, hermetic environment, run in `dir`: an empty home, and
+/// empty global and system git config files for anything that reads them from the
+/// environment.
 pub fn cli(dir: &Path) -> Command {
     let mut cmd = Command::new(insta_cmd::get_cargo_bin("promptreg"));
-    let home = std::env::temp_dir().join("promptreg-test-home");
+    let home = hermetic();
+    let empty = home.join("empty.gitconfig");
     cmd.current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", &home)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
+        .env("GIT_CONFIG_GLOBAL", &empty)
+        .env("GIT_CONFIG_SYSTEM", &empty)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("NO_COLOR", "1");
     cmd

@@ -9,6 +9,8 @@ use crate::vendor::self_cell::self_cell;
 use crate::compiler::codegen::CodeGenerator;
 use crate::compiler::instructions::Instructions;
 use crate::compiler::meta::find_undeclared;
+#[cfg(feature = "multi_template")]
+use crate::compiler::meta::find_referenced_templates;
 use crate::compiler::parser::parse;
 use crate::environment::Environment;
 use crate::error::{attach_basic_debug_info, Error};
@@ -322,6 +324,22 @@ impl<'env, 'source> Template<'env, 'source> {
         ) {
             Ok(ast) => find_undeclared(&ast, nested),
             Err(_) => HashSet::new(),
+        }
+    }
+
+    /// The templates this one names with constants in `include`, `import`, `from` and
+    /// `extends`, in order, each with whether a missing one is ignored (`ignore missing`, or
+    /// one name of a list). These are the names the loader is asked for when the tags run
+    /// (promptreg's patch: the names a checker must verify before any render).
+    #[cfg(feature = "multi_template")]
+    pub fn referenced_templates(&self) -> Vec<(String, bool)> {
+        match parse(
+            self.compiled.instructions.source(),
+            self.name(),
+            self.compiled.syntax_config.clone(),
+        ) {
+            Ok(ast) => find_referenced_templates(&ast),
+            Err(_) => Vec::new(),
         }
     }
 

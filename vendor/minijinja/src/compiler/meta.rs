@@ -313,3 +313,60 @@ fn track_walk<'a>(node: &ast::Stmt<'a>, state: &mut AssignmentTracker<'a>) {
         }
     }
 }
+
+/// Finds the templates a template names with constants in `include`, `import`, `from` and
+/// `extends` (promptreg's patch): each name with whether a missing one is ignored (`ignore
+/// missing`). Nothing inside `raw` blocks, comments or string literals is a tag, exactly as the
+/// parser reads it.
+#[cfg(feature = "multi_template")]
+pub fn find_referenced_templates(t: &ast::Stmt<'_>) -> Vec<(String, bool)> {
+    fn names(expr: &ast::Expr<'_>, ignore_missing: bool, out: &mut Vec<(String, bool)>) {
+        match expr {
+            ast::Expr::Const(c) => {
+                if let Some(name) = c.value.as_str() {
+                    out.push((name.to_string(), ignore_missing));
+                } else if let Ok(items) = c.value.try_iter() {
+                    out.extend(
+                        items.filter_map(|v| v.as_str().map(|s| (s.to_string(), ignore_missing))),
+                    );
+                }
+            }
+            // A list tries each name in turn: a missing one is never an error by itself.
+            ast::Expr::List(l) => l.items.iter().for_each(|x| names(x, true, out)),
+            _ => {}
+        }
+    }
+    fn walk(node: &ast::Stmt<'_>, out: &mut Vec<(String, bool)>) {
+        let all = |body: &[ast::Stmt<'_>], out: &mut Vec<(String, bool)>| {
+            body.iter().for_each(|x| walk(x, out))
+        };
+        match node {
+            ast::Stmt::Template(t) => all(&t.children, out),
+            ast::Stmt::ForLoop(s) => {
+                all(&s.body, out);
+                all(&s.else_body, out);
+            }
+            ast::Stmt::IfCond(s) => {
+                all(&s.true_body, out);
+                all(&s.false_body, out);
+            }
+            ast::Stmt::WithBlock(s) => all(&s.body, out),
+            ast::Stmt::SetBlock(s) => all(&s.body, out),
+            ast::Stmt::AutoEscape(s) => all(&s.body, out),
+            ast::Stmt::FilterBlock(s) => all(&s.body, out),
+            ast::Stmt::Block(s) => all(&s.body, out),
+            ast::Stmt::Include(s) => names(&s.name, s.ignore_missing, out),
+            ast::Stmt::Import(s) => names(&s.expr, false, out),
+            ast::Stmt::FromImport(s) => names(&s.expr, false, out),
+            ast::Stmt::Extends(s) => names(&s.name, false, out),
+            #[cfg(feature = "macros")]
+            ast::Stmt::Macro(s) => all(&s.body, out),
+            #[cfg(feature = "macros")]
+            ast::Stmt::CallBlock(s) => all(&s.macro_decl.body, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(t, &mut out);
+    out
+}
