@@ -100,6 +100,8 @@ codes! {
     ManifestUnknownVersion = "manifest-unknown-version", Error;
     /// A manifest label whose name a reference can never reach (`latest`, `work`, a number).
     ManifestInvalidLabel = "manifest-invalid-label", Error;
+    /// A `promptreg.yaml` that says nothing usable: an unknown field, a bad or empty pattern.
+    InvalidConfig = "invalid-config", Error;
     /// A user-supplied variable rendered into a system message.
     InjectionRisk = "injection-risk", Warning;
     /// A test case whose rendered prompt exceeds `maxPromptTokens`.

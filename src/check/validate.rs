@@ -8,6 +8,7 @@ use serde_json::Map;
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
 use crate::error::{Error, Result};
+use crate::format::config;
 use crate::format::manifest::{self, Manifest};
 use crate::format::prompt::{Body, Prompt};
 use crate::history::VersionIndex;
@@ -45,6 +46,8 @@ pub fn validate(registry: &Registry, ids: &[String]) -> Result<Report> {
     let history = match registry.index() {
         Ok(index) => Ok(index),
         Err(Error::NoHistory(why)) => Err(why),
+        // A bad `promptreg.yaml` at the tip: the working copy's is checked below.
+        Err(e @ Error::Invalid { .. }) => Err(format!("at the tip, {e}")),
         Err(e) => return Err(e),
     };
     let root = registry.root().display().to_string();
@@ -60,7 +63,19 @@ pub fn validate_snapshot(
     ids: &[String],
     root: &str,
 ) -> Result<Report> {
-    let discovery = Discovery::scan(source.as_ref())?;
+    let discovery = match Discovery::scan(source.as_ref()) {
+        // Without usable settings no file is known to be a prompt: the settings' findings
+        // are the report.
+        Err(Error::Invalid {
+            file, diagnostics, ..
+        }) if file == config::FILE => {
+            return Ok(Report {
+                diagnostics,
+                ..Report::default()
+            });
+        }
+        found => found?,
+    };
     let mut report = Report::default();
     let selected: Vec<(&String, &String)> = if ids.is_empty() {
         report

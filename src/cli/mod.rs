@@ -2,9 +2,11 @@
 //! results into text and exit codes. Exit codes: 0 ok, 1 problems found, 2 usage or failure.
 
 mod commit;
+mod completions;
 mod diff;
 mod get_default;
 mod list;
+mod man;
 mod new;
 mod output;
 mod render;
@@ -78,6 +80,10 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Re-validate and re-render prompts as you save them.
     Watch(watch::WatchArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff).
+    Man(man::ManArgs),
 }
 
 /// Output formats for commands that print data.
@@ -161,6 +167,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::New(args) => new::run(&ctx, args),
         Command::Schema(args) => schema::run(&ctx, args),
         Command::Watch(args) => watch::run(&ctx, args),
+        Command::Completions(args) => completions::run(&ctx, args),
+        Command::Man(args) => man::run(&ctx, args),
     };
     match result {
         Ok(code) => code,
@@ -185,7 +193,9 @@ fn wants_json(command: &Command) -> bool {
         | Command::Commit(_)
         | Command::Restore(_)
         | Command::New(_)
-        | Command::Schema(_) => false,
+        | Command::Schema(_)
+        | Command::Completions(_)
+        | Command::Man(_) => false,
     }
 }
 

@@ -11,7 +11,8 @@ use crate::snapshot::work::{normalize, PROMPT_SUFFIXES};
 /// variable and a test case. Refuses to overwrite an existing prompt.
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// The new prompt's id, e.g. `support/escalation` (creates `support/escalation.prompt.yaml`).
+    /// The new prompt's id, e.g. `support/escalation` (creates `support/escalation.prompt.yaml`),
+    /// or its file name, e.g. `support/escalation.prompt.yml` (creates that file).
     pub id: String,
 }
 
@@ -42,6 +43,18 @@ tags: []
     )
 }
 
+/// The id and file suffix of what `new` was given: `a.prompt.yml` is id `a` in `a.prompt.yml`,
+/// `a` is id `a` in `a.prompt.yaml`.
+fn split_suffix(given: &str) -> (&str, &'static str) {
+    PROMPT_SUFFIXES
+        .iter()
+        .find_map(|suffix| {
+            let id = given.strip_suffix(suffix)?;
+            (!id.is_empty() && !id.ends_with('/')).then_some((id, *suffix))
+        })
+        .unwrap_or((given, PROMPT_SUFFIXES[0]))
+}
+
 /// Runs `new`.
 pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
@@ -53,6 +66,9 @@ pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
             args.id
         )));
     }
+    // A file name given instead of an id keeps its suffix: `new a.prompt.yml` creates
+    // `a.prompt.yml`, never `a.prompt.yml.prompt.yaml`.
+    let (id, suffix) = split_suffix(&id);
     for suffix in PROMPT_SUFFIXES {
         let existing = registry.root().join(format!("{id}{suffix}"));
         if existing.exists() {
@@ -63,7 +79,7 @@ pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
             .into());
         }
     }
-    let path = registry.root().join(format!("{id}.prompt.yaml"));
+    let path = registry.root().join(format!("{id}{suffix}"));
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {
             Failure::from(Error::Io {
@@ -82,7 +98,7 @@ pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
                 source: e,
             })
         })?;
-    std::io::Write::write_all(&mut file, skeleton(&id).as_bytes()).map_err(|e| {
+    std::io::Write::write_all(&mut file, skeleton(id).as_bytes()).map_err(|e| {
         Failure::from(Error::Io {
             path: path.clone(),
             source: e,
@@ -90,4 +106,20 @@ pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
     })?;
     print(&format!("created {}\n", path.display()))?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::new::*;
+
+    #[test]
+    fn a_file_name_keeps_its_suffix() {
+        assert_eq!(split_suffix("a/b.prompt.yml"), ("a/b", ".prompt.yml"));
+        assert_eq!(split_suffix("a/b.prompt.yaml"), ("a/b", ".prompt.yaml"));
+        assert_eq!(split_suffix("a/b"), ("a/b", ".prompt.yaml"));
+        assert_eq!(
+            split_suffix("a/.prompt.yaml"),
+            ("a/.prompt.yaml", ".prompt.yaml")
+        );
+    }
 }

@@ -194,7 +194,8 @@ pub fn describe(err: &Error, lookup: Option<SourceLookup<'_>>) -> String {
             };
             let mut out = render_diagnostics(diagnostics, &own, color);
             let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            let what = if crate::snapshot::work::prompt_id(file).is_some() {
+            let prompt_suffix = crate::snapshot::work::PROMPT_SUFFIXES;
+            let what = if prompt_suffix.iter().any(|s| file.ends_with(s)) {
                 "is not a valid prompt"
             } else {
                 "is not valid"

@@ -1,6 +1,8 @@
 //! The prompt formats: the prompt file, the YAML reader with positions, the `defaults.yaml`
-//! manifest and the JSON schema. Pure parsing over bytes; uses only `diagnostic` and `error`.
+//! manifest, the `promptreg.yaml` settings and the JSON schema. Pure parsing over bytes; uses
+//! only `diagnostic` and `error`.
 
+pub mod config;
 pub mod manifest;
 pub mod prompt;
 pub mod schema;

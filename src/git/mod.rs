@@ -808,6 +808,12 @@ fn crash_point(name: &str) {
 /// makes the folder that holds it the work tree, wherever the git dir is.
 fn open_repository(root: &Path) -> Result<Option<git2::Repository>> {
     let failed = |e: git2::Error, what: &Path| {
+        if let Some(repo) = sha256_repository(what) {
+            return Error::Unsupported(format!(
+                "{} is a SHA-256 repository; promptreg reads SHA-1 repositories only",
+                repo.display()
+            ));
+        }
         Error::Git(GitError::with_cause(
             format!(
                 "cannot open the repository at {}: {}",
@@ -860,6 +866,23 @@ fn open_repository(root: &Path) -> Result<Option<git2::Repository>> {
         }
     }
     Ok(Some(repo))
+}
+
+/// The repository around `path` (its work tree, or its git dir when it has none) when its
+/// config says `extensions.objectformat = sha256`: libgit2 cannot open one, and a failure
+/// to open should say so plainly.
+fn sha256_repository(path: &Path) -> Option<PathBuf> {
+    let git_dir = git2::Repository::discover_path(path, None::<&Path>).ok()?;
+    let config = git2::Config::open(&git_dir.join("config")).ok()?;
+    let format = config.get_string("extensions.objectformat").ok()?;
+    if !format.eq_ignore_ascii_case("sha256") {
+        return None;
+    }
+    let git_dir = git_dir.canonicalize().unwrap_or(git_dir);
+    Some(match git_dir.file_name() {
+        Some(name) if name == ".git" => git_dir.parent().map_or(git_dir.clone(), Path::to_path_buf),
+        _ => git_dir,
+    })
 }
 
 /// The new bytes of a file committed by [`Repo::commit_file`], given its bytes at `HEAD` (or in

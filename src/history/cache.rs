@@ -14,7 +14,7 @@ use crate::git::{CommitInfo, ObjectId};
 use crate::history::{Version, VersionIndex};
 pub use crate::snapshot::kept_tree::{load_tree, store_tree, tree_path, KeptTree};
 
-const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x04";
+const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x05";
 
 /// Where the index of the registry with root `prefix` is cached.
 pub fn path(git_dir: &Path, prefix: &str) -> PathBuf {
@@ -67,6 +67,7 @@ pub fn encode(index: &VersionIndex) -> Vec<u8> {
     }
     out.extend_from_slice(&index.chain_len.to_le_bytes());
     put_str(&mut out, &index.prefix);
+    put_str(&mut out, &index.patterns);
     out.extend_from_slice(&(index.commits.len() as u32).to_le_bytes());
     for c in &index.commits {
         out.extend_from_slice(&c.id.0);
@@ -152,6 +153,7 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
     };
     let chain_len = r.u32()?;
     let prefix = r.str()?;
+    let patterns = r.str()?;
     let n_commits = r.count(20 + 8 + 4 + 12)?;
     let mut commits = Vec::with_capacity(n_commits);
     for _ in 0..n_commits {
@@ -193,6 +195,7 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
         tip_root,
         chain_len,
         prefix,
+        patterns,
         commits,
         files,
     })
@@ -226,6 +229,7 @@ mod tests {
             tip_root: Some(ObjectId([3; 20])),
             chain_len: 1,
             prefix: String::new(),
+            patterns: "examples/*.yml".into(),
             commits: vec![commit],
             files,
         }

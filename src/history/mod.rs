@@ -4,7 +4,9 @@
 //! The walk reads each first-parent commit's registry-root tree id and skips the commit when it
 //! equals the parent's; otherwise it diffs the two trees, descending only into subtrees whose ids
 //! differ. Version N of a file is the N-th commit (oldest first) whose tree has the file with a
-//! blob that differs from the first parent's. The result is cached (see [`crate::history::cache`]).
+//! blob that differs from the first parent's. The prompt files are those the `promptreg.yaml`
+//! at the tip selects ([`PromptMatcher`]), in every commit alike. The result is cached (see
+//! [`crate::history::cache`]).
 
 pub mod cache;
 
@@ -13,9 +15,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::error::Result;
+use crate::format::config;
+use crate::git::tree::RawTree;
 use crate::git::tree::{git_order, tree_entries};
 use crate::git::{CommitInfo, ObjectId, Objects, Repo};
-use crate::snapshot::work::prompt_id;
+use crate::snapshot::matcher::{id_of, PromptMatcher};
+use crate::snapshot::work::is_hidden_name;
 
 /// One version of one prompt file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +46,9 @@ pub struct VersionIndex {
     pub chain_len: u32,
     /// The registry root relative to the work tree.
     pub prefix: String,
+    /// The `prompts` patterns of the `promptreg.yaml` at the tip ([`PromptMatcher::key`]):
+    /// the files they select are the ones numbered.
+    pub patterns: String,
     /// Every commit that is a version of some file, oldest first.
     pub commits: Vec<CommitInfo>,
     /// Versions by root-relative file path, oldest first.
@@ -68,13 +76,14 @@ impl VersionIndex {
         self.files.get(file).map_or(&[], Vec::as_slice)
     }
 
-    /// The file that holds prompt `id` in the index (`ID.prompt.yaml` or `ID.prompt.yml`),
-    /// if any version of it exists; the one changed most recently when both do.
+    /// The file that holds prompt `id` in the index (`ID.prompt.yaml`, `ID.prompt.yml`, or
+    /// `ID.yaml`, `ID.yml` where the patterns select those), if any version of it exists; the
+    /// one changed most recently when several do.
     pub fn file_of(&self, id: &str) -> Option<String> {
-        crate::snapshot::work::PROMPT_SUFFIXES
+        [".prompt.yaml", ".prompt.yml", ".yaml", ".yml"]
             .iter()
             .map(|s| format!("{id}{s}"))
-            .filter(|f| !self.versions(f).is_empty())
+            .filter(|f| id_of(f) == Some(id) && !self.versions(f).is_empty())
             .max_by_key(|f| self.versions(f).last().map(|v| v.seq))
     }
 
@@ -86,16 +95,18 @@ impl VersionIndex {
     /// Builds the index for `tip` from scratch.
     pub fn build(repo: &Repo, tip: ObjectId) -> Result<VersionIndex> {
         let objects = repo.objects()?;
+        let matcher = matcher_at(repo, &objects, tip)?;
         let chain = first_parent_chain(&objects, tip, None)?.chain;
         let mut index = VersionIndex {
             tip,
             tip_root: None,
             chain_len: 0,
             prefix: repo.prefix().to_string(),
+            patterns: matcher.key(),
             commits: Vec::new(),
             files: BTreeMap::new(),
         };
-        index.extend(repo, &objects, &chain, TreeCache::default())?;
+        index.extend(repo, &objects, &matcher, &chain, TreeCache::default())?;
         Ok(index)
     }
 
@@ -106,6 +117,10 @@ impl VersionIndex {
         let Some(seq) = self.first_parent_seq(repo, commit)? else {
             return Ok(None);
         };
+        // Other patterns at `commit` select other files: those are numbered from scratch.
+        if matcher_at(repo, &repo.objects()?, commit)?.key() != self.patterns {
+            return VersionIndex::build(repo, commit).map(Some);
+        }
         let mut files = BTreeMap::new();
         let mut commits = 0;
         for (path, versions) in &self.files {
@@ -120,6 +135,7 @@ impl VersionIndex {
             tip_root: repo.root_tree_at(commit)?,
             chain_len: seq + 1,
             prefix: self.prefix.clone(),
+            patterns: self.patterns.clone(),
             // Version commits are in chain order, so those of kept versions come first.
             commits: self.commits[..commits].to_vec(),
             files,
@@ -127,7 +143,8 @@ impl VersionIndex {
     }
 
     /// Brings the index to `tip`: walks only the new commits when `tip` descends from the
-    /// indexed tip along first parents, rebuilds otherwise. Returns whether anything changed.
+    /// indexed tip along first parents and has the same `promptreg.yaml` patterns, rebuilds
+    /// otherwise. Returns whether anything changed.
     pub fn update(&mut self, repo: &Repo, tip: ObjectId) -> Result<bool> {
         if self.prefix != repo.prefix() {
             *self = VersionIndex::build(repo, tip)?;
@@ -137,6 +154,11 @@ impl VersionIndex {
             return Ok(false);
         }
         let objects = repo.objects()?;
+        let matcher = matcher_at(repo, &objects, tip)?;
+        if matcher.key() != self.patterns {
+            *self = VersionIndex::build(repo, tip)?;
+            return Ok(true);
+        }
         let walk = first_parent_chain(&objects, tip, Some(self.tip))?;
         if walk.reached_stop && self.prefix == repo.prefix() {
             // The first diff's old side is the indexed tip's root tree, which a `list` or a
@@ -151,14 +173,15 @@ impl VersionIndex {
                     trees.current.insert(root, Rc::new(kept.raw.into_data()));
                 }
             }
-            self.extend(repo, &objects, &walk.chain, trees)?;
+            self.extend(repo, &objects, &matcher, &walk.chain, trees)?;
         } else {
             let mut fresh = VersionIndex {
                 tip,
                 prefix: repo.prefix().to_string(),
+                patterns: matcher.key(),
                 ..VersionIndex::default()
             };
-            fresh.extend(repo, &objects, &walk.chain, TreeCache::default())?;
+            fresh.extend(repo, &objects, &matcher, &walk.chain, TreeCache::default())?;
             *self = fresh;
         }
         Ok(true)
@@ -170,6 +193,7 @@ impl VersionIndex {
         &mut self,
         repo: &Repo,
         objects: &Objects<'_>,
+        matcher: &PromptMatcher,
         chain: &[(ObjectId, ObjectId)],
         mut trees: TreeCache,
     ) -> Result<()> {
@@ -185,7 +209,13 @@ impl VersionIndex {
             }
             changed.clear();
             trees.next_commit();
-            diff_trees(objects, &mut trees, prev_root, root, "", &mut changed)?;
+            let mut diff = Diff {
+                objects,
+                trees: &mut trees,
+                matcher,
+                out: &mut changed,
+            };
+            diff.trees(prev_root, root, "")?;
             prev_root = root;
             if changed.is_empty() {
                 continue;
@@ -238,8 +268,17 @@ fn first_parent_chain(
     })
 }
 
-fn is_hidden(name: &[u8]) -> bool {
-    crate::snapshot::work::is_hidden_name(name)
+/// Which files are prompts at `commit`: as its `promptreg.yaml` at the registry root says.
+fn matcher_at(repo: &Repo, objects: &Objects<'_>, commit: ObjectId) -> Result<PromptMatcher> {
+    let Some(root) = repo.root_tree(objects, objects.commit_links(commit)?.tree)? else {
+        return Ok(PromptMatcher::default());
+    };
+    let tree = RawTree::new(objects.read(root)?);
+    let blob = tree
+        .get(config::FILE.as_bytes())
+        .filter(|e| e.is_file)
+        .map(|e| e.id);
+    PromptMatcher::read(&|_| blob.map(|id| objects.read(id)).transpose())
 }
 
 /// The trees read for the previous commit's diff: the next commit's old side is usually exactly
@@ -335,60 +374,63 @@ fn changed_region<'a>(old: &'a [u8], new: &'a [u8]) -> (&'a [u8], &'a [u8]) {
     (&old[start.min(end_old)..end_old], &new[start..end_new])
 }
 
-/// Records every prompt file added or modified from `old` to `new` under `dir`.
-fn diff_trees(
-    objects: &Objects<'_>,
-    trees: &mut TreeCache,
-    old: Option<ObjectId>,
-    new: Option<ObjectId>,
-    dir: &str,
-    out: &mut Vec<(String, ObjectId)>,
-) -> Result<()> {
-    let Some(new) = new else { return Ok(()) };
-    let old_data = match old {
-        Some(id) => trees.read(objects, id)?,
-        None => Rc::new(Vec::new()),
-    };
-    let new_data = trees.read(objects, new)?;
-    // The new side is the next commit's old side.
-    trees.current.insert(new, new_data.clone());
-    let (old_part, new_part) = changed_region(&old_data, &new_data);
-    let mut olds = tree_entries(old_part).peekable();
-    let mut subtrees: Vec<(String, Option<ObjectId>, ObjectId)> = Vec::new();
-    for entry in tree_entries(new_part) {
-        let mut before = None;
-        while let Some(o) = olds.peek() {
-            match git_order(o, &entry) {
-                Ordering::Less => {
-                    olds.next();
-                }
-                Ordering::Equal => {
-                    before = olds.next();
-                    break;
-                }
-                Ordering::Greater => break,
-            }
-        }
-        if before.is_some_and(|b| b.id == entry.id) || is_hidden(entry.name) {
-            continue;
-        }
-        let Ok(name) = std::str::from_utf8(entry.name) else {
-            continue;
+/// One commit's diff: the prompt files (as `matcher` says) added or modified.
+struct Diff<'a, 'o> {
+    objects: &'a Objects<'o>,
+    trees: &'a mut TreeCache,
+    matcher: &'a PromptMatcher,
+    out: &'a mut Vec<(String, ObjectId)>,
+}
+
+impl Diff<'_, '_> {
+    /// Records every prompt file added or modified from `old` to `new` under `dir`.
+    fn trees(&mut self, old: Option<ObjectId>, new: Option<ObjectId>, dir: &str) -> Result<()> {
+        let Some(new) = new else { return Ok(()) };
+        let old_data = match old {
+            Some(id) => self.trees.read(self.objects, id)?,
+            None => Rc::new(Vec::new()),
         };
-        if entry.is_tree {
-            let old_sub = before.filter(|b| b.is_tree).map(|b| b.id);
-            subtrees.push((format!("{dir}{name}/"), old_sub, entry.id));
-        } else if entry.is_file {
-            let path = format!("{dir}{name}");
-            if prompt_id(&path).is_some() {
-                out.push((path, entry.id));
+        let new_data = self.trees.read(self.objects, new)?;
+        // The new side is the next commit's old side.
+        self.trees.current.insert(new, new_data.clone());
+        let (old_part, new_part) = changed_region(&old_data, &new_data);
+        let mut olds = tree_entries(old_part).peekable();
+        let mut subtrees: Vec<(String, Option<ObjectId>, ObjectId)> = Vec::new();
+        for entry in tree_entries(new_part) {
+            let mut before = None;
+            while let Some(o) = olds.peek() {
+                match git_order(o, &entry) {
+                    Ordering::Less => {
+                        olds.next();
+                    }
+                    Ordering::Equal => {
+                        before = olds.next();
+                        break;
+                    }
+                    Ordering::Greater => break,
+                }
+            }
+            if before.is_some_and(|b| b.id == entry.id) || is_hidden_name(entry.name) {
+                continue;
+            }
+            let Ok(name) = std::str::from_utf8(entry.name) else {
+                continue;
+            };
+            if entry.is_tree {
+                let old_sub = before.filter(|b| b.is_tree).map(|b| b.id);
+                subtrees.push((format!("{dir}{name}/"), old_sub, entry.id));
+            } else if entry.is_file {
+                let path = format!("{dir}{name}");
+                if self.matcher.is_prompt(&path) {
+                    self.out.push((path, entry.id));
+                }
             }
         }
+        for (path, old_sub, new_sub) in subtrees {
+            self.trees(old_sub, Some(new_sub), &path)?;
+        }
+        Ok(())
     }
-    for (path, old_sub, new_sub) in subtrees {
-        diff_trees(objects, trees, old_sub, Some(new_sub), &path, out)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

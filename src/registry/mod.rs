@@ -19,7 +19,8 @@ use crate::registry::reference::{Reference, Selector};
 use crate::render::template::{FileContext, Templates};
 use crate::render::CompiledPrompt;
 use crate::snapshot::commit::CommitSource;
-use crate::snapshot::work::{prompt_id, Source, WorkTree};
+use crate::snapshot::matcher::id_of;
+use crate::snapshot::work::{Source, WorkTree};
 
 /// The prompt files of one snapshot, by id.
 #[derive(Debug, Clone, Default)]
@@ -38,7 +39,7 @@ impl Discovery {
         let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut discovery = Discovery::default();
         for file in source.prompt_files()? {
-            let Some(id) = prompt_id(&file) else { continue };
+            let Some(id) = id_of(&file) else { continue };
             if id.contains('@') || id.contains('\u{FFFD}') {
                 discovery.diagnostics.push(
                     Diagnostic::new(
@@ -194,16 +195,16 @@ impl LoadedPrompt {
     }
 }
 
-/// The file of prompt `id` in a snapshot, found by its two possible names rather than by
-/// scanning every file; a full scan only explains a failure (suggestions, conflicts).
+/// The file of prompt `id` in a snapshot, found by its possible names (the snapshot's
+/// [`Source::matcher`] says which) rather than by scanning every file; a full scan only
+/// explains a failure (suggestions, conflicts).
 pub fn find_file(source: &dyn Source, id: &str, root: &str) -> Result<String> {
     let plausible = crate::snapshot::work::normalize(id).is_ok_and(|n| n == id)
         && !id.contains('@')
         && !crate::snapshot::work::is_hidden(id);
     if plausible {
         let mut found = Vec::new();
-        for suffix in crate::snapshot::work::PROMPT_SUFFIXES {
-            let file = format!("{id}{suffix}");
+        for file in source.matcher()?.files_of(id) {
             if source.exists(&file)? {
                 found.push(file);
             }
@@ -956,7 +957,7 @@ impl Registry {
         };
         // Prompts committed at the tip but deleted from the working copy still show.
         for file in tip_blobs.iter().flat_map(BTreeMap::keys) {
-            if let Some(id) = prompt_id(file) {
+            if let Some(id) = id_of(file) {
                 files.entry(id.to_string()).or_insert_with(|| file.clone());
             }
         }

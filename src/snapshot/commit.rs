@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{Error, GitError, Result};
 use crate::git::tree::RawTree;
 use crate::git::{ObjectId, Repo};
-use crate::snapshot::work::{prompt_id, Source};
+use crate::snapshot::matcher::PromptMatcher;
+use crate::snapshot::work::{is_hidden_name, Source};
 
 /// The registry's files as they are in one commit.
 pub struct CommitSource {
@@ -26,6 +27,8 @@ pub struct CommitSource {
     /// Whether this is the tip: its root tree is kept when it has to be read from git, and
     /// working-copy files stand in for the blobs they hash to.
     at_tip: bool,
+    /// Which files are prompts, from this commit's `promptreg.yaml`, once read.
+    matcher: OnceLock<Arc<PromptMatcher>>,
 }
 
 impl std::fmt::Debug for CommitSource {
@@ -59,6 +62,7 @@ impl CommitSource {
             trees: Mutex::new(trees),
             root_file,
             at_tip,
+            matcher: OnceLock::new(),
         })
     }
 
@@ -139,19 +143,20 @@ impl CommitSource {
         let Some(root) = self.root else {
             return Ok(BTreeMap::new());
         };
+        let matcher = self.matcher()?;
         let mut files = BTreeMap::new();
         let mut stack = vec![(root, String::new())];
         while let Some((tree, dir)) = stack.pop() {
             let data = self.tree(tree)?;
             for entry in data.entries() {
-                if crate::snapshot::work::is_hidden_name(entry.name) {
+                if is_hidden_name(entry.name) {
                     continue;
                 }
                 let name = String::from_utf8_lossy(entry.name);
                 let path = format!("{dir}{name}");
                 if entry.is_tree {
                     stack.push((entry.id, format!("{path}/")));
-                } else if entry.is_file && prompt_id(&path).is_some() {
+                } else if entry.is_file && matcher.is_prompt(&path) {
                     files.insert(path, entry.id);
                 }
             }
@@ -191,6 +196,14 @@ impl Source for CommitSource {
 
     fn prompt_files(&self) -> Result<Vec<String>> {
         Ok(self.prompt_blobs()?.into_keys().collect())
+    }
+
+    fn matcher(&self) -> Result<Arc<PromptMatcher>> {
+        if let Some(matcher) = self.matcher.get() {
+            return Ok(matcher.clone());
+        }
+        let matcher = Arc::new(PromptMatcher::read(&|path| self.read(path))?);
+        Ok(self.matcher.get_or_init(|| matcher).clone())
     }
 
     fn describe(&self) -> String {

@@ -3,4 +3,5 @@
 
 pub mod commit;
 pub(crate) mod kept_tree;
+pub mod matcher;
 pub mod work;

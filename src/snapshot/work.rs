@@ -5,10 +5,12 @@
 //! not through an absolute path, not through a symlink that points outside.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use crate::error::Refusal;
 use crate::error::{Error, Result};
 use crate::git::lock::LockFile;
+use crate::snapshot::matcher::PromptMatcher;
 
 /// Suffixes that make a file a prompt.
 pub const PROMPT_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml"];
@@ -165,33 +167,28 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     "a special file"
 }
 
-/// Whether a root-relative path is hidden: any of its components starts with `.` (`.git`,
-/// `.idea`, `.triage.prompt.yaml.swp`). Hidden paths are never prompts, are never watched and
-/// can never be included.
+/// Whether a root-relative path is hidden: any of its components is a hidden name
+/// ([`is_hidden_name`]: `.git`, `.idea`, `.triage.prompt.yaml.swp`, but not `.github`). Hidden
+/// paths are never prompts, are never watched and can never be included.
 ///
 /// ```
 /// use promptreg::snapshot::work::is_hidden;
 /// assert!(is_hidden(".git/config"));
 /// assert!(is_hidden("partials/.secret.md"));
+/// assert!(is_hidden(".github/.secret.md"));
 /// assert!(!is_hidden("partials/tone.md"));
+/// assert!(!is_hidden(".github/prompts/triage.prompt.yml"));
 /// ```
 pub fn is_hidden(path: &str) -> bool {
     path.split('/').any(|part| is_hidden_name(part.as_bytes()))
 }
 
 /// Whether one path component (a file or folder name, or a git tree entry's name) is hidden:
-/// it starts with `.`. The one rule behind [`is_hidden`], discovery in the working copy and
-/// in commits, and the watcher.
+/// it starts with `.`, except `.github`, where GitHub keeps prompts (`.github/prompts/`). The
+/// one rule behind [`is_hidden`], discovery in the working copy and in commits, the version
+/// index and the watcher.
 pub fn is_hidden_name(name: &[u8]) -> bool {
-    name.first() == Some(&b'.') && name != b"." && name != b".."
-}
-
-/// The id of a prompt file's root-relative path, if it is a prompt file.
-pub fn prompt_id(path: &str) -> Option<&str> {
-    PROMPT_SUFFIXES
-        .iter()
-        .find_map(|suffix| path.strip_suffix(suffix))
-        .filter(|id| !id.is_empty() && !id.ends_with('/'))
+    name.first() == Some(&b'.') && name != b"." && name != b".." && name != b".github"
 }
 
 /// A snapshot of the registry's files.
@@ -206,6 +203,12 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 
     /// Every prompt file's root-relative path, sorted.
     fn prompt_files(&self) -> Result<Vec<String>>;
+
+    /// Which files are prompts in this snapshot: as its own `promptreg.yaml` says, by default
+    /// `.prompt.yaml` and `.prompt.yml` files. A bad `promptreg.yaml` is an error.
+    fn matcher(&self) -> Result<Arc<PromptMatcher>> {
+        PromptMatcher::read(&|path| self.read(path)).map(Arc::new)
+    }
 
     /// Names the snapshot in messages: `working copy`, `commit 1a2b3c4`.
     fn describe(&self) -> String;
@@ -338,6 +341,7 @@ impl Source for WorkTree {
     }
 
     fn prompt_files(&self) -> Result<Vec<String>> {
+        let matcher = self.matcher()?;
         let walker = walkdir::WalkDir::new(&self.root)
             .follow_links(true)
             .into_iter()
@@ -372,7 +376,7 @@ impl Source for WorkTree {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            if prompt_id(&rel).is_some() {
+            if matcher.is_prompt(&rel) {
                 files.push(rel);
             }
         }
@@ -388,17 +392,6 @@ impl Source for WorkTree {
 #[cfg(test)]
 mod tests {
     use crate::snapshot::work::*;
-
-    #[test]
-    fn ids_strip_either_suffix() {
-        assert_eq!(
-            prompt_id("support/triage.prompt.yaml"),
-            Some("support/triage")
-        );
-        assert_eq!(prompt_id("a.prompt.yml"), Some("a"));
-        assert_eq!(prompt_id("a.yaml"), None);
-        assert_eq!(prompt_id(".prompt.yaml"), None);
-    }
 
     #[test]
     fn normalize_keeps_paths_inside_the_root() {

@@ -10,8 +10,10 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _, WatcherKind};
 
 use crate::error::{Error, Result};
+use crate::format::config;
 use crate::format::manifest;
-use crate::snapshot::work::prompt_id;
+use crate::snapshot::matcher::PromptMatcher;
+use crate::snapshot::work::is_hidden;
 use crate::watch::Event;
 
 /// The longest a batch waits for a file that is still open for writing.
@@ -70,6 +72,8 @@ pub(super) struct Debouncer<'a> {
     pub debounce: Duration,
     /// Each prompt's partials.
     pub deps: &'a BTreeMap<String, BTreeSet<String>>,
+    /// Which files are prompts.
+    pub matcher: &'a PromptMatcher,
     /// Where the watcher's own problems (a lost watch) are reported.
     pub events: &'a Sender<Event>,
 }
@@ -163,7 +167,7 @@ impl Debouncer<'_> {
             let Some(rel) = self.relative(path) else {
                 continue;
             };
-            if hidden(&rel) && !self.is_partial(&rel) {
+            if is_hidden(&rel) && !self.is_partial(&rel) {
                 continue;
             }
             if track_closes() && self.matters(&rel) {
@@ -193,19 +197,13 @@ impl Debouncer<'_> {
 
     /// Whether a file's content feeds a check: a prompt, the manifest, a known partial.
     fn matters(&self, rel: &str) -> bool {
-        let named = prompt_id(rel).is_some() || rel == manifest::FILE;
-        (named && !hidden(rel)) || self.is_partial(rel)
+        let named = self.matcher.is_prompt(rel) || rel == manifest::FILE || rel == config::FILE;
+        (named && !is_hidden(rel)) || self.is_partial(rel)
     }
 
     fn is_partial(&self, rel: &str) -> bool {
         self.deps.values().any(|d| d.contains(rel))
     }
-}
-
-/// Whether a root-relative path is in a hidden folder (`.git`, `.idea`) or is a hidden file
-/// (editor swap files).
-pub(super) fn hidden(rel: &str) -> bool {
-    crate::snapshot::work::is_hidden(rel)
 }
 
 #[cfg(test)]
@@ -214,8 +212,9 @@ mod tests {
 
     #[test]
     fn hidden_paths() {
-        assert!(hidden(".git/index"));
-        assert!(hidden("support/.triage.prompt.yaml.swp"));
-        assert!(!hidden("support/triage.prompt.yaml"));
+        assert!(is_hidden(".git/index"));
+        assert!(is_hidden("support/.triage.prompt.yaml.swp"));
+        assert!(!is_hidden("support/triage.prompt.yaml"));
+        assert!(!is_hidden(".github/prompts/triage.prompt.yml"));
     }
 }

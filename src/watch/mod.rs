@@ -113,6 +113,7 @@ impl Watcher {
                 None => work,
             },
         );
+        let matcher = crate::snapshot::work::Source::matcher(work.as_ref())?;
         let discovery = Discovery::scan(work.as_ref())?;
         for id in &ids {
             if !discovery.conflicts.contains_key(id) {
@@ -121,7 +122,7 @@ impl Watcher {
         }
         let (control, raw, notify) = fs::watch(root, work.root())?;
         let (events, receiver) = mpsc::channel();
-        let session = Session::new(work, ids, options, discovery, events);
+        let session = Session::new(work, ids, options, discovery, matcher, events);
         let thread = std::thread::Builder::new()
             .name("promptreg-watch".into())
             .spawn(move || session.run(&raw))

@@ -12,12 +12,14 @@ use serde_json::{Map, Value};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::Error;
+use crate::format::config;
 use crate::format::manifest::{self, Manifest};
 use crate::format::prompt::Prompt;
 use crate::registry::{Discovery, LoadedPrompt, Registry};
 use crate::render::template::referenced_templates;
 use crate::render::{CompiledPrompt, RenderError};
-use crate::snapshot::work::{normalize, prompt_id, Source, WorkTree};
+use crate::snapshot::matcher::PromptMatcher;
+use crate::snapshot::work::{normalize, Source, WorkTree};
 use crate::watch::fs::{Batch, Debouncer, Message};
 use crate::watch::{Cause, Event, Inputs, ManifestStatus, Options, RenderedCase, State, Status};
 
@@ -28,6 +30,8 @@ pub(super) struct Session {
     selected: BTreeSet<String>,
     options: Options,
     discovery: Discovery,
+    /// Which files are prompts (`promptreg.yaml`), re-read when that file changes.
+    matcher: Arc<PromptMatcher>,
     /// Each prompt's partials, transitively, whether they exist or not.
     deps: BTreeMap<String, BTreeSet<String>>,
     /// The last manifest that parsed without errors.
@@ -42,6 +46,7 @@ impl Session {
         ids: Vec<String>,
         options: Options,
         discovery: Discovery,
+        matcher: Arc<PromptMatcher>,
         events: Sender<Event>,
     ) -> Session {
         Session {
@@ -50,6 +55,7 @@ impl Session {
             selected: ids.into_iter().collect(),
             options,
             discovery,
+            matcher,
             deps: BTreeMap::new(),
             manifest: Manifest::default(),
             events,
@@ -74,6 +80,7 @@ impl Session {
             root: &self.root,
             debounce: self.options.debounce,
             deps: &self.deps,
+            matcher: &self.matcher,
             events: &self.events,
         }
     }
@@ -104,10 +111,13 @@ impl Session {
     }
 
     /// Whether a path's change can change the set of prompt files: a prompt file that appeared
-    /// or vanished, a folder, or a vanished path that held prompt files.
+    /// or vanished, a folder, a vanished path that held prompt files, or the settings.
     fn needs_rescan(&self, rel: &str) -> bool {
+        if rel == config::FILE {
+            return true;
+        }
         let meta = std::fs::metadata(self.root.join(rel));
-        if prompt_id(rel).is_some() {
+        if self.matcher.is_prompt(rel) {
             let exists = meta.as_ref().is_ok_and(|m| m.is_file());
             return exists != self.is_prompt_file(rel);
         }
@@ -147,6 +157,15 @@ impl Session {
         if batch.rescan || batch.paths.iter().any(|p| self.needs_rescan(p)) {
             let before = self.known();
             let conflicted: BTreeSet<String> = self.discovery.conflicts.keys().cloned().collect();
+            if batch.rescan || batch.paths.contains(config::FILE) {
+                match self.source.matcher() {
+                    Ok(matcher) => self.matcher = matcher,
+                    Err(err) => events.push(Event::Error {
+                        time: SystemTime::now(),
+                        message: format!("cannot read {}: {err}", config::FILE),
+                    }),
+                }
+            }
             match Discovery::scan(self.source.as_ref()) {
                 Ok(discovery) => self.discovery = discovery,
                 Err(err) => events.push(Event::Error {
@@ -185,7 +204,7 @@ impl Session {
                     events.push(Event::Manifest(status));
                 }
             }
-            if let Some(id) = prompt_id(path) {
+            if let Some(id) = self.matcher.prompt_id(path) {
                 let own = known.get(id).is_some_and(|f| f == path)
                     || self
                         .discovery

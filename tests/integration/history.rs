@@ -87,7 +87,7 @@ fn prompt_blobs(repo: &Repository, tree: &git2::Tree<'_>, prefix: &str) -> BTree
     let mut files = BTreeMap::new();
     root.walk(TreeWalkMode::PreOrder, |dir, entry| {
         let name = entry.name().unwrap_or("");
-        if name.starts_with('.') {
+        if name.starts_with('.') && name != ".github" {
             return TreeWalkResult::Skip;
         }
         let regular = entry.filemode() == 0o100644 || entry.filemode() == 0o100755;
@@ -498,11 +498,11 @@ fn a_registry_root_in_a_subdirectory_counts_only_files_under_it() {
 fn hidden_folders_and_files_are_skipped() {
     let mut repo = TestRepo::new();
     repo.write("a.prompt.yaml", &prompt("A1"));
-    repo.write(".github/h.prompt.yaml", &prompt("hidden"));
+    repo.write(".config/h.prompt.yaml", &prompt("hidden"));
     repo.write("sub/.drafts/h.prompt.yaml", &prompt("hidden"));
     repo.write(".hidden.prompt.yaml", &prompt("hidden"));
     let c1 = repo.commit("Add a and hidden prompts");
-    repo.write(".github/h.prompt.yaml", &prompt("hidden, edited"));
+    repo.write(".config/h.prompt.yaml", &prompt("hidden, edited"));
     repo.write("sub/.drafts/h.prompt.yaml", &prompt("hidden, edited"));
     repo.commit("Edit the hidden prompts only");
     // The hidden files are really committed.
@@ -512,7 +512,7 @@ fn hidden_folders_and_files_are_skipped() {
         .expect("head")
         .peel_to_tree()
         .expect("tree");
-    assert!(tree.get_path(Path::new(".github/h.prompt.yaml")).is_ok());
+    assert!(tree.get_path(Path::new(".config/h.prompt.yaml")).is_ok());
     assert!(tree
         .get_path(Path::new("sub/.drafts/h.prompt.yaml"))
         .is_ok());
@@ -702,7 +702,7 @@ const GEN_FILES: [&str; 10] = [
 const GEN_OTHER: [&str; 4] = [
     "README.md",
     "partials/tone.md",
-    ".github/hidden.prompt.yaml",
+    ".config/hidden.prompt.yaml",
     "support/.draft.prompt.yaml",
 ];
 

@@ -3,6 +3,7 @@
 mod common;
 
 mod cli;
+mod compat;
 mod corpus;
 mod hermetic;
 mod history;
