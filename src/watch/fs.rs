@@ -10,7 +10,8 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _, WatcherKind};
 
 use crate::error::{Error, Result};
-use crate::format::{config, manifest};
+use crate::format::config;
+use crate::format::manifest;
 use crate::snapshot::matcher::PromptMatcher;
 use crate::snapshot::work::is_hidden;
 use crate::watch::Event;
@@ -194,8 +195,7 @@ impl Debouncer<'_> {
         (!parts.is_empty()).then(|| parts.join("/"))
     }
 
-    /// Whether a file's content feeds a check: a prompt, the manifest, the settings, a known
-    /// partial.
+    /// Whether a file's content feeds a check: a prompt, the manifest, a known partial.
     fn matters(&self, rel: &str) -> bool {
         let named = self.matcher.is_prompt(rel) || rel == manifest::FILE || rel == config::FILE;
         (named && !is_hidden(rel)) || self.is_partial(rel)

@@ -40,7 +40,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::registry::Discovery;
-use crate::snapshot::work::{Source, WorkTree};
+use crate::snapshot::work::WorkTree;
 
 pub use self::event::{Cause, Event, ManifestStatus, RenderedCase, State, Status};
 use self::fs::Message;
@@ -113,7 +113,7 @@ impl Watcher {
                 None => work,
             },
         );
-        let matcher = work.matcher()?;
+        let matcher = crate::snapshot::work::Source::matcher(work.as_ref())?;
         let discovery = Discovery::scan(work.as_ref())?;
         for id in &ids {
             if !discovery.conflicts.contains_key(id) {
