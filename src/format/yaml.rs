@@ -135,12 +135,12 @@ pub fn parse(file: &str, bytes: &[u8]) -> (Option<Document>, Vec<Diagnostic>) {
         Err(err) => {
             let err_text = text;
             // serde_yaml refuses duplicate keys but points at the mapping; the position pass
-            // points at the duplicate itself.
+            // points at the duplicate itself. When that pass reads the whole text, serde_yaml's
+            // complaint was about the content, and the pass's findings say what it was.
             let mut diagnostics = Vec::new();
-            if err.to_string().contains("duplicate entry") {
-                positions(text, file, &mut diagnostics);
-            }
-            if diagnostics.is_empty() {
+            let (_, parsed) = parse_positions(text, file, &mut diagnostics);
+            if !parsed || diagnostics.is_empty() {
+                diagnostics.clear();
                 diagnostics.push(syntax_error(file, err_text, &err));
             }
             return (None, diagnostics);
@@ -285,6 +285,11 @@ fn to_json(raw: serde_yaml::Value) -> Value {
 }
 
 fn positions(text: &str, file: &str, diagnostics: &mut Vec<Diagnostic>) -> Spans {
+    parse_positions(text, file, diagnostics).0
+}
+
+/// The positions of every node, and whether the position parser read the whole text.
+fn parse_positions(text: &str, file: &str, diagnostics: &mut Vec<Diagnostic>) -> (Spans, bool) {
     let mut recorder = Recorder {
         file,
         stack: Vec::new(),
@@ -295,8 +300,8 @@ fn positions(text: &str, file: &str, diagnostics: &mut Vec<Diagnostic>) -> Spans
     let mut parser = Parser::new_from_str(text);
     // serde_yaml accepted the text, so an error here is a difference between the two parsers;
     // the positions recorded so far are still right, and the rest fall back to the start.
-    let _ = parser.load(&mut recorder, false);
-    recorder.spans
+    let parsed = parser.load(&mut recorder, false).is_ok();
+    (recorder.spans, parsed)
 }
 
 enum Frame {

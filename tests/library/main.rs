@@ -321,3 +321,28 @@ fn chat_bodies_carry_github_models_response_formats() {
     let err = promptreg::chat_request_body(&r, None).expect_err("no model");
     assert_eq!(err.kind(), ErrorKind::Usage);
 }
+
+#[test]
+fn opening_a_registry_leaves_libgit2_global_options_alone() {
+    let mut repo = Repo::new();
+    repo.commit(&[("greet.prompt.yaml", &greet("Hello"))], "first");
+    let before = pack_windows();
+    let registry = Registry::open(repo.root()).expect("open");
+    registry.index().expect("a history walk");
+    let after = pack_windows();
+    // The binary narrows these to 32 MiB and 64 MiB; the library must not.
+    assert_eq!(before, after);
+    assert_ne!(after.0, 32 << 20);
+}
+
+/// libgit2's pack window size and mapped limit.
+fn pack_windows() -> (usize, usize) {
+    #[allow(unsafe_code)]
+    // SAFETY: reading libgit2's global options; nothing in these tests writes them.
+    unsafe {
+        (
+            git2::opts::get_mwindow_size().expect("window"),
+            git2::opts::get_mwindow_mapped_limit().expect("limit"),
+        )
+    }
+}
