@@ -288,7 +288,7 @@ pub fn count(diagnostics: &[Diagnostic]) -> (usize, usize) {
 }
 
 /// A type name with its indefinite article: `an integer`, `a string`.
-pub fn with_article(name: &str) -> String {
+pub(crate) fn with_article(name: &str) -> String {
     match name {
         "null" => "null".to_string(),
         n if n.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {n}"),

@@ -30,7 +30,7 @@ pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
 }
 
 /// The text a rendered prompt is compared by: each message under a `--- role ---` header.
-pub fn rendered_text(result: &Result<Rendered, RenderError>) -> String {
+pub(crate) fn rendered_text(result: &Result<Rendered, RenderError>) -> String {
     match result {
         Ok(rendered) => {
             let mut text = rendered.to_string();
@@ -63,7 +63,7 @@ pub struct CaseDiff {
 }
 
 /// The start of the reason given for a side that has no prompt at all.
-pub const ABSENT: &str = "absent";
+pub(crate) const ABSENT: &str = "absent";
 
 /// One side of a comparison: a compiled prompt, or why there is none.
 pub type Side<'a> = Result<&'a CompiledPrompt, String>;
@@ -77,7 +77,7 @@ pub fn side(compiled: &Compiled) -> Side<'_> {
 }
 
 /// Why a side does not compile, if it is a prompt that does not (not an absent side).
-pub fn compile_error<'s>(side: &'s Side<'_>) -> Option<&'s str> {
+pub(crate) fn compile_error<'s>(side: &'s Side<'_>) -> Option<&'s str> {
     side.as_ref()
         .err()
         .map(String::as_str)
@@ -85,7 +85,7 @@ pub fn compile_error<'s>(side: &'s Side<'_>) -> Option<&'s str> {
 }
 
 /// The reason a prompt does not compile, with each finding's place, for a [`Side`].
-pub fn compile_failure(err: &crate::error::Error) -> String {
+pub(crate) fn compile_failure(err: &crate::error::Error) -> String {
     match err {
         crate::error::Error::Invalid {
             file, diagnostics, ..
@@ -112,7 +112,11 @@ pub fn compile_failure(err: &crate::error::Error) -> String {
 
 /// Renders each side with its own test data ([`Cases::own`]) and compares the output; `names`
 /// label the two sides in the diffs.
-pub fn render_own_cases(old: &Compiled, new: &Compiled, names: (&str, &str)) -> Vec<CaseDiff> {
+pub(crate) fn render_own_cases(
+    old: &Compiled,
+    new: &Compiled,
+    names: (&str, &str),
+) -> Vec<CaseDiff> {
     render_cases(
         side(old),
         side(new),
@@ -154,7 +158,7 @@ impl<'a> Cases<'a> {
 
 /// Renders test case `i` on both sides (each with its own values) and compares the output;
 /// `names` label the two sides in the diffs.
-pub fn render_cases(
+pub(crate) fn render_cases(
     before: Side<'_>,
     after: Side<'_>,
     cases: Cases<'_>,

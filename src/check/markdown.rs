@@ -7,7 +7,7 @@ use crate::check::review::{ChangeKind, PromptChange, Review};
 use crate::diagnostic::Diagnostic;
 
 /// A marker on the first line, so a CI job can find and update its earlier comment.
-pub const MARKER: &str = "<!-- promptreg-review -->";
+pub(crate) const MARKER: &str = "<!-- promptreg-review -->";
 
 /// Diffs longer than this many lines are folded.
 const FOLD_LINES: usize = 15;
@@ -47,7 +47,7 @@ pub fn code(text: &str) -> String {
 
 /// [`code`] for a table cell: GitHub splits rows on `|` even inside code spans, unless it is
 /// escaped.
-pub fn code_cell(text: &str) -> String {
+pub(crate) fn code_cell(text: &str) -> String {
     code(text).replace('|', "\\|")
 }
 

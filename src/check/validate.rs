@@ -57,7 +57,7 @@ pub fn validate(registry: &Registry, ids: &[String]) -> Result<Report> {
 /// Validates one snapshot of a registry (the working copy, or a commit): the prompts named by
 /// `ids` (all when empty) and its manifest, whose versions are checked against `history` (or
 /// skipped with the reason it gives).
-pub fn validate_snapshot(
+pub(crate) fn validate_snapshot(
     source: Arc<dyn Source>,
     history: std::result::Result<&VersionIndex, String>,
     ids: &[String],
@@ -110,7 +110,7 @@ pub fn validate_snapshot(
 }
 
 /// Every finding about one prompt file of a snapshot.
-pub fn check_file(
+pub(crate) fn check_file(
     source: std::sync::Arc<dyn crate::snapshot::work::Source>,
     id: &str,
     file: &str,
@@ -133,7 +133,7 @@ fn unreadable(file: &str, err: &Error) -> Diagnostic {
 
 /// Every finding about a prompt that parsed: its warnings, then compile, variable, test-data,
 /// injection and budget checks.
-pub fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
+pub(crate) fn check_loaded(loaded: LoadedPrompt) -> Vec<Diagnostic> {
     let mut out = loaded.warnings.clone();
     let file = loaded.file.clone();
     let compiled = match loaded.compile() {

@@ -22,7 +22,7 @@ use crate::format::yaml::{self, join};
 pub const FILE: &str = "promptreg.yaml";
 
 /// The patterns that make a file a prompt when no `promptreg.yaml` says otherwise.
-pub const DEFAULT_PROMPTS: &[&str] = &["**/*.prompt.yaml", "**/*.prompt.yml"];
+pub(crate) const DEFAULT_PROMPTS: &[&str] = &["**/*.prompt.yaml", "**/*.prompt.yml"];
 
 /// The parsed settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

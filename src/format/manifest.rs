@@ -158,7 +158,7 @@ impl Manifest {
     }
 
     /// The labels that point at `id`, with the version each gives.
-    pub fn labels_of(&self, id: &str) -> Vec<(&str, u32)> {
+    pub(crate) fn labels_of(&self, id: &str) -> Vec<(&str, u32)> {
         self.labels
             .iter()
             .filter_map(|(label, map)| map.get(id).map(|v| (label.as_str(), *v)))

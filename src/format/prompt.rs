@@ -10,7 +10,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::format::yaml::{self, join, Spans};
 
 /// Top-level fields promptreg knows. Anything else is kept and reported as unknown.
-pub const KNOWN_FIELDS: &[&str] = &[
+pub(crate) const KNOWN_FIELDS: &[&str] = &[
     "name",
     "description",
     "model",
@@ -31,7 +31,7 @@ const VARIABLE_FIELDS: &[&str] = &["type", "required", "default", "description"]
 const MESSAGE_FIELDS: &[&str] = &["role", "content"];
 
 /// The message roles chat APIs accept.
-pub const ROLES: &[&str] = &["system", "user", "assistant"];
+pub(crate) const ROLES: &[&str] = &["system", "user", "assistant"];
 
 /// A prompt as written in its file.
 #[derive(Debug, Clone)]
@@ -219,10 +219,10 @@ pub enum Syntax {
     Brackets,
 }
 
-pub use crate::diagnostic::with_article;
+use crate::diagnostic::with_article;
 
 /// The name of a JSON value's type, as used in messages.
-pub fn type_name(value: &Value) -> &'static str {
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -235,7 +235,10 @@ pub fn type_name(value: &Value) -> &'static str {
 }
 
 /// The closest of `candidates` to `name`, if it is close enough to be a likely typo.
-pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = name.to_lowercase().replace(['_', '-'], "");
     candidates
         .into_iter()

@@ -14,7 +14,7 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 use crate::diagnostic::{Code, Diagnostic, Pos};
 
 /// Files larger than this are refused rather than parsed.
-pub const MAX_FILE_SIZE: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_FILE_SIZE: usize = 4 * 1024 * 1024;
 
 /// A parsed YAML document: its value and where each of its nodes is.
 #[derive(Debug, Clone, Default)]

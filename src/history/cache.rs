@@ -1,5 +1,5 @@
 //! The version index kept under the repository's git dir (`.git/promptreg/index-*.bin`), keyed
-//! by the tip it was built for (the tip's root tree is kept by [`crate::snapshot::kept_tree`]).
+//! by the tip it was built for (the tip's root tree is kept by `snapshot::kept_tree`).
 //!
 //! It is a small binary format with a magic number, a format version and checksums, so a
 //! truncated, corrupt or foreign file is detected and rebuilt, never trusted. Writes go to a

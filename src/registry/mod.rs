@@ -548,7 +548,7 @@ impl Registry {
     }
 
     /// The registry as it is at `commit`, opened once per command.
-    pub fn commit_source(&self, commit: ObjectId) -> Result<Arc<CommitSource>> {
+    pub(crate) fn commit_source(&self, commit: ObjectId) -> Result<Arc<CommitSource>> {
         if let Some(source) = self.open_commits().by_id.get(&commit) {
             return Ok(source.clone());
         }
@@ -608,7 +608,7 @@ impl Registry {
 
     /// The version index of the first-parent history of any commit, starting from the cache
     /// when there is one; `store` writes the result back to the cache.
-    pub fn index_at(&self, tip: ObjectId, store: bool) -> Result<VersionIndex> {
+    pub(crate) fn index_at(&self, tip: ObjectId, store: bool) -> Result<VersionIndex> {
         let repo = self.require_repo()?;
         if repo.is_shallow() {
             return Err(Error::NoHistory(
@@ -637,7 +637,7 @@ impl Registry {
     /// How many versions each file has (the newest is that number), as `list` shows them:
     /// from the cache's summary when it is current for the tip, without reading the rest of
     /// it, else from [`Registry::index`].
-    pub fn version_counts(&self) -> Result<std::borrow::Cow<'_, BTreeMap<String, u32>>> {
+    pub(crate) fn version_counts(&self) -> Result<std::borrow::Cow<'_, BTreeMap<String, u32>>> {
         use std::borrow::Cow;
         let count = |index: &VersionIndex| {
             index
@@ -914,7 +914,7 @@ impl Registry {
     /// Whether the working copy of `file` differs from `blob` (or does not exist).
     /// The comparison is git's: the working bytes pass through git's line-ending rules first
     /// (`core.autocrlf`, `.gitattributes`), so a clean CRLF checkout is not modified.
-    pub fn work_differs(&self, file: &str, blob: Option<ObjectId>) -> Result<bool> {
+    pub(crate) fn work_differs(&self, file: &str, blob: Option<ObjectId>) -> Result<bool> {
         let bytes = self.shared.work.read(file)?;
         Ok(match (bytes, blob) {
             (None, None) => false,
@@ -924,7 +924,7 @@ impl Registry {
     }
 
     /// The blob id git gives the working bytes of `file`, after its line-ending rules.
-    pub fn work_blob_id(&self, file: &str, bytes: &[u8]) -> ObjectId {
+    pub(crate) fn work_blob_id(&self, file: &str, bytes: &[u8]) -> ObjectId {
         match self.repo() {
             Some(repo) => repo.work_blob_id(file, bytes),
             None => Repo::hash_blob(bytes),
@@ -937,7 +937,7 @@ impl Registry {
     }
 
     /// [`Registry::summaries`] of the working copy's prompts found already.
-    pub fn summaries_of(&self, discovery: &Discovery) -> Result<Vec<Summary>> {
+    pub(crate) fn summaries_of(&self, discovery: &Discovery) -> Result<Vec<Summary>> {
         let mut files: BTreeMap<String, String> = discovery.prompts.clone();
         let counts = match self.version_counts() {
             Ok(counts) => Some(counts),

@@ -19,7 +19,7 @@ use minijinja::{Environment, Error, ErrorKind, State, Value};
 pub const MAX_BUILT: u64 = 64 * 1024 * 1024;
 
 /// The message of a render that went over [`MAX_BUILT`].
-pub fn over_budget_message() -> String {
+pub(crate) fn over_budget_message() -> String {
     format!(
         "the values this template builds exceed {} MiB in total (text joined with `~` or `+`, repeated, replaced, padded or printed); look for a loop or a recursive macro that doubles a string",
         MAX_BUILT / (1024 * 1024)

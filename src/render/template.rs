@@ -13,11 +13,11 @@ use crate::format::yaml::ScalarStyle;
 use crate::snapshot::work::{is_hidden, normalize, PathError, Refusal, Source};
 
 /// Instructions a single render may run before it is stopped (loops without end).
-pub const FUEL: u64 = 5_000_000;
+pub(crate) const FUEL: u64 = 5_000_000;
 /// Nesting depth of includes, macros and blocks before a render is stopped.
-pub const RECURSION_LIMIT: usize = 64;
+pub(crate) const RECURSION_LIMIT: usize = 64;
 /// Largest rendered text of one template, in bytes.
-pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// Most operators (`+`, `|`, `(`, `not`, ...) one tag may hold, and most `elif` branches one
 /// template may have. minijinja turns both into nested trees that it walks recursively, and a
@@ -247,7 +247,7 @@ impl Templates {
     }
 
     /// Every variable the prompt's templates read, partials included.
-    pub fn free_variables(&self) -> &BTreeSet<String> {
+    pub(crate) fn free_variables(&self) -> &BTreeSet<String> {
         &self.free
     }
 

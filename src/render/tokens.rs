@@ -12,6 +12,6 @@ pub fn count(text: &str) -> usize {
 }
 
 /// The prompt tokens of a rendered prompt: every message's content (or the one text).
-pub fn count_rendered(rendered: &crate::render::Rendered) -> usize {
+pub(crate) fn count_rendered(rendered: &crate::render::Rendered) -> usize {
     rendered.output.texts().iter().map(|t| count(t)).sum()
 }

@@ -128,7 +128,7 @@ pub struct Status {
     pub tokens: Option<usize>,
     /// Every finding, the prompt's own file first, by line.
     pub diagnostics: Vec<Diagnostic>,
-    /// The rendered output, when [`Options::render`] is set.
+    /// The rendered output, when [`crate::watch::Options::render`] is set.
     pub rendered: Vec<RenderedCase>,
 }
 
