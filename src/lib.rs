@@ -37,6 +37,8 @@ pub mod git;
 pub mod history;
 pub mod registry;
 pub mod render;
+#[cfg(feature = "serve")]
+pub mod serve;
 #[doc(hidden)]
 pub mod snapshot;
 #[cfg(feature = "watch")]

@@ -13,6 +13,8 @@ mod render;
 mod restore;
 mod review;
 mod schema;
+#[cfg(feature = "serve")]
+mod serve;
 mod set_default;
 mod show;
 mod validate;
@@ -80,6 +82,9 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Re-validate and re-render prompts as you save them.
     Watch(watch::WatchArgs),
+    /// Serve the prompts over HTTP, from commits.
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
     /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff).
@@ -167,6 +172,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::New(args) => new::run(&ctx, args),
         Command::Schema(args) => schema::run(&ctx, args),
         Command::Watch(args) => watch::run(&ctx, args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(&ctx, args),
         Command::Completions(args) => completions::run(&ctx, args),
         Command::Man(args) => man::run(&ctx, args),
     };
@@ -196,6 +203,8 @@ fn wants_json(command: &Command) -> bool {
         | Command::Schema(_)
         | Command::Completions(_)
         | Command::Man(_) => false,
+        #[cfg(feature = "serve")]
+        Command::Serve(_) => false,
     }
 }
 

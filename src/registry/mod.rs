@@ -235,6 +235,8 @@ pub struct Registry {
     tip: OnceLock<ObjectId>,
     /// How many versions each file has, read from the cache's summary, for `list`.
     version_counts: OnceLock<BTreeMap<String, u32>>,
+    /// The manifest, when it is read from a commit (and so never changes).
+    committed_manifest: OnceLock<Arc<Manifest>>,
 }
 
 /// What the registries of one root share: the working copy, the repository (opened once) and
@@ -462,6 +464,20 @@ impl Registry {
             index: OnceLock::new(),
             tip: OnceLock::new(),
             version_counts: OnceLock::new(),
+            committed_manifest: OnceLock::new(),
+        }
+    }
+
+    /// The commit `HEAD` (or the revision) names now, resolved anew on every call: cheap (a
+    /// ref read), so a long-lived program can poll it to learn that the history moved.
+    pub fn current_tip(&self) -> Result<Option<ObjectId>> {
+        let Some(repo) = self.repo() else {
+            return Ok(None);
+        };
+        match &self.pin {
+            Pin::Head => repo.head(),
+            Pin::Rev(rev) => repo.resolve(rev).map(Some),
+            Pin::Commit { id, .. } => Ok(Some(*id)),
         }
     }
 
@@ -574,6 +590,9 @@ impl Registry {
         if let Some(tip) = self.tip.get() {
             return Ok(*tip);
         }
+        if let (Pin::Commit { id, .. }, Some(_)) = (&self.pin, &self.shared.repo) {
+            return Ok(*self.tip.get_or_init(|| *id));
+        }
         let repo = self.require_repo()?;
         let tip = match &self.pin {
             Pin::Rev(rev) => repo.resolve(rev),
@@ -668,6 +687,23 @@ impl Registry {
     /// does not load (see [`Manifest::load`]) is an error, so no default ever falls back to
     /// the latest version because of a bad merge; no `defaults.yaml` at all is an empty one.
     pub fn manifest(&self) -> Result<Manifest> {
+        self.manifest_shared().map(|m| (*m).clone())
+    }
+
+    /// [`Registry::manifest`], read once when it comes from a commit.
+    fn manifest_shared(&self) -> Result<Arc<Manifest>> {
+        if let Some(manifest) = self.committed_manifest.get() {
+            return Ok(manifest.clone());
+        }
+        let committed = matches!(self.pin, Pin::Rev(_) | Pin::Commit { .. });
+        let manifest = Arc::new(self.read_manifest()?);
+        if committed && self.shared.repo.is_some() {
+            return Ok(self.committed_manifest.get_or_init(|| manifest).clone());
+        }
+        Ok(manifest)
+    }
+
+    fn read_manifest(&self) -> Result<Manifest> {
         let bytes = match (&self.pin, &self.shared.repo) {
             (Pin::Rev(_) | Pin::Commit { .. }, Some(_)) => {
                 self.commit_source(self.tip()?)?.read(manifest::FILE)?
@@ -696,7 +732,7 @@ impl Registry {
         // no version numbers, and so no version index, are needed to render it.
         let latest_like = match reference.selector {
             Selector::Latest => true,
-            Selector::Default => self.manifest()?.get(None, &reference.id).is_none(),
+            Selector::Default => self.manifest_shared()?.get(None, &reference.id).is_none(),
             _ => false,
         };
         if latest_like && self.shared.repo.is_some() {
@@ -724,7 +760,7 @@ impl Registry {
         {
             return Ok(Resolved::Work);
         }
-        let manifest = self.manifest()?;
+        let manifest = self.manifest_shared()?;
         let (index, versions) = match self.versions(id) {
             Ok(found) => found,
             Err(Error::NoHistory(why)) => {

@@ -242,6 +242,16 @@ impl CompiledPrompt {
         &self.id
     }
 
+    /// The file, relative to the registry root.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The file's text, as committed (or as in the working copy).
+    pub fn source_text(&self) -> &str {
+        &self.text
+    }
+
     /// The prompt as read from its file.
     pub fn prompt(&self) -> &Prompt {
         &self.prompt

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["history", "render"],
     &["registry"],
     &["check"],
-    &["watch"],
+    &["watch", "serve"],
     &["cli"],
 ];
 

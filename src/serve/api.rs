@@ -1,0 +1,773 @@
+//! The `/v1` routes: one concept each, answered from the snapshot a request loads once.
+//!
+//! Ids contain `/`, so the concept comes first and the id last: `/v1/prompts/support/triage`,
+//! `/v1/versions/support/triage`, `/v1/render/support/triage`. Every id has one URL, whatever
+//! its last segment is (`/v1/prompts/a/versions` is prompt `a/versions`). A version is chosen
+//! with the CLI's reference syntax (`support/triage@3`, `@staging`, `@1a2b3c4`) or the query
+//! (`?version=3`, `?label=staging`, `?commit=1a2b3c4`).
+
+// A problem becomes the response at once: its size is paid once per failed request.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::Error;
+use crate::format::prompt::Body;
+use crate::history::VersionIndex;
+use crate::registry::reference::{Reference, Selector};
+use crate::registry::Resolved;
+use crate::render::request::RenderRequest;
+use crate::render::{CompiledPrompt, Output};
+use crate::serve::http::{cached_json, etag, to_json, to_json_vec, Problem, IMMUTABLE, SHORT};
+use crate::serve::state::{Current, State as Served};
+
+pub(crate) type Shared = Arc<Served>;
+
+/// The largest request body read.
+pub(crate) const MAX_BODY: usize = 1 << 20;
+
+/// The most prompts one page of the list holds.
+const MAX_PAGE: usize = 1000;
+
+// ---------------------------------------------------------------------------------------
+// The list
+
+/// Which prompts, and which page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Only prompts with this tag.
+    tag: Option<String>,
+    /// Only prompts whose id, name or description contains this text (any case).
+    q: Option<String>,
+    /// Prompts per page (1 to 1000; 100 when not given).
+    limit: Option<usize>,
+    /// Where the page starts: the `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+/// One prompt in the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PromptRow {
+    id: String,
+    name: Option<String>,
+    description: Option<String>,
+    tags: Vec<String>,
+    /// Committed versions.
+    versions: u32,
+    latest: Option<u32>,
+    /// The manifest's default, else the latest.
+    default: Option<u32>,
+    /// Labels pointing at the prompt, with their versions.
+    labels: BTreeMap<String, u32>,
+}
+
+/// A page of the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PromptPage {
+    /// The commit the list is of.
+    commit: String,
+    prompts: Vec<PromptRow>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// Lists the prompts.
+#[utoipa::path(get, path = "/v1/prompts", params(ListQuery),
+    responses((status = 200, body = PromptPage), (status = 304, description = "unchanged"), (status = 400, body = Problem)))]
+pub(crate) async fn list(
+    State(state): State<Shared>,
+    Query(query): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let current = state.current.load_full();
+    let tag = etag(&["l", &current.commit]);
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "usage",
+            format!("limit must be 1 to {MAX_PAGE}, not {limit}"),
+        )
+        .into_response();
+    }
+    cached_json(&headers, &tag, SHORT, || {
+        let needle = query.q.as_deref().map(str::to_lowercase);
+        let start = match &query.cursor {
+            Some(after) => current
+                .rows
+                .partition_point(|r| r.id.as_str() <= after.as_str()),
+            None => 0,
+        };
+        let mut matching = current.rows[start..].iter().filter(|row| {
+            query.tag.as_ref().is_none_or(|t| row.tags.contains(t))
+                && needle
+                    .as_ref()
+                    .is_none_or(|n| row.haystack.contains(n.as_str()))
+        });
+        let prompts: Vec<PromptRow> = matching
+            .by_ref()
+            .take(limit)
+            .map(|row| PromptRow {
+                id: row.id.clone(),
+                name: row.name.clone(),
+                description: row.description.clone(),
+                tags: row.tags.clone(),
+                versions: row.versions,
+                latest: row.latest,
+                default: row.default,
+                labels: row.labels.clone(),
+            })
+            .collect();
+        let next_cursor = match matching.next() {
+            Some(_) => prompts.last().map(|p| p.id.clone()),
+            None => None,
+        };
+        to_json(&PromptPage {
+            commit: current.commit.clone(),
+            prompts,
+            next_cursor,
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// One prompt
+
+/// Which version: at most one of these, and not together with `@` in the path.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct VersionQuery {
+    /// A version number (1-based).
+    version: Option<u32>,
+    /// A label of `defaults.yaml`.
+    label: Option<String>,
+    /// A commit (7 to 40 hex digits): the version current at it.
+    commit: Option<String>,
+    /// `versions` adds every version of the prompt, newest first.
+    expand: Option<String>,
+}
+
+/// A declared variable.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VariableDoc {
+    name: String,
+    #[serde(rename = "type")]
+    ty: &'static str,
+    required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    default: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+}
+
+/// A message before rendering.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MessageDoc {
+    role: String,
+    content: String,
+    /// Prompt tokens of the template text (o200k_base).
+    tokens: usize,
+}
+
+/// One version of a prompt.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VersionDoc {
+    version: u32,
+    commit: String,
+    blob: String,
+    author: String,
+    email: String,
+    /// RFC 3339, in the commit's own offset.
+    time: String,
+    /// The commit message: the change note.
+    message: String,
+    /// Whether applications get this version by default.
+    default: bool,
+    /// Labels that point at it.
+    labels: Vec<String>,
+}
+
+/// A prompt at one version: the parsed file as data, and its source.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PromptDoc {
+    id: String,
+    file: String,
+    /// The version number (absent in a shallow clone, where versions have no numbers).
+    version: Option<u32>,
+    commit: String,
+    blob: String,
+    author: Option<String>,
+    email: Option<String>,
+    time: Option<String>,
+    message: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    model: Option<String>,
+    #[serde(rename = "modelParameters")]
+    #[schema(value_type = Object)]
+    model_parameters: Map<String, Value>,
+    variables: Vec<VariableDoc>,
+    /// The chat form (absent for a single template).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<Vec<MessageDoc>>,
+    /// The single-template form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<String>,
+    #[serde(rename = "testData")]
+    #[schema(value_type = Vec<Object>)]
+    test_data: Vec<Map<String, Value>>,
+    tags: Vec<String>,
+    #[serde(rename = "responseFormat", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    response_format: Option<Value>,
+    #[serde(rename = "jsonSchema", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    json_schema: Option<Value>,
+    /// Prompt tokens of every template, before rendering.
+    tokens: usize,
+    /// The file's text.
+    source: String,
+    /// With `expand=versions`: every version, newest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    versions: Option<Vec<VersionDoc>>,
+}
+
+/// The reference a path (`ID` or `ID@SELECTOR`) and a query name.
+fn reference(path: &str, query: &VersionQuery) -> Result<Reference, Problem> {
+    let parsed = Reference::parse(path).map_err(Problem::from)?;
+    let chosen: Vec<Selector> = [
+        query.version.map(Selector::Version),
+        query.label.clone().map(Selector::Name),
+        query.commit.clone().map(Selector::Name),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(hex) = &query.commit {
+        if hex.len() < 7 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "usage",
+                format!("commit `{hex}` is not 7 to 40 hex digits"),
+            ));
+        }
+    }
+    match chosen.len() {
+        0 => Ok(parsed),
+        1 if *parsed.selector() == Selector::Default => {
+            let selector = chosen.into_iter().next().unwrap_or(Selector::Default);
+            Reference::new(parsed.id(), selector).map_err(Problem::from)
+        }
+        _ => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "usage",
+            "name the version once: `@` in the path or one of version, label and commit",
+        )),
+    }
+}
+
+/// The version facts of a resolved prompt: number, commit, blob and the version itself.
+struct Facts<'a> {
+    number: Option<u32>,
+    commit: String,
+    blob: String,
+    info: Option<&'a crate::git::CommitInfo>,
+}
+
+fn facts<'a>(
+    current: &'a Current,
+    index: Option<&'a VersionIndex>,
+    compiled: &CompiledPrompt,
+    resolved: &Resolved,
+) -> Result<Facts<'a>, Error> {
+    match (resolved, index) {
+        (Resolved::Version { number, commit }, Some(index)) => {
+            let file = compiled.file().to_string();
+            let version = (*number as usize)
+                .checked_sub(1)
+                .and_then(|i| index.versions(&file).get(i));
+            Ok(Facts {
+                number: Some(*number),
+                commit: commit.to_string(),
+                blob: version.map_or_else(String::new, |v| v.blob.to_string()),
+                info: version.map(|v| index.commit(v)),
+            })
+        }
+        (Resolved::Version { commit, .. } | Resolved::Tip { commit }, _) => {
+            let source = current.snapshot.registry().commit_source(*commit)?;
+            let blob = source.blob_id(compiled.file())?;
+            Ok(Facts {
+                number: None,
+                commit: commit.to_string(),
+                blob: blob.map_or_else(String::new, |b| b.to_string()),
+                info: None,
+            })
+        }
+        (Resolved::Work, _) => Err(Error::Usage("the working copy is never served".into())),
+    }
+}
+
+fn versions_of(current: &Current, index: &VersionIndex, id: &str) -> Vec<VersionDoc> {
+    let Some(file) = index.file_of(id) else {
+        return Vec::new();
+    };
+    let manifest = current.snapshot.manifest();
+    let default = manifest
+        .get(None, id)
+        .or(Some(index.versions(&file).len() as u32));
+    let labels = manifest.labels_of(id);
+    index
+        .versions(&file)
+        .iter()
+        .rev()
+        .map(|v| {
+            let info = index.commit(v);
+            VersionDoc {
+                version: v.number,
+                commit: info.id.to_string(),
+                blob: v.blob.to_string(),
+                author: info.author.clone(),
+                email: info.email.clone(),
+                time: crate::git::time::rfc3339(info.time, info.offset_minutes),
+                message: info.message.clone(),
+                default: default == Some(v.number),
+                labels: labels
+                    .iter()
+                    .filter(|(_, n)| *n == v.number)
+                    .map(|(l, _)| l.to_string())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn prompt_doc(
+    compiled: &CompiledPrompt,
+    facts: &Facts<'_>,
+    versions: Option<Vec<VersionDoc>>,
+) -> PromptDoc {
+    let prompt = compiled.prompt();
+    let count = crate::render::tokens::count;
+    let (messages, template, tokens) = match &prompt.body {
+        Body::Messages(messages) => {
+            let docs: Vec<MessageDoc> = messages
+                .iter()
+                .map(|m| MessageDoc {
+                    role: m.role.to_string(),
+                    content: m.content.clone(),
+                    tokens: count(&m.content),
+                })
+                .collect();
+            let total = docs.iter().map(|m| m.tokens).sum();
+            (Some(docs), None, total)
+        }
+        Body::Template(text) => (None, Some(text.clone()), count(text)),
+    };
+    PromptDoc {
+        id: compiled.id().to_string(),
+        file: compiled.file().to_string(),
+        version: facts.number,
+        commit: facts.commit.clone(),
+        blob: facts.blob.clone(),
+        author: facts.info.map(|i| i.author.clone()),
+        email: facts.info.map(|i| i.email.clone()),
+        time: facts
+            .info
+            .map(|i| crate::git::time::rfc3339(i.time, i.offset_minutes)),
+        message: facts.info.map(|i| i.message.clone()),
+        name: prompt.name.clone(),
+        description: prompt.description.clone(),
+        model: prompt.model.clone(),
+        model_parameters: prompt.model_parameters.clone(),
+        variables: prompt
+            .variables
+            .iter()
+            .flatten()
+            .map(|(name, v)| VariableDoc {
+                name: name.clone(),
+                ty: v.ty.as_str(),
+                required: v.required,
+                default: v.default.clone(),
+                description: v.description.clone(),
+            })
+            .collect(),
+        messages,
+        template,
+        test_data: prompt.test_data.clone(),
+        tags: prompt.tags.clone(),
+        response_format: prompt.response_format.clone(),
+        json_schema: prompt.json_schema.clone(),
+        tokens,
+        source: compiled.source_text().to_string(),
+        versions,
+    }
+}
+
+/// The snapshot's version index, `None` in a shallow clone.
+fn index_of(current: &Current) -> Result<Option<&VersionIndex>, Problem> {
+    match current.snapshot.index() {
+        Ok(index) => Ok(Some(index)),
+        Err(err) if err.kind() == crate::ErrorKind::NoHistory => Ok(None),
+        Err(err) => Err(Problem::from(err)),
+    }
+}
+
+/// One prompt at its default, or at the version the path or query names.
+#[utoipa::path(get, path = "/v1/prompts/{id}",
+    params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), VersionQuery),
+    responses((status = 200, body = PromptDoc), (status = 304, description = "unchanged"), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn prompt(
+    State(state): State<Shared>,
+    Path(path): Path<String>,
+    Query(query): Query<VersionQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let current = state.current.load_full();
+    let answer = || -> Result<Response, Problem> {
+        let reference = reference(&path, &query)?;
+        let expand = match query.expand.as_deref() {
+            None => false,
+            Some("versions") => true,
+            Some(other) => {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "usage",
+                    format!("expand=`{other}` is not known; use expand=versions"),
+                ))
+            }
+        };
+        let resolved = current.snapshot.resolve(&reference)?;
+        let compiled = state.compiled(&current, reference.id(), &resolved)?;
+        let index = index_of(&current)?;
+        let facts = facts(&current, index, &compiled, &resolved)?;
+        // A version by number never changes; with the list of versions it grows.
+        let immutable = matches!(reference.selector(), Selector::Version(_)) && !expand;
+        let tag = if expand {
+            etag(&["p", &facts.commit, &facts.blob, "x", &current.commit])
+        } else {
+            etag(&["p", &facts.commit, &facts.blob])
+        };
+        let cache = if immutable { IMMUTABLE } else { SHORT };
+        Ok(cached_json(&headers, &tag, cache, || {
+            if expand {
+                let versions = index.map(|index| versions_of(&current, index, reference.id()));
+                return to_json(&prompt_doc(
+                    &compiled,
+                    &facts,
+                    Some(versions.unwrap_or_default()),
+                ));
+            }
+            // One version's document never changes: it is built once.
+            state.body(&tag, || to_json_vec(&prompt_doc(&compiled, &facts, None)))
+        }))
+    };
+    answer().unwrap_or_else(IntoResponse::into_response)
+}
+
+// ---------------------------------------------------------------------------------------
+// Versions
+
+/// Every version of a prompt.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VersionList {
+    id: String,
+    /// The commit the list is of.
+    commit: String,
+    default: Option<u32>,
+    latest: Option<u32>,
+    /// Newest first.
+    versions: Vec<VersionDoc>,
+}
+
+/// The versions of a prompt, newest first, with the default and label marks.
+#[utoipa::path(get, path = "/v1/versions/{id}",
+    params(("id" = String, Path, description = "The prompt id (it may contain `/`)")),
+    responses((status = 200, body = VersionList), (status = 304, description = "unchanged"), (status = 404, body = Problem)))]
+pub(crate) async fn versions(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let current = state.current.load_full();
+    let answer = || -> Result<Response, Problem> {
+        let reference = Reference::parse(&id)?;
+        if *reference.selector() != Selector::Default {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "usage",
+                "the versions of a prompt are listed by id alone, without `@`",
+            ));
+        }
+        let index = index_of(&current)?.ok_or_else(|| {
+            Problem::from(Error::NoHistory(
+                "this is a shallow clone, so versions cannot be numbered".into(),
+            ))
+        })?;
+        if index.file_of(reference.id()).is_none() {
+            current
+                .snapshot
+                .discovery()
+                .file(reference.id(), &state.root)
+                .map_err(Problem::from)?;
+        }
+        let tag = etag(&["v", &current.commit]);
+        Ok(cached_json(&headers, &tag, SHORT, || {
+            let versions = versions_of(&current, index, reference.id());
+            let latest = versions.first().map(|v| v.version);
+            to_json(&VersionList {
+                id: reference.id().to_string(),
+                commit: current.commit.clone(),
+                default: current
+                    .snapshot
+                    .manifest()
+                    .get(None, reference.id())
+                    .or(latest),
+                latest,
+                versions,
+            })
+        }))
+    };
+    answer().unwrap_or_else(IntoResponse::into_response)
+}
+
+// ---------------------------------------------------------------------------------------
+// Render
+
+/// What to render with.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenderBody {
+    /// The values, by variable name.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    variables: Map<String, Value>,
+    /// Refuse variables the prompt does not use.
+    #[serde(default)]
+    strict: bool,
+    /// Start from test case N of the prompt's `testData` (0-based).
+    #[serde(default, rename = "testCase")]
+    test_case: Option<usize>,
+}
+
+/// A rendered prompt, ready for a chat API.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RenderDoc {
+    id: String,
+    version: Option<u32>,
+    commit: String,
+    model: Option<String>,
+    #[serde(rename = "modelParameters")]
+    #[schema(value_type = Object)]
+    model_parameters: Map<String, Value>,
+    /// The rendered messages (a single-template prompt is one user message).
+    messages: Vec<RenderedMessage>,
+    /// Given names the prompt does not use.
+    unused: Vec<String>,
+    /// The body of an OpenAI-compatible chat-completions request, when the prompt names a
+    /// model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    request: Option<Value>,
+}
+
+/// A rendered message.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RenderedMessage {
+    role: String,
+    content: String,
+}
+
+/// Renders a prompt at its default, or at the version the path or query names.
+#[utoipa::path(post, path = "/v1/render/{id}",
+    params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), VersionQuery),
+    request_body = RenderBody,
+    responses((status = 200, body = RenderDoc), (status = 400, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn render(
+    State(state): State<Shared>,
+    Path(path): Path<String>,
+    Query(query): Query<VersionQuery>,
+    body: axum::body::Body,
+) -> Response {
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("the request body is larger than {MAX_BODY} bytes (or was cut off)"),
+            )
+            .into_response()
+        }
+    };
+    let current = state.current.load_full();
+    let answer = || -> Result<Response, Problem> {
+        let request: RenderBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+            RenderBody::default()
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-body",
+                    format!("the request body is not a render request: {e}"),
+                )
+                .with_hint("send JSON like {\"variables\": {\"name\": \"value\"}}")
+            })?
+        };
+        let reference = reference(&path, &query)?;
+        let resolved = current.snapshot.resolve(&reference)?;
+        let compiled = state.compiled(&current, reference.id(), &resolved)?;
+        let mut render = RenderRequest::new().strict(request.strict);
+        if let Some(n) = request.test_case {
+            render = render.test_case(n);
+        }
+        let render = render.values(&request.variables)?;
+        let outcome = render.render(&compiled)?;
+        let (number, commit) = match resolved {
+            Resolved::Version { number, commit } => (Some(number), commit.to_string()),
+            Resolved::Tip { commit } => (None, commit.to_string()),
+            Resolved::Work => (None, current.commit.clone()),
+        };
+        let rendered = outcome.rendered;
+        let request_body = crate::render::chat::request_body(&rendered, None).ok();
+        let messages = match &rendered.output {
+            Output::Messages { messages } => messages
+                .iter()
+                .map(|m| RenderedMessage {
+                    role: m.role.to_string(),
+                    content: m.content.clone(),
+                })
+                .collect(),
+            Output::Text { text } => vec![RenderedMessage {
+                role: "user".into(),
+                content: text.clone(),
+            }],
+        };
+        let doc = RenderDoc {
+            id: rendered.id.clone(),
+            version: number,
+            commit,
+            model: rendered.model.clone(),
+            model_parameters: rendered.model_parameters.clone(),
+            messages,
+            unused: outcome.unused,
+            request: request_body,
+        };
+        let mut response = (StatusCode::OK, to_json(&doc)?).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        Ok(response)
+    };
+    answer().unwrap_or_else(IntoResponse::into_response)
+}
+
+// ---------------------------------------------------------------------------------------
+// The manifest
+
+/// `defaults.yaml` at the commit being served.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ManifestDoc {
+    commit: String,
+    /// The version each prompt id gets by default (prompts not named get their latest).
+    defaults: BTreeMap<String, u32>,
+    /// Label name to (prompt id to version).
+    labels: BTreeMap<String, BTreeMap<String, u32>>,
+}
+
+/// The defaults and labels.
+#[utoipa::path(get, path = "/v1/manifest",
+    responses((status = 200, body = ManifestDoc), (status = 304, description = "unchanged")))]
+pub(crate) async fn manifest(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let current = state.current.load_full();
+    let tag = etag(&["m", &current.manifest_blob]);
+    cached_json(&headers, &tag, SHORT, || {
+        let manifest = current.snapshot.manifest();
+        to_json(&ManifestDoc {
+            commit: current.commit.clone(),
+            defaults: manifest.defaults.clone(),
+            labels: manifest.labels.clone(),
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations
+
+/// Whether a snapshot is loaded, and which.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Ready {
+    ready: bool,
+    commit: String,
+    /// Seconds since the snapshot was loaded.
+    age_seconds: f64,
+    prompts: usize,
+}
+
+/// Alive.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive", body = String)))]
+pub(crate) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// A snapshot is loaded.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, body = Ready)))]
+pub(crate) async fn readyz(State(state): State<Shared>) -> Response {
+    let current = state.current.load_full();
+    let ready = Ready {
+        ready: true,
+        commit: current.commit.clone(),
+        age_seconds: current.loaded.elapsed().as_secs_f64(),
+        prompts: current.rows.len(),
+    };
+    match to_json(&ready) {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String)))]
+pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+pub(crate) async fn openapi() -> Response {
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::serve::openapi_json(),
+    )
+        .into_response()
+}

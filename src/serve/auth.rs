@@ -1,0 +1,201 @@
+//! Bearer tokens and what each may do, from the file `--auth FILE` names:
+//!
+//! ```yaml
+//! tokens:
+//!   - name: checkout-service        # shown in logs instead of the token
+//!     sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//!     scopes: [read]
+//!   - name: local-dev
+//!     token: dev-only-token         # the token itself, for local use
+//!     scopes: [read, write]
+//! ```
+//!
+//! A presented token is hashed with SHA-256 and compared with every entry's hash in constant
+//! time, so neither its length nor its content leaks through timing, and the file need not hold
+//! the tokens themselves. Tokens never reach the logs.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::error::{Error, Result};
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every GET and `POST .../render`.
+    Read,
+    /// Writes (commits, moving defaults): the next issue's routes.
+    Write,
+}
+
+/// One token's entry.
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    hash: [u8; 32],
+    scopes: Vec<Scope>,
+}
+
+/// The tokens of an auth file.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    entries: Vec<Entry>,
+}
+
+impl Tokens {
+    /// Reads and checks an auth file: every entry needs a name, one of `sha256` and `token`,
+    /// and known scopes.
+    pub fn load(path: &Path) -> Result<Tokens> {
+        let display = path.display().to_string();
+        let bytes = crate::snapshot::work::read_input(path, &display, 1 << 20)?
+            .ok_or_else(|| Error::NotFound(format!("auth file `{display}` does not exist")))?;
+        let (document, mut diagnostics) = crate::format::yaml::parse(&display, &bytes);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let invalid = |diagnostics: Vec<Diagnostic>| Error::Invalid {
+            file: display.clone(),
+            text: Some(text.clone()),
+            diagnostics,
+        };
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(invalid(diagnostics));
+        }
+        let Some(document) = document else {
+            return Err(invalid(diagnostics));
+        };
+        let at = |path: &str| document.spans.value(path);
+        let mut problem = |path: &str, message: String, hint: &str| {
+            diagnostics.push(
+                Diagnostic::new(Code::WrongType, &display, message)
+                    .at(at(path))
+                    .with_hint(hint),
+            );
+        };
+        let mut entries = Vec::new();
+        match document.value.get("tokens").and_then(|t| t.as_array()) {
+            None => problem(
+                "",
+                "the auth file has no `tokens:` list".into(),
+                "write `tokens:` with entries of `name`, `sha256` (or `token`) and `scopes`",
+            ),
+            Some(list) => {
+                for (i, item) in list.iter().enumerate() {
+                    let path = format!("/tokens/{i}");
+                    let name = item.get("name").and_then(|v| v.as_str());
+                    let hash = match (
+                        item.get("sha256").and_then(|v| v.as_str()),
+                        item.get("token").and_then(|v| v.as_str()),
+                    ) {
+                        (Some(hex), None) => parse_hex(hex),
+                        (None, Some(token)) if !token.is_empty() => Some(digest(token)),
+                        _ => None,
+                    };
+                    let scopes: Option<Vec<Scope>> = item
+                        .get("scopes")
+                        .and_then(|v| v.as_array())
+                        .map(|list| {
+                            list.iter()
+                                .map(|s| match s.as_str() {
+                                    Some("read") => Some(Scope::Read),
+                                    Some("write") => Some(Scope::Write),
+                                    _ => None,
+                                })
+                                .collect::<Option<Vec<_>>>()
+                        })
+                        .unwrap_or(Some(vec![Scope::Read]));
+                    match (name, hash, scopes) {
+                        (Some(name), Some(hash), Some(scopes)) => entries.push(Entry {
+                            name: name.to_string(),
+                            hash,
+                            scopes,
+                        }),
+                        (None, _, _) => problem(&path, format!("token {i} has no `name`"), "give every token a name; logs show it instead of the token"),
+                        (_, None, _) => problem(&path, format!("token {i} needs one of `sha256` (64 hex digits) and `token`"), "write `sha256: $(printf %s TOKEN | sha256sum)` to keep the token itself out of the file"),
+                        (_, _, None) => problem(&path, format!("token {i} has a scope other than `read` and `write`"), "scopes are `read` and `write`"),
+                    }
+                }
+            }
+        }
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(invalid(diagnostics));
+        }
+        Ok(Tokens { entries })
+    }
+
+    /// The name of the token in an `Authorization` header value, when it is known and may do
+    /// `scope`; `Err(true)` when it is known but may not.
+    pub fn check(&self, authorization: Option<&str>, scope: Scope) -> Result<&str, bool> {
+        let Some(token) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {
+            return Err(false);
+        };
+        let presented = digest(token.trim());
+        let mut found: Option<&Entry> = None;
+        for entry in &self.entries {
+            // Every entry is compared, so the time does not say which one matched.
+            if bool::from(entry.hash.ct_eq(&presented)) {
+                found = Some(entry);
+            }
+        }
+        match found {
+            Some(entry) if entry.scopes.contains(&scope) => Ok(&entry.name),
+            Some(_) => Err(true),
+            None => Err(false),
+        }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn parse_hex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::serve::auth::*;
+
+    fn tokens(yaml: &str) -> Result<Tokens> {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("auth.yaml");
+        std::fs::write(&path, yaml).expect("write");
+        Tokens::load(&path)
+    }
+
+    #[test]
+    fn tokens_by_hash_or_by_value_with_scopes() {
+        let hash = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"; // "secret"
+        let t = tokens(&format!(
+            "tokens:\n  - {{ name: app, sha256: {hash}, scopes: [read] }}\n  - {{ name: dev, token: w, scopes: [read, write] }}\n"
+        ))
+        .expect("loads");
+        assert_eq!(t.check(Some("Bearer secret"), Scope::Read), Ok("app"));
+        assert_eq!(t.check(Some("Bearer secret"), Scope::Write), Err(true));
+        assert_eq!(t.check(Some("Bearer w"), Scope::Write), Ok("dev"));
+        assert_eq!(t.check(Some("Bearer nope"), Scope::Read), Err(false));
+        assert_eq!(t.check(None, Scope::Read), Err(false));
+    }
+
+    #[test]
+    fn bad_files_name_the_entry() {
+        let err = tokens("tokens:\n  - { name: a, sha256: abc }\n").expect_err("short hash");
+        assert!(matches!(err, Error::Invalid { .. }), "{err}");
+        let Error::Invalid { diagnostics, .. } = err else {
+            return;
+        };
+        assert_eq!(diagnostics[0].line, 2);
+        assert!(tokens("tokens:\n  - { name: a, token: t, scopes: [admin] }\n").is_err());
+        assert!(tokens("nope: 1\n").is_err());
+    }
+}

@@ -1,0 +1,218 @@
+//! HTTP as caches and proxies expect it: problem+json errors (RFC 9457) mapped from the
+//! library's error kinds in one place, strong ETags, `If-None-Match`, and the two caching
+//! policies (immutable versions; short-lived defaults, labels and lists).
+
+// A problem becomes the response at once: its size is paid once per failed request.
+#![allow(clippy::result_large_err)]
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::error::{Error, ErrorKind};
+
+/// A version by number never changes: caches may keep it for a year without asking.
+pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Defaults, labels and lists move with the history: a few seconds, then revalidate.
+pub(crate) const SHORT: &str = "public, max-age=5, must-revalidate";
+
+/// An error response: `application/problem+json`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem: `urn:promptreg:problem:KIND`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The kind, in words.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong: the CLI's message.
+    pub detail: String,
+    /// What to do about it, when there is something to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The findings of an invalid prompt or a failed render, with file, line and column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Problem {
+    /// A problem of a kind of its own (not a library error).
+    pub(crate) fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: format!("urn:promptreg:problem:{kind}"),
+            title: status.canonical_reason().unwrap_or("error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            hint: None,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Problem {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// The HTTP status of each kind of library error: the one place they are mapped.
+pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::UnknownPrompt
+        | ErrorKind::BadReference
+        | ErrorKind::NotFound
+        | ErrorKind::NoHistory => StatusCode::NOT_FOUND,
+        ErrorKind::Usage => StatusCode::BAD_REQUEST,
+        ErrorKind::MissingVariables
+        | ErrorKind::WrongType
+        | ErrorKind::UnusedVariables
+        | ErrorKind::Template
+        | ErrorKind::RenderLimit
+        | ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Refused => StatusCode::CONFLICT,
+        ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<&Error> for Problem {
+    fn from(err: &Error) -> Problem {
+        let status = status_of(err.kind());
+        let mut problem = Problem::new(status, err.kind().as_str(), err.to_string());
+        problem.hint = match err {
+            Error::UnknownPrompt { suggestions, .. } if !suggestions.is_empty() => {
+                let names: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
+                Some(format!("did you mean {}?", names.join(" or ")))
+            }
+            Error::UnknownPrompt { .. } => Some("GET /v1/prompts lists every prompt".into()),
+            Error::BadReference { available, .. } if !available.is_empty() => {
+                Some(available.clone())
+            }
+            Error::Render(crate::error::RenderError::Missing { .. }) => {
+                Some("give every required variable a value under `variables`".into())
+            }
+            Error::Unreadable { why, .. } => Some(why.hint().into()),
+            _ => None,
+        };
+        problem.diagnostics = match err {
+            Error::Invalid { diagnostics, .. } => diagnostics.clone(),
+            Error::Render(render) => render.diagnostic().into_iter().cloned().collect(),
+            _ => Vec::new(),
+        };
+        problem
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(err: Error) -> Problem {
+        Problem::from(&err)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// A strong ETag built from object ids (never from the body).
+pub(crate) fn etag(parts: &[&str]) -> String {
+    format!("\"{}\"", parts.join("."))
+}
+
+/// Whether `If-None-Match` already names `etag` (or is `*`).
+pub(crate) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == etag || tag.strip_prefix("W/") == Some(etag))
+}
+
+/// A JSON answer with its validator and caching policy, or 304 when the client has it.
+pub(crate) fn cached_json(
+    headers: &HeaderMap,
+    etag: &str,
+    cache: &'static str,
+    body: impl FnOnce() -> Result<axum::body::Bytes, Problem>,
+) -> Response {
+    let mut response = if not_modified(headers, etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match body() {
+            Ok(bytes) => {
+                let mut response = (StatusCode::OK, bytes).into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                response
+            }
+            Err(problem) => return problem.into_response(),
+        }
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+/// The JSON bytes of a response body.
+pub(crate) fn to_json(value: &impl Serialize) -> Result<axum::body::Bytes, Problem> {
+    to_json_vec(value).map(axum::body::Bytes::from)
+}
+
+/// [`to_json`] as a vector.
+pub(crate) fn to_json_vec(value: &impl Serialize) -> Result<Vec<u8>, Problem> {
+    serde_json::to_vec(value).map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "serialize",
+            format!("the response cannot be written: {e}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::serve::http::*;
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags_match() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"a\", W/\"b\""),
+        );
+        assert!(not_modified(&headers, "\"a\""));
+        assert!(not_modified(&headers, "\"b\""));
+        assert!(!not_modified(&headers, "\"c\""));
+        assert!(!not_modified(&HeaderMap::new(), "\"a\""));
+    }
+
+    #[test]
+    fn every_kind_has_a_status() {
+        assert_eq!(status_of(ErrorKind::UnknownPrompt), StatusCode::NOT_FOUND);
+        assert_eq!(
+            status_of(ErrorKind::MissingVariables),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(status_of(ErrorKind::Usage), StatusCode::BAD_REQUEST);
+        assert_eq!(status_of(ErrorKind::Git), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

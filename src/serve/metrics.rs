@@ -1,0 +1,109 @@
+//! `/metrics` in Prometheus text format: requests by route and status, latency, and the
+//! snapshot being served. The registry of metrics belongs to the server, not to the process.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// The server's metrics.
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    commit: IntGaugeVec,
+    snapshot_loaded: Gauge,
+    build_seconds: Gauge,
+    swaps: IntCounter,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> prometheus::Result<Metrics> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "promptreg_http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "promptreg_http_request_duration_seconds",
+                "Time to answer, by route",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            &["route"],
+        )?;
+        let commit = IntGaugeVec::new(
+            Opts::new(
+                "promptreg_snapshot_commit_info",
+                "The commit being served (1 for the current one)",
+            ),
+            &["commit"],
+        )?;
+        let snapshot_loaded = Gauge::new(
+            "promptreg_snapshot_loaded_timestamp_seconds",
+            "When the snapshot being served was loaded (its age is time() minus this)",
+        )?;
+        let build_seconds = Gauge::new(
+            "promptreg_snapshot_build_seconds",
+            "How long the last snapshot (version index included) took to build",
+        )?;
+        let swaps = IntCounter::new(
+            "promptreg_snapshot_swaps_total",
+            "Snapshots swapped in after the history moved",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(commit.clone()))?;
+        registry.register(Box::new(snapshot_loaded.clone()))?;
+        registry.register(Box::new(build_seconds.clone()))?;
+        registry.register(Box::new(swaps.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            commit,
+            snapshot_loaded,
+            build_seconds,
+            swaps,
+        })
+    }
+
+    pub(crate) fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let status = status.to_string();
+        self.requests
+            .with_label_values(&[route, method, status.as_str()])
+            .inc();
+        self.latency
+            .with_label_values(&[route])
+            .observe(took.as_secs_f64());
+    }
+
+    /// A snapshot was loaded: which commit, when, and how long it took.
+    pub(crate) fn snapshot(&self, commit: &str, previous: Option<&str>, took: Duration) {
+        if let Some(previous) = previous {
+            let _ = self.commit.remove_label_values(&[previous]);
+            self.swaps.inc();
+        }
+        self.commit.with_label_values(&[commit]).set(1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.snapshot_loaded.set(now);
+        self.build_seconds.set(took.as_secs_f64());
+    }
+
+    /// Every metric, in the text format.
+    pub(crate) fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

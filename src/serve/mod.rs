@@ -1,0 +1,306 @@
+//! `promptreg serve`: the registry's HTTP API, over the same library types the CLI uses.
+//!
+//! The server answers from an immutable [`Snapshot`](crate::registry::Snapshot) of the
+//! registry at one commit (`HEAD`, or `--rev`), swapped atomically when the tip moves; the
+//! working copy is never served. Uses: `registry`, `render`, `format`, `history`, `git` (ids
+//! and times), `error`, `diagnostic`.
+//!
+//! - `api`: the `/v1` routes and what they answer;
+//! - `http`: problem+json, ETags, `If-None-Match`, the caching policies;
+//! - `state`: the snapshot being served, its swap, the compiled prompts kept across swaps;
+//! - `auth`: bearer tokens and scopes (`--auth FILE`);
+//! - `metrics`: `/metrics`.
+
+pub mod api;
+pub mod auth;
+pub mod http;
+pub(crate) mod metrics;
+pub(crate) mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use utoipa::OpenApi;
+
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+use crate::serve::api::Shared;
+use crate::serve::auth::{Scope, Tokens};
+use crate::serve::http::Problem;
+use crate::serve::state::State;
+
+/// How long a request may take, body included, before it is answered with 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the server is run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen (`127.0.0.1:8080`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The tokens of `--auth FILE`; without them, reads are open.
+    pub tokens: Option<Tokens>,
+}
+
+/// Every route the server has, as the router and the OpenAPI document name them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/prompts"),
+    ("GET", "/v1/prompts/{id}"),
+    ("GET", "/v1/versions/{id}"),
+    ("POST", "/v1/render/{id}"),
+    ("GET", "/v1/manifest"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "promptreg",
+        description = "The prompt registry of a git repository: prompts, their versions (one per commit that changed the file) and `defaults.yaml`, served from commits. Ids contain `/`; a version is chosen with `@N`, `@LABEL` or `@COMMIT` after the id, or with the `version`, `label` and `commit` query parameters."
+    ),
+    paths(
+        api::list,
+        api::prompt,
+        api::versions,
+        api::render,
+        api::manifest,
+        api::healthz,
+        api::readyz,
+        api::metrics,
+        api::openapi
+    ),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+/// The OpenAPI 3.1 document of the routes, generated from the code.
+pub fn openapi_json() -> String {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_default())
+        .clone()
+}
+
+/// The router over a loaded state.
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/v1/prompts", get(api::list))
+        .route("/v1/prompts/{*id}", get(api::prompt))
+        .route("/v1/versions/{*id}", get(api::versions))
+        .route("/v1/render/{*id}", post(api::render))
+        .route("/v1/manifest", get(api::manifest))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/openapi.json", get(api::openapi))
+        .fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), around))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+async fn no_route(request: Request) -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "no-route",
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+    .with_hint("GET /openapi.json lists every route")
+    .into_response()
+}
+
+/// The route a path belongs to, for metrics and logs (never the raw path, whose ids are
+/// unbounded).
+fn route_of(path: &str) -> &'static str {
+    for (_, route) in ROUTES {
+        match route.strip_suffix("{id}") {
+            Some(prefix) if path.starts_with(prefix) => return route,
+            None if path == *route => return route,
+            _ => {}
+        }
+    }
+    "other"
+}
+
+/// Around every request: the token check, the access log line and the metrics.
+async fn around(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let route = route_of(&path);
+    let mut who = "-".to_string();
+    let response = match (&state.tokens, route) {
+        (Some(tokens), r) if r != "/healthz" => {
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match tokens.check(presented, Scope::Read) {
+                Ok(name) => {
+                    who = name.to_string();
+                    next.run(request).await
+                }
+                Err(known) => unauthorized(known),
+            }
+        }
+        _ => next.run(request).await,
+    };
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    state.metrics.request(route, method.as_str(), status, took);
+    tracing::info!(
+        target: "promptreg::access",
+        method = %method,
+        path = %path,
+        route,
+        status,
+        micros = took.as_micros() as u64,
+        token = %who,
+    );
+    response
+}
+
+fn unauthorized(known: bool) -> Response {
+    if known {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token may not read",
+        )
+        .into_response();
+    }
+    let mut response = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "a bearer token is needed: `Authorization: Bearer TOKEN`",
+    )
+    .with_hint("the server was started with --auth; ask for a token")
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"promptreg\""),
+    );
+    response
+}
+
+/// Serves `registry` until SIGTERM or Ctrl-C, then lets the requests in flight finish.
+/// `ready` is called with the address once the server listens.
+pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("the server's runtime", e))?;
+    runtime.block_on(async move {
+        let state = {
+            let tokens = options.tokens.clone();
+            let metrics = metrics::Metrics::new()
+                .map_err(|e| Error::Usage(format!("cannot set up the metrics: {e}")))?;
+            tokio::task::spawn_blocking(move || State::new(registry, tokens, metrics))
+                .await
+                .map_err(|e| Error::Usage(format!("the snapshot could not be built: {e}")))??
+        };
+        let state = Arc::new(state);
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(|e| Error::io(format!("address {}", options.listen), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io(format!("address {}", options.listen), e))?;
+        ready(addr);
+        let refresher = tokio::spawn(follow_tip(state.clone()));
+        let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown());
+        let result = served
+            .await
+            .map_err(|e| Error::io(format!("address {addr}"), e));
+        refresher.abort();
+        result
+    })
+}
+
+/// Checks the tip every [`state::POLL`] and swaps in a new snapshot when it moved.
+async fn follow_tip(state: Shared) {
+    let mut ticks = tokio::time::interval(state::POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let state = state.clone();
+        let checked = tokio::task::spawn_blocking(move || state.refresh()).await;
+        match checked {
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "the new tip could not be loaded; still serving the last snapshot")
+            }
+            Err(err) => tracing::warn!(error = %err, "the tip check stopped"),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::serve::*;
+
+    #[test]
+    fn the_document_names_exactly_the_routes() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&openapi_json()).expect("the document is JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("item").keys() {
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+        documented.sort();
+        let mut routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        routes.sort();
+        assert_eq!(documented, routes);
+    }
+
+    #[test]
+    fn routes_of_paths() {
+        assert_eq!(route_of("/v1/prompts"), "/v1/prompts");
+        assert_eq!(route_of("/v1/prompts/a/versions"), "/v1/prompts/{id}");
+        assert_eq!(route_of("/v1/versions/a"), "/v1/versions/{id}");
+        assert_eq!(route_of("/nope"), "other");
+    }
+}

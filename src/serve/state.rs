@@ -1,0 +1,230 @@
+//! What the server serves: one immutable snapshot of the registry at a commit, with the rows
+//! of the prompt list built once, swapped atomically when the tip moves. A request loads the
+//! snapshot once and answers from it alone, so it never sees half of two.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::error::Result;
+use crate::format::prompt::Prompt;
+use crate::git::oid::ObjectId;
+use crate::registry::{Registry, Resolved, Snapshot};
+use crate::render::CompiledPrompt;
+use crate::serve::auth::Tokens;
+use crate::serve::metrics::Metrics;
+use crate::snapshot::work::Source;
+
+/// How often the server asks git whether the tip moved.
+pub(crate) const POLL: Duration = Duration::from_millis(100);
+
+/// How many compiled prompts the server keeps, across snapshots.
+const MAX_COMPILED: usize = 4096;
+
+/// One row of the prompt list.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub versions: u32,
+    pub latest: Option<u32>,
+    pub default: Option<u32>,
+    pub labels: BTreeMap<String, u32>,
+    /// Lowercase id, name and description, for `q=`.
+    pub haystack: String,
+}
+
+/// The registry at one commit, and what is derived from it once.
+#[derive(Debug)]
+pub(crate) struct Current {
+    pub snapshot: Snapshot,
+    /// The commit, in hex.
+    pub commit: String,
+    /// The blob of `defaults.yaml` at the commit (`none` without one).
+    pub manifest_blob: String,
+    /// Every prompt, sorted by id.
+    pub rows: Vec<Row>,
+    /// When it was loaded.
+    pub loaded: Instant,
+}
+
+impl Current {
+    /// Builds everything a snapshot answers from: the version index, the manifest, the rows.
+    pub(crate) fn load(registry: &Registry) -> Result<Current> {
+        let snapshot = registry.snapshot()?;
+        let commit = snapshot.commit();
+        let source = snapshot.registry().commit_source(commit)?;
+        let manifest_blob = source
+            .blob_id(crate::format::manifest::FILE)?
+            .map_or_else(|| "none".to_string(), |b| b.to_string());
+        let counts: BTreeMap<String, u32> = match snapshot.index() {
+            Ok(index) => index
+                .files
+                .iter()
+                .map(|(file, versions)| (file.clone(), versions.len() as u32))
+                .collect(),
+            // A shallow clone: prompts without numbers.
+            Err(err) if err.kind() == crate::ErrorKind::NoHistory => BTreeMap::new(),
+            Err(err) => return Err(err),
+        };
+        let manifest = snapshot.manifest();
+        let mut rows = Vec::with_capacity(snapshot.discovery().prompts.len());
+        for (id, file) in &snapshot.discovery().prompts {
+            let parsed = source
+                .read(file)?
+                .map(|bytes| Prompt::parse(file, &bytes).prompt)
+                .unwrap_or_default();
+            let versions = counts.get(file).copied().unwrap_or(0);
+            let latest = (versions > 0).then_some(versions);
+            let (name, description, tags) = match parsed {
+                Some(p) => (p.name, p.description, p.tags),
+                None => (None, None, Vec::new()),
+            };
+            let haystack = format!(
+                "{id}\n{}\n{}",
+                name.as_deref().unwrap_or(""),
+                description.as_deref().unwrap_or("")
+            )
+            .to_lowercase();
+            rows.push(Row {
+                id: id.clone(),
+                name,
+                description,
+                tags,
+                versions,
+                latest,
+                default: manifest.get(None, id).or(latest),
+                labels: manifest
+                    .labels_of(id)
+                    .into_iter()
+                    .map(|(l, v)| (l.to_string(), v))
+                    .collect(),
+                haystack,
+            });
+        }
+        Ok(Current {
+            commit: commit.to_string(),
+            snapshot,
+            manifest_blob,
+            rows,
+            loaded: Instant::now(),
+        })
+    }
+}
+
+/// The server's state, shared by every request.
+pub(crate) struct State {
+    pub registry: Registry,
+    pub current: ArcSwap<Current>,
+    /// Compiled prompts by id and version commit: a version's content never changes, so they
+    /// outlive the snapshot that compiled them.
+    compiled: Mutex<HashMap<(String, ObjectId), Arc<CompiledPrompt>>>,
+    /// Response bodies of immutable representations (a prompt at one version), by ETag.
+    bodies: Mutex<HashMap<String, axum::body::Bytes>>,
+    pub metrics: Metrics,
+    pub tokens: Option<Tokens>,
+    /// Where the registry is, for `/readyz`.
+    pub root: String,
+}
+
+impl State {
+    pub(crate) fn new(
+        registry: Registry,
+        tokens: Option<Tokens>,
+        metrics: Metrics,
+    ) -> Result<State> {
+        let started = Instant::now();
+        let current = Current::load(&registry)?;
+        metrics.snapshot(&current.commit, None, started.elapsed());
+        Ok(State {
+            root: registry.root().display().to_string(),
+            registry,
+            current: ArcSwap::from_pointee(current),
+            compiled: Mutex::new(HashMap::new()),
+            bodies: Mutex::new(HashMap::new()),
+            metrics,
+            tokens,
+        })
+    }
+
+    /// Loads a new snapshot when the tip moved; `Ok(true)` when it swapped one in.
+    pub(crate) fn refresh(&self) -> Result<bool> {
+        let now = self.current.load();
+        let tip = self.registry.current_tip()?;
+        if tip.map(|t| t.to_string()).as_deref() == Some(now.commit.as_str()) {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let next = Current::load(&self.registry)?;
+        self.metrics
+            .snapshot(&next.commit, Some(&now.commit), started.elapsed());
+        tracing::info!(commit = %next.commit, previous = %now.commit, took_ms = started.elapsed().as_millis() as u64, "snapshot swapped in");
+        self.current.store(Arc::new(next));
+        Ok(true)
+    }
+
+    /// The compiled prompt `id` as `resolved` names it in `current`.
+    pub(crate) fn compiled(
+        &self,
+        current: &Current,
+        id: &str,
+        resolved: &Resolved,
+    ) -> Result<Arc<CompiledPrompt>> {
+        let commit = match resolved {
+            Resolved::Version { commit, .. } | Resolved::Tip { commit } => *commit,
+            Resolved::Work => current.snapshot.commit(),
+        };
+        let key = (id.to_string(), commit);
+        if let Some(found) = self.kept().get(&key) {
+            return Ok(found.clone());
+        }
+        let compiled = Arc::new(
+            current
+                .snapshot
+                .registry()
+                .load_resolved(id, resolved)?
+                .compile()?,
+        );
+        let mut kept = self.kept();
+        if kept.len() >= MAX_COMPILED {
+            kept.clear();
+        }
+        kept.insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// The body kept for `etag`, or `make`'s, kept from now on. Only for representations
+    /// that never change while their ETag is the same.
+    pub(crate) fn body<E>(
+        &self,
+        etag: &str,
+        make: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
+    ) -> std::result::Result<axum::body::Bytes, E> {
+        let lock = || {
+            self.bodies
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(found) = lock().get(etag) {
+            return Ok(found.clone());
+        }
+        let bytes = axum::body::Bytes::from(make()?);
+        let mut kept = lock();
+        if kept.len() >= MAX_COMPILED {
+            kept.clear();
+        }
+        kept.insert(etag.to_string(), bytes.clone());
+        Ok(bytes)
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<(String, ObjectId), Arc<CompiledPrompt>>> {
+        // A cache: a panic while it was held leaves it usable.
+        self.compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
