@@ -418,7 +418,7 @@ fn prompt_doc(
 fn index_of(current: &Current) -> Result<Option<&VersionIndex>, Problem> {
     match current.snapshot.index() {
         Ok(index) => Ok(Some(index)),
-        Err(err) if err.kind() == crate::ErrorKind::NoHistory => Ok(None),
+        Err(err) if err.kind() == crate::error::ErrorKind::NoHistory => Ok(None),
         Err(err) => Err(Problem::from(err)),
     }
 }

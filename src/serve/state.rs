@@ -68,7 +68,7 @@ impl Current {
                 .map(|(file, versions)| (file.clone(), versions.len() as u32))
                 .collect(),
             // A shallow clone: prompts without numbers.
-            Err(err) if err.kind() == crate::ErrorKind::NoHistory => BTreeMap::new(),
+            Err(err) if err.kind() == crate::error::ErrorKind::NoHistory => BTreeMap::new(),
             Err(err) => return Err(err),
         };
         let manifest = snapshot.manifest();
