@@ -85,6 +85,7 @@ pub(crate) fn compile_error<'s>(side: &'s Side<'_>) -> Option<&'s str> {
 }
 
 /// The reason a prompt does not compile, with each finding's place, for a [`Side`].
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) fn compile_failure(err: &crate::error::Error) -> String {
     match err {
         crate::error::Error::Invalid {

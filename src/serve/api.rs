@@ -34,6 +34,43 @@ pub(crate) type Shared = Arc<Served>;
 /// The largest request body read.
 pub(crate) const MAX_BODY: usize = 1 << 20;
 
+/// How much of a body over the limit is read and dropped, so that a client still sending it
+/// gets the 413 rather than a reset connection; beyond it, the connection is closed.
+const DRAIN: usize = 64 << 20;
+
+/// The request body, at most [`MAX_BODY`] bytes of it.
+async fn read_body(mut body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
+    use http_body_util::BodyExt;
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= MAX_BODY {
+            kept.extend_from_slice(&data);
+        } else if total > DRAIN {
+            break;
+        }
+    }
+    if total > MAX_BODY {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("the request body is larger than {MAX_BODY} bytes"),
+        ));
+    }
+    Ok(axum::body::Bytes::from(kept))
+}
+
 /// The most prompts one page of the list holds.
 const MAX_PAGE: usize = 1000;
 
@@ -599,16 +636,9 @@ pub(crate) async fn render(
     Query(query): Query<VersionQuery>,
     body: axum::body::Body,
 ) -> Response {
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+    let bytes = match read_body(body).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("the request body is larger than {MAX_BODY} bytes (or was cut off)"),
-            )
-            .into_response()
-        }
+        Err(problem) => return problem.into_response(),
     };
     let current = state.current.load_full();
     let answer = || -> Result<Response, Problem> {

@@ -112,6 +112,7 @@ impl Tokens {
                             scopes,
                         }),
                         (None, _, _) => problem(&path, format!("token {i} has no `name`"), "give every token a name; logs show it instead of the token"),
+                        (_, None, _) if item.get("sha256").is_some() => problem(&format!("{path}/sha256"), format!("token {i} needs one of `sha256` (64 hex digits) and `token`"), "write `sha256: $(printf %s TOKEN | sha256sum)` to keep the token itself out of the file"),
                         (_, None, _) => problem(&path, format!("token {i} needs one of `sha256` (64 hex digits) and `token`"), "write `sha256: $(printf %s TOKEN | sha256sum)` to keep the token itself out of the file"),
                         (_, _, None) => problem(&path, format!("token {i} has a scope other than `read` and `write`"), "scopes are `read` and `write`"),
                     }
@@ -194,7 +195,7 @@ mod tests {
         let Error::Invalid { diagnostics, .. } = err else {
             return;
         };
-        assert_eq!(diagnostics[0].line, 2);
+        assert_eq!(diagnostics[0].line, 2, "{diagnostics:?}");
         assert!(tokens("tokens:\n  - { name: a, token: t, scopes: [admin] }\n").is_err());
         assert!(tokens("nope: 1\n").is_err());
     }

@@ -11,6 +11,7 @@ mod layers;
 mod reliability;
 mod render;
 mod review;
+mod serve;
 mod validate;
 mod watch;
 mod writes;

@@ -1,0 +1,753 @@
+//! `promptreg serve` through real HTTP: the binary on an ephemeral loopback port, a real
+//! client, hermetic repositories built through git2.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common::{cli, TestRepo};
+
+/// A running server; stopped (SIGTERM) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    /// Everything it wrote to stderr after the first line.
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(repo: &TestRepo, extra: &[&str]) -> Server {
+        let mut cmd = cli(repo.path());
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(extra);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr);
+        let mut first = String::new();
+        lines.read_line(&mut first).expect("first line");
+        let base = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("serve did not start: {first}"))
+            .to_string();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            for line in lines.lines().map_while(Result::ok) {
+                rest.push_str(&line);
+                rest.push('\n');
+                if let Ok(mut log) = sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        Server { child, base, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn stop(&mut self) -> Option<i32> {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        None
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+/// Status, headers of interest and body of a response.
+struct Answer {
+    status: u16,
+    etag: Option<String>,
+    cache: Option<String>,
+    content_type: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (etag, cache, content_type) = (
+        header("etag"),
+        header("cache-control"),
+        header("content-type"),
+    );
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    Answer {
+        status,
+        etag,
+        cache,
+        content_type,
+        body,
+    }
+}
+
+fn get(server: &Server, path: &str) -> Answer {
+    answer(agent().get(&server.url(path)).call().expect("GET"))
+}
+
+fn post(server: &Server, path: &str, body: &str) -> Answer {
+    answer(
+        agent()
+            .post(&server.url(path))
+            .header("content-type", "application/json")
+            .send(body)
+            .expect("POST"),
+    )
+}
+
+const TRIAGE_V1: &str = "name: Triage\ndescription: Sort tickets\nmodel: openai/gpt-4o-mini\nmodelParameters: { maxTokens: 100 }\nvariables:\n  ticket: { type: string, required: true }\n  n: { type: integer, default: 1 }\nmessages:\n  - role: system\n    content: You sort tickets.\n  - role: user\n    content: \"{{ ticket }} x{{ n }}\"\ntestData:\n  - ticket: Hello\ntags: [support]\n";
+
+/// A repository with `support/triage` at versions 1 and 2, a label, and prompts whose ids end
+/// in `versions` and `render`, or hold non-ASCII letters.
+fn repo() -> TestRepo {
+    let mut repo = TestRepo::new();
+    repo.write("support/triage.prompt.yaml", TRIAGE_V1);
+    repo.write(
+        "support/versions.prompt.yaml",
+        "template: \"versions {{ x }}\"\n",
+    );
+    repo.write("a/render.prompt.yaml", "template: render\n");
+    repo.write(
+        "café/menü.prompt.yaml",
+        "template: \"crème {{ x }}\"\ntags: [food]\n",
+    );
+    repo.commit("Add the prompts");
+    repo.write(
+        "support/triage.prompt.yaml",
+        &TRIAGE_V1.replace("You sort tickets.", "You sort support tickets."),
+    );
+    repo.commit("Triage: say support");
+    repo.write(
+        "defaults.yaml",
+        "defaults:\n  support/triage: 1\nlabels:\n  staging:\n    support/triage: 2\n",
+    );
+    repo.commit("Pin triage to 1, stage 2");
+    repo
+}
+
+/// A body with its commit ids replaced, for snapshots that do not depend on hashes.
+fn redact(mut value: Value) -> Value {
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    if matches!(key.as_str(), "commit" | "blob") && v.is_string() {
+                        *v = json!("[id]");
+                    } else {
+                        walk(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
+}
+
+#[test]
+fn every_route_answers_from_commits() {
+    let repo = repo();
+    // The working copy is never served: an uncommitted edit and prompt stay invisible.
+    repo.write("support/triage.prompt.yaml", "template: uncommitted\n");
+    repo.write("draft.prompt.yaml", "template: draft\n");
+    let server = Server::start(&repo, &[]);
+
+    let list = get(&server, "/v1/prompts");
+    assert_eq!(list.status, 200);
+    assert_eq!(list.content_type.as_deref(), Some("application/json"));
+    insta::assert_json_snapshot!("serve_list", redact(list.json()));
+
+    let by_tag = get(&server, "/v1/prompts?tag=food").json();
+    assert_eq!(by_tag["prompts"][0]["id"], "café/menü");
+    assert_eq!(by_tag["prompts"].as_array().map(Vec::len), Some(1));
+    let by_text = get(&server, "/v1/prompts?q=SORT").json();
+    assert_eq!(by_text["prompts"][0]["id"], "support/triage");
+    // Pages by cursor, in id order, without gaps or repeats.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/prompts?limit=1&cursor={}", urlencode(c)),
+            None => "/v1/prompts?limit=1".to_string(),
+        };
+        let page = get(&server, &path).json();
+        for p in page["prompts"].as_array().expect("prompts") {
+            seen.push(p["id"].as_str().unwrap_or_default().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "a/render",
+            "café/menü",
+            "support/triage",
+            "support/versions"
+        ]
+    );
+
+    let default = get(&server, "/v1/prompts/support/triage");
+    assert_eq!(default.status, 200);
+    insta::assert_json_snapshot!("serve_prompt_default", redact(default.json()));
+    assert_eq!(
+        get(&server, "/v1/prompts/support/triage@2").json()["version"],
+        2
+    );
+    assert_eq!(
+        get(&server, "/v1/prompts/support/triage?version=2").json()["version"],
+        2
+    );
+    assert_eq!(
+        get(&server, "/v1/prompts/support/triage?label=staging").json()["version"],
+        2
+    );
+    assert_eq!(
+        get(&server, "/v1/prompts/support/triage@staging").json()["version"],
+        2
+    );
+    assert_eq!(
+        get(&server, "/v1/prompts/support/triage@latest").json()["version"],
+        2
+    );
+    let first_commit = default.json()["commit"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let at_commit = get(
+        &server,
+        &format!("/v1/prompts/support/triage?commit={}", &first_commit[..12]),
+    );
+    assert_eq!(at_commit.json()["version"], 1);
+    let expanded = get(&server, "/v1/prompts/support/triage?expand=versions").json();
+    assert_eq!(expanded["versions"].as_array().map(Vec::len), Some(2));
+
+    let versions = get(&server, "/v1/versions/support/triage");
+    assert_eq!(versions.status, 200);
+    insta::assert_json_snapshot!("serve_versions", redact(versions.json()));
+
+    let rendered = post(
+        &server,
+        "/v1/render/support/triage@staging",
+        r#"{"variables": {"ticket": "My invoice", "n": 2}}"#,
+    );
+    assert_eq!(rendered.status, 200, "{}", rendered.body);
+    assert_eq!(rendered.cache.as_deref(), Some("no-store"));
+    insta::assert_json_snapshot!("serve_render", redact(rendered.json()));
+    let from_test = post(&server, "/v1/render/support/triage", r#"{"testCase": 0}"#).json();
+    assert_eq!(from_test["messages"][1]["content"], "Hello x1");
+
+    let manifest = get(&server, "/v1/manifest");
+    insta::assert_json_snapshot!("serve_manifest", redact(manifest.json()));
+
+    // Ids whose last segment is a route's name, non-ASCII ids, and `%2F` for `/`.
+    assert_eq!(
+        get(&server, "/v1/prompts/support/versions").json()["id"],
+        "support/versions"
+    );
+    assert_eq!(
+        get(&server, "/v1/versions/support/versions").json()["id"],
+        "support/versions"
+    );
+    assert_eq!(
+        get(&server, "/v1/prompts/a/render").json()["id"],
+        "a/render"
+    );
+    let rendered = post(&server, "/v1/render/a/render", "");
+    assert_eq!(rendered.json()["messages"][0]["content"], "render");
+    let cafe = get(&server, "/v1/prompts/caf%C3%A9/men%C3%BC");
+    assert_eq!(cafe.status, 200, "{}", cafe.body);
+    assert_eq!(cafe.json()["id"], "café/menü");
+    assert_eq!(
+        get(&server, "/v1/prompts/support%2Ftriage").json()["id"],
+        "support/triage"
+    );
+
+    assert_eq!(get(&server, "/healthz").body, "ok\n");
+    let ready = get(&server, "/readyz").json();
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["prompts"], 4);
+    let metrics = get(&server, "/metrics").body;
+    assert!(metrics.contains("promptreg_http_requests_total{method=\"GET\",route=\"/v1/prompts/{id}\",status=\"200\"}"), "{metrics}");
+    assert!(
+        metrics.contains("promptreg_snapshot_commit_info{commit="),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("promptreg_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn caching_is_what_http_says() {
+    let repo = repo();
+    let server = Server::start(&repo, &[]);
+    let pinned = get(&server, "/v1/prompts/support/triage@2");
+    assert_eq!(
+        pinned.cache.as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    let default = get(&server, "/v1/prompts/support/triage");
+    assert_eq!(
+        default.cache.as_deref(),
+        Some("public, max-age=5, must-revalidate")
+    );
+    for path in [
+        "/v1/prompts",
+        "/v1/versions/support/triage",
+        "/v1/manifest",
+        "/v1/prompts/support/triage@2",
+        "/v1/prompts/support/triage",
+    ] {
+        let first = get(&server, path);
+        let tag = first
+            .etag
+            .clone()
+            .unwrap_or_else(|| panic!("{path} has no ETag"));
+        assert!(
+            tag.starts_with('"') && tag.ends_with('"'),
+            "{path}: a strong ETag, not {tag}"
+        );
+        let again = answer(
+            agent()
+                .get(&server.url(path))
+                .header("If-None-Match", &tag)
+                .call()
+                .expect("GET"),
+        );
+        assert_eq!(again.status, 304, "{path}");
+        assert_eq!(again.body, "", "{path}");
+        assert_eq!(again.etag.as_deref(), Some(tag.as_str()), "{path}");
+        let other = answer(
+            agent()
+                .get(&server.url(path))
+                .header("If-None-Match", "\"something-else\"")
+                .call()
+                .expect("GET"),
+        );
+        assert_eq!(other.status, 200, "{path}");
+        // HEAD: the same headers, no body.
+        let head = answer(agent().head(&server.url(path)).call().expect("HEAD"));
+        assert_eq!(head.status, 200, "{path}");
+        assert_eq!(head.etag.as_deref(), Some(tag.as_str()), "{path}");
+        assert_eq!(head.body, "", "{path}");
+    }
+    // The default and version 1 are the same document, so they share a validator.
+    let v1 = get(&server, "/v1/prompts/support/triage@1");
+    assert_eq!(v1.etag, default.etag);
+    assert_ne!(v1.etag, pinned.etag);
+}
+
+#[test]
+fn problems_are_problem_json() {
+    let repo = repo();
+    let server = Server::start(&repo, &[]);
+    let check = |answer: &Answer, status: u16, kind: &str| -> Value {
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert_eq!(
+            answer.content_type.as_deref(),
+            Some("application/problem+json")
+        );
+        let problem = answer.json();
+        assert_eq!(
+            problem["type"],
+            format!("urn:promptreg:problem:{kind}"),
+            "{problem}"
+        );
+        assert_eq!(problem["status"], status);
+        problem
+    };
+    let unknown = check(
+        &get(&server, "/v1/prompts/support/triag"),
+        404,
+        "unknown-prompt",
+    );
+    assert_eq!(unknown["hint"], "did you mean `support/triage`?");
+    let version = check(
+        &get(&server, "/v1/prompts/support/triage@9"),
+        404,
+        "bad-reference",
+    );
+    assert_eq!(
+        version["detail"],
+        "cannot resolve `support/triage@9`: `support/triage` has no version 9"
+    );
+    let missing = check(
+        &post(&server, "/v1/render/support/triage", "{}"),
+        422,
+        "missing-variables",
+    );
+    assert_eq!(missing["detail"], "missing required variable: `ticket`");
+    let wrong = check(
+        &post(
+            &server,
+            "/v1/render/support/triage",
+            r#"{"variables": {"ticket": "x", "n": "two"}}"#,
+        ),
+        422,
+        "wrong-type",
+    );
+    assert_eq!(
+        wrong["detail"],
+        "variable `n` must be an integer, but the given value is a string"
+    );
+    check(
+        &post(
+            &server,
+            "/v1/render/support/triage",
+            r#"{"variables": {"ticket": "x", "z": 1}, "strict": true}"#,
+        ),
+        422,
+        "unused-variables",
+    );
+    check(
+        &post(&server, "/v1/render/support/triage", "{not json"),
+        400,
+        "bad-body",
+    );
+    check(
+        &post(&server, "/v1/render/support/triage", r#"{"vars": {}}"#),
+        400,
+        "bad-body",
+    );
+    check(
+        &post(&server, "/v1/render/support/triage", "[1, 2]"),
+        400,
+        "bad-body",
+    );
+    let huge = format!(
+        r#"{{"variables": {{"ticket": "{}"}}}}"#,
+        "x".repeat(2 << 20)
+    );
+    check(
+        &post(&server, "/v1/render/support/triage", &huge),
+        413,
+        "too-large",
+    );
+    check(
+        &get(&server, "/v1/prompts/support/triage@work"),
+        400,
+        "usage",
+    );
+    check(
+        &get(&server, "/v1/prompts/support/triage@2?version=1"),
+        400,
+        "usage",
+    );
+    check(
+        &get(&server, "/v1/prompts/support/triage?commit=xyz"),
+        400,
+        "usage",
+    );
+    check(
+        &get(&server, "/v1/prompts/support/triage?expand=everything"),
+        400,
+        "usage",
+    );
+    check(&get(&server, "/v1/prompts?limit=0"), 400, "usage");
+    check(&get(&server, "/v1/versions/support/triage@2"), 400, "usage");
+    check(&get(&server, "/v1/nothing"), 404, "no-route");
+    // A path out of the root names no prompt, and reads nothing.
+    check(
+        &get(&server, "/v1/prompts/support/../support/triage"),
+        404,
+        "unknown-prompt",
+    );
+    check(
+        &get(&server, "/v1/prompts/..%2F..%2Fetc%2Fpasswd"),
+        404,
+        "unknown-prompt",
+    );
+    let not_allowed = get(&server, "/v1/render/support/triage");
+    assert_eq!(not_allowed.status, 405);
+}
+
+#[test]
+fn a_new_commit_is_served_while_sixteen_clients_read() {
+    let mut repo = repo();
+    let server = Server::start(&repo, &[]);
+    let url = server.url("/v1/prompts/support/triage@latest");
+    let done = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let url = url.clone();
+            let done = done.clone();
+            std::thread::spawn(move || -> Result<u32, String> {
+                let agent = agent();
+                let mut newest = 0;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !done.load(Ordering::Relaxed) || newest < 3 {
+                    if Instant::now() > deadline {
+                        return Err(format!("never saw version 3 (last {newest})"));
+                    }
+                    let mut response = agent.get(&url).call().map_err(|e| e.to_string())?;
+                    let status = response.status().as_u16();
+                    let etag = response
+                        .headers()
+                        .get("etag")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let body = response
+                        .body_mut()
+                        .read_to_string()
+                        .map_err(|e| e.to_string())?;
+                    if status != 200 {
+                        return Err(format!("status {status}: {body}"));
+                    }
+                    let doc: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+                    let version = doc["version"].as_u64().unwrap_or(0) as u32;
+                    // One snapshot per answer: the validator names the body's commit and blob.
+                    let expected = format!(
+                        "\"p.{}.{}\"",
+                        doc["commit"].as_str().unwrap_or(""),
+                        doc["blob"].as_str().unwrap_or("")
+                    );
+                    if etag != expected {
+                        return Err(format!("ETag {etag} does not match the body ({expected})"));
+                    }
+                    let text = doc["source"].as_str().unwrap_or("");
+                    if (version == 3) != text.contains("third") {
+                        return Err(format!(
+                            "version {version} with the text of another: {text}"
+                        ));
+                    }
+                    if version < newest {
+                        return Err(format!("went back from {newest} to {version}"));
+                    }
+                    newest = version;
+                }
+                Ok(newest)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    repo.write(
+        "support/triage.prompt.yaml",
+        &TRIAGE_V1.replace("You sort tickets.", "You sort tickets, third edition."),
+    );
+    repo.commit("Triage: third");
+    done.store(true, Ordering::Relaxed);
+    for client in clients {
+        let result = client.join().expect("client thread");
+        assert_eq!(result, Ok(3));
+    }
+    let metrics = get(&server, "/metrics").body;
+    assert!(
+        metrics.contains("promptreg_snapshot_swaps_total 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn the_openapi_document_names_the_routes_the_server_has() {
+    let repo = repo();
+    let server = Server::start(&repo, &[]);
+    let doc = get(&server, "/openapi.json");
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 9);
+    for (path, item) in paths {
+        for method in item.as_object().expect("path item").keys() {
+            let concrete = path.replace("{id}", "support/triage");
+            let response = match method.as_str() {
+                "get" => get(&server, &concrete),
+                "post" => post(&server, &concrete, r#"{"variables": {"ticket": "x"}}"#),
+                other => panic!("unexpected method {other} for {path}"),
+            };
+            assert!(
+                response.status < 300 || response.status == 304,
+                "{method} {path}: {} {}",
+                response.status,
+                response.body
+            );
+        }
+    }
+    // And a real validator agrees it is OpenAPI 3.1 (openapi-spec-validator, from PyPI).
+    let dir = crate::common::tempdir();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, get(&server, "/openapi.json").body).expect("write");
+    let validator = std::process::Command::new("python3")
+        .args(["-c", "import sys, json\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint('valid')", file.to_str().unwrap_or_default()])
+        .output();
+    match validator {
+        Ok(out) if out.status.success() => {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "valid");
+        }
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "openapi-spec-validator is not installed, and CI needs it: `pip install openapi-spec-validator`"
+            );
+            eprintln!("warning: openapi-spec-validator is not installed; the OpenAPI document was not validated (pip install openapi-spec-validator)");
+        }
+        Ok(out) => panic!(
+            "the OpenAPI document is not valid: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => assert!(std::env::var_os("CI").is_none(), "python3 cannot run: {e}"),
+    }
+}
+
+#[test]
+fn tokens_guard_every_route_but_healthz_and_never_reach_the_log() {
+    let repo = repo();
+    let dir = crate::common::tempdir();
+    let auth = dir.path().join("auth.yaml");
+    std::fs::write(
+        &auth,
+        "tokens:\n  - name: reader\n    token: s3cret-reader-token\n    scopes: [read]\n",
+    )
+    .expect("write");
+    let mut server = Server::start(
+        &repo,
+        &[
+            "--auth",
+            auth.to_str().unwrap_or_default(),
+            "--log-format",
+            "json",
+        ],
+    );
+    let denied = get(&server, "/v1/prompts");
+    assert_eq!(denied.status, 401);
+    assert_eq!(denied.json()["type"], "urn:promptreg:problem:unauthorized");
+    assert_eq!(get(&server, "/metrics").status, 401);
+    assert_eq!(get(&server, "/healthz").status, 200);
+    let wrong = answer(
+        agent()
+            .get(&server.url("/v1/prompts"))
+            .header("Authorization", "Bearer not-it")
+            .call()
+            .expect("GET"),
+    );
+    assert_eq!(wrong.status, 401);
+    let allowed = answer(
+        agent()
+            .get(&server.url("/v1/prompts/support/triage"))
+            .header("Authorization", "Bearer s3cret-reader-token")
+            .call()
+            .expect("GET"),
+    );
+    assert_eq!(allowed.status, 200);
+    assert_eq!(server.stop(), Some(0), "SIGTERM exits 0");
+    let log = server.log();
+    assert!(!log.contains("s3cret-reader-token"), "{log}");
+    let access: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["target"] == "promptreg::access")
+        .collect();
+    assert!(access.len() >= 5, "one JSON line per request: {log}");
+    let ok = access
+        .iter()
+        .find(|l| {
+            l["fields"]["status"] == 200 && l["fields"]["path"] == "/v1/prompts/support/triage"
+        })
+        .unwrap_or_else(|| panic!("no access line for the allowed GET: {log}"));
+    assert_eq!(ok["fields"]["token"], "reader");
+    assert_eq!(ok["fields"]["route"], "/v1/prompts/{id}");
+}
+
+#[test]
+fn bad_auth_files_and_exposed_addresses_are_said_plainly() {
+    let repo = repo();
+    let dir = crate::common::tempdir();
+    let auth = dir.path().join("auth.yaml");
+    std::fs::write(&auth, "tokens:\n  - name: x\n    sha256: abc\n").expect("write");
+    let out = cli(repo.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--auth"])
+        .arg(&auth)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("token 0 needs one of `sha256` (64 hex digits) and `token`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("auth.yaml:3:"), "{stderr}");
+
+    let mut cmd = cli(repo.path());
+    cmd.args(["serve", "--listen", "0.0.0.0:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut seen = String::new();
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.contains("warning:") && Instant::now() < deadline {
+        match stderr.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("beyond this machine"), "{seen}");
+    assert!(seen.contains("there is no --auth"), "{seen}");
+}
