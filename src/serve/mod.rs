@@ -223,13 +223,57 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
             .map_err(|e| Error::io(format!("address {}", options.listen), e))?;
         ready(addr);
         let refresher = tokio::spawn(follow_tip(state.clone()));
-        let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown());
-        let result = served
-            .await
-            .map_err(|e| Error::io(format!("address {addr}"), e));
+        accept(listener, router(state)).await;
         refresher.abort();
-        result
+        Ok(())
     })
+}
+
+/// How long a client may take to send a request's headers (a slow or stalled client is
+/// dropped).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the requests in flight may take to finish after SIGTERM.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Accepts connections until SIGTERM or Ctrl-C, then lets the requests in flight finish.
+async fn accept(listener: tokio::net::TcpListener, app: Router) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(err) => {
+                        // Out of file descriptors, a connection reset before accept: wait a
+                        // moment rather than spin.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            () = &mut stop => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {},
+        () = tokio::time::sleep(DRAIN) => {
+            tracing::warn!("requests still in flight after {}s; stopping", DRAIN.as_secs());
+        },
+    }
 }
 
 /// Checks the tip every [`state::POLL`] and swaps in a new snapshot when it moved.

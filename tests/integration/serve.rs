@@ -751,3 +751,79 @@ fn bad_auth_files_and_exposed_addresses_are_said_plainly() {
     assert!(seen.contains("beyond this machine"), "{seen}");
     assert!(seen.contains("there is no --auth"), "{seen}");
 }
+
+/// The host and port of a server, for raw connections.
+fn address(server: &Server) -> String {
+    server.base.trim_start_matches("http://").to_string()
+}
+
+#[test]
+fn a_stalled_client_is_dropped_and_others_are_served() {
+    use std::io::Write;
+    let repo = repo();
+    let server = Server::start(&repo, &[]);
+    let mut stalled = std::net::TcpStream::connect(address(&server)).expect("connect");
+    stalled
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .expect("half a request");
+    // While it stalls, others are answered.
+    assert_eq!(get(&server, "/healthz").status, 200);
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    // The server gives up on the headers and closes the connection (an error answer first is
+    // fine); the read ends instead of waiting for ever.
+    let read = stalled.read_to_end(&mut rest);
+    assert!(
+        read.is_ok(),
+        "the server never closed the stalled connection: {read:?}"
+    );
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    use std::io::Write;
+    let repo = repo();
+    let mut server = Server::start(&repo, &[]);
+    let body = br#"{"variables": {"ticket": "late"}}"#;
+    let mut client = std::net::TcpStream::connect(address(&server)).expect("connect");
+    write!(
+        client,
+        "POST /v1/render/support/triage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("headers");
+    client.write_all(&body[..10]).expect("half the body");
+    client.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(200));
+    client.write_all(&body[10..]).expect("the rest of the body");
+    client
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = client.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&answer).contains("late") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("late x1"), "{text}");
+    drop(client);
+    assert_eq!(server.stop(), Some(0));
+}
