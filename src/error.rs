@@ -78,6 +78,9 @@ pub enum Error {
     /// A write refused to protect the user's work.
     #[error("{0}")]
     Refused(String),
+    /// A write that lost a race: what it was based on moved meanwhile.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl Error {
@@ -110,6 +113,7 @@ impl Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Refused(_) => ErrorKind::Refused,
+            Error::Conflict(_) => ErrorKind::Conflict,
         }
     }
 }
@@ -150,6 +154,8 @@ pub enum ErrorKind {
     Unsupported,
     /// A write refused, to protect the user's work.
     Refused,
+    /// A write based on something that moved meanwhile.
+    Conflict,
 }
 
 impl ErrorKind {
@@ -172,6 +178,7 @@ impl ErrorKind {
             ErrorKind::Usage => "usage",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Refused => "refused",
+            ErrorKind::Conflict => "conflict",
         }
     }
 }

@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// then needs one.
     #[arg(long, value_name = "FILE")]
     pub auth: Option<PathBuf>,
+    /// Take writes (new versions, moved defaults and labels, deletes) as commits on the branch
+    /// HEAD names, from tokens of --auth that may write.
+    #[arg(long, requires = "auth")]
+    pub allow_writes: bool,
     /// The access log's format on stderr: one line per request.
     #[arg(long, value_enum, default_value_t)]
     pub log_format: LogFormat,
@@ -53,9 +57,16 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
         LogFormat::Text => builder.try_init(),
     };
     let open = tokens.is_none();
+    if args.allow_writes {
+        // A write needs a committer; say so now rather than at the first write.
+        if let Some(repo) = registry.repo() {
+            repo.check_identity()?;
+        }
+    }
     let options = crate::serve::Options {
         listen: args.listen,
         tokens,
+        allow_writes: args.allow_writes,
     };
     let root = registry.root().display().to_string();
     crate::serve::run(registry, options, |addr: SocketAddr| {

@@ -269,6 +269,105 @@ pub fn edit(text: &str, label: Option<&str>, id: &str, version: u32) -> Result<S
     Ok(edited)
 }
 
+/// `text` without the default of `id` (or its entry under `label`): the one line goes, and a
+/// label left with no entries goes too; comments and order stay. `Ok(None)` when there is no
+/// such entry.
+///
+/// ```
+/// use promptreg::format::manifest::remove;
+/// let text = "defaults:\n  a: 1  # pinned\n  b: 2\nlabels:\n  staging:\n    a: 2\n";
+/// assert_eq!(remove(text, None, "a").unwrap().unwrap(), "defaults:\n  b: 2\nlabels:\n  staging:\n    a: 2\n");
+/// assert_eq!(remove(text, Some("staging"), "a").unwrap().unwrap(), "defaults:\n  a: 1  # pinned\n  b: 2\nlabels:\n");
+/// assert_eq!(remove(text, None, "c").unwrap(), None);
+/// ```
+pub fn remove(text: &str, label: Option<&str>, id: &str) -> Result<Option<String>, String> {
+    if let Some(rest) = text.strip_prefix('\u{feff}') {
+        return remove(rest, label, id).map(|r| r.map(|edited| format!("\u{feff}{edited}")));
+    }
+    let (before, diagnostics) = Manifest::parse(text.as_bytes());
+    if let Some(d) = diagnostics.iter().find(|d| d.is_error()) {
+        return Err(format!("defaults.yaml is not valid: {d}"));
+    }
+    if before.get(label, id).is_none() {
+        return Ok(None);
+    }
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
+    let mut path: Vec<&str> = match label {
+        None => vec!["defaults"],
+        Some(label) => vec!["labels", label],
+    };
+    path.push(id);
+    // The line of each key of the path, and the block each opens.
+    let (mut start, mut end, mut indent) = (0, lines.len(), 0usize);
+    let mut found_lines = Vec::new();
+    for key in &path {
+        let Some(i) = (start..end).find(
+            |&i| matches!(key_of(&lines[i]), Some((ind, ref k, _)) if ind == indent && k == key),
+        ) else {
+            return Err("defaults.yaml is written in a form promptreg cannot edit line by line (flow mappings or anchors); edit it by hand".into());
+        };
+        found_lines.push(i);
+        let block_start = i + 1;
+        let mut block_end = block_start;
+        while block_end < end {
+            let line = &lines[block_end];
+            let ind = line.len() - line.trim_start_matches(' ').len();
+            if !is_blank(line) && ind <= indent {
+                break;
+            }
+            block_end += 1;
+        }
+        indent = (block_start..block_end)
+            .find(|&j| !is_blank(&lines[j]))
+            .map_or(indent + 2, |j| {
+                lines[j].len() - lines[j].trim_start_matches(' ').len()
+            });
+        start = block_start;
+        end = block_end;
+    }
+    let leaf = found_lines[found_lines.len() - 1];
+    lines.remove(leaf);
+    // A label with no entries left goes with its last one.
+    if let (Some(_), Some(&label_line)) = (label, found_lines.get(1)) {
+        let mut j = label_line + 1;
+        while j < lines.len() && is_blank(&lines[j]) {
+            j += 1;
+        }
+        let empty = match lines.get(j) {
+            None => true,
+            Some(line) => {
+                let ind = line.len() - line.trim_start_matches(' ').len();
+                let label_indent =
+                    lines[label_line].len() - lines[label_line].trim_start_matches(' ').len();
+                ind <= label_indent
+            }
+        };
+        if empty {
+            lines.remove(label_line);
+        }
+    }
+    let edited = lines.concat();
+    let (after, diagnostics) = Manifest::parse(edited.as_bytes());
+    let mut expected = before;
+    match label {
+        None => {
+            expected.defaults.remove(id);
+        }
+        Some(label) => {
+            if let Some(map) = expected.labels.get_mut(label) {
+                map.remove(id);
+                if map.is_empty() {
+                    expected.labels.remove(label);
+                }
+            }
+        }
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) || after != expected {
+        return Err("defaults.yaml is written in a form promptreg cannot edit line by line (flow mappings or anchors); edit it by hand".into());
+    }
+    Ok(Some(edited))
+}
+
 /// A line's indentation, key and the column after `key:`, if it is a `key:` line.
 fn key_of(line: &str) -> Option<(usize, String, usize)> {
     let indent = line.len() - line.trim_start_matches(' ').len();

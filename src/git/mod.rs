@@ -761,37 +761,192 @@ impl Repo {
         blob: git2::Oid,
     ) -> Result<git2::Oid> {
         let parts: Vec<&str> = full.split('/').collect();
-        self.replace_parts(base, &parts, blob)
+        match self.replace_parts(base, &parts, Some(blob))? {
+            Some(tree) => Ok(tree),
+            None => Err(Error::Usage("empty path".into())),
+        }
     }
 
+    /// The tree `base` with the file at `parts` set to `blob`, or removed (`None`); folders
+    /// left empty go too. `None` when the whole tree is empty.
     fn replace_parts(
         &self,
         base: Option<&git2::Tree<'_>>,
         parts: &[&str],
-        blob: git2::Oid,
-    ) -> Result<git2::Oid> {
+        blob: Option<git2::Oid>,
+    ) -> Result<Option<git2::Oid>> {
         let mut builder = self.repo.treebuilder(base)?;
-        match parts {
-            [] => return Err(Error::Usage("empty path".into())),
-            [name] => {
+        match (parts, blob) {
+            ([], _) => return Err(Error::Usage("empty path".into())),
+            ([name], Some(blob)) => {
                 let mode = base
                     .and_then(|t| t.get_name(name))
                     .map_or(0o100644, |e| e.filemode());
                 let mode = if mode == 0o100755 { 0o100755 } else { 0o100644 };
                 builder.insert(name, blob, mode)?;
             }
-            [dir, rest @ ..] => {
+            ([name], None) => {
+                if builder.get(name)?.is_some() {
+                    builder.remove(name)?;
+                }
+            }
+            ([dir, rest @ ..], _) => {
                 let sub = base
                     .and_then(|t| t.get_name(dir))
                     .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
                     .map(|e| self.repo.find_tree(e.id()))
                     .transpose()?;
-                let id = self.replace_parts(sub.as_ref(), rest, blob)?;
-                builder.insert(dir, id, 0o040000)?;
+                match self.replace_parts(sub.as_ref(), rest, blob)? {
+                    Some(id) => {
+                        builder.insert(dir, id, 0o040000)?;
+                    }
+                    None => {
+                        if builder.get(dir)?.is_some() {
+                            builder.remove(dir)?;
+                        }
+                    }
+                }
             }
         }
-        Ok(builder.write()?)
+        if builder.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(builder.write()?))
     }
+
+    /// The branch `HEAD` names (`refs/heads/main`), and the commit it points at (`None` on an
+    /// unborn branch). A detached `HEAD` is refused: writes need a branch.
+    pub fn head_branch(&self) -> Result<(String, Option<ObjectId>)> {
+        match self.head_ref()? {
+            Head::Branch { name, target } => Ok((name, target.map(from_oid))),
+            Head::Detached(_) => Err(Error::Refused(
+                "HEAD is detached, so there is no branch to write to: `git switch` to one".into(),
+            )),
+        }
+    }
+
+    /// Whether a commit identity can be found for the committer (`GIT_COMMITTER_*`, the
+    /// config, `EMAIL`), with the reason when not.
+    pub fn check_identity(&self) -> Result<()> {
+        self.identities().map(|_| ())
+    }
+
+    /// Commits `changes` (registry-relative paths) on `branch`, which must still point at
+    /// `base`: the tree is built from `base`'s tree in the object database and the branch moves
+    /// by compare-and-swap. The index and the working copy are never read or written, so
+    /// nobody's edits are touched. `author` is who made the change (else git's author); the
+    /// committer is git's. A crash at any point leaves the branch where it was or at the new
+    /// commit, never between.
+    pub fn commit_on_branch(
+        &self,
+        branch: &str,
+        base: Option<ObjectId>,
+        changes: &[Change],
+        message: &str,
+        author: Option<&Identity>,
+    ) -> Result<ObjectId> {
+        let (git_author, committer) = self.identities()?;
+        let author = match author {
+            Some(who) => git2::Signature::now(&who.name, &who.email).map_err(|e| {
+                Error::Usage(format!(
+                    "identity `{} <{}>`: {}",
+                    who.name,
+                    who.email,
+                    e.message()
+                ))
+            })?,
+            None => git_author,
+        };
+        let _writer =
+            crate::git::lock::WriterLock::acquire(&self.repo.path().join("promptreg.lock"))?;
+        let current = match self.repo.find_reference(branch) {
+            Ok(reference) => Some(reference.peel_to_commit()?.id()),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        if current.map(from_oid) != base {
+            return Err(Error::Conflict(format!(
+                "{branch} moved to {} while the change was prepared on {}",
+                current.map_or("nothing".to_string(), |c| from_oid(c).short()),
+                base.map_or("nothing".to_string(), |b| b.short())
+            )));
+        }
+        let parent = current.map(|id| self.repo.find_commit(id)).transpose()?;
+        let mut tree = parent.as_ref().map(|p| p.tree_id());
+        for change in changes {
+            let (path, blob) = match change {
+                Change::Write { path, bytes } => {
+                    let full = format!("{}{}", self.prefix, path);
+                    let blob = self.repo.blob(&self.to_odb(&full, bytes))?;
+                    (full, Some(blob))
+                }
+                Change::Remove { path } => (format!("{}{}", self.prefix, path), None),
+            };
+            let base_tree = tree.map(|id| self.repo.find_tree(id)).transpose()?;
+            if let Some(base_tree) = &base_tree {
+                refuse_gitlink(&path, |prefix| {
+                    base_tree
+                        .get_path(Path::new(prefix))
+                        .ok()
+                        .map(|e| e.filemode() as u32)
+                })?;
+            }
+            let parts: Vec<&str> = path.split('/').collect();
+            tree = self.replace_parts(base_tree.as_ref(), &parts, blob)?;
+        }
+        let tree = match tree {
+            Some(id) => self.repo.find_tree(id)?,
+            None => {
+                let empty = self.repo.treebuilder(None)?.write()?;
+                self.repo.find_tree(empty)?
+            }
+        };
+        if parent.as_ref().is_some_and(|p| p.tree_id() == tree.id()) {
+            return Err(Error::Refused(
+                "the change changes nothing; nothing to commit".into(),
+            ));
+        }
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let id = self
+            .repo
+            .commit(None, &author, &committer, message, &tree, &parents)?;
+        crash_point("branch-commit-written");
+        let head = Head::Branch {
+            name: branch.to_string(),
+            target: current,
+        };
+        self.move_head(&head, id, message).map_err(|e| match e {
+            Error::Refused(why) => Error::Conflict(why),
+            other => other,
+        })?;
+        Ok(from_oid(id))
+    }
+}
+
+/// One file's change in a commit made by [`Repo::commit_on_branch`].
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The file (registry-relative) gets these bytes.
+    Write {
+        /// The registry-relative path.
+        path: String,
+        /// The new content.
+        bytes: Vec<u8>,
+    },
+    /// The file goes.
+    Remove {
+        /// The registry-relative path.
+        path: String,
+    },
+}
+
+/// Who made a change: the author of its commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The name.
+    pub name: String,
+    /// The email.
+    pub email: String,
 }
 
 /// Stops the process at a named point of a write when `PROMPTREG_TEST_CRASH` names it: how the

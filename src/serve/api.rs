@@ -39,7 +39,7 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 const DRAIN: usize = 64 << 20;
 
 /// The request body, at most [`MAX_BODY`] bytes of it.
-async fn read_body(mut body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
+pub(crate) async fn read_body(mut body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
     use http_body_util::BodyExt;
     let mut kept = Vec::new();
     let mut total = 0usize;

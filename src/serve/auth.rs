@@ -7,7 +7,9 @@
 //!     scopes: [read]
 //!   - name: local-dev
 //!     token: dev-only-token         # the token itself, for local use
+//!     email: dev@example.com        # a token that may write authors commits: it needs one
 //!     scopes: [read, write]
+//! protected: [release]              # branches no token may write to
 //! ```
 //!
 //! A presented token is hashed with SHA-256 and compared with every entry's hash in constant
@@ -35,6 +37,7 @@ pub enum Scope {
 #[derive(Debug, Clone)]
 struct Entry {
     name: String,
+    email: Option<String>,
     hash: [u8; 32],
     scopes: Vec<Scope>,
 }
@@ -43,6 +46,7 @@ struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
     entries: Vec<Entry>,
+    protected: Vec<String>,
 }
 
 impl Tokens {
@@ -105,9 +109,19 @@ impl Tokens {
                                 .collect::<Option<Vec<_>>>()
                         })
                         .unwrap_or(Some(vec![Scope::Read]));
+                    let email = item
+                        .get("email")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string);
                     match (name, hash, scopes) {
+                        (Some(_), Some(_), Some(scopes))
+                            if scopes.contains(&Scope::Write) && email.is_none() =>
+                        {
+                            problem(&path, format!("token {i} may write but has no `email`"), "commits are authored by the token: give it `email: NAME@EXAMPLE.COM`")
+                        }
                         (Some(name), Some(hash), Some(scopes)) => entries.push(Entry {
                             name: name.to_string(),
+                            email,
                             hash,
                             scopes,
                         }),
@@ -119,10 +133,28 @@ impl Tokens {
                 }
             }
         }
+        let protected: Vec<String> = match document.value.get("protected") {
+            None => Vec::new(),
+            Some(list) => match list.as_array().and_then(|l| {
+                l.iter()
+                    .map(|b| b.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            }) {
+                Some(list) => list,
+                None => {
+                    problem(
+                        "/protected",
+                        "`protected` must be a list of branch names".into(),
+                        "write `protected: [main]`",
+                    );
+                    Vec::new()
+                }
+            },
+        };
         if diagnostics.iter().any(Diagnostic::is_error) {
             return Err(invalid(diagnostics));
         }
-        Ok(Tokens { entries })
+        Ok(Tokens { entries, protected })
     }
 
     /// The name of the token in an `Authorization` header value, when it is known and may do
@@ -144,6 +176,22 @@ impl Tokens {
             Some(_) => Err(true),
             None => Err(false),
         }
+    }
+}
+
+impl Tokens {
+    /// The author of a write-token's commits.
+    pub fn identity(&self, name: &str) -> Option<crate::git::Identity> {
+        let entry = self.entries.iter().find(|e| e.name == name)?;
+        Some(crate::git::Identity {
+            name: entry.name.clone(),
+            email: entry.email.clone()?,
+        })
+    }
+
+    /// Whether no token may write to `branch` (a short name, `main`).
+    pub fn is_protected(&self, branch: &str) -> bool {
+        self.protected.iter().any(|b| b == branch)
     }
 }
 
@@ -178,7 +226,7 @@ mod tests {
     fn tokens_by_hash_or_by_value_with_scopes() {
         let hash = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"; // "secret"
         let t = tokens(&format!(
-            "tokens:\n  - {{ name: app, sha256: {hash}, scopes: [read] }}\n  - {{ name: dev, token: w, scopes: [read, write] }}\n"
+            "tokens:\n  - {{ name: app, sha256: {hash}, scopes: [read] }}\n  - {{ name: dev, token: w, email: d@e.x, scopes: [read, write] }}\nprotected: [release]\n"
         ))
         .expect("loads");
         assert_eq!(t.check(Some("Bearer secret"), Scope::Read), Ok("app"));
@@ -186,6 +234,12 @@ mod tests {
         assert_eq!(t.check(Some("Bearer w"), Scope::Write), Ok("dev"));
         assert_eq!(t.check(Some("Bearer nope"), Scope::Read), Err(false));
         assert_eq!(t.check(None, Scope::Read), Err(false));
+        assert_eq!(
+            t.identity("dev").map(|i| i.email),
+            Some("d@e.x".to_string())
+        );
+        assert!(t.is_protected("release") && !t.is_protected("main"));
+        assert!(tokens("tokens:\n  - { name: a, token: t, scopes: [write] }\n").is_err());
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
         | ErrorKind::Template
         | ErrorKind::RenderLimit
         | ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::Refused => StatusCode::CONFLICT,
+        ErrorKind::Refused | ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

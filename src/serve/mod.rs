@@ -16,6 +16,7 @@ pub mod auth;
 pub mod http;
 pub(crate) mod metrics;
 pub(crate) mod state;
+pub mod write;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -46,12 +47,20 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The tokens of `--auth FILE`; without them, reads are open.
     pub tokens: Option<Tokens>,
+    /// Whether the write routes are on (`--allow-writes`; they need tokens that may write).
+    pub allow_writes: bool,
 }
 
 /// Every route the server has, as the router and the OpenAPI document name them.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/prompts"),
     ("GET", "/v1/prompts/{id}"),
+    ("POST", "/v1/prompts/{id}"),
+    ("DELETE", "/v1/prompts/{id}"),
+    ("PUT", "/v1/manifest/defaults/{id}"),
+    ("DELETE", "/v1/manifest/defaults/{id}"),
+    ("PUT", "/v1/manifest/labels/{label}/{id}"),
+    ("DELETE", "/v1/manifest/labels/{label}/{id}"),
     ("GET", "/v1/versions/{id}"),
     ("POST", "/v1/render/{id}"),
     ("GET", "/v1/manifest"),
@@ -70,6 +79,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     paths(
         api::list,
         api::prompt,
+        write::create,
+        write::delete,
+        write::set_default,
+        write::unset_default,
+        write::set_label,
+        write::unset_label,
         api::versions,
         api::render,
         api::manifest,
@@ -93,7 +108,18 @@ pub fn openapi_json() -> String {
 fn router(state: Shared) -> Router {
     Router::new()
         .route("/v1/prompts", get(api::list))
-        .route("/v1/prompts/{*id}", get(api::prompt))
+        .route(
+            "/v1/prompts/{*id}",
+            get(api::prompt).post(write::create).delete(write::delete),
+        )
+        .route(
+            "/v1/manifest/defaults/{*id}",
+            axum::routing::put(write::set_default).delete(write::unset_default),
+        )
+        .route(
+            "/v1/manifest/labels/{label}/{*id}",
+            axum::routing::put(write::set_label).delete(write::unset_label),
+        )
         .route("/v1/versions/{*id}", get(api::versions))
         .route("/v1/render/{*id}", post(api::render))
         .route("/v1/manifest", get(api::manifest))
@@ -124,6 +150,12 @@ async fn no_route(request: Request) -> Response {
 /// unbounded).
 fn route_of(path: &str) -> &'static str {
     for (_, route) in ROUTES {
+        if let Some(prefix) = route.strip_suffix("{label}/{id}") {
+            if path.starts_with(prefix) {
+                return route;
+            }
+            continue;
+        }
         match route.strip_suffix("{id}") {
             Some(prefix) if path.starts_with(prefix) => return route,
             None if path == *route => return route,
@@ -144,18 +176,25 @@ async fn around(
     let path = request.uri().path().to_string();
     let route = route_of(&path);
     let mut who = "-".to_string();
+    let writes = matches!(method, axum::http::Method::PUT | axum::http::Method::DELETE)
+        || (method == axum::http::Method::POST && route == "/v1/prompts/{id}");
+    let scope = if writes { Scope::Write } else { Scope::Read };
     let response = match (&state.tokens, route) {
         (Some(tokens), r) if r != "/healthz" => {
             let presented = request
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
-            match tokens.check(presented, Scope::Read) {
+            match tokens.check(presented, scope) {
                 Ok(name) => {
                     who = name.to_string();
+                    let mut request = request;
+                    request
+                        .extensions_mut()
+                        .insert(write::Caller(name.to_string()));
                     next.run(request).await
                 }
-                Err(known) => unauthorized(known),
+                Err(known) => unauthorized(known, scope),
             }
         }
         _ => next.run(request).await,
@@ -175,13 +214,18 @@ async fn around(
     response
 }
 
-fn unauthorized(known: bool) -> Response {
+fn unauthorized(known: bool, scope: Scope) -> Response {
     if known {
+        let what = match scope {
+            Scope::Read => "read",
+            Scope::Write => "write",
+        };
         return Problem::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "this token may not read",
+            format!("this token may not {what}"),
         )
+        .with_hint("the auth file gives each token its scopes: read, write")
         .into_response();
     }
     let mut response = Problem::new(
@@ -208,9 +252,10 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
     runtime.block_on(async move {
         let state = {
             let tokens = options.tokens.clone();
+            let allow_writes = options.allow_writes;
             let metrics = metrics::Metrics::new()
                 .map_err(|e| Error::Usage(format!("cannot set up the metrics: {e}")))?;
-            tokio::task::spawn_blocking(move || State::new(registry, tokens, metrics))
+            tokio::task::spawn_blocking(move || State::new(registry, tokens, allow_writes, metrics))
                 .await
                 .map_err(|e| Error::Usage(format!("the snapshot could not be built: {e}")))??
         };

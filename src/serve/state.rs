@@ -127,6 +127,10 @@ pub(crate) struct State {
     bodies: Mutex<HashMap<String, axum::body::Bytes>>,
     pub metrics: Metrics,
     pub tokens: Option<Tokens>,
+    /// Whether the write routes are on (`--allow-writes`).
+    pub allow_writes: bool,
+    /// Writes go one at a time.
+    pub write_lock: Mutex<()>,
     /// Where the registry is, for `/readyz`.
     pub root: String,
 }
@@ -135,6 +139,7 @@ impl State {
     pub(crate) fn new(
         registry: Registry,
         tokens: Option<Tokens>,
+        allow_writes: bool,
         metrics: Metrics,
     ) -> Result<State> {
         let started = Instant::now();
@@ -148,6 +153,8 @@ impl State {
             bodies: Mutex::new(HashMap::new()),
             metrics,
             tokens,
+            allow_writes,
+            write_lock: Mutex::new(()),
         })
     }
 

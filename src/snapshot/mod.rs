@@ -4,4 +4,5 @@
 pub mod commit;
 pub(crate) mod kept_tree;
 pub mod matcher;
+pub mod overlay;
 pub mod work;

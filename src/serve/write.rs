@@ -1,0 +1,663 @@
+//! The write routes (`--allow-writes`, a token that may write): every write is a git commit
+//! on the branch `HEAD` names, made in the object database and moved onto the branch by
+//! compare-and-swap, so no working copy or index is touched. Writes are serialized; each one
+//! answers with the new snapshot's commit, which the next read already serves.
+
+// A problem becomes the response at once: its size is paid once per failed request.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::error::Error;
+use crate::format::manifest;
+use crate::git::{Change, Identity};
+use crate::registry::reference::{Reference, Selector};
+use crate::registry::LoadedPrompt;
+use crate::serve::api::{read_body, Shared};
+use crate::serve::http::{etag, to_json, Problem};
+use crate::serve::state::Current;
+use crate::snapshot::overlay::Overlay;
+use crate::snapshot::work::Source;
+
+/// Who is writing: the name of the token, set by the access check.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller(pub String);
+
+/// How many times a write is prepared again when the branch moved under it (a commit from
+/// outside the server, a push).
+const RETRIES: usize = 3;
+
+/// A new version of a prompt.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateBody {
+    /// The change note: the commit message.
+    message: String,
+    /// The file's new text (YAML).
+    #[serde(default)]
+    source: Option<String>,
+    /// Or the prompt as JSON, written as YAML.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    prompt: Option<Value>,
+}
+
+/// A version to point a default or label at.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PointBody {
+    version: u32,
+    /// The commit message (one naming the move when not given).
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// An optional commit message.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessageBody {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// What a write made.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Written {
+    /// The new commit, which the server now serves.
+    commit: String,
+    id: String,
+    /// The prompt's version after the write (absent after a delete).
+    version: Option<u32>,
+    /// The commit message.
+    message: String,
+}
+
+/// The write, once the body is read: what to change, prepared against one snapshot.
+type Prepare<'a> = dyn Fn(&Current) -> Result<Planned, Problem> + Send + Sync + 'a;
+
+/// A change ready to commit.
+struct Planned {
+    changes: Vec<Change>,
+    message: String,
+    /// The validator the request's `If-Match` is compared with (`None`: nothing exists).
+    etag: Option<String>,
+}
+
+fn problem(status: StatusCode, kind: &str, detail: impl Into<String>) -> Problem {
+    Problem::new(status, kind, detail)
+}
+
+/// Runs a write: serialized, on the newest tip, retried when the branch moved, then served.
+async fn write(
+    state: Shared,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    id: String,
+    prepare: Box<Prepare<'static>>,
+) -> Response {
+    if !state.allow_writes {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "writes-off",
+            "this server does not take writes: it was started without --allow-writes",
+        )
+        .with_hint("change prompts through a pull request, or start the server with --allow-writes and an --auth file")
+        .into_response();
+    }
+    let Some(Extension(Caller(name))) = caller else {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a token that may write is needed",
+        )
+        .into_response();
+    };
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let task = tokio::task::spawn_blocking(move || -> Result<(StatusCode, Written), Problem> {
+        let _one_at_a_time = state
+            .write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let author: Option<Identity> = state.tokens.as_ref().and_then(|t| t.identity(&name));
+        let mut last = None;
+        for _ in 0..RETRIES {
+            state.refresh().map_err(Problem::from)?;
+            let current = state.current.load_full();
+            let repo = state.registry.repo().ok_or_else(|| {
+                problem(
+                    StatusCode::CONFLICT,
+                    "no-history",
+                    "the registry is not in a git repository",
+                )
+            })?;
+            let (branch, tip) = repo.head_branch().map_err(Problem::from)?;
+            let short = branch
+                .strip_prefix("refs/heads/")
+                .unwrap_or(&branch)
+                .to_string();
+            if state
+                .tokens
+                .as_ref()
+                .is_some_and(|t| t.is_protected(&short))
+            {
+                return Err(problem(
+                    StatusCode::FORBIDDEN,
+                    "protected",
+                    format!("branch {short} is protected in the auth file: change it through a pull request"),
+                ));
+            }
+            if tip.map(|t| t.to_string()).as_deref() != Some(current.commit.as_str()) {
+                // The snapshot lags the branch by a moment: take the next one first.
+                continue;
+            }
+            let planned = prepare(&current)?;
+            if let Some(expected) = &if_match {
+                let matches = match &planned.etag {
+                    Some(tag) => expected == "*" || expected.split(',').any(|e| e.trim() == tag),
+                    None => false,
+                };
+                if !matches {
+                    return Err(problem(
+                        StatusCode::PRECONDITION_FAILED,
+                        "stale",
+                        format!(
+                            "If-Match {expected} is not the current version ({})",
+                            planned.etag.as_deref().unwrap_or("none")
+                        ),
+                    )
+                    .with_hint("read it again, apply your change to what is there now, and send it with the new ETag"));
+                }
+            }
+            match repo.commit_on_branch(
+                &branch,
+                tip,
+                &planned.changes,
+                &planned.message,
+                author.as_ref(),
+            ) {
+                Ok(commit) => {
+                    drop(repo);
+                    state.refresh().map_err(Problem::from)?;
+                    let current = state.current.load_full();
+                    let version = current
+                        .snapshot
+                        .index()
+                        .ok()
+                        .and_then(|index| {
+                            index.file_of(&id).map(|f| index.versions(&f).len() as u32)
+                        })
+                        .filter(|_| current.snapshot.discovery().prompts.contains_key(&id));
+                    return Ok((
+                        StatusCode::CREATED,
+                        Written {
+                            commit: commit.to_string(),
+                            id: id.clone(),
+                            version,
+                            message: planned.message,
+                        },
+                    ));
+                }
+                Err(err @ Error::Conflict(_)) => last = Some(err),
+                Err(err) => return Err(Problem::from(err)),
+            }
+        }
+        Err(match last {
+            Some(err) => Problem::from(err),
+            None => problem(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the branch kept moving; try again",
+            ),
+        })
+    });
+    match task.await {
+        Ok(Ok((status, written))) => match to_json(&written) {
+            Ok(body) => {
+                let mut response = (status, body).into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                response
+            }
+            Err(p) => p.into_response(),
+        },
+        Ok(Err(problem)) => problem.into_response(),
+        Err(err) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the write stopped: {err}"),
+        )
+        .into_response(),
+    }
+}
+
+fn parse_body<T: for<'de> Deserialize<'de> + Default>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, Problem> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "bad-body",
+            format!("the request body is not {what}: {e}"),
+        )
+    })
+}
+
+/// A plain id (no `@`, normalized, not hidden).
+fn plain_id(path: &str) -> Result<String, Problem> {
+    let reference = Reference::parse(path)?;
+    if *reference.selector() != Selector::Default {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "usage",
+            "a write names a prompt by id alone, without `@`",
+        ));
+    }
+    let id = reference.id().to_string();
+    let normal = crate::snapshot::work::normalize(&id).is_ok_and(|n| n == id);
+    if !normal || crate::snapshot::work::is_hidden(&id) {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "usage",
+            format!("`{id}` cannot be a prompt id: ids are plain paths inside the registry"),
+        ));
+    }
+    Ok(id)
+}
+
+/// The validator of a prompt's newest version in `current`, as `GET /v1/prompts/ID@latest`
+/// gives it.
+fn latest_etag(current: &Current, id: &str) -> Option<String> {
+    let index = current.snapshot.index().ok()?;
+    let file = index.file_of(id)?;
+    let version = index.versions(&file).last()?;
+    Some(etag(&[
+        "p",
+        &index.commit(version).id.to_string(),
+        &version.blob.to_string(),
+    ]))
+}
+
+fn manifest_etag(current: &Current) -> String {
+    etag(&["m", &current.manifest_blob])
+}
+
+fn manifest_text(current: &Current) -> Result<String, Problem> {
+    let source = current
+        .snapshot
+        .registry()
+        .commit_source(current.snapshot.commit())?;
+    let bytes = source.read(manifest::FILE)?.unwrap_or_default();
+    String::from_utf8(bytes).map_err(|_| {
+        problem(
+            StatusCode::CONFLICT,
+            "invalid",
+            "defaults.yaml is not UTF-8",
+        )
+    })
+}
+
+/// Creates the next version of a prompt (or its first).
+#[utoipa::path(post, path = "/v1/prompts/{id}",
+    params(("id" = String, Path, description = "The prompt id (it may contain `/`)")),
+    request_body = CreateBody,
+    responses((status = 201, body = Written), (status = 400, body = Problem), (status = 403, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn create(
+    State(state): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let prepared = async {
+        let bytes = read_body(body).await?;
+        let request: CreateBody = serde_json::from_slice(&bytes).map_err(|e| {
+            problem(StatusCode::BAD_REQUEST, "bad-body", format!("the request body is not a new version: {e}"))
+                .with_hint("send {\"message\": \"what changed\", \"source\": \"<the YAML>\"} or {\"message\": ..., \"prompt\": {...}}")
+        })?;
+        let id = plain_id(&path)?;
+        if request.message.trim().is_empty() {
+            return Err(problem(
+                StatusCode::BAD_REQUEST,
+                "usage",
+                "the commit message is empty; say what changed",
+            ));
+        }
+        let text = match (request.source, request.prompt) {
+            (Some(text), None) => text,
+            (None, Some(prompt)) => serde_yaml::to_string(&prompt).map_err(|e| {
+                problem(
+                    StatusCode::BAD_REQUEST,
+                    "bad-body",
+                    format!("the prompt cannot be written as YAML: {e}"),
+                )
+            })?,
+            _ => {
+                return Err(problem(
+                    StatusCode::BAD_REQUEST,
+                    "bad-body",
+                    "give exactly one of `source` (YAML text) and `prompt` (JSON)",
+                ))
+            }
+        };
+        Ok((id, text, request.message))
+    };
+    let (id, text, message) = match prepared.await {
+        Ok(found) => found,
+        Err(p) => return p.into_response(),
+    };
+    let target = id.clone();
+    write(
+        state,
+        caller,
+        headers,
+        id.clone(),
+        Box::new(move |current: &Current| {
+            let commit = current.snapshot.commit();
+            let base: Arc<dyn Source> = current.snapshot.registry().commit_source(commit)?;
+            let file = match current.snapshot.discovery().prompts.get(&target) {
+                Some(file) => file.clone(),
+                None => {
+                    let file = format!("{target}.prompt.yaml");
+                    if !base.matcher()?.is_prompt(&file) {
+                        return Err(problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{file} would not be a prompt: the registry's promptreg.yaml does not select it")));
+                    }
+                    file
+                }
+            };
+            let overlay: Arc<dyn Source> = Arc::new(Overlay::new(base, &file, Some(text.clone().into_bytes())));
+            let loaded = LoadedPrompt::read(overlay, &target, &file)?;
+            let findings = crate::check::validate::check_loaded(loaded);
+            let errors: Vec<_> = findings.into_iter().filter(|d| d.is_error()).collect();
+            if !errors.is_empty() {
+                return Err(Problem::from(Error::Invalid {
+                    file: file.clone(),
+                    text: Some(text.clone()),
+                    diagnostics: errors,
+                }));
+            }
+            Ok(Planned {
+                changes: vec![Change::Write { path: file, bytes: text.clone().into_bytes() }],
+                message: message.clone(),
+                etag: latest_etag(current, &target),
+            })
+        }),
+    )
+    .await
+}
+
+/// Deletes a prompt: a commit that removes its file (and its lines of `defaults.yaml`); its
+/// history stays readable by version and commit.
+#[utoipa::path(delete, path = "/v1/prompts/{id}",
+    params(("id" = String, Path, description = "The prompt id (it may contain `/`)")),
+    request_body(content = MessageBody, description = "An optional commit message"),
+    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub(crate) async fn delete(
+    State(state): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let prepared = async {
+        let bytes = read_body(body).await?;
+        let request: MessageBody = parse_body(&bytes, "a commit message")?;
+        Ok::<_, Problem>((plain_id(&path)?, request.message))
+    };
+    let (id, message) = match prepared.await {
+        Ok(found) => found,
+        Err(p) => return p.into_response(),
+    };
+    let target = id.clone();
+    write(
+        state,
+        caller,
+        headers,
+        id,
+        Box::new(move |current: &Current| {
+            let file = current
+                .snapshot
+                .discovery()
+                .file(&target, &current.commit)
+                .map_err(Problem::from)?
+                .to_string();
+            let mut changes = vec![Change::Remove { path: file }];
+            let text = manifest_text(current)?;
+            let mut edited = text.clone();
+            let labels: Vec<String> = current
+                .snapshot
+                .manifest()
+                .labels_of(&target)
+                .into_iter()
+                .map(|(l, _)| l.to_string())
+                .collect();
+            for label in labels.iter().map(|l| Some(l.as_str())).chain([None]) {
+                if let Some(next) = manifest::remove(&edited, label, &target)
+                    .map_err(|why| problem(StatusCode::CONFLICT, "invalid", why))?
+                {
+                    edited = next;
+                }
+            }
+            if edited != text {
+                changes.push(Change::Write {
+                    path: manifest::FILE.into(),
+                    bytes: edited.into_bytes(),
+                });
+            }
+            Ok(Planned {
+                changes,
+                message: message
+                    .clone()
+                    .unwrap_or_else(|| format!("Delete {target}")),
+                etag: latest_etag(current, &target),
+            })
+        }),
+    )
+    .await
+}
+
+/// Where a default or label write points.
+fn point(
+    state: Shared,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    id: String,
+    label: Option<String>,
+    version: Option<u32>,
+    message: Option<String>,
+) -> impl std::future::Future<Output = Response> {
+    let target = id.clone();
+    write(
+        state,
+        caller,
+        headers,
+        id,
+        Box::new(move |current: &Current| {
+            let index = current.snapshot.index().map_err(Problem::from)?;
+            let count = index
+                .file_of(&target)
+                .map_or(0, |f| index.versions(&f).len() as u32);
+            if count == 0 {
+                current
+                    .snapshot
+                    .discovery()
+                    .file(&target, &current.commit)
+                    .map_err(Problem::from)?;
+                return Err(Problem::from(Error::BadReference {
+                    reference: target.clone(),
+                    reason: format!("`{target}` has no committed versions"),
+                    available: String::new(),
+                }));
+            }
+            let manifest = current.snapshot.manifest();
+            let before = manifest.get(label.as_deref(), &target);
+            let what = match &label {
+                Some(label) => format!("label {label}"),
+                None => "default".to_string(),
+            };
+            let name = |v: Option<u32>| {
+                v.map_or_else(
+                    || {
+                        if label.is_some() {
+                            "unset".to_string()
+                        } else {
+                            "latest".to_string()
+                        }
+                    },
+                    |v| format!("v{v}"),
+                )
+            };
+            let text = manifest_text(current)?;
+            let edited = match version {
+                Some(v) if v == 0 || v > count => {
+                    return Err(Problem::from(Error::BadReference {
+                        reference: format!("{target}@{v}"),
+                        reason: format!("`{target}` has no version {v}"),
+                        available: format!("it has versions 1 to {count}"),
+                    }))
+                }
+                Some(v) => manifest::edit(&text, label.as_deref(), &target, v)
+                    .map_err(|why| problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", why))?,
+                None => manifest::remove(&text, label.as_deref(), &target)
+                    .map_err(|why| problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", why))?
+                    .ok_or_else(|| {
+                        problem(
+                            StatusCode::NOT_FOUND,
+                            "not-found",
+                            format!("`{target}` has no {what} in defaults.yaml"),
+                        )
+                    })?,
+            };
+            Ok(Planned {
+                changes: vec![Change::Write {
+                    path: manifest::FILE.into(),
+                    bytes: edited.into_bytes(),
+                }],
+                message: message.clone().unwrap_or_else(|| {
+                    format!("{target}: {what} {} -> {}", name(before), name(version))
+                }),
+                etag: Some(manifest_etag(current)),
+            })
+        }),
+    )
+}
+
+async fn point_request(
+    state: Shared,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    path: &str,
+    label: Option<String>,
+    body: axum::body::Body,
+    set: bool,
+) -> Response {
+    let prepared = async {
+        let bytes = read_body(body).await?;
+        let id = plain_id(path)?;
+        if let Some(why) = label.as_deref().and_then(manifest::label_problem) {
+            return Err(problem(
+                StatusCode::BAD_REQUEST,
+                "usage",
+                format!(
+                    "`{}` cannot be a label: {why}",
+                    label.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+        if set {
+            let request: PointBody = serde_json::from_slice(&bytes).map_err(|e| {
+                problem(
+                    StatusCode::BAD_REQUEST,
+                    "bad-body",
+                    format!("the request body is not a version: {e}"),
+                )
+                .with_hint("send {\"version\": N}")
+            })?;
+            Ok((id, Some(request.version), request.message))
+        } else {
+            let request: MessageBody = parse_body(&bytes, "a commit message")?;
+            Ok((id, None, request.message))
+        }
+    };
+    match prepared.await {
+        Ok((id, version, message)) => {
+            point(state, caller, headers, id, label, version, message).await
+        }
+        Err(p) => p.into_response(),
+    }
+}
+
+/// Points a prompt's default at a version.
+#[utoipa::path(put, path = "/v1/manifest/defaults/{id}",
+    params(("id" = String, Path, description = "The prompt id (it may contain `/`)")),
+    request_body = PointBody,
+    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub(crate) async fn set_default(
+    State(state): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    point_request(state, caller, headers, &path, None, body, true).await
+}
+
+/// Removes a prompt's default: it gets its latest version again.
+#[utoipa::path(delete, path = "/v1/manifest/defaults/{id}",
+    params(("id" = String, Path, description = "The prompt id (it may contain `/`)")),
+    request_body(content = MessageBody, description = "An optional commit message"),
+    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub(crate) async fn unset_default(
+    State(state): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    point_request(state, caller, headers, &path, None, body, false).await
+}
+
+/// Points a label at a version of a prompt.
+#[utoipa::path(put, path = "/v1/manifest/labels/{label}/{id}",
+    params(("label" = String, Path, description = "The label"), ("id" = String, Path, description = "The prompt id (it may contain `/`)")),
+    request_body = PointBody,
+    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub(crate) async fn set_label(
+    State(state): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    Path((label, path)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    point_request(state, caller, headers, &path, Some(label), body, true).await
+}
+
+/// Removes a label from a prompt.
+#[utoipa::path(delete, path = "/v1/manifest/labels/{label}/{id}",
+    params(("label" = String, Path, description = "The label"), ("id" = String, Path, description = "The prompt id (it may contain `/`)")),
+    request_body(content = MessageBody, description = "An optional commit message"),
+    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub(crate) async fn unset_label(
+    State(state): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    Path((label, path)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    point_request(state, caller, headers, &path, Some(label), body, false).await
+}
