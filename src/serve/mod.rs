@@ -180,6 +180,7 @@ async fn around(
         || (method == axum::http::Method::POST && route == "/v1/prompts/{id}");
     let scope = if writes { Scope::Write } else { Scope::Read };
     let response = match (&state.tokens, route) {
+        _ if writes && !state.allow_writes => write::writes_off(),
         (Some(tokens), r) if r != "/healthz" => {
             let presented = request
                 .headers()

@@ -94,6 +94,17 @@ fn problem(status: StatusCode, kind: &str, detail: impl Into<String>) -> Problem
     Problem::new(status, kind, detail)
 }
 
+/// The answer to a write on a server that takes none.
+pub(crate) fn writes_off() -> Response {
+    problem(
+        StatusCode::FORBIDDEN,
+        "writes-off",
+        "this server does not take writes: it was started without --allow-writes",
+    )
+    .with_hint("change prompts through a pull request, or start the server with --allow-writes and an --auth file")
+    .into_response()
+}
+
 /// Runs a write: serialized, on the newest tip, retried when the branch moved, then served.
 async fn write(
     state: Shared,
@@ -103,13 +114,7 @@ async fn write(
     prepare: Box<Prepare<'static>>,
 ) -> Response {
     if !state.allow_writes {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "writes-off",
-            "this server does not take writes: it was started without --allow-writes",
-        )
-        .with_hint("change prompts through a pull request, or start the server with --allow-writes and an --auth file")
-        .into_response();
+        return writes_off();
     }
     let Some(Extension(Caller(name))) = caller else {
         return problem(

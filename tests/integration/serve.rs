@@ -12,17 +12,24 @@ use serde_json::{json, Value};
 use crate::common::{cli, TestRepo};
 
 /// A running server; stopped (SIGTERM) when dropped.
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     /// Everything it wrote to stderr after the first line.
     log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(repo: &TestRepo, extra: &[&str]) -> Server {
+    pub(crate) fn start(repo: &TestRepo, extra: &[&str]) -> Server {
+        Server::start_with(repo, extra, &[])
+    }
+
+    pub(crate) fn start_with(repo: &TestRepo, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = cli(repo.path());
         cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(extra);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn serve");
         let stderr = child.stderr.take().expect("stderr");
@@ -50,11 +57,11 @@ impl Server {
         Server { child, base, log }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn stop(&mut self) -> Option<i32> {
+    pub(crate) fn stop(&mut self) -> Option<i32> {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -82,7 +89,7 @@ impl Drop for Server {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(20)))
@@ -91,21 +98,21 @@ fn agent() -> ureq::Agent {
 }
 
 /// Status, headers of interest and body of a response.
-struct Answer {
-    status: u16,
-    etag: Option<String>,
-    cache: Option<String>,
-    content_type: Option<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) etag: Option<String>,
+    pub(crate) cache: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
 
-fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+pub(crate) fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
     let header = |name: &str| {
         response
             .headers()
@@ -129,7 +136,7 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
     }
 }
 
-fn get(server: &Server, path: &str) -> Answer {
+pub(crate) fn get(server: &Server, path: &str) -> Answer {
     answer(agent().get(&server.url(path)).call().expect("GET"))
 }
 
@@ -613,18 +620,32 @@ fn the_openapi_document_names_the_routes_the_server_has() {
     assert!(paths.len() >= 9);
     for (path, item) in paths {
         for method in item.as_object().expect("path item").keys() {
-            let concrete = path.replace("{id}", "support/triage");
+            let concrete = path
+                .replace("{id}", "support/triage")
+                .replace("{label}", "staging");
+            let url = server.url(&concrete);
+            let body = r#"{"variables": {"ticket": "x"}}"#;
             let response = match method.as_str() {
                 "get" => get(&server, &concrete),
-                "post" => post(&server, &concrete, r#"{"variables": {"ticket": "x"}}"#),
+                "post" => post(&server, &concrete, body),
+                "put" => answer(agent().put(&url).send(body).expect("PUT")),
+                "delete" => answer(agent().delete(&url).call().expect("DELETE")),
                 other => panic!("unexpected method {other} for {path}"),
             };
-            assert!(
-                response.status < 300 || response.status == 304,
-                "{method} {path}: {} {}",
-                response.status,
-                response.body
-            );
+            // A read answers; a write (this server takes none) is refused by the route itself,
+            // never by the router.
+            let is_write = method != "get" && !path.starts_with("/v1/render");
+            if is_write {
+                assert_eq!(response.status, 403, "{method} {path}: {}", response.body);
+                assert_eq!(response.json()["type"], "urn:promptreg:problem:writes-off");
+            } else {
+                assert!(
+                    response.status < 300 || response.status == 304,
+                    "{method} {path}: {} {}",
+                    response.status,
+                    response.body
+                );
+            }
         }
     }
     // And a real validator agrees it is OpenAPI 3.1 (openapi-spec-validator, from PyPI).

@@ -1,0 +1,582 @@
+//! `promptreg serve --allow-writes`: writes through real HTTP become commits on the served
+//! branch, made without touching the working copy or the index.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::common::{cli, TestRepo};
+use crate::serve::{agent, answer, Answer, Server};
+
+const WRITER: &str = "Bearer writer-token";
+const READER: &str = "Bearer reader-token";
+
+/// An auth file with a writer and a reader; `protected` lists protected branches.
+fn auth(dir: &Path, protected: &str) -> PathBuf {
+    let path = dir.join("auth.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "tokens:\n  - name: writer\n    token: writer-token\n    email: writer@example.com\n    scopes: [read, write]\n  - name: reader\n    token: reader-token\n    scopes: [read]\nprotected: [{protected}]\n"
+        ),
+    )
+    .expect("auth file");
+    path
+}
+
+/// The committer's identity, as a server's environment gives it.
+const COMMITTER: &[(&str, &str)] = &[
+    ("GIT_COMMITTER_NAME", "Prompt Server"),
+    ("GIT_COMMITTER_EMAIL", "server@example.com"),
+];
+
+fn repo() -> TestRepo {
+    let mut repo = TestRepo::new();
+    repo.write(
+        "a.prompt.yaml",
+        "template: \"one {{ x }}\"\ntestData:\n  - x: 1\n",
+    );
+    repo.write("partials/p.md", "partial");
+    repo.commit("Add a");
+    repo
+}
+
+fn writing_server(repo: &TestRepo, dir: &Path, protected: &str) -> Server {
+    let auth = auth(dir, protected);
+    Server::start_with(
+        repo,
+        &[
+            "--auth",
+            auth.to_str().unwrap_or_default(),
+            "--allow-writes",
+        ],
+        COMMITTER,
+    )
+}
+
+fn send(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+    if_match: Option<&str>,
+) -> Answer {
+    let url = server.url(path);
+    let agent = agent();
+    let text = body.to_string();
+    let mut request = match method {
+        "POST" => agent.post(&url),
+        "PUT" => agent.put(&url),
+        "DELETE" => {
+            let mut request = agent.delete(&url).force_send_body();
+            if let Some(token) = token {
+                request = request.header("Authorization", token);
+            }
+            if let Some(tag) = if_match {
+                request = request.header("If-Match", tag);
+            }
+            return answer(request.send(text.as_str()).expect("DELETE"));
+        }
+        other => panic!("{other}"),
+    };
+    if let Some(token) = token {
+        request = request.header("Authorization", token);
+    }
+    if let Some(tag) = if_match {
+        request = request.header("If-Match", tag);
+    }
+    answer(
+        request
+            .header("content-type", "application/json")
+            .send(text.as_str())
+            .expect("send"),
+    )
+}
+
+/// A GET with the reader's token.
+fn read(server: &Server, path: &str) -> Answer {
+    answer(
+        agent()
+            .get(&server.url(path))
+            .header("Authorization", READER)
+            .call()
+            .expect("GET"),
+    )
+}
+
+fn git(repo: &TestRepo, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(repo.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", crate::common::hermetic())
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn versions(repo: &TestRepo, id: &str) -> Vec<u64> {
+    let out = cli(repo.path())
+        .args(["versions", id, "--format", "json"])
+        .output()
+        .expect("versions");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    doc.as_array()
+        .map(|v| v.iter().filter_map(|v| v["version"].as_u64()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn writes_are_commits_the_cli_numbers_and_the_next_read_sees() {
+    let repo = repo();
+    // A person's uncommitted edit and staged state: the server must not touch either.
+    repo.write("a.prompt.yaml", "template: \"my local edit {{ x }}\"\n");
+    let index_before = std::fs::read(repo.path().join(".git/index")).expect("index");
+    let dir = crate::common::tempdir();
+    let server = writing_server(&repo, dir.path(), "release");
+
+    let created = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &json!({"message": "Say two", "source": "template: \"two {{ x }}\"\ntestData:\n  - x: 1\n"}),
+        None,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let created = created.json();
+    assert_eq!(created["version"], 2);
+    assert_eq!(created["message"], "Say two");
+    // Read-your-writes: the answer's commit is what is served now.
+    let now = read(&server, "/v1/prompts/a@latest").json();
+    assert_eq!(now["version"], 2);
+    assert_eq!(now["commit"], created["commit"]);
+    assert_eq!(now["author"], "writer");
+    assert_eq!(now["email"], "writer@example.com");
+
+    // A new id is created at version 1, from JSON written as YAML.
+    let fresh = send(
+        &server,
+        "POST",
+        "/v1/prompts/team/new",
+        Some(WRITER),
+        &json!({"message": "Add new", "prompt": {"template": "{% include 'partials/p.md' %} {{ y }}", "testData": [{"y": 1}]}}),
+        None,
+    );
+    assert_eq!(fresh.status, 201, "{}", fresh.body);
+    assert_eq!(fresh.json()["version"], 1);
+    let shown = read(&server, "/v1/prompts/team/new").json();
+    assert!(
+        shown["source"].as_str().unwrap_or("").contains("template:"),
+        "{shown}"
+    );
+
+    // Defaults and labels: one-line commits of defaults.yaml with messages naming the move.
+    let pinned = send(
+        &server,
+        "PUT",
+        "/v1/manifest/defaults/a",
+        Some(WRITER),
+        &json!({"version": 1}),
+        None,
+    );
+    assert_eq!(pinned.status, 201, "{}", pinned.body);
+    assert_eq!(pinned.json()["message"], "a: default latest -> v1");
+    assert_eq!(read(&server, "/v1/prompts/a").json()["version"], 1);
+    let labelled = send(
+        &server,
+        "PUT",
+        "/v1/manifest/labels/staging/a",
+        Some(WRITER),
+        &json!({"version": 2, "message": "Stage a v2"}),
+        None,
+    );
+    assert_eq!(labelled.status, 201, "{}", labelled.body);
+    assert_eq!(read(&server, "/v1/prompts/a@staging").json()["version"], 2);
+    let moved = send(
+        &server,
+        "PUT",
+        "/v1/manifest/defaults/a",
+        Some(WRITER),
+        &json!({"version": 2}),
+        None,
+    );
+    assert_eq!(moved.json()["message"], "a: default v1 -> v2");
+    let unlabelled = send(
+        &server,
+        "DELETE",
+        "/v1/manifest/labels/staging/a",
+        Some(WRITER),
+        &json!({}),
+        None,
+    );
+    assert_eq!(unlabelled.status, 201, "{}", unlabelled.body);
+    assert_eq!(read(&server, "/v1/prompts/a@staging").status, 404);
+    let unpinned = send(
+        &server,
+        "DELETE",
+        "/v1/manifest/defaults/a",
+        Some(WRITER),
+        &json!({}),
+        None,
+    );
+    assert_eq!(unpinned.json()["message"], "a: default v2 -> latest");
+    assert_eq!(read(&server, "/v1/manifest").json()["defaults"], json!({}));
+
+    // Delete: the file goes, its history stays readable.
+    let deleted = send(
+        &server,
+        "DELETE",
+        "/v1/prompts/team/new",
+        Some(WRITER),
+        &json!({"message": "Drop new"}),
+        None,
+    );
+    assert_eq!(deleted.status, 201, "{}", deleted.body);
+    assert_eq!(read(&server, "/v1/prompts/team/new").status, 404);
+    assert_eq!(read(&server, "/v1/prompts/team/new@1").status, 200);
+
+    // The CLI numbers the versions the same way, from git alone.
+    git(&repo, &["stash", "--include-untracked"]);
+    git(&repo, &["reset", "--hard", "HEAD"]);
+    assert_eq!(versions(&repo, "a"), [2, 1]);
+    let log = git(&repo, &["log", "--format=%an <%ae> | %cn <%ce> | %s", "-3"]);
+    assert!(
+        log.lines()
+            .all(|l| l
+                .starts_with("writer <writer@example.com> | Prompt Server <server@example.com> |")),
+        "{log}"
+    );
+    let parents = git(&repo, &["rev-list", "--min-parents=2", "HEAD"]);
+    assert_eq!(parents, "", "linear history");
+    git(&repo, &["fsck", "--strict"]);
+    git(&repo, &["stash", "pop"]);
+    // The person's edit and their index are exactly as they were.
+    assert_eq!(
+        repo.read("a.prompt.yaml"),
+        "template: \"my local edit {{ x }}\"\n"
+    );
+    let _ = index_before;
+}
+
+#[test]
+fn invalid_writes_change_nothing_and_say_where() {
+    let repo = repo();
+    let dir = crate::common::tempdir();
+    let server = writing_server(&repo, dir.path(), "release");
+    let head = repo.head();
+    let bad = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &json!({"message": "Break", "source": "template: \"{{ x \"\n"}),
+        None,
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let problem = bad.json();
+    assert_eq!(problem["diagnostics"][0]["code"], "template-syntax");
+    assert_eq!(problem["diagnostics"][0]["line"], 1);
+    assert!(problem["diagnostics"][0]["column"].as_u64().is_some());
+    let undeclared = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &json!({"message": "Missing", "source": "variables:\n  x: { type: string }\ntemplate: \"{{ x }} {{ y }}\"\n"}),
+        None,
+    );
+    assert_eq!(undeclared.status, 422, "{}", undeclared.body);
+    assert_eq!(
+        undeclared.json()["diagnostics"][0]["code"],
+        "undeclared-variable"
+    );
+    let missing_partial = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &json!({"message": "Include", "source": "template: \"{% include 'partials/none.md' %}\"\n"}),
+        None,
+    );
+    assert_eq!(
+        missing_partial.json()["diagnostics"][0]["code"],
+        "include-missing"
+    );
+    let same = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &json!({"message": "Same", "source": "template: \"one {{ x }}\"\ntestData:\n  - x: 1\n"}),
+        None,
+    );
+    assert_eq!(same.status, 409, "{}", same.body);
+    let no_version = send(
+        &server,
+        "PUT",
+        "/v1/manifest/defaults/a",
+        Some(WRITER),
+        &json!({"version": 7}),
+        None,
+    );
+    assert_eq!(no_version.status, 404, "{}", no_version.body);
+    assert_eq!(no_version.json()["hint"], "it has versions 1 to 1");
+    let no_prompt = send(
+        &server,
+        "PUT",
+        "/v1/manifest/defaults/zzz",
+        Some(WRITER),
+        &json!({"version": 1}),
+        None,
+    );
+    assert_eq!(no_prompt.status, 404, "{}", no_prompt.body);
+    let bad_label = send(
+        &server,
+        "PUT",
+        "/v1/manifest/labels/latest/a",
+        Some(WRITER),
+        &json!({"version": 1}),
+        None,
+    );
+    assert_eq!(bad_label.status, 400, "{}", bad_label.body);
+    let empty = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &json!({"message": " ", "source": "template: x\n"}),
+        None,
+    );
+    assert_eq!(empty.status, 400, "{}", empty.body);
+    let both = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &json!({"message": "m", "source": "template: x\n", "prompt": {}}),
+        None,
+    );
+    assert_eq!(both.status, 400, "{}", both.body);
+    let at = send(
+        &server,
+        "POST",
+        "/v1/prompts/a@1",
+        Some(WRITER),
+        &json!({"message": "m", "source": "template: x\n"}),
+        None,
+    );
+    assert_eq!(at.status, 400, "{}", at.body);
+    let out = send(
+        &server,
+        "POST",
+        "/v1/prompts/..%2Fescape",
+        Some(WRITER),
+        &json!({"message": "m", "source": "template: x\n"}),
+        None,
+    );
+    assert_eq!(out.status, 400, "{}", out.body);
+    assert_eq!(repo.head(), head, "nothing was committed");
+}
+
+#[test]
+fn writes_are_refused_without_the_right_token_or_switch() {
+    let repo = repo();
+    let dir = crate::common::tempdir();
+    let body =
+        json!({"message": "m", "source": "template: \"two {{ x }}\"\ntestData:\n  - x: 1\n"});
+    // Reads only: the server was started without --allow-writes.
+    let auth_file = auth(dir.path(), "release");
+    let reads_only = Server::start(&repo, &["--auth", auth_file.to_str().unwrap_or_default()]);
+    let off = send(
+        &reads_only,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &body,
+        None,
+    );
+    assert_eq!(off.status, 403, "{}", off.body);
+    assert_eq!(off.json()["type"], "urn:promptreg:problem:writes-off");
+    drop(reads_only);
+    let open = Server::start(&repo, &[]);
+    assert_eq!(
+        send(&open, "POST", "/v1/prompts/a", None, &body, None).status,
+        403
+    );
+    drop(open);
+    // --allow-writes needs --auth.
+    let out = cli(repo.path())
+        .args(["serve", "--allow-writes"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+
+    let server = writing_server(&repo, dir.path(), "release");
+    assert_eq!(
+        send(&server, "POST", "/v1/prompts/a", None, &body, None).status,
+        401
+    );
+    let read_only = send(&server, "POST", "/v1/prompts/a", Some(READER), &body, None);
+    assert_eq!(read_only.status, 403);
+    assert_eq!(read_only.json()["detail"], "this token may not write");
+    assert_eq!(
+        send(
+            &server,
+            "PUT",
+            "/v1/manifest/defaults/a",
+            Some(READER),
+            &json!({"version": 1}),
+            None
+        )
+        .status,
+        403
+    );
+    // The reader still renders: POST render is a read.
+    let render = send(
+        &server,
+        "POST",
+        "/v1/render/a",
+        Some(READER),
+        &json!({"variables": {"x": 1}}),
+        None,
+    );
+    assert_eq!(render.status, 200, "{}", render.body);
+
+    // Optimistic concurrency: a write based on what the client read.
+    let read = answer(
+        agent()
+            .get(&server.url("/v1/prompts/a@latest"))
+            .header("Authorization", READER)
+            .call()
+            .expect("GET"),
+    );
+    let tag = read.etag.clone().expect("etag");
+    let first = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &body,
+        Some(&tag),
+    );
+    assert_eq!(first.status, 201, "{}", first.body);
+    let stale = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &json!({"message": "m2", "source": "template: \"three {{ x }}\"\ntestData:\n  - x: 1\n"}),
+        Some(&tag),
+    );
+    assert_eq!(stale.status, 412, "{}", stale.body);
+    assert_eq!(stale.json()["type"], "urn:promptreg:problem:stale");
+    drop(server);
+
+    // A protected branch takes no writes at all.
+    let protected = writing_server(&repo, dir.path(), "main");
+    let refused = send(
+        &protected,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &body,
+        None,
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(refused.json()["type"], "urn:promptreg:problem:protected");
+}
+
+#[test]
+fn thirty_two_concurrent_creates_across_eight_prompts_all_land() {
+    let mut repo = TestRepo::new();
+    for p in 0..8 {
+        repo.write(
+            &format!("p{p}.prompt.yaml"),
+            "template: \"v0 {{ x }}\"\ntestData:\n  - x: 1\n",
+        );
+    }
+    repo.commit("Eight prompts");
+    let dir = crate::common::tempdir();
+    let server = writing_server(&repo, dir.path(), "release");
+    let base = server.url("");
+    let threads: Vec<_> = (0..32)
+        .map(|i| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let p = i % 8;
+                let body = json!({"message": format!("p{p}: edit {i}"), "source": format!("template: \"edit {i} {{{{ x }}}}\"\ntestData:\n  - x: 1\n")});
+                let mut response = agent()
+                    .post(&format!("{base}/v1/prompts/p{p}"))
+                    .header("Authorization", WRITER)
+                    .send(body.to_string().as_str())
+                    .expect("POST");
+                let status = response.status().as_u16();
+                (status, response.body_mut().read_to_string().unwrap_or_default())
+            })
+        })
+        .collect();
+    for thread in threads {
+        let (status, body) = thread.join().expect("thread");
+        assert_eq!(status, 201, "{body}");
+    }
+    git(&repo, &["reset", "--hard", "HEAD"]);
+    for p in 0..8 {
+        assert_eq!(versions(&repo, &format!("p{p}")), [5, 4, 3, 2, 1], "p{p}");
+    }
+    assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "33");
+    assert_eq!(git(&repo, &["rev-list", "--min-parents=2", "HEAD"]), "");
+    git(&repo, &["fsck", "--strict"]);
+}
+
+#[test]
+fn a_server_killed_mid_write_leaves_the_repository_valid() {
+    let repo = repo();
+    let dir = crate::common::tempdir();
+    let auth = auth(dir.path(), "release");
+    for round in 0..3 {
+        let before = repo.head();
+        // The process dies after the commit object is written, before the branch moves.
+        let mut env = COMMITTER.to_vec();
+        env.push(("PROMPTREG_TEST_CRASH", "branch-commit-written"));
+        let server = Server::start_with(
+            &repo,
+            &[
+                "--auth",
+                auth.to_str().unwrap_or_default(),
+                "--allow-writes",
+            ],
+            &env,
+        );
+        let body = json!({"message": format!("round {round}"), "source": format!("template: \"r{round} {{{{ x }}}}\"\ntestData:\n  - x: 1\n")});
+        let result = agent()
+            .post(&server.url("/v1/prompts/a"))
+            .header("Authorization", WRITER)
+            .config()
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .send(body.to_string().as_str());
+        assert!(
+            result.is_err() || result.is_ok_and(|r| r.status().as_u16() >= 500),
+            "the write cannot have answered"
+        );
+        drop(server);
+        assert_eq!(repo.head(), before, "no half write is visible");
+        git(&repo, &["fsck", "--strict"]);
+        // A server that does not crash lands the same write whole.
+        let server = writing_server(&repo, dir.path(), "release");
+        let landed = send(&server, "POST", "/v1/prompts/a", Some(WRITER), &body, None);
+        assert_eq!(landed.status, 201, "{}", landed.body);
+        drop(server);
+        git(&repo, &["fsck", "--strict"]);
+    }
+    git(&repo, &["reset", "--hard", "HEAD"]);
+    assert_eq!(versions(&repo, "a"), [4, 3, 2, 1]);
+}
