@@ -206,6 +206,11 @@ impl Repo {
         self.repo.path()
     }
 
+    /// Whether the repository has a remote of this name.
+    pub fn has_remote(&self, name: &str) -> bool {
+        self.repo.find_remote(name).is_ok()
+    }
+
     /// Whether this is a shallow clone.
     pub fn is_shallow(&self) -> bool {
         self.repo.is_shallow()

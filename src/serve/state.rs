@@ -54,8 +54,8 @@ pub(crate) struct Current {
 
 impl Current {
     /// Builds everything a snapshot answers from: the version index, the manifest, the rows.
-    pub(crate) fn load(registry: &Registry) -> Result<Current> {
-        let snapshot = registry.snapshot()?;
+    pub(crate) fn load(registry: &Registry, previous: Option<&Current>) -> Result<Current> {
+        let snapshot = registry.snapshot_after(previous.map(|p| &p.snapshot))?;
         let commit = snapshot.commit();
         let source = snapshot.registry().commit_source(commit)?;
         let manifest_blob = source
@@ -129,6 +129,12 @@ pub(crate) struct State {
     pub tokens: Option<Tokens>,
     /// Whether the write routes are on (`--allow-writes`).
     pub allow_writes: bool,
+    /// The change events of the snapshots swapped in.
+    pub events: crate::serve::events::Events,
+    /// The remote followed, if any, and how its fetches go.
+    pub following: Option<crate::serve::follow::Following>,
+    /// A tip that failed to load, not tried again until the tip moves.
+    failed_tip: Mutex<Option<(String, String)>>,
     /// Writes go one at a time.
     pub write_lock: Mutex<()>,
     /// Where the registry is, for `/readyz`.
@@ -140,10 +146,11 @@ impl State {
         registry: Registry,
         tokens: Option<Tokens>,
         allow_writes: bool,
+        follow: Option<crate::serve::follow::Follow>,
         metrics: Metrics,
     ) -> Result<State> {
         let started = Instant::now();
-        let current = Current::load(&registry)?;
+        let current = Current::load(&registry, None)?;
         metrics.snapshot(&current.commit, None, started.elapsed());
         Ok(State {
             root: registry.root().display().to_string(),
@@ -154,6 +161,9 @@ impl State {
             metrics,
             tokens,
             allow_writes,
+            events: crate::serve::events::Events::new(),
+            following: follow.map(crate::serve::follow::Following::new),
+            failed_tip: Mutex::new(None),
             write_lock: Mutex::new(()),
         })
     }
@@ -166,12 +176,67 @@ impl State {
             return Ok(false);
         }
         let started = Instant::now();
-        let next = Current::load(&self.registry)?;
+        let next = Current::load(&self.registry, Some(&now))?;
         self.metrics
             .snapshot(&next.commit, Some(&now.commit), started.elapsed());
         tracing::info!(commit = %next.commit, previous = %now.commit, took_ms = started.elapsed().as_millis() as u64, "snapshot swapped in");
-        self.current.store(Arc::new(next));
+        let next = Arc::new(next);
+        self.current.store(next.clone());
+        self.events.publish(&now, &next);
         Ok(true)
+    }
+
+    /// [`State::refresh`] for the loops: a tip that fails to load is logged once, marks the
+    /// server degraded, and is not tried again until the tip moves.
+    pub(crate) fn refresh_logged(&self) {
+        let tip = match self.registry.current_tip() {
+            Ok(tip) => tip.map(|t| t.to_string()).unwrap_or_default(),
+            Err(err) => {
+                self.set_failed(String::new(), format!("the tip cannot be read: {err}"));
+                return;
+            }
+        };
+        let known_bad = self.failed().as_ref().is_some_and(|(bad, _)| *bad == tip);
+        if known_bad {
+            return;
+        }
+        match self.refresh() {
+            Ok(_) => *self.failed() = None,
+            Err(err) => {
+                tracing::warn!(tip = %tip, error = %err, "the new tip does not load; still serving the last snapshot");
+                let short =
+                    crate::git::oid::ObjectId::from_hex(&tip).map_or(tip.clone(), |t| t.short());
+                self.set_failed(tip, format!("commit {short} does not load: {err}"));
+            }
+        }
+        self.metrics.degraded(self.degraded().is_some());
+    }
+
+    fn failed(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
+        self.failed_tip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_failed(&self, tip: String, why: String) {
+        *self.failed() = Some((tip, why));
+    }
+
+    /// Why the server serves an older snapshot than it should, if it does.
+    pub(crate) fn degraded(&self) -> Option<String> {
+        let mut reasons = Vec::new();
+        if let Some(following) = &self.following {
+            if let Some(err) = &following.health().fetch_error {
+                reasons.push(format!(
+                    "fetching {} failed: {err}",
+                    following.follow.remote
+                ));
+            }
+        }
+        if let Some((_, why)) = self.failed().as_ref() {
+            reasons.push(why.clone());
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 
     /// The compiled prompt `id` as `resolved` names it in `current`.
