@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 pub mod events;
+pub mod export;
 pub mod follow;
 pub mod http;
 pub(crate) mod metrics;
