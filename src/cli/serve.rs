@@ -147,11 +147,6 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
             "--follow serves the followed branch; drop --rev".into(),
         ));
     }
-    if args.follow.is_some() && args.allow_writes {
-        return Err(Failure::Message(
-            "--allow-writes with --follow is not supported yet: a replica's writes would not reach the remote; write on the remote's side, or serve without --follow".into(),
-        ));
-    }
     let follow = match &args.follow {
         None => None,
         Some(spec) => Some(follow_of(ctx, &args, spec)?),

@@ -144,6 +144,44 @@ fn fetch(follow: &Follow) -> Result<()> {
     .map(|_| ())
 }
 
+/// Pushes `commit` to the followed branch, which must still be at `base` there (no force).
+/// `Ok(false)` when the remote moved meanwhile; on success the tracking ref moves too.
+pub(crate) fn push(follow: &Follow, base: &str, commit: &str) -> Result<bool> {
+    let target = format!("{commit}:refs/heads/{}", follow.branch);
+    match git(
+        &follow.workdir,
+        &["push", "--quiet", "--porcelain", &follow.remote, &target],
+    ) {
+        Ok(_) => {
+            // git may have moved the tracking ref already; it ends at the pushed commit.
+            git(
+                &follow.workdir,
+                &[
+                    "update-ref",
+                    "-m",
+                    "promptreg serve: pushed",
+                    &follow.tracking_ref(),
+                    commit,
+                ],
+            )?;
+            Ok(true)
+        }
+        Err(err) => {
+            // Whether the branch moved there, or the push failed for another reason.
+            fetch(follow)?;
+            let now = git(
+                &follow.workdir,
+                &["rev-parse", "--verify", "--quiet", &follow.tracking_ref()],
+            )
+            .unwrap_or_default();
+            if now.trim() != base {
+                return Ok(false);
+            }
+            Err(err)
+        }
+    }
+}
+
 /// Why the server is degraded, if it is: the last fetch or the last tip that failed.
 #[derive(Debug, Default)]
 pub(crate) struct Health {

@@ -622,3 +622,89 @@ fn the_export_answers_as_the_server_does() {
     let _ = nginx.kill();
     let _ = nginx.wait();
 }
+
+#[test]
+fn a_replica_pushes_its_writes_and_reapplies_them_when_the_remote_moved() {
+    let remote = Remote::new();
+    remote.push(
+        &[
+            ("a.prompt.yaml", Some(&prompt("one"))),
+            ("b.prompt.yaml", Some(&prompt("bee"))),
+        ],
+        "Add a and b",
+    );
+    let dir = crate::common::tempdir();
+    let auth = dir.path().join("auth.yaml");
+    std::fs::write(&auth, "tokens:\n  - { name: writer, token: w-token, email: writer@example.com, scopes: [read, write] }\n").expect("auth");
+    let root = dir.path().join("replica");
+    let mut cmd = cli(dir.path());
+    cmd.arg("-C")
+        .arg(&root)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--follow",
+            &remote.url(),
+            "--interval",
+            "3600",
+            "--allow-writes",
+            "--auth",
+        ])
+        .arg(&auth)
+        .env("GIT_COMMITTER_NAME", "Replica")
+        .env("GIT_COMMITTER_EMAIL", "replica@example.com")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    lines.read_line(&mut first).expect("first line");
+    let base = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    std::thread::spawn(move || for _ in lines.lines() {});
+    let create = |id: &str, text: &str| -> Answer {
+        let body = serde_json::json!({"message": format!("{id}: {text}"), "source": prompt(text)});
+        answer(
+            agent()
+                .post(&format!("{base}/v1/prompts/{id}"))
+                .header("Authorization", "Bearer w-token")
+                .send(body.to_string().as_str())
+                .expect("POST"),
+        )
+    };
+    // A write lands on the remote.
+    let landed = create("a", "two");
+    assert_eq!(landed.status, 201, "{}", landed.body);
+    let on_remote = remote.git(&["log", "-1", "--format=%an|%cn|%s", "main"], "remote.git");
+    assert_eq!(on_remote.trim(), "writer|Replica|a: two");
+    // The remote moves on another file: the write is made again on the new tip.
+    remote.git(&["pull", "--quiet", "--ff-only", "origin", "main"], "work");
+    remote.push(&[("b.prompt.yaml", Some(&prompt("bee two")))], "b: two");
+    let reapplied = create("a", "three");
+    assert_eq!(reapplied.status, 201, "{}", reapplied.body);
+    let log = remote.git(&["log", "--format=%s", "main"], "remote.git");
+    assert_eq!(
+        log.lines().take(3).collect::<Vec<_>>(),
+        ["a: three", "b: two", "a: two"]
+    );
+    // The remote moves on the same file: a 409 naming it, and nothing written.
+    remote.git(&["pull", "--quiet", "--ff-only", "origin", "main"], "work");
+    remote.push(&[("a.prompt.yaml", Some(&prompt("theirs")))], "a: theirs");
+    let conflict = create("a", "mine");
+    assert_eq!(conflict.status, 409, "{}", conflict.body);
+    assert!(
+        conflict.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("a.prompt.yaml changed on the remote")),
+        "{}",
+        conflict.body
+    );
+    let tip = remote.git(&["log", "-1", "--format=%s", "main"], "remote.git");
+    assert_eq!(tip.trim(), "a: theirs");
+    let _ = child.kill();
+    let _ = child.wait();
+}
