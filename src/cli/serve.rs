@@ -157,8 +157,13 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
         }
         None => ctx.registry()?,
     };
+    // Log lines go through a buffer that a thread of its own writes to stderr: a request never
+    // waits for the terminal or the pipe (a line is dropped rather than a request stalled).
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_max_level(tracing::Level::INFO)
         .with_ansi(false);
     // A second subscriber (in a program that already set one) is not an error.

@@ -17,8 +17,8 @@ use crate::serve::auth::Tokens;
 use crate::serve::metrics::Metrics;
 use crate::snapshot::work::Source;
 
-/// How often the server asks git whether the tip moved.
-pub(crate) const POLL: Duration = Duration::from_millis(100);
+/// How often the server asks git whether the tip moved (two small file reads).
+pub(crate) const POLL: Duration = Duration::from_millis(25);
 
 /// How many compiled prompts the server keeps, across snapshots.
 const MAX_COMPILED: usize = 4096;
@@ -36,6 +36,8 @@ pub(crate) struct Row {
     pub labels: BTreeMap<String, u32>,
     /// Lowercase id, name and description, for `q=`.
     pub haystack: String,
+    /// The file's blob, so that the next snapshot re-reads only files that changed.
+    pub blob: Option<ObjectId>,
 }
 
 /// The registry at one commit, and what is derived from it once.
@@ -72,18 +74,34 @@ impl Current {
             Err(err) => return Err(err),
         };
         let manifest = snapshot.manifest();
+        let blobs = source.prompt_blobs()?;
+        // What the previous snapshot read of files that did not change since.
+        let known: HashMap<ObjectId, &Row> = previous
+            .map(|p| {
+                p.rows
+                    .iter()
+                    .filter_map(|r| r.blob.map(|b| (b, r)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut rows = Vec::with_capacity(snapshot.discovery().prompts.len());
         for (id, file) in &snapshot.discovery().prompts {
-            let parsed = source
-                .read(file)?
-                .map(|bytes| Prompt::parse(file, &bytes).prompt)
-                .unwrap_or_default();
+            let blob = blobs.get(file).copied();
+            let (name, description, tags) = match blob.and_then(|b| known.get(&b)) {
+                Some(row) => (row.name.clone(), row.description.clone(), row.tags.clone()),
+                None => {
+                    let parsed = source
+                        .read(file)?
+                        .map(|bytes| Prompt::parse(file, &bytes).prompt)
+                        .unwrap_or_default();
+                    match parsed {
+                        Some(p) => (p.name, p.description, p.tags),
+                        None => (None, None, Vec::new()),
+                    }
+                }
+            };
             let versions = counts.get(file).copied().unwrap_or(0);
             let latest = (versions > 0).then_some(versions);
-            let (name, description, tags) = match parsed {
-                Some(p) => (p.name, p.description, p.tags),
-                None => (None, None, Vec::new()),
-            };
             let haystack = format!(
                 "{id}\n{}\n{}",
                 name.as_deref().unwrap_or(""),
@@ -104,6 +122,7 @@ impl Current {
                     .map(|(l, v)| (l.to_string(), v))
                     .collect(),
                 haystack,
+                blob,
             });
         }
         Ok(Current {
