@@ -19,6 +19,7 @@ USER promptreg
 WORKDIR /data
 VOLUME /data
 EXPOSE 8080
-HEALTHCHECK CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 || exit 1"]
+# Health: GET /healthz (alive) and /readyz (a snapshot is served; degraded or not), from the
+# orchestrator or the load balancer.
 ENTRYPOINT ["promptreg"]
 CMD ["serve", "--listen", "0.0.0.0:8080"]
