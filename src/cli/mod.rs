@@ -4,14 +4,17 @@
 mod commit;
 mod completions;
 mod diff;
+mod eval;
 mod get_default;
 mod list;
 mod man;
+mod model;
 mod new;
 mod output;
 mod render;
 mod restore;
 mod review;
+mod run;
 mod schema;
 #[cfg(feature = "serve")]
 mod serve;
@@ -62,6 +65,10 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Render a prompt with values.
     Render(render::RenderArgs),
+    /// Render a prompt and send it to a model; stream the reply.
+    Run(run::RunArgs),
+    /// Run every test case on the model and apply the file's evaluators (as `gh models eval`).
+    Eval(eval::EvalArgs),
     /// Print the default version of a prompt (or of a label).
     GetDefault(get_default::GetDefaultArgs),
     /// Point a prompt's default (or a label) at a version in defaults.yaml.
@@ -169,6 +176,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Review(args) => review::run(&ctx, args),
         Command::Render(args) => render::run(&ctx, args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Eval(args) => eval::run(&ctx, args),
         Command::New(args) => new::run(&ctx, args),
         Command::Schema(args) => schema::run(&ctx, args),
         Command::Watch(args) => watch::run(&ctx, args),
@@ -191,6 +200,8 @@ fn wants_json(command: &Command) -> bool {
         Command::Versions(a) => a.format == DataFormat::Json,
         Command::Show(a) => a.format == show::ShowFormat::Json,
         Command::Render(a) => a.format == DataFormat::Json,
+        Command::Run(a) => a.render.format == DataFormat::Json,
+        Command::Eval(a) => a.format == eval::EvalFormat::Json,
         Command::GetDefault(a) => a.format == DataFormat::Json,
         Command::Validate(a) => a.format == validate::ValidateFormat::Json,
         Command::Diff(a) => a.format == DataFormat::Json,

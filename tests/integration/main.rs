@@ -8,6 +8,7 @@ mod corpus;
 mod hermetic;
 mod history;
 mod layers;
+mod models;
 mod reliability;
 mod render;
 mod review;
