@@ -1,11 +1,13 @@
 //! The command-line interface: a thin layer that turns arguments into library calls and
 //! results into text and exit codes. Exit codes: 0 ok, 1 problems found, 2 usage or failure.
 
+mod analyze;
 mod commit;
 mod completions;
 mod diff;
 mod eval;
 mod get_default;
+mod improve;
 mod list;
 mod man;
 mod model;
@@ -69,6 +71,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Run every test case on the model and apply the file's evaluators (as `gh models eval`).
     Eval(eval::EvalArgs),
+    /// Analyse a prompt version with a judge model: score, risk, balance or heatmap.
+    Analyze(analyze::AnalyzeArgs),
+    /// Ask a model for an improved version of a prompt; write it to the working copy.
+    Improve(improve::ImproveArgs),
     /// Print the default version of a prompt (or of a label).
     GetDefault(get_default::GetDefaultArgs),
     /// Point a prompt's default (or a label) at a version in defaults.yaml.
@@ -178,6 +184,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Render(args) => render::run(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
         Command::Eval(args) => eval::run(&ctx, args),
+        Command::Analyze(args) => analyze::run(&ctx, args),
+        Command::Improve(args) => improve::run(&ctx, args),
         Command::New(args) => new::run(&ctx, args),
         Command::Schema(args) => schema::run(&ctx, args),
         Command::Watch(args) => watch::run(&ctx, args),
@@ -202,6 +210,8 @@ fn wants_json(command: &Command) -> bool {
         Command::Render(a) => a.format == DataFormat::Json,
         Command::Run(a) => a.render.format == DataFormat::Json,
         Command::Eval(a) => a.format == eval::EvalFormat::Json,
+        Command::Analyze(a) => a.format == DataFormat::Json,
+        Command::Improve(a) => a.format == DataFormat::Json,
         Command::GetDefault(a) => a.format == DataFormat::Json,
         Command::Validate(a) => a.format == validate::ValidateFormat::Json,
         Command::Diff(a) => a.format == DataFormat::Json,

@@ -16,6 +16,7 @@
 //! # Ok::<(), promptreg::Error>(())
 //! ```
 
+pub mod analyze;
 pub mod cache;
 pub mod client;
 pub mod config;

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod analyze;
 mod cli;
 mod compat;
 mod corpus;
