@@ -232,3 +232,44 @@ fn improve_writes_the_working_copy_and_never_commits() {
     );
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn review_eval_shows_evaluators_and_score_before_and_after() {
+    let server = judges();
+    let mut repo = TestRepo::new();
+    let quiz = |check: &str| {
+        format!("model: m\ntestData:\n  - {{ q: hi }}\nmessages:\n  - {{ role: user, content: \"{{{{q}}}}\" }}\nevaluators:\n  - {{ name: says, string: {{ contains: {check} }} }}\n")
+    };
+    repo.write("quiz.prompt.yml", &quiz("nope"));
+    repo.commit("quiz v1");
+    repo.branch("feature");
+    repo.write("quiz.prompt.yml", &quiz("unexpected"));
+    repo.commit("quiz v2");
+    let (code, stdout, stderr) = run(
+        &repo,
+        &server,
+        &["review", "--base", "main", "--eval", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let review = json_of(&stdout);
+    assert_eq!(
+        review["evaluation"],
+        json!([{
+            "id": "quiz",
+            "before": { "passedTests": 0, "totalTests": 1, "failedEvaluators": 1, "score": 68.0, "rating": "Fair" },
+            "after": { "passedTests": 1, "totalTests": 1, "failedEvaluators": 0, "score": 68.0, "rating": "Fair" },
+        }])
+    );
+    let calls = server.requests().len();
+    let (code, stdout, _) = run(&repo, &server, &["review", "--base", "main", "--eval"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.ends_with("\n### Evaluation\n\n| prompt | test cases passed | failed evaluators | score |\n| --- | --- | --- | --- |\n| `quiz` | 0/1 → 1/1 | 1 → 0 | 68 (Fair) → 68 (Fair) |\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        calls,
+        "the second review called the model"
+    );
+}
