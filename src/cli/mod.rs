@@ -6,6 +6,8 @@ mod commit;
 mod completions;
 mod diff;
 mod eval;
+#[cfg(feature = "serve")]
+mod export;
 mod get_default;
 mod improve;
 mod list;
@@ -98,6 +100,9 @@ pub enum Command {
     /// Serve the prompts over HTTP, from commits.
     #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
+    /// Write the read API's answers at a commit as static files, plus one bundle.
+    #[cfg(feature = "serve")]
+    Export(export::ExportArgs),
     /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff).
@@ -191,6 +196,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Watch(args) => watch::run(&ctx, args),
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(&ctx, args),
+        #[cfg(feature = "serve")]
+        Command::Export(args) => export::run(&ctx, args),
         Command::Completions(args) => completions::run(&ctx, args),
         Command::Man(args) => man::run(&ctx, args),
     };
@@ -225,7 +232,7 @@ fn wants_json(command: &Command) -> bool {
         | Command::Completions(_)
         | Command::Man(_) => false,
         #[cfg(feature = "serve")]
-        Command::Serve(_) => false,
+        Command::Serve(_) | Command::Export(_) => false,
     }
 }
 

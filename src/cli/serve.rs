@@ -28,9 +28,105 @@ pub struct ServeArgs {
     /// HEAD names, from tokens of --auth that may write.
     #[arg(long, requires = "auth")]
     pub allow_writes: bool,
+    /// Follow a branch of a remote instead of serving HEAD: a remote of the repository (`origin`),
+    /// or a URL, cloned into the registry directory (-C) when that is empty. Fetched with the
+    /// `git` command every --interval and at once on a push webhook.
+    #[arg(long, value_name = "REMOTE|URL")]
+    pub follow: Option<String>,
+    /// The branch --follow follows.
+    #[arg(long, value_name = "NAME", default_value = "main", requires = "follow")]
+    pub branch: String,
+    /// Seconds between fetches when no webhook says to.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        requires = "follow"
+    )]
+    pub interval: u64,
+    /// The push webhooks' secret, read from FILE (else from PROMPTREG_HOOK_SECRET); without
+    /// one, webhooks are refused.
+    #[arg(long, value_name = "FILE", requires = "follow")]
+    pub hook_secret_file: Option<PathBuf>,
     /// The access log's format on stderr: one line per request.
     #[arg(long, value_enum, default_value_t)]
     pub log_format: LogFormat,
+}
+
+/// The remote to follow: a remote of the repository at the root, or a URL cloned into it.
+fn follow_of(
+    ctx: &Context,
+    args: &ServeArgs,
+    spec: &str,
+) -> Result<crate::serve::follow::Follow, Failure> {
+    let hook_secret = match &args.hook_secret_file {
+        Some(path) => {
+            let bytes = crate::snapshot::work::read_input(path, &path.display().to_string(), 4096)?
+                .ok_or_else(|| {
+                    Failure::Message(format!(
+                        "hook secret file {} does not exist",
+                        path.display()
+                    ))
+                })?;
+            Some(String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec())
+        }
+        None => std::env::var("PROMPTREG_HOOK_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(String::into_bytes),
+    };
+    if hook_secret.as_ref().is_some_and(|s| s.len() < 16) {
+        return Err(Failure::Message(
+            "the hook secret is shorter than 16 characters; use a long random one (`openssl rand -hex 32`)".into(),
+        ));
+    }
+    let known_remote = crate::registry::Registry::open(&ctx.root)
+        .ok()
+        .and_then(|r| r.repo().map(|repo| repo.has_remote(spec)))
+        .unwrap_or(false);
+    let (workdir, remote) = if known_remote {
+        let registry = crate::registry::Registry::open(&ctx.root)?;
+        let workdir = registry
+            .repo()
+            .map(|repo| repo.workdir().to_path_buf())
+            .unwrap_or_else(|| ctx.root.clone());
+        (workdir, spec.to_string())
+    } else {
+        crate::serve::follow::prepare_mirror(&ctx.root, spec, &args.branch)?;
+        (ctx.root.clone(), "origin".to_string())
+    };
+    let follow = crate::serve::follow::Follow {
+        workdir,
+        remote,
+        branch: args.branch.clone(),
+        interval: std::time::Duration::from_secs(args.interval.max(1)),
+        hook_secret,
+    };
+    // A first fetch now: a replica starts from the remote's tip, not from what it had.
+    let status = std::process::Command::new("git")
+        .args([
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &follow.remote,
+        ])
+        .arg(format!(
+            "+refs/heads/{}:{}",
+            follow.branch,
+            follow.tracking_ref()
+        ))
+        .current_dir(&follow.workdir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .status()
+        .map_err(|e| Failure::Message(format!("cannot run git: {e}")))?;
+    if !status.success() {
+        return Err(Failure::Message(format!(
+            "cannot fetch {} of {}: git fetch failed (see above)",
+            follow.branch, follow.remote
+        )));
+    }
+    Ok(follow)
 }
 
 /// How log lines are written.
@@ -46,9 +142,28 @@ pub enum LogFormat {
 /// Runs `serve`.
 pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
     let tokens = args.auth.as_deref().map(Tokens::load).transpose()?;
-    let registry = ctx.registry()?;
+    if args.follow.is_some() && ctx.rev.is_some() {
+        return Err(Failure::Message(
+            "--follow serves the followed branch; drop --rev".into(),
+        ));
+    }
+    let follow = match &args.follow {
+        None => None,
+        Some(spec) => Some(follow_of(ctx, &args, spec)?),
+    };
+    let registry = match &follow {
+        Some(follow) => {
+            crate::registry::Registry::open(&ctx.root)?.with_rev(Some(follow.tracking_ref()))
+        }
+        None => ctx.registry()?,
+    };
+    // Log lines go through a buffer that a thread of its own writes to stderr: a request never
+    // waits for the terminal or the pipe (a line is dropped rather than a request stalled).
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_max_level(tracing::Level::INFO)
         .with_ansi(false);
     // A second subscriber (in a program that already set one) is not an error.
@@ -67,6 +182,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
         listen: args.listen,
         tokens,
         allow_writes: args.allow_writes,
+        follow,
     };
     let root = registry.root().display().to_string();
     crate::serve::run(registry, options, |addr: SocketAddr| {

@@ -206,6 +206,11 @@ impl Repo {
         self.repo.path()
     }
 
+    /// Whether the repository has a remote of this name.
+    pub fn has_remote(&self, name: &str) -> bool {
+        self.repo.find_remote(name).is_ok()
+    }
+
     /// Whether this is a shallow clone.
     pub fn is_shallow(&self) -> bool {
         self.repo.is_shallow()
@@ -616,6 +621,12 @@ impl Repo {
     /// `GIT_AUTHOR_EMAIL`, `GIT_AUTHOR_DATE` (and `GIT_COMMITTER_*`) first, then
     /// `author.*`/`committer.*` and `user.*` from the config, then `EMAIL`.
     fn identities(&self) -> Result<(git2::Signature<'static>, git2::Signature<'static>)> {
+        Ok((self.signature("author")?, self.signature("committer")?))
+    }
+
+    /// The signature git would give `role` (`author` or `committer`): `GIT_{ROLE}_*`, then
+    /// the config, then `EMAIL`.
+    fn signature(&self, role: &str) -> Result<git2::Signature<'static>> {
         let config = self.repo.config()?.snapshot()?;
         let who = |role: &str| -> Result<git2::Signature<'static>> {
             let upper = role.to_ascii_uppercase();
@@ -648,7 +659,7 @@ impl Repo {
                 Error::Usage(format!("git identity `{name} <{email}>`: {}", e.message()))
             })
         };
-        Ok((who("author")?, who("committer")?))
+        who(role)
     }
 
     /// How git's line-ending rules apply to a repository path: from `.gitattributes` (`text`,
@@ -828,24 +839,20 @@ impl Repo {
     /// Whether a commit identity can be found for the committer (`GIT_COMMITTER_*`, the
     /// config, `EMAIL`), with the reason when not.
     pub fn check_identity(&self) -> Result<()> {
-        self.identities().map(|_| ())
+        self.signature("committer").map(|_| ())
     }
 
-    /// Commits `changes` (registry-relative paths) on `branch`, which must still point at
-    /// `base`: the tree is built from `base`'s tree in the object database and the branch moves
-    /// by compare-and-swap. The index and the working copy are never read or written, so
-    /// nobody's edits are touched. `author` is who made the change (else git's author); the
-    /// committer is git's. A crash at any point leaves the branch where it was or at the new
-    /// commit, never between.
-    pub fn commit_on_branch(
+    /// Writes the commit of `changes` on top of `base` to the object database, moving no
+    /// ref: the tree is built from `base`'s tree, never from the index or the working copy.
+    /// `author` is who made the change (else git's author); the committer is git's.
+    pub fn build_commit(
         &self,
-        branch: &str,
         base: Option<ObjectId>,
         changes: &[Change],
         message: &str,
         author: Option<&Identity>,
     ) -> Result<ObjectId> {
-        let (git_author, committer) = self.identities()?;
+        let committer = self.signature("committer")?;
         let author = match author {
             Some(who) => git2::Signature::now(&who.name, &who.email).map_err(|e| {
                 Error::Usage(format!(
@@ -855,22 +862,9 @@ impl Repo {
                     e.message()
                 ))
             })?,
-            None => git_author,
+            None => self.signature("author")?,
         };
-        let _writer =
-            crate::git::lock::WriterLock::acquire(&self.repo.path().join("promptreg.lock"))?;
-        let current = match self.repo.find_reference(branch) {
-            Ok(reference) => Some(reference.peel_to_commit()?.id()),
-            Err(e) if e.code() == git2::ErrorCode::NotFound => None,
-            Err(e) => return Err(e.into()),
-        };
-        if current.map(from_oid) != base {
-            return Err(Error::Conflict(format!(
-                "{branch} moved to {} while the change was prepared on {}",
-                current.map_or("nothing".to_string(), |c| from_oid(c).short()),
-                base.map_or("nothing".to_string(), |b| b.short())
-            )));
-        }
+        let current = base.map(|b| b.oid());
         let parent = current.map(|id| self.repo.find_commit(id)).transpose()?;
         let mut tree = parent.as_ref().map(|p| p.tree_id());
         for change in changes {
@@ -910,6 +904,42 @@ impl Repo {
         let id = self
             .repo
             .commit(None, &author, &committer, message, &tree, &parents)?;
+        Ok(from_oid(id))
+    }
+
+    /// Commits `changes` (registry-relative paths) on `branch`, which must still point at
+    /// `base`: the tree is built from `base`'s tree in the object database and the branch moves
+    /// by compare-and-swap. The index and the working copy are never read or written, so
+    /// nobody's edits are touched. `author` is who made the change (else git's author); the
+    /// committer is git's. A crash at any point leaves the branch where it was or at the new
+    /// commit, never between.
+    pub fn commit_on_branch(
+        &self,
+        branch: &str,
+        base: Option<ObjectId>,
+        changes: &[Change],
+        message: &str,
+        author: Option<&Identity>,
+    ) -> Result<ObjectId> {
+        // The committer must be known before anything is written.
+        self.check_identity()?;
+        let _writer =
+            crate::git::lock::WriterLock::acquire(&self.repo.path().join("promptreg.lock"))?;
+        let current = match self.repo.find_reference(branch) {
+            Ok(reference) => Some(reference.peel_to_commit()?.id()),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        if current.map(from_oid) != base {
+            return Err(Error::Conflict(format!(
+                "{branch} moved to {} while the change was prepared on {}",
+                current.map_or("nothing".to_string(), |c| from_oid(c).short()),
+                base.map_or("nothing".to_string(), |b| b.short())
+            )));
+        }
+        let id = self
+            .build_commit(current.map(from_oid), changes, message, author)?
+            .oid();
         crash_point("branch-commit-written");
         let head = Head::Branch {
             name: branch.to_string(),

@@ -521,6 +521,13 @@ impl Registry {
     /// state of the history (in an `Arc`, across threads) and takes a new one when the
     /// history moves.
     pub fn snapshot(&self) -> Result<Snapshot> {
+        self.snapshot_after(None)
+    }
+
+    /// [`Registry::snapshot`], with the version index carried on from `previous` (extended
+    /// by the new commits, or rebuilt when the history was rewritten) rather than read from
+    /// the cache: what a server that follows a moving branch does on every new tip.
+    pub fn snapshot_after(&self, previous: Option<&Snapshot>) -> Result<Snapshot> {
         let head = match &self.pin {
             Pin::Head => true,
             Pin::Rev(_) => false,
@@ -531,6 +538,13 @@ impl Registry {
             _ => Registry::pinned(self.shared.clone(), self.pin.clone()).tip()?,
         };
         let registry = Registry::pinned(self.shared.clone(), Pin::Commit { id: commit, head });
+        if let Some(index) = previous.and_then(|p| p.registry.index.get()) {
+            let mut index = VersionIndex::clone(index);
+            let repo = registry.require_repo()?;
+            index.update(&repo, commit)?;
+            drop(repo);
+            let _ = registry.index.set(Arc::new(index));
+        }
         let source = registry.commit_source(commit)?;
         let discovery = Discovery::scan(source.as_ref())?;
         let manifest = registry.manifest()?;

@@ -39,7 +39,15 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 const DRAIN: usize = 64 << 20;
 
 /// The request body, at most [`MAX_BODY`] bytes of it.
-pub(crate) async fn read_body(mut body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
+pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
+    read_body_limited(body, MAX_BODY).await
+}
+
+/// The request body, at most `limit` bytes of it.
+pub(crate) async fn read_body_limited(
+    mut body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Problem> {
     use http_body_util::BodyExt;
     let mut kept = Vec::new();
     let mut total = 0usize;
@@ -55,17 +63,17 @@ pub(crate) async fn read_body(mut body: axum::body::Body) -> Result<axum::body::
             continue;
         };
         total = total.saturating_add(data.len());
-        if total <= MAX_BODY {
+        if total <= limit {
             kept.extend_from_slice(&data);
-        } else if total > DRAIN {
+        } else if total > DRAIN.max(limit) {
             break;
         }
     }
-    if total > MAX_BODY {
+    if total > limit {
         return Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too-large",
-            format!("the request body is larger than {MAX_BODY} bytes"),
+            format!("the request body is larger than {limit} bytes"),
         ));
     }
     Ok(axum::body::Bytes::from(kept))
@@ -744,6 +752,11 @@ pub(crate) async fn manifest(State(state): State<Shared>, headers: HeaderMap) ->
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Ready {
     ready: bool,
+    /// Serving an older snapshot than it should: a fetch or a new tip failed.
+    degraded: bool,
+    /// Why, when degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     commit: String,
     /// Seconds since the snapshot was loaded.
     age_seconds: f64,
@@ -760,8 +773,11 @@ pub(crate) async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = Ready)))]
 pub(crate) async fn readyz(State(state): State<Shared>) -> Response {
     let current = state.current.load_full();
+    let reason = state.degraded();
     let ready = Ready {
         ready: true,
+        degraded: reason.is_some(),
+        reason,
         commit: current.commit.clone(),
         age_seconds: current.loaded.elapsed().as_secs_f64(),
         prompts: current.rows.len(),

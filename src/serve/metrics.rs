@@ -18,6 +18,8 @@ pub(crate) struct Metrics {
     snapshot_loaded: Gauge,
     build_seconds: Gauge,
     swaps: IntCounter,
+    fetches: IntCounterVec,
+    degraded: Gauge,
 }
 
 impl Metrics {
@@ -65,6 +67,19 @@ impl Metrics {
         registry.register(Box::new(snapshot_loaded.clone()))?;
         registry.register(Box::new(build_seconds.clone()))?;
         registry.register(Box::new(swaps.clone()))?;
+        let fetches = IntCounterVec::new(
+            Opts::new(
+                "promptreg_follow_fetches_total",
+                "Fetches of the followed remote, by result",
+            ),
+            &["result"],
+        )?;
+        let degraded = Gauge::new(
+            "promptreg_degraded",
+            "1 while an older snapshot is served than should be (a fetch or a tip failed)",
+        )?;
+        registry.register(Box::new(fetches.clone()))?;
+        registry.register(Box::new(degraded.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -73,6 +88,8 @@ impl Metrics {
             snapshot_loaded,
             build_seconds,
             swaps,
+            fetches,
+            degraded,
         })
     }
 
@@ -98,6 +115,18 @@ impl Metrics {
             .map_or(0.0, |d| d.as_secs_f64());
         self.snapshot_loaded.set(now);
         self.build_seconds.set(took.as_secs_f64());
+    }
+
+    /// A fetch of the followed remote ended.
+    pub(crate) fn fetch(&self, ok: bool) {
+        self.fetches
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
+    }
+
+    /// Whether the server is degraded.
+    pub(crate) fn degraded(&self, degraded: bool) {
+        self.degraded.set(if degraded { 1.0 } else { 0.0 });
     }
 
     /// Every metric, in the text format.

@@ -13,6 +13,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod events;
+pub mod export;
+pub mod follow;
 pub mod http;
 pub(crate) mod metrics;
 pub(crate) mod state;
@@ -49,6 +52,8 @@ pub struct Options {
     pub tokens: Option<Tokens>,
     /// Whether the write routes are on (`--allow-writes`; they need tokens that may write).
     pub allow_writes: bool,
+    /// The remote to follow (`--follow`); the registry must be pinned to its tracking ref.
+    pub follow: Option<follow::Follow>,
 }
 
 /// Every route the server has, as the router and the OpenAPI document name them.
@@ -64,6 +69,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/versions/{id}"),
     ("POST", "/v1/render/{id}"),
     ("GET", "/v1/manifest"),
+    ("GET", "/v1/events"),
+    ("POST", "/v1/hooks/push"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -88,6 +95,8 @@ pub const ROUTES: &[(&str, &str)] = &[
         api::versions,
         api::render,
         api::manifest,
+        events::stream,
+        follow::hook,
         api::healthz,
         api::readyz,
         api::metrics,
@@ -123,6 +132,8 @@ fn router(state: Shared) -> Router {
         .route("/v1/versions/{*id}", get(api::versions))
         .route("/v1/render/{*id}", post(api::render))
         .route("/v1/manifest", get(api::manifest))
+        .route("/v1/events", get(events::stream))
+        .route("/v1/hooks/push", post(follow::hook))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
@@ -181,7 +192,8 @@ async fn around(
     let scope = if writes { Scope::Write } else { Scope::Read };
     let response = match (&state.tokens, route) {
         _ if writes && !state.allow_writes => write::writes_off(),
-        (Some(tokens), r) if r != "/healthz" => {
+        // Webhooks carry their own signature; a host cannot send a bearer token.
+        (Some(tokens), r) if r != "/healthz" && r != "/v1/hooks/push" => {
             let presented = request
                 .headers()
                 .get(header::AUTHORIZATION)
@@ -254,11 +266,14 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
         let state = {
             let tokens = options.tokens.clone();
             let allow_writes = options.allow_writes;
+            let follow = options.follow.clone();
             let metrics = metrics::Metrics::new()
                 .map_err(|e| Error::Usage(format!("cannot set up the metrics: {e}")))?;
-            tokio::task::spawn_blocking(move || State::new(registry, tokens, allow_writes, metrics))
-                .await
-                .map_err(|e| Error::Usage(format!("the snapshot could not be built: {e}")))??
+            tokio::task::spawn_blocking(move || {
+                State::new(registry, tokens, allow_writes, follow, metrics)
+            })
+            .await
+            .map_err(|e| Error::Usage(format!("the snapshot could not be built: {e}")))??
         };
         let state = Arc::new(state);
         let listener = tokio::net::TcpListener::bind(options.listen)
@@ -269,8 +284,10 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
             .map_err(|e| Error::io(format!("address {}", options.listen), e))?;
         ready(addr);
         let refresher = tokio::spawn(follow_tip(state.clone()));
-        accept(listener, router(state)).await;
+        let follower = tokio::spawn(follow::run(state.clone()));
+        accept(listener, router(state.clone()), &state).await;
         refresher.abort();
+        follower.abort();
         Ok(())
     })
 }
@@ -283,7 +300,7 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN: Duration = Duration::from_secs(30);
 
 /// Accepts connections until SIGTERM or Ctrl-C, then lets the requests in flight finish.
-async fn accept(listener: tokio::net::TcpListener, app: Router) {
+async fn accept(listener: tokio::net::TcpListener, app: Router, state: &Shared) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut stop = std::pin::pin!(shutdown());
     loop {
@@ -314,6 +331,8 @@ async fn accept(listener: tokio::net::TcpListener, app: Router) {
         }
     }
     drop(listener);
+    // Event streams never end on their own: they end now, so that draining does not wait.
+    state.events.close();
     tokio::select! {
         () = graceful.shutdown() => {},
         () = tokio::time::sleep(DRAIN) => {
@@ -329,13 +348,8 @@ async fn follow_tip(state: Shared) {
     loop {
         ticks.tick().await;
         let state = state.clone();
-        let checked = tokio::task::spawn_blocking(move || state.refresh()).await;
-        match checked {
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "the new tip could not be loaded; still serving the last snapshot")
-            }
-            Err(err) => tracing::warn!(error = %err, "the tip check stopped"),
-            Ok(Ok(_)) => {}
+        if let Err(err) = tokio::task::spawn_blocking(move || state.refresh_logged()).await {
+            tracing::warn!(error = %err, "the tip check stopped");
         }
     }
 }

@@ -17,8 +17,8 @@ use crate::serve::auth::Tokens;
 use crate::serve::metrics::Metrics;
 use crate::snapshot::work::Source;
 
-/// How often the server asks git whether the tip moved.
-pub(crate) const POLL: Duration = Duration::from_millis(100);
+/// How often the server asks git whether the tip moved (two small file reads).
+pub(crate) const POLL: Duration = Duration::from_millis(25);
 
 /// How many compiled prompts the server keeps, across snapshots.
 const MAX_COMPILED: usize = 4096;
@@ -36,6 +36,8 @@ pub(crate) struct Row {
     pub labels: BTreeMap<String, u32>,
     /// Lowercase id, name and description, for `q=`.
     pub haystack: String,
+    /// The file's blob, so that the next snapshot re-reads only files that changed.
+    pub blob: Option<ObjectId>,
 }
 
 /// The registry at one commit, and what is derived from it once.
@@ -54,8 +56,8 @@ pub(crate) struct Current {
 
 impl Current {
     /// Builds everything a snapshot answers from: the version index, the manifest, the rows.
-    pub(crate) fn load(registry: &Registry) -> Result<Current> {
-        let snapshot = registry.snapshot()?;
+    pub(crate) fn load(registry: &Registry, previous: Option<&Current>) -> Result<Current> {
+        let snapshot = registry.snapshot_after(previous.map(|p| &p.snapshot))?;
         let commit = snapshot.commit();
         let source = snapshot.registry().commit_source(commit)?;
         let manifest_blob = source
@@ -72,18 +74,34 @@ impl Current {
             Err(err) => return Err(err),
         };
         let manifest = snapshot.manifest();
+        let blobs = source.prompt_blobs()?;
+        // What the previous snapshot read of files that did not change since.
+        let known: HashMap<ObjectId, &Row> = previous
+            .map(|p| {
+                p.rows
+                    .iter()
+                    .filter_map(|r| r.blob.map(|b| (b, r)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut rows = Vec::with_capacity(snapshot.discovery().prompts.len());
         for (id, file) in &snapshot.discovery().prompts {
-            let parsed = source
-                .read(file)?
-                .map(|bytes| Prompt::parse(file, &bytes).prompt)
-                .unwrap_or_default();
+            let blob = blobs.get(file).copied();
+            let (name, description, tags) = match blob.and_then(|b| known.get(&b)) {
+                Some(row) => (row.name.clone(), row.description.clone(), row.tags.clone()),
+                None => {
+                    let parsed = source
+                        .read(file)?
+                        .map(|bytes| Prompt::parse(file, &bytes).prompt)
+                        .unwrap_or_default();
+                    match parsed {
+                        Some(p) => (p.name, p.description, p.tags),
+                        None => (None, None, Vec::new()),
+                    }
+                }
+            };
             let versions = counts.get(file).copied().unwrap_or(0);
             let latest = (versions > 0).then_some(versions);
-            let (name, description, tags) = match parsed {
-                Some(p) => (p.name, p.description, p.tags),
-                None => (None, None, Vec::new()),
-            };
             let haystack = format!(
                 "{id}\n{}\n{}",
                 name.as_deref().unwrap_or(""),
@@ -104,6 +122,7 @@ impl Current {
                     .map(|(l, v)| (l.to_string(), v))
                     .collect(),
                 haystack,
+                blob,
             });
         }
         Ok(Current {
@@ -129,6 +148,12 @@ pub(crate) struct State {
     pub tokens: Option<Tokens>,
     /// Whether the write routes are on (`--allow-writes`).
     pub allow_writes: bool,
+    /// The change events of the snapshots swapped in.
+    pub events: crate::serve::events::Events,
+    /// The remote followed, if any, and how its fetches go.
+    pub following: Option<crate::serve::follow::Following>,
+    /// A tip that failed to load, not tried again until the tip moves.
+    failed_tip: Mutex<Option<(String, String)>>,
     /// Writes go one at a time.
     pub write_lock: Mutex<()>,
     /// Where the registry is, for `/readyz`.
@@ -140,10 +165,11 @@ impl State {
         registry: Registry,
         tokens: Option<Tokens>,
         allow_writes: bool,
+        follow: Option<crate::serve::follow::Follow>,
         metrics: Metrics,
     ) -> Result<State> {
         let started = Instant::now();
-        let current = Current::load(&registry)?;
+        let current = Current::load(&registry, None)?;
         metrics.snapshot(&current.commit, None, started.elapsed());
         Ok(State {
             root: registry.root().display().to_string(),
@@ -154,6 +180,9 @@ impl State {
             metrics,
             tokens,
             allow_writes,
+            events: crate::serve::events::Events::new(),
+            following: follow.map(crate::serve::follow::Following::new),
+            failed_tip: Mutex::new(None),
             write_lock: Mutex::new(()),
         })
     }
@@ -166,12 +195,67 @@ impl State {
             return Ok(false);
         }
         let started = Instant::now();
-        let next = Current::load(&self.registry)?;
+        let next = Current::load(&self.registry, Some(&now))?;
         self.metrics
             .snapshot(&next.commit, Some(&now.commit), started.elapsed());
         tracing::info!(commit = %next.commit, previous = %now.commit, took_ms = started.elapsed().as_millis() as u64, "snapshot swapped in");
-        self.current.store(Arc::new(next));
+        let next = Arc::new(next);
+        self.current.store(next.clone());
+        self.events.publish(&now, &next);
         Ok(true)
+    }
+
+    /// [`State::refresh`] for the loops: a tip that fails to load is logged once, marks the
+    /// server degraded, and is not tried again until the tip moves.
+    pub(crate) fn refresh_logged(&self) {
+        let tip = match self.registry.current_tip() {
+            Ok(tip) => tip.map(|t| t.to_string()).unwrap_or_default(),
+            Err(err) => {
+                self.set_failed(String::new(), format!("the tip cannot be read: {err}"));
+                return;
+            }
+        };
+        let known_bad = self.failed().as_ref().is_some_and(|(bad, _)| *bad == tip);
+        if known_bad {
+            return;
+        }
+        match self.refresh() {
+            Ok(_) => *self.failed() = None,
+            Err(err) => {
+                tracing::warn!(tip = %tip, error = %err, "the new tip does not load; still serving the last snapshot");
+                let short =
+                    crate::git::oid::ObjectId::from_hex(&tip).map_or(tip.clone(), |t| t.short());
+                self.set_failed(tip, format!("commit {short} does not load: {err}"));
+            }
+        }
+        self.metrics.degraded(self.degraded().is_some());
+    }
+
+    fn failed(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
+        self.failed_tip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_failed(&self, tip: String, why: String) {
+        *self.failed() = Some((tip, why));
+    }
+
+    /// Why the server serves an older snapshot than it should, if it does.
+    pub(crate) fn degraded(&self) -> Option<String> {
+        let mut reasons = Vec::new();
+        if let Some(following) = &self.following {
+            if let Some(err) = &following.health().fetch_error {
+                reasons.push(format!(
+                    "fetching {} failed: {err}",
+                    following.follow.remote
+                ));
+            }
+        }
+        if let Some((_, why)) = self.failed().as_ref() {
+            reasons.push(why.clone());
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 
     /// The compiled prompt `id` as `resolved` names it in `current`.

@@ -105,6 +105,46 @@ pub(crate) fn writes_off() -> Response {
     .into_response()
 }
 
+/// The answer to a write that landed, from the snapshot that serves it.
+fn written(
+    state: &crate::serve::state::State,
+    id: &str,
+    commit: String,
+    message: String,
+) -> Written {
+    let current = state.current.load_full();
+    let version = current
+        .snapshot
+        .index()
+        .ok()
+        .and_then(|index| index.file_of(id).map(|f| index.versions(&f).len() as u32))
+        .filter(|_| current.snapshot.discovery().prompts.contains_key(id));
+    Written {
+        commit,
+        id: id.to_string(),
+        version,
+        message,
+    }
+}
+
+/// The first file of `changes` whose content differs between two snapshots.
+fn changed_between(before: &Current, after: &Current, changes: &[Change]) -> Option<String> {
+    let blob = |current: &Current, path: &str| {
+        current
+            .snapshot
+            .registry()
+            .commit_source(current.snapshot.commit())
+            .ok()
+            .and_then(|s| s.blob_id(path).ok().flatten())
+    };
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Write { path, .. } | Change::Remove { path } => path.clone(),
+        })
+        .find(|path| blob(before, path) != blob(after, path))
+}
+
 /// Runs a write: serialized, on the newest tip, retried when the branch moved, then served.
 async fn write(
     state: Shared,
@@ -145,7 +185,15 @@ async fn write(
                     "the registry is not in a git repository",
                 )
             })?;
-            let (branch, tip) = repo.head_branch().map_err(Problem::from)?;
+            let following = state.following.as_ref().map(|f| f.follow.clone());
+            let (branch, tip) = match &following {
+                // A replica writes to the branch it follows, on top of the tip it serves.
+                Some(follow) => (
+                    format!("refs/heads/{}", follow.branch),
+                    Some(current.snapshot.commit()),
+                ),
+                None => repo.head_branch().map_err(Problem::from)?,
+            };
             let short = branch
                 .strip_prefix("refs/heads/")
                 .unwrap_or(&branch)
@@ -183,6 +231,39 @@ async fn write(
                     .with_hint("read it again, apply your change to what is there now, and send it with the new ETag"));
                 }
             }
+            if let Some(follow) = &following {
+                let commit = repo
+                    .build_commit(tip, &planned.changes, &planned.message, author.as_ref())
+                    .map_err(Problem::from)?;
+                drop(repo);
+                let base = current.commit.clone();
+                let pushed = crate::serve::follow::push(follow, &base, &commit.to_string())
+                    .map_err(Problem::from)?;
+                state.refresh().map_err(Problem::from)?;
+                if pushed {
+                    let answer = written(&state, &id, commit.to_string(), planned.message);
+                    return Ok((StatusCode::CREATED, answer));
+                }
+                // The remote moved: the write is made again on its new tip, unless one of its
+                // files changed there too.
+                let moved = state.current.load_full();
+                if let Some(path) = changed_between(&current, &moved, &planned.changes) {
+                    return Err(problem(
+                        StatusCode::CONFLICT,
+                        "conflict",
+                        format!(
+                            "{path} changed on the remote (now at commit {}) while this write was made; nothing was written",
+                            &moved.commit[..12.min(moved.commit.len())]
+                        ),
+                    )
+                    .with_hint("read it again, apply your change to the remote's version, and send it again"));
+                }
+                last = Some(Error::Conflict(format!(
+                    "{} moved on the remote",
+                    follow.branch
+                )));
+                continue;
+            }
             match repo.commit_on_branch(
                 &branch,
                 tip,
@@ -193,24 +274,8 @@ async fn write(
                 Ok(commit) => {
                     drop(repo);
                     state.refresh().map_err(Problem::from)?;
-                    let current = state.current.load_full();
-                    let version = current
-                        .snapshot
-                        .index()
-                        .ok()
-                        .and_then(|index| {
-                            index.file_of(&id).map(|f| index.versions(&f).len() as u32)
-                        })
-                        .filter(|_| current.snapshot.discovery().prompts.contains_key(&id));
-                    return Ok((
-                        StatusCode::CREATED,
-                        Written {
-                            commit: commit.to_string(),
-                            id: id.clone(),
-                            version,
-                            message: planned.message,
-                        },
-                    ));
+                    let answer = written(&state, &id, commit.to_string(), planned.message);
+                    return Ok((StatusCode::CREATED, answer));
                 }
                 Err(err @ Error::Conflict(_)) => last = Some(err),
                 Err(err) => return Err(Problem::from(err)),

@@ -14,6 +14,7 @@ mod reliability;
 mod render;
 mod review;
 mod serve;
+mod serve_follow;
 mod serve_write;
 mod validate;
 mod watch;

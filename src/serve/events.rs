@@ -1,0 +1,238 @@
+//! Change events: for every snapshot swapped in, which prompts gained versions and which
+//! defaults and labels moved, sent as Server-Sent Events (`GET /v1/events`) with
+//! `Last-Event-ID` resumption, so a client's cache drops exactly what changed.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+use crate::serve::api::Shared;
+use crate::serve::state::Current;
+
+/// How many events are kept for clients that resume.
+const KEPT: usize = 1024;
+
+/// A prompt that gained versions.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub(crate) struct Gained {
+    id: String,
+    /// The new version numbers, oldest first.
+    versions: Vec<u32>,
+}
+
+/// A default or label that moved (`null` on one side: set or removed).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub(crate) struct Moved {
+    id: String,
+    /// The label; absent for the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    old: Option<u32>,
+    new: Option<u32>,
+}
+
+/// What one new snapshot changed.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub(crate) struct Change {
+    /// The event's number (`id:` of the stream; send it back as `Last-Event-ID`).
+    seq: u64,
+    commit: String,
+    previous: String,
+    /// Prompts that gained versions.
+    versions: Vec<Gained>,
+    /// Defaults that moved: the version `ID` resolves to.
+    defaults: Vec<Moved>,
+    /// Labels that moved.
+    labels: Vec<Moved>,
+    /// Prompts that appeared, and that went.
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+/// What changed from `old` to `new`.
+pub(crate) fn diff(seq: u64, old: &Current, new: &Current) -> Change {
+    let before: BTreeMap<&str, &crate::serve::state::Row> =
+        old.rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let after: BTreeMap<&str, &crate::serve::state::Row> =
+        new.rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let ids: BTreeSet<&str> = before.keys().chain(after.keys()).copied().collect();
+    let mut change = Change {
+        seq,
+        commit: new.commit.clone(),
+        previous: old.commit.clone(),
+        versions: Vec::new(),
+        defaults: Vec::new(),
+        labels: Vec::new(),
+        added: Vec::new(),
+        removed: Vec::new(),
+    };
+    for id in ids {
+        let (b, a) = (before.get(id), after.get(id));
+        match (b, a) {
+            (None, Some(_)) => change.added.push(id.to_string()),
+            (Some(_), None) => change.removed.push(id.to_string()),
+            _ => {}
+        }
+        let old_count = b.map_or(0, |r| r.versions);
+        let new_count = a.map_or(0, |r| r.versions);
+        if new_count > old_count {
+            change.versions.push(Gained {
+                id: id.to_string(),
+                versions: (old_count + 1..=new_count).collect(),
+            });
+        }
+        let (old_default, new_default) = (b.and_then(|r| r.default), a.and_then(|r| r.default));
+        if old_default != new_default {
+            change.defaults.push(Moved {
+                id: id.to_string(),
+                label: None,
+                old: old_default,
+                new: new_default,
+            });
+        }
+        let empty = BTreeMap::new();
+        let old_labels = b.map_or(&empty, |r| &r.labels);
+        let new_labels = a.map_or(&empty, |r| &r.labels);
+        let names: BTreeSet<&String> = old_labels.keys().chain(new_labels.keys()).collect();
+        for label in names {
+            let (o, n) = (
+                old_labels.get(label).copied(),
+                new_labels.get(label).copied(),
+            );
+            if o != n {
+                change.labels.push(Moved {
+                    id: id.to_string(),
+                    label: Some(label.clone()),
+                    old: o,
+                    new: n,
+                });
+            }
+        }
+    }
+    change
+}
+
+/// The events sent so far (the newest [`KEPT`]) and the channel new ones go out on.
+pub(crate) struct Events {
+    kept: Mutex<VecDeque<Arc<Change>>>,
+    sender: broadcast::Sender<Arc<Change>>,
+    next: Mutex<u64>,
+    /// Set when the server shuts down: open streams end, so that draining does not wait.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Events {
+    pub(crate) fn new() -> Events {
+        let (sender, _) = broadcast::channel(KEPT);
+        Events {
+            kept: Mutex::new(VecDeque::new()),
+            sender,
+            next: Mutex::new(1),
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// Ends every open stream.
+    pub(crate) fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Records the change from `old` to `new` and sends it.
+    pub(crate) fn publish(&self, old: &Current, new: &Current) {
+        let mut next = self
+            .next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let change = Arc::new(diff(*next, old, new));
+        *next += 1;
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.push_back(change.clone());
+        while kept.len() > KEPT {
+            kept.pop_front();
+        }
+        // No subscriber is not an error.
+        let _ = self.sender.send(change);
+    }
+
+    fn since(&self, seq: u64) -> Vec<Arc<Change>> {
+        let kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.iter().filter(|c| c.seq > seq).cloned().collect()
+    }
+}
+
+fn event(change: &Change) -> Event {
+    let data = serde_json::to_string(change).unwrap_or_default();
+    Event::default()
+        .id(change.seq.to_string())
+        .event("snapshot")
+        .data(data)
+}
+
+/// The change events, from after `Last-Event-ID` when it is given.
+#[utoipa::path(get, path = "/v1/events",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "`text/event-stream`: one `snapshot` event per new snapshot, its data a Change", body = Change)))]
+pub(crate) async fn stream(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let after: u64 = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    // Subscribe first, then replay what was kept: nothing falls between the two, and what
+    // is in both is sent once.
+    let receiver = state.events.sender.subscribe();
+    let replay = state.events.since(after);
+    let last = replay.last().map_or(after, |c| c.seq);
+    let replayed = futures_util::stream::iter(
+        replay
+            .into_iter()
+            .map(|c| Ok::<Event, Infallible>(event(&c))),
+    );
+    let closing = state.events.closing.subscribe();
+    let live = futures_util::stream::unfold(
+        (receiver, last, closing),
+        |(mut receiver, last, mut closing)| async move {
+            loop {
+                if *closing.borrow() {
+                    return None;
+                }
+                let received = tokio::select! {
+                    received = receiver.recv() => received,
+                    _ = closing.changed() => return None,
+                };
+                match received {
+                    Ok(change) if change.seq <= last => continue,
+                    Ok(change) => {
+                        let seq = change.seq;
+                        return Some((
+                            Ok::<Event, Infallible>(event(&change)),
+                            (receiver, seq, closing),
+                        ));
+                    }
+                    // Too slow a reader missed some: it reconnects with its last id and gets
+                    // the rest from what is kept.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return None,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    use futures_util::StreamExt;
+    Sse::new(replayed.chain(live))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

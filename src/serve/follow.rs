@@ -1,0 +1,383 @@
+//! Following a git remote: a local mirror fetched every `--interval` and at once on a signed
+//! push webhook, with the `git` command (so https credential helpers and ssh agents work as
+//! they do for the user). Every new tip becomes a new snapshot; a fetch or a tip that fails
+//! keeps the last good snapshot, marks the server degraded, and is retried with back-off.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::error::{Error, Result};
+use crate::serve::api::Shared;
+use crate::serve::http::Problem;
+
+/// How long one fetch may take before it is stopped.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The largest webhook body read (GitHub sends up to 25 MB; pushes are far smaller).
+pub(crate) const MAX_HOOK_BODY: usize = 8 << 20;
+
+/// What to follow.
+#[derive(Debug, Clone)]
+pub struct Follow {
+    /// The repository's work tree, where `git fetch` runs.
+    pub workdir: PathBuf,
+    /// The remote's name in that repository.
+    pub remote: String,
+    /// The branch followed.
+    pub branch: String,
+    /// How often to fetch when no webhook says to.
+    pub interval: Duration,
+    /// The webhook secret; without one, webhooks are refused.
+    pub hook_secret: Option<Vec<u8>>,
+}
+
+impl Follow {
+    /// The ref the fetched branch is kept in, which the server serves.
+    pub fn tracking_ref(&self) -> String {
+        format!("refs/remotes/{}/{}", self.remote, self.branch)
+    }
+}
+
+/// Makes `dir` a mirror of `url`'s `branch` when it is not one yet: a clone without a checkout
+/// (nothing is ever served from files on disk). A directory that already holds a clone whose
+/// `origin` is `url` is used as it is.
+pub fn prepare_mirror(dir: &Path, url: &str, branch: &str) -> Result<()> {
+    let empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    if !empty {
+        let origin = git(dir, &["config", "--get", "remote.origin.url"])?;
+        if origin.trim() != url {
+            return Err(Error::Usage(format!(
+                "{} is not empty and is not a clone of {url} (its origin is `{}`): give an empty directory, or the clone of {url}",
+                dir.display(),
+                origin.trim()
+            )));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let dir_text = dir.to_string_lossy();
+    git(
+        parent,
+        &[
+            "clone",
+            "--quiet",
+            "--no-checkout",
+            "--single-branch",
+            "--branch",
+            branch,
+            url,
+            &dir_text,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Runs `git` in `dir`, with no prompt for credentials; its stdout, or its stderr as the error.
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let mut child = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("the git command", e))?;
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() > FETCH_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::Git(crate::error::GitError::new(format!(
+                    "git {} took longer than {}s and was stopped",
+                    args.first().copied().unwrap_or(""),
+                    FETCH_TIMEOUT.as_secs()
+                ))));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(Error::io("the git command", e)),
+        }
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::io("the git command", e))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(Error::Git(crate::error::GitError::new(format!(
+        "git {} failed: {}",
+        args.first().copied().unwrap_or(""),
+        stderr.trim()
+    ))))
+}
+
+/// Fetches the followed branch into its tracking ref (a rewritten history included).
+fn fetch(follow: &Follow) -> Result<()> {
+    let refspec = format!("+refs/heads/{}:{}", follow.branch, follow.tracking_ref());
+    git(
+        &follow.workdir,
+        &[
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &follow.remote,
+            &refspec,
+        ],
+    )
+    .map(|_| ())
+}
+
+/// Pushes `commit` to the followed branch, which must still be at `base` there (no force).
+/// `Ok(false)` when the remote moved meanwhile; on success the tracking ref moves too.
+pub(crate) fn push(follow: &Follow, base: &str, commit: &str) -> Result<bool> {
+    let target = format!("{commit}:refs/heads/{}", follow.branch);
+    match git(
+        &follow.workdir,
+        &["push", "--quiet", "--porcelain", &follow.remote, &target],
+    ) {
+        Ok(_) => {
+            // git may have moved the tracking ref already; it ends at the pushed commit.
+            git(
+                &follow.workdir,
+                &[
+                    "update-ref",
+                    "-m",
+                    "promptreg serve: pushed",
+                    &follow.tracking_ref(),
+                    commit,
+                ],
+            )?;
+            Ok(true)
+        }
+        Err(err) => {
+            // Whether the branch moved there, or the push failed for another reason.
+            fetch(follow)?;
+            let now = git(
+                &follow.workdir,
+                &["rev-parse", "--verify", "--quiet", &follow.tracking_ref()],
+            )
+            .unwrap_or_default();
+            if now.trim() != base {
+                return Ok(false);
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Why the server is degraded, if it is: the last fetch or the last tip that failed.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    pub fetch_error: Option<String>,
+    pub last_fetch: Option<SystemTime>,
+    pub fetches: u64,
+}
+
+/// The follower's part of the state.
+pub(crate) struct Following {
+    pub follow: Follow,
+    pub wake: tokio::sync::Notify,
+    pub health: Mutex<Health>,
+}
+
+impl Following {
+    pub(crate) fn new(follow: Follow) -> Following {
+        Following {
+            follow,
+            wake: tokio::sync::Notify::new(),
+            health: Mutex::new(Health::default()),
+        }
+    }
+
+    pub(crate) fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Fetches every interval, or at once when a webhook wakes it; one fetch at a time, so a storm
+/// of hooks becomes one fetch (and one more for what arrived during it).
+pub(crate) async fn run(state: Shared) {
+    let Some(following) = state.following.as_ref() else {
+        return;
+    };
+    let interval = following.follow.interval;
+    let mut delay = Duration::ZERO;
+    let mut failures: u32 = 0;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {},
+            () = following.wake.notified() => {},
+        }
+        let task_state = state.clone();
+        let fetched = tokio::task::spawn_blocking(move || {
+            let following = task_state.following.as_ref().map(|f| f.follow.clone());
+            match following {
+                Some(follow) => fetch(&follow),
+                None => Ok(()),
+            }
+        })
+        .await;
+        let fetched = match fetched {
+            Ok(result) => result,
+            Err(e) => Err(Error::Usage(format!("the fetch stopped: {e}"))),
+        };
+        match fetched {
+            Ok(()) => {
+                failures = 0;
+                delay = interval;
+                {
+                    let mut health = following.health();
+                    health.fetch_error = None;
+                    health.last_fetch = Some(SystemTime::now());
+                    health.fetches += 1;
+                }
+                state.metrics.fetch(true);
+                let task_state = state.clone();
+                let _ = tokio::task::spawn_blocking(move || task_state.refresh_logged()).await;
+            }
+            Err(err) => {
+                failures = failures.saturating_add(1);
+                // 1 s, 2 s, 4 s ... up to the interval.
+                delay =
+                    Duration::from_secs(1u64 << failures.min(16).saturating_sub(1)).min(interval);
+                tracing::warn!(error = %err, retry_in_s = delay.as_secs(), "fetch failed; still serving the last snapshot");
+                following.health().fetch_error = Some(err.to_string());
+                state.metrics.fetch(false);
+            }
+        }
+        state.metrics.degraded(state.degraded().is_some());
+    }
+}
+
+/// Whether a webhook's signature is right: GitHub's and Gitea's `X-Hub-Signature-256`
+/// (HMAC-SHA256 of the body), Gitea's `X-Gitea-Signature`, GitLab's `X-Gitlab-Token`; each
+/// compared in constant time.
+fn signed(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let hmac_ok = |hex: &str| {
+        let Some(given) = decode_hex(hex.trim()) else {
+            return false;
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+            return false;
+        };
+        mac.update(body);
+        mac.verify_slice(&given).is_ok()
+    };
+    if let Some(signature) = header("x-hub-signature-256") {
+        return signature.strip_prefix("sha256=").is_some_and(hmac_ok);
+    }
+    if let Some(signature) = header("x-gitea-signature") {
+        return hmac_ok(signature);
+    }
+    if let Some(token) = header("x-gitlab-token") {
+        return bool::from(token.as_bytes().ct_eq(secret));
+    }
+    false
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A push webhook (GitHub, GitLab, Gitea): checked, then a fetch starts at once.
+#[utoipa::path(post, path = "/v1/hooks/push",
+    request_body(content = String, description = "The push event, as the git host sends it"),
+    responses((status = 202, description = "a fetch was started"), (status = 401, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn hook(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Some(following) = state.following.as_ref() else {
+        return Problem::new(
+            StatusCode::CONFLICT,
+            "not-following",
+            "this server does not follow a remote, so a push webhook has nothing to fetch",
+        )
+        .with_hint("start it with --follow REMOTE")
+        .into_response();
+    };
+    let bytes = match crate::serve::api::read_body_limited(body, MAX_HOOK_BODY).await {
+        Ok(bytes) => bytes,
+        Err(problem) => return problem.into_response(),
+    };
+    let Some(secret) = following.follow.hook_secret.as_deref() else {
+        tracing::warn!("push webhook refused: no hook secret is configured");
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unsigned",
+            "this server takes no webhooks: it has no hook secret",
+        )
+        .with_hint("give the secret with --hook-secret-file FILE or PROMPTREG_HOOK_SECRET")
+        .into_response();
+    };
+    if !signed(&headers, &bytes, secret) {
+        tracing::warn!("push webhook refused: bad or missing signature");
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "bad-signature",
+            "the webhook's signature does not match the secret",
+        )
+        .with_hint("GitHub and Gitea sign with X-Hub-Signature-256, GitLab sends X-Gitlab-Token")
+        .into_response();
+    }
+    following.wake.notify_one();
+    (StatusCode::ACCEPTED, "fetching\n").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::serve::follow::*;
+
+    #[test]
+    fn signatures_of_each_host() {
+        let secret = b"It's a Secret to Everybody";
+        let body = b"Hello, World!";
+        // GitHub's documented example.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-hub-signature-256",
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+                .parse()
+                .expect("header"),
+        );
+        assert!(signed(&headers, body, secret));
+        assert!(!signed(&headers, b"Hello, World?", secret));
+        assert!(!signed(&headers, body, b"other"));
+        let mut gitlab = HeaderMap::new();
+        gitlab.insert(
+            "x-gitlab-token",
+            "It's a Secret to Everybody".parse().expect("header"),
+        );
+        assert!(signed(&gitlab, body, secret));
+        gitlab.insert("x-gitlab-token", "wrong".parse().expect("header"));
+        assert!(!signed(&gitlab, body, secret));
+        assert!(!signed(&HeaderMap::new(), body, secret));
+    }
+}
