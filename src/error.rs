@@ -81,6 +81,10 @@ pub enum Error {
     /// A write that lost a race: what it was based on moved meanwhile.
     #[error("{0}")]
     Conflict(String),
+    /// A model endpoint failed, or answered with something other than what was asked for
+    /// (the message names the model and the endpoint, never the key).
+    #[error("{0}")]
+    Model(String),
 }
 
 impl Error {
@@ -114,6 +118,7 @@ impl Error {
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Refused(_) => ErrorKind::Refused,
             Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Model(_) => ErrorKind::Model,
         }
     }
 }
@@ -156,6 +161,8 @@ pub enum ErrorKind {
     Refused,
     /// A write based on something that moved meanwhile.
     Conflict,
+    /// A model endpoint failed or gave an answer that could not be used.
+    Model,
 }
 
 impl ErrorKind {
@@ -179,6 +186,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Refused => "refused",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::Model => "model",
         }
     }
 }

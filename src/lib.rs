@@ -35,6 +35,8 @@ pub mod format;
 pub mod git;
 #[doc(hidden)]
 pub mod history;
+#[cfg(feature = "model")]
+pub mod model;
 pub mod registry;
 pub mod render;
 #[cfg(feature = "serve")]

@@ -4,4 +4,6 @@
 pub mod diff;
 pub mod markdown;
 pub mod review;
+#[cfg(feature = "model")]
+pub mod review_eval;
 pub mod validate;

@@ -1,19 +1,24 @@
 //! The command-line interface: a thin layer that turns arguments into library calls and
 //! results into text and exit codes. Exit codes: 0 ok, 1 problems found, 2 usage or failure.
 
+mod analyze;
 mod commit;
 mod completions;
 mod diff;
+mod eval;
 #[cfg(feature = "serve")]
 mod export;
 mod get_default;
+mod improve;
 mod list;
 mod man;
+mod model;
 mod new;
 mod output;
 mod render;
 mod restore;
 mod review;
+mod run;
 mod schema;
 #[cfg(feature = "serve")]
 mod serve;
@@ -64,6 +69,14 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Render a prompt with values.
     Render(render::RenderArgs),
+    /// Render a prompt and send it to a model; stream the reply.
+    Run(run::RunArgs),
+    /// Run every test case on the model and apply the file's evaluators (as `gh models eval`).
+    Eval(eval::EvalArgs),
+    /// Analyse a prompt version with a judge model: score, risk, balance or heatmap.
+    Analyze(analyze::AnalyzeArgs),
+    /// Ask a model for an improved version of a prompt; write it to the working copy.
+    Improve(improve::ImproveArgs),
     /// Print the default version of a prompt (or of a label).
     GetDefault(get_default::GetDefaultArgs),
     /// Point a prompt's default (or a label) at a version in defaults.yaml.
@@ -174,6 +187,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Review(args) => review::run(&ctx, args),
         Command::Render(args) => render::run(&ctx, args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Eval(args) => eval::run(&ctx, args),
+        Command::Analyze(args) => analyze::run(&ctx, args),
+        Command::Improve(args) => improve::run(&ctx, args),
         Command::New(args) => new::run(&ctx, args),
         Command::Schema(args) => schema::run(&ctx, args),
         Command::Watch(args) => watch::run(&ctx, args),
@@ -198,6 +215,10 @@ fn wants_json(command: &Command) -> bool {
         Command::Versions(a) => a.format == DataFormat::Json,
         Command::Show(a) => a.format == show::ShowFormat::Json,
         Command::Render(a) => a.format == DataFormat::Json,
+        Command::Run(a) => a.render.format == DataFormat::Json,
+        Command::Eval(a) => a.format == eval::EvalFormat::Json,
+        Command::Analyze(a) => a.format == DataFormat::Json,
+        Command::Improve(a) => a.format == DataFormat::Json,
         Command::GetDefault(a) => a.format == DataFormat::Json,
         Command::Validate(a) => a.format == validate::ValidateFormat::Json,
         Command::Diff(a) => a.format == DataFormat::Json,

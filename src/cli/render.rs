@@ -10,7 +10,7 @@ use super::{Context, DataFormat, Failure};
 use crate::error::Error;
 use crate::registry::reference::Reference;
 use crate::render::request::RenderRequest;
-use crate::render::RenderError;
+use crate::render::{RenderError, Rendered};
 
 /// Render a prompt with values.
 ///
@@ -32,7 +32,7 @@ pub struct RenderArgs {
     /// Make supplied variables the prompt does not use an error, not a warning.
     #[arg(long)]
     pub strict: bool,
-    /// Output format: role headers and content, or JSON ready for a chat API.
+    /// Output format: text, or JSON (`render`: ready for a chat API; `run`: the whole response).
     #[arg(long, value_enum, default_value_t)]
     pub format: DataFormat,
 }
@@ -154,6 +154,27 @@ pub(crate) fn read_values(path: &std::path::Path) -> Result<Map<String, Value>, 
 /// Runs `render`.
 pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
     let request = Request::from_args(args)?;
+    let rendered = render(ctx, &request)?;
+    let text = match request.format {
+        DataFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rendered).unwrap_or_default()
+        ),
+        DataFormat::Text => {
+            let mut text = rendered.to_string();
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text
+        }
+    };
+    print(&text)?;
+    Ok(0)
+}
+
+/// Renders what `request` asks for, as `render` does (and `run` before it sends): notes on
+/// stderr when the working copy differs, warnings, errors with snippets.
+pub(crate) fn render(ctx: &Context, request: &Request) -> Result<Rendered, Failure> {
     let registry = ctx.registry()?;
     let resolved = registry.resolve(&request.reference)?;
     let loaded = registry.load_resolved(&request.reference.id, &resolved)?;
@@ -208,22 +229,7 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
         let names = outcome.unused;
         eprint(&format!("warning: {}\n", RenderError::Unused { names }));
     }
-    let rendered = outcome.rendered;
-    let text = match request.format {
-        DataFormat::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&rendered).unwrap_or_default()
-        ),
-        DataFormat::Text => {
-            let mut text = rendered.to_string();
-            if !text.ends_with('\n') {
-                text.push('\n');
-            }
-            text
-        }
-    };
-    print(&text)?;
-    Ok(0)
+    Ok(outcome.rendered)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ const LAYERS: &[&[&str]] = &[
     // The version index and its cache; templates and rendering.
     &["history", "render"],
     &["registry"],
+    // Talking to models: the client, its cache, evaluators and analyses.
+    &["model"],
     &["check"],
     &["watch", "serve"],
     &["cli"],

@@ -2,12 +2,14 @@
 
 mod common;
 
+mod analyze;
 mod cli;
 mod compat;
 mod corpus;
 mod hermetic;
 mod history;
 mod layers;
+mod models;
 mod reliability;
 mod render;
 mod review;

@@ -272,3 +272,4 @@ pub fn regex_escape(s: &str) -> String {
     }
     out
 }
+pub mod model_server;

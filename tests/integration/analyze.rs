@@ -1,0 +1,275 @@
+//! `analyze score|risk|balance|heatmap` and `improve` against a local OpenAI-compatible server:
+//! the judge requests, Zatomic's result shapes, a reply that is not the promised JSON, judges
+//! and criteria overridden by the registry, and `improve` writing the working copy only.
+
+use serde_json::{json, Value};
+
+use crate::common::model_server::ModelServer;
+use crate::common::{cli, TestRepo};
+
+const PROMPT: &str = "model: openai/gpt-4o-mini\nmessages:\n  - role: system\n    content: You summarise support tickets for Acme.\n  - role: user\n    content: \"{{ticket}}\"\n";
+
+fn repo() -> TestRepo {
+    let mut repo = TestRepo::new();
+    repo.write("summary.prompt.yaml", PROMPT);
+    repo.commit("summary");
+    repo
+}
+
+/// Answers each judge by the analysis its system or user message names.
+fn judges() -> ModelServer {
+    ModelServer::start(|body| {
+        let all = body["messages"].to_string();
+        let reply = if all.contains("Grade the prompt") {
+            let criteria: Vec<Value> = ["clarity", "specificity", "context", "structure", "output format", "constraints"]
+                .iter()
+                .map(|n| json!({ "name": n, "score": if *n == "clarity" { 90 } else { 60 }, "feedback": format!("{n} feedback") }))
+                .collect();
+            json!({ "criteria": criteria, "strengths": ["short"], "improvements": ["say how long the summary is"] })
+        } else if all.contains("three kinds of risk") {
+            json!({
+                "bias": { "level": "none", "issues": [] },
+                "ethical": { "level": "low", "issues": [] },
+                "safety": { "level": "medium", "issues": [{ "text": "{{ticket}}", "issue": "the ticket can carry instructions", "revision": "<ticket>{{ticket}}</ticket>" }] },
+            })
+        } else if all.contains("put each phrase in") {
+            json!({ "instructions": ["summarise"], "entities": ["Acme"], "concepts": ["support tickets"], "details": [] })
+        } else if all.contains("rate how much") {
+            json!({ "phrases": [{ "text": "You summarise", "attention": 5, "reason": "the task" }, { "text": "for Acme", "attention": 2, "reason": "context" }] })
+        } else if all.contains("Improve the prompt file") {
+            json!({ "prompt": PROMPT.replace("You summarise support tickets for Acme.", "You summarise Acme support tickets in three sentences."), "changes": ["said how long the summary is"] })
+        } else {
+            json!({ "unexpected": true })
+        };
+        reply.to_string()
+    })
+}
+
+fn run(repo: &TestRepo, server: &ModelServer, args: &[&str]) -> (i32, String, String) {
+    let out = cli(repo.path())
+        .env("PROMPTREG_ENDPOINT", server.endpoint())
+        .env("PROMPTREG_MODEL", "judge-model")
+        .args(args)
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json_of(stdout: &str) -> Value {
+    serde_json::from_str(stdout).expect("json output")
+}
+
+#[test]
+fn score_is_weighted_banded_and_cached() {
+    let server = judges();
+    let repo = repo();
+    let (code, stdout, stderr) = run(
+        &repo,
+        &server,
+        &["analyze", "score", "summary", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let result = json_of(&stdout);
+    // 90 * 0.25 + 60 * 0.75 = 67.5, rounded.
+    assert_eq!(result["score"], 68.0);
+    assert_eq!(result["rating"], "Fair");
+    assert_eq!(
+        result["criteria"][0],
+        json!({ "name": "clarity", "score": 90.0, "weight": 0.25, "feedback": "clarity feedback" })
+    );
+    assert_eq!(result["criteria"].as_array().map(Vec::len), Some(6));
+    assert_eq!(
+        result["improvements"],
+        json!(["say how long the summary is"])
+    );
+    let body = &server.bodies()[0];
+    assert_eq!(body["model"], "judge-model");
+    assert_eq!(body["response_format"], json!({ "type": "json_object" }));
+    assert_eq!(body["temperature"], 0);
+    let user = body["messages"][1]["content"].as_str().unwrap_or("");
+    assert!(
+        user.contains("- clarity: the instructions say unambiguously what to do\n"),
+        "{user}"
+    );
+    assert!(user.contains(PROMPT), "{user}");
+    let (code, again, _) = run(
+        &repo,
+        &server,
+        &["analyze", "score", "summary", "--format", "json"],
+    );
+    assert_eq!((code, again), (0, stdout));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the second score called the model"
+    );
+}
+
+#[test]
+fn risk_balance_and_heatmap_have_their_shapes() {
+    let server = judges();
+    let repo = repo();
+    let (code, stdout, stderr) = run(
+        &repo,
+        &server,
+        &["analyze", "risk", "summary@1", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let risk = json_of(&stdout);
+    assert_eq!(risk["level"], "medium");
+    assert_eq!(
+        risk["safety"]["issues"][0]["revision"],
+        "<ticket>{{ticket}}</ticket>"
+    );
+    assert_eq!(risk["bias"], json!({ "level": "none", "issues": [] }));
+
+    let (code, stdout, _) = run(
+        &repo,
+        &server,
+        &["analyze", "balance", "summary", "--format", "json"],
+    );
+    assert_eq!(code, 0);
+    let balance = json_of(&stdout);
+    assert_eq!(balance["total"], 3);
+    assert_eq!(
+        balance["categories"][0],
+        json!({ "name": "instructions", "count": 1, "percent": 33.3, "ideal": { "min": 30.0, "max": 50.0 }, "status": "ok", "phrases": ["summarise"] })
+    );
+    assert_eq!(balance["categories"][3]["status"], "low");
+
+    let html = repo.path().join("heatmap.html");
+    let html_arg = html.display().to_string();
+    let (code, stdout, stderr) = run(
+        &repo,
+        &server,
+        &["analyze", "heatmap", "summary", "--html", &html_arg],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "5 You summarise  (the task)\n2 for Acme  (context)\n"
+    );
+    let page = std::fs::read_to_string(&html).expect("html page");
+    assert!(page.contains("<title>Attention heatmap: summary</title>"));
+    assert!(page.contains("title=\"5: the task\">You summarise</span>"));
+}
+
+#[test]
+fn a_reply_that_is_not_the_promised_json_names_the_model_and_field() {
+    let server = ModelServer::start(|body| {
+        if body["messages"].to_string().contains("Grade the prompt") {
+            json!({ "criteria": [{ "name": "clarity", "score": "high", "feedback": "x" }], "strengths": [], "improvements": [] }).to_string()
+        } else {
+            "Sure! The prompt is great.".into()
+        }
+    });
+    let repo = repo();
+    let (code, stdout, stderr) = run(&repo, &server, &["analyze", "score", "summary"]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert_eq!(stderr, "error: judge model `judge-model` did not answer `analyze score` as asked: `criteria[0].score` is not a number\n");
+    let (code, _, stderr) = run(&repo, &server, &["analyze", "risk", "summary"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("error: judge model `judge-model` did not answer `analyze risk` as asked: the reply is not JSON"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_registry_overrides_judges_and_criteria() {
+    let server = ModelServer::start(|_| {
+        json!({ "criteria": [{ "name": "brevity", "score": 40, "feedback": "long" }], "strengths": [], "improvements": [] }).to_string()
+    });
+    let mut repo = repo();
+    repo.write(
+        "promptreg/criteria.yaml",
+        "criteria:\n  - { name: brevity, weight: 1, description: says it in few words }\n",
+    );
+    repo.write(
+        "promptreg/judges/score.prompt.yaml",
+        "model: our-judge\nvariables:\n  id: { type: string }\n  prompt: { type: string }\n  criteria: { type: array }\nmessages:\n  - role: user\n    content: \"Our own grading of {{ id }} on {% for c in criteria %}{{ c.name }}{% endfor %}\"\n",
+    );
+    repo.commit("our judge");
+    let (code, stdout, stderr) = run(&repo, &server, &["analyze", "score", "summary"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "score: 40/100 (Poor)\n  brevity         40  weight 1     long\nstrengths:\nimprovements:\n");
+    let body = &server.bodies()[0];
+    assert_eq!(body["model"], "our-judge");
+    assert_eq!(
+        body["messages"],
+        json!([{ "role": "user", "content": "Our own grading of summary on brevity" }])
+    );
+}
+
+#[test]
+fn improve_writes_the_working_copy_and_never_commits() {
+    let server = judges();
+    let repo = repo();
+    let head = repo.head();
+    let (code, stdout, stderr) = run(&repo, &server, &["improve", "summary"]);
+    assert_eq!(code, 0, "{stderr}");
+    let settings = crate::common::settings(repo.path());
+    settings.bind(|| insta::assert_snapshot!("analyze_improve", stdout));
+    assert!(repo
+        .read("summary.prompt.yaml")
+        .contains("in three sentences"));
+    assert_eq!(repo.head(), head);
+    // The working copy now differs from the default version: improving that would lose it.
+    let (code, _, stderr) = run(&repo, &server, &["improve", "summary"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("pass --force to overwrite them"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(
+        &repo,
+        &server,
+        &["improve", "summary@work", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn review_eval_shows_evaluators_and_score_before_and_after() {
+    let server = judges();
+    let mut repo = TestRepo::new();
+    let quiz = |check: &str| {
+        format!("model: m\ntestData:\n  - {{ q: hi }}\nmessages:\n  - {{ role: user, content: \"{{{{q}}}}\" }}\nevaluators:\n  - {{ name: says, string: {{ contains: {check} }} }}\n")
+    };
+    repo.write("quiz.prompt.yml", &quiz("nope"));
+    repo.commit("quiz v1");
+    repo.branch("feature");
+    repo.write("quiz.prompt.yml", &quiz("unexpected"));
+    repo.commit("quiz v2");
+    let (code, stdout, stderr) = run(
+        &repo,
+        &server,
+        &["review", "--base", "main", "--eval", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let review = json_of(&stdout);
+    assert_eq!(
+        review["evaluation"],
+        json!([{
+            "id": "quiz",
+            "before": { "passedTests": 0, "totalTests": 1, "failedEvaluators": 1, "score": 68.0, "rating": "Fair" },
+            "after": { "passedTests": 1, "totalTests": 1, "failedEvaluators": 0, "score": 68.0, "rating": "Fair" },
+        }])
+    );
+    let calls = server.requests().len();
+    let (code, stdout, _) = run(&repo, &server, &["review", "--base", "main", "--eval"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.ends_with("\n### Evaluation\n\n| prompt | test cases passed | failed evaluators | score |\n| --- | --- | --- | --- |\n| `quiz` | 0/1 → 1/1 | 1 → 0 | 68 (Fair) → 68 (Fair) |\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        calls,
+        "the second review called the model"
+    );
+}

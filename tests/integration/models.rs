@@ -1,0 +1,627 @@
+//! Talking to models, against a local OpenAI-compatible server on 127.0.0.1 started by each
+//! test (`common::model_server`): the request mapping of `run`, streaming, structured output,
+//! faults (429 with `Retry-After`, 500 then success, a timeout, a reply that is not JSON, a
+//! refused key), `eval` with every evaluator kind passing and failing, the built-ins' prompts,
+//! and the cache. Nothing outside 127.0.0.1 is contacted, except by `real_endpoint`, which runs
+//! only when `PROMPTREG_TEST_ENDPOINT` and `PROMPTREG_TEST_API_KEY` are set.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::common::model_server::{Fault, ModelServer};
+use crate::common::{cli, TestRepo};
+
+const KEY: &str = "sk-test-0123456789-very-secret";
+
+/// The CLI in `dir` pointed at `server`, with a key.
+fn model_cli(repo: &TestRepo, server: &ModelServer) -> Command {
+    let mut cmd = cli(repo.path());
+    cmd.env("PROMPTREG_ENDPOINT", server.endpoint())
+        .env("PROMPTREG_API_KEY", KEY);
+    cmd
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn output(cmd: &mut Command) -> Out {
+    let out = cmd.output().expect("run promptreg");
+    let result = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !result.stdout.contains(KEY) && !result.stderr.contains(KEY),
+        "the key was printed:\n{}\n{}",
+        result.stdout,
+        result.stderr
+    );
+    result
+}
+
+const GREET: &str = "\
+model: openai/gpt-4o-mini
+modelParameters:
+  maxTokens: 50
+  topP: 0.9
+  temperature: 0.2
+  frequencyPenalty: 0.5
+  presencePenalty: 0.1
+  stop: [\"END\"]
+  seed: 7
+messages:
+  - role: system
+    content: You greet people.
+  - role: user
+    content: \"Greet {{name}}\"
+testData:
+  - name: Ada
+";
+
+fn greet_repo() -> TestRepo {
+    let mut repo = TestRepo::new();
+    repo.write("greet.prompt.yaml", GREET);
+    repo.commit("greet");
+    repo
+}
+
+#[test]
+fn run_streams_the_reply_and_maps_every_parameter() {
+    let server = ModelServer::answering("Hello, Ada! Nice to meet you.");
+    let repo = greet_repo();
+    let out = output(model_cli(&repo, &server).args(["run", "greet", "--var", "name=Ada"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "Hello, Ada! Nice to meet you.\n");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/v1/chat/completions");
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(
+        request.body,
+        json!({
+            "model": "openai/gpt-4o-mini",
+            "messages": [
+                { "role": "system", "content": "You greet people." },
+                { "role": "user", "content": "Greet Ada" },
+            ],
+            "max_tokens": 50,
+            "top_p": 0.9,
+            "temperature": 0.2,
+            "frequency_penalty": 0.5,
+            "presence_penalty": 0.1,
+            "stop": ["END"],
+            "seed": 7,
+            "stream": true,
+            "stream_options": { "include_usage": true },
+        })
+    );
+}
+
+#[test]
+fn run_json_gives_the_whole_response_with_usage() {
+    let server = ModelServer::answering("Hi Grace");
+    let repo = greet_repo();
+    let out = output(model_cli(&repo, &server).args([
+        "run",
+        "greet@1",
+        "--test",
+        "0",
+        "--var",
+        "name=Grace",
+        "--model",
+        "local/llama",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let response: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(response["choices"][0]["message"]["content"], "Hi Grace");
+    assert_eq!(response["usage"]["total_tokens"], 15);
+    let body = &server.bodies()[0];
+    assert_eq!(body["model"], "local/llama");
+    assert_eq!(body["stream"], false);
+    assert_eq!(body["messages"][1]["content"], "Greet Grace");
+}
+
+#[test]
+fn structured_output_is_sent_as_response_format() {
+    let server = ModelServer::answering("{\"sentiment\":\"positive\"}");
+    let mut repo = TestRepo::new();
+    repo.write(
+        "schema.prompt.yml",
+        "model: openai/gpt-4o\nresponseFormat: json_schema\njsonSchema: |-\n  {\"name\": \"sentiment\", \"strict\": true, \"schema\": {\"type\": \"object\", \"properties\": {\"sentiment\": {\"type\": \"string\"}}, \"required\": [\"sentiment\"]}}\nmessages:\n  - role: user\n    content: \"Classify: {{text}}\"\n",
+    );
+    repo.write(
+        "object.prompt.yml",
+        "model: openai/gpt-4o\nresponseFormat: json_object\nmessages:\n  - role: user\n    content: Answer in JSON\n",
+    );
+    repo.commit("structured");
+    let out = output(model_cli(&repo, &server).args([
+        "run",
+        "schema",
+        "--var",
+        "text=great",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = output(model_cli(&repo, &server).args(["run", "object"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "{\"sentiment\":\"positive\"}\n");
+    let bodies = server.bodies();
+    assert_eq!(
+        bodies[0]["response_format"],
+        json!({
+            "type": "json_schema",
+            "json_schema": {
+                "name": "sentiment",
+                "strict": true,
+                "schema": { "type": "object", "properties": { "sentiment": { "type": "string" } }, "required": ["sentiment"] },
+            },
+        })
+    );
+    assert_eq!(
+        bodies[1]["response_format"],
+        json!({ "type": "json_object" })
+    );
+}
+
+#[test]
+fn rate_limits_are_retried_after_retry_after() {
+    let server = ModelServer::answering("ok");
+    server.push_fault(Fault::RateLimited(1));
+    let repo = greet_repo();
+    let out = output(model_cli(&repo, &server).args(["run", "greet", "--var", "name=Ada"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "ok\n");
+    assert!(
+        out.stderr.contains(
+            "note: model `openai/gpt-4o-mini`: rate limited (HTTP 429); retrying in 1.0s (1/3)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn server_errors_are_retried_then_reported() {
+    let server = ModelServer::answering("recovered");
+    server.push_fault(Fault::ServerError);
+    let repo = greet_repo();
+    let out = output(model_cli(&repo, &server).args(["run", "greet", "--var", "name=Ada"]));
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "recovered\n"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.requests().len(), 2);
+
+    for _ in 0..2 {
+        server.push_fault(Fault::ServerError);
+    }
+    let out = output(model_cli(&repo, &server).args([
+        "run",
+        "greet",
+        "--var",
+        "name=Ada",
+        "--retries",
+        "1",
+    ]));
+    assert_eq!(out.code, 2);
+    let endpoint = server.endpoint();
+    assert_eq!(
+        out.stderr.lines().last().unwrap_or(""),
+        format!("error: model `openai/gpt-4o-mini` at {endpoint}/chat/completions: HTTP 500: {{\"error\":{{\"message\":\"The server had an error\"}}}} (gave up after 2 attempts)")
+    );
+}
+
+#[test]
+fn a_slow_reply_times_out() {
+    let server = ModelServer::answering("late");
+    server.push_fault(Fault::Slow(Duration::from_secs(3)));
+    let repo = greet_repo();
+    let out = output(model_cli(&repo, &server).args([
+        "run",
+        "greet",
+        "--var",
+        "name=Ada",
+        "--timeout",
+        "0.5",
+    ]));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("no complete answer within 0s")
+            || out.stderr.contains("no complete answer within 1s"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_reply_that_is_not_json_is_a_clear_error() {
+    let server = ModelServer::answering("unused");
+    server.push_fault(Fault::NotJson);
+    let repo = greet_repo();
+    let out = output(
+        model_cli(&repo, &server).args(["run", "greet", "--var", "name=Ada", "--format", "json"]),
+    );
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stdout, "");
+    let error: Value = serde_json::from_str(out.stderr.trim()).expect("json error");
+    assert_eq!(error["error"]["kind"], "model");
+    assert_eq!(
+        error["error"]["message"],
+        format!(
+            "model `openai/gpt-4o-mini` at {}/chat/completions: the reply is not JSON: <html><body>Bad gateway</body></html>",
+            server.endpoint()
+        )
+    );
+}
+
+#[test]
+fn a_refused_key_is_not_retried_and_never_shown() {
+    let server = ModelServer::answering("unused");
+    server.push_fault(Fault::Unauthorized);
+    let repo = greet_repo();
+    let out = output(model_cli(&repo, &server).args(["run", "greet", "--var", "name=Ada"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("HTTP 401, the key was refused"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn without_an_endpoint_run_says_how_to_set_one() {
+    let repo = greet_repo();
+    let out = output(cli(repo.path()).args(["run", "greet", "--var", "name=Ada"]));
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        "error: no model endpoint is configured: pass --endpoint URL, or set PROMPTREG_ENDPOINT, OPENAI_BASE_URL, GITHUB_TOKEN (GitHub Models) or OLLAMA_HOST\n"
+    );
+}
+
+/// A server that answers test cases by their question and judges with `judge`.
+fn quiz_server(judge: &'static str) -> ModelServer {
+    ModelServer::start(move |body| {
+        let last = body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+            .to_string();
+        if body["model"] == "judge" || body["model"] == "openai/gpt-4o" {
+            return judge.to_string();
+        }
+        if last.contains("France") {
+            "  Paris is the capital of France.  ".into()
+        } else {
+            "I do not know.".into()
+        }
+    })
+}
+
+const QUIZ: &str = r#"name: Capitals
+description: Capital cities
+model: openai/gpt-4o-mini
+testData:
+  - input: What is the capital of France?
+    expected: Paris
+  - input: What is the capital of Peru?
+    expected: Lima
+messages:
+  - role: user
+    content: "{{input}}"
+evaluators:
+  - name: equals
+    string: { equals: "Paris is the capital of France." }
+  - name: contains
+    string: { contains: "{{expected}}" }
+  - name: starts
+    string: { startsWith: "paris" }
+  - name: ends
+    string: { endsWith: "FRANCE." }
+  - name: judged
+    llm:
+      modelId: judge
+      systemPrompt: You grade answers.
+      prompt: "Question: {{input}}\nExpected: {{expected}}\nAnswer: {{completion}}\nGrade good or bad."
+      choices:
+        - { choice: bad, score: 0 }
+        - { choice: good, score: 1 }
+"#;
+
+fn quiz_repo() -> TestRepo {
+    let mut repo = TestRepo::new();
+    repo.write("quiz.prompt.yml", QUIZ);
+    repo.write("plain.prompt.yaml", "model: m\ntemplate: hi\n");
+    repo.commit("quiz");
+    repo
+}
+
+#[test]
+fn eval_applies_every_evaluator_kind() {
+    let server = quiz_server("good");
+    let repo = quiz_repo();
+    let out = output(model_cli(&repo, &server).args(["eval"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let settings = crate::common::settings(repo.path());
+    settings.bind(|| insta::assert_snapshot!("models_eval_quiz", out.stdout));
+    assert_eq!(
+        out.stderr,
+        "note: 4 model calls (0 answered from the cache)\n"
+    );
+    let bodies = server.bodies();
+    let cases: Vec<&Value> = bodies
+        .iter()
+        .filter(|b| b["model"] == "openai/gpt-4o-mini")
+        .collect();
+    assert_eq!(cases.len(), 2);
+    assert!(cases.iter().all(|b| b["stream"] == true));
+    let judge = bodies
+        .iter()
+        .find(|b| {
+            b["model"] == "judge"
+                && b["messages"][1]["content"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("France"))
+        })
+        .expect("judge request");
+    assert_eq!(
+        judge,
+        &json!({
+            "messages": [
+                { "role": "system", "content": "You grade answers." },
+                { "role": "user", "content": "Question: What is the capital of France?\nExpected: Paris\nAnswer: Paris is the capital of France.\nGrade good or bad." },
+            ],
+            "model": "judge",
+            "stream": true,
+        })
+    );
+}
+
+#[test]
+fn eval_json_has_gh_models_shape_and_a_failing_judge_fails() {
+    let server = quiz_server("bad");
+    let repo = quiz_repo();
+    let out =
+        output(model_cli(&repo, &server).args(["eval", "quiz", "--format", "json", "--no-cache"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let result: Value = serde_json::from_str(&out.stdout).expect("json");
+    let prompt = &result["prompts"][0];
+    assert_eq!(prompt["id"], "quiz");
+    assert_eq!(prompt["name"], "Capitals");
+    assert_eq!(
+        prompt["summary"],
+        json!({ "totalTests": 2, "passedTests": 0, "failedTests": 2, "passRate": 0.0 })
+    );
+    let first = &prompt["testResults"][0];
+    assert_eq!(first["modelResponse"], "Paris is the capital of France.");
+    assert_eq!(first["testCase"]["expected"], "Paris");
+    let results = first["evaluationResults"].as_array().expect("results");
+    let passed: Vec<bool> = results.iter().map(|r| r["passed"] == true).collect();
+    assert_eq!(passed, [true, true, true, true, false]);
+    assert_eq!(
+        results[4],
+        json!({ "evaluatorName": "judged", "score": 0.0, "passed": false, "details": "LLM evaluation matched choice: 'bad'" })
+    );
+    let second = prompt["testResults"][1]["evaluationResults"]
+        .as_array()
+        .expect("results");
+    assert_eq!(second[1]["details"], "Expected to contain: 'Lima'");
+    assert_eq!(second[1]["passed"], false);
+}
+
+#[test]
+fn eval_passes_and_exits_0_when_everything_passes() {
+    let server = ModelServer::answering("Paris");
+    let mut repo = TestRepo::new();
+    repo.write(
+        "q.prompt.yml",
+        "model: m\ntestData:\n  - { city: Paris }\nmessages:\n  - { role: user, content: \"Say {{city}}\" }\nevaluators:\n  - { name: is, string: { equals: \"{{city}}\" } }\n",
+    );
+    repo.commit("q");
+    let out = output(model_cli(&repo, &server).args(["eval", "--format", "github"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "::notice file=q.prompt.yml,title=eval q::1/1 test cases passed (100.00%)\n"
+    );
+}
+
+#[test]
+fn eval_github_annotations_name_the_failed_evaluators() {
+    let server = quiz_server("good");
+    let repo = quiz_repo();
+    let out = output(model_cli(&repo, &server).args(["eval", "quiz", "--format", "github"]));
+    assert_eq!(out.code, 1);
+    let settings = crate::common::settings(repo.path());
+    settings.bind(|| insta::assert_snapshot!("models_eval_github", out.stdout));
+}
+
+#[test]
+fn eval_builtins_send_gh_models_prompts() {
+    let server = ModelServer::start(|body| {
+        let system = body["messages"][0]["content"].as_str().unwrap_or("");
+        if system.starts_with("# Instruction") || system.starts_with("You are an AI assistant.") {
+            "Let's think step by step: fine.\n4".into()
+        } else {
+            "Photosynthesis turns light into chemical energy.".into()
+        }
+    });
+    let mut repo = TestRepo::new();
+    let example = crate::common::crate_root()
+        .join("../shared/corpus/github-models/github__gh-models/examples/test_builtins.yml");
+    let text = std::fs::read_to_string(&example).unwrap_or_else(|_| {
+        // The examples as gh-models ships them; kept here when the corpus is not beside us.
+        "model: openai/gpt-4o\nmodelParameters:\n  temperature: 0.5\n  maxTokens: 100\ntestData:\n  - input: 'What is photosynthesis?'\n    expected: 'Photosynthesis is the process by which plants convert sunlight into energy.'\nmessages:\n  - role: system\n    content: You are a helpful assistant that provides accurate scientific information.\n  - role: user\n    content: '{{input}}'\nevaluators:\n  - { name: similarity test, uses: github/similarity }\n  - { name: coherence test, uses: github/coherence }\n  - { name: fluency test, uses: github/fluency }\n  - { name: relevance test, uses: github/relevance }\n  - { name: groundedness test, uses: github/groundedness }\n".into()
+    });
+    let text = format!("{text}\n  - name: unknown\n    uses: github/nope\n");
+    repo.write("builtins.prompt.yml", &text);
+    repo.commit("builtins");
+    let out = output(model_cli(&repo, &server).args(["eval", "builtins", "--format", "json"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let result: Value = serde_json::from_str(&out.stdout).expect("json");
+    let evals = result["prompts"][0]["testResults"][0]["evaluationResults"]
+        .as_array()
+        .expect("results")
+        .clone();
+    let scores: Vec<(String, f64, bool)> = evals
+        .iter()
+        .map(|e| {
+            (
+                e["evaluatorName"].as_str().unwrap_or("").to_string(),
+                e["score"].as_f64().unwrap_or(-1.0),
+                e["passed"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        scores,
+        [
+            ("similarity test".to_string(), 0.75, true),
+            ("coherence test".to_string(), 0.75, true),
+            ("fluency test".to_string(), 0.75, true),
+            ("relevance test".to_string(), 0.75, true),
+            ("groundedness test".to_string(), 0.75, true),
+            ("unknown".to_string(), 0.0, false),
+        ]
+    );
+    assert_eq!(
+        evals[5]["details"],
+        "Plugin evaluator 'github/nope' not found"
+    );
+    let bodies = server.bodies();
+    let case = &bodies
+        .iter()
+        .find(|b| b.get("max_tokens").is_some())
+        .expect("test case request");
+    assert_eq!(case["max_tokens"], 100);
+    assert_eq!(case["temperature"], 0.5);
+    let judges: Vec<&Value> = bodies
+        .iter()
+        .filter(|b| b.get("max_tokens").is_none())
+        .collect();
+    assert_eq!(judges.len(), 5);
+    let reply = "Photosynthesis turns light into chemical energy.";
+    let users: Vec<String> = judges
+        .iter()
+        .map(|b| {
+            b["messages"][1]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(users.iter().any(|u| u.starts_with("Equivalence, as a metric")
+        && u.contains("\nquestion: What is photosynthesis?\ncorrect answer: Photosynthesis is the process")
+        && u.ends_with(&format!("predicted answer: {reply}\nstars:"))));
+    assert!(users
+        .iter()
+        .any(|u| u.contains(&format!("# Data\nRESPONSE: {reply}\n"))
+            && u.starts_with("# Definition\n**Fluency**")));
+    assert!(users.iter().any(|u| u.contains(&format!(
+        "QUERY: What is photosynthesis?\nRESPONSE: {reply}\n"
+    )) && u.starts_with("# Definition\n**Coherence**")));
+    assert!(users
+        .iter()
+        .any(|u| u.starts_with("# Definition\n**Relevance**")));
+    assert!(users
+        .iter()
+        .any(|u| u.contains("CONTEXT: Photosynthesis is the process")
+            && u.starts_with("# Definition\n**Groundedness**")));
+    assert!(judges
+        .iter()
+        .all(|b| b["model"] == "openai/gpt-4o" && b["stream"] == true));
+}
+
+#[test]
+fn a_second_eval_is_answered_from_the_cache() {
+    let server = quiz_server("good");
+    let repo = quiz_repo();
+    let first = output(model_cli(&repo, &server).args(["eval", "quiz", "--format", "json"]));
+    let calls = server.requests().len();
+    assert_eq!(calls, 4);
+    let second = output(model_cli(&repo, &server).args(["eval", "quiz", "--format", "json"]));
+    assert_eq!(
+        server.requests().len(),
+        calls,
+        "the second eval called the model"
+    );
+    assert_eq!(first.stdout, second.stdout);
+    assert_eq!(
+        second.stderr,
+        "note: 0 model calls (4 answered from the cache)\n"
+    );
+    // A changed judge model is a different request.
+    let third = output(model_cli(&repo, &server).args(["eval", "quiz", "--judge-model", "judge2"]));
+    assert_eq!(
+        third.stderr,
+        "note: 2 model calls (2 answered from the cache)\n"
+    );
+    let cache = repo.path().join(".git/promptreg/models");
+    assert!(cache.is_dir());
+}
+
+#[test]
+fn eval_reports_a_model_failure_as_exit_2() {
+    let server = quiz_server("good");
+    server.push_fault(Fault::NotJson);
+    let repo = quiz_repo();
+    let out = output(model_cli(&repo, &server).args(["eval", "quiz", "--jobs", "1", "--no-cache"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .starts_with("error: `quiz` test case 0: model `openai/gpt-4o-mini` at"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Runs only with a real endpoint and key in the environment.
+#[test]
+fn real_endpoint() {
+    let (Ok(endpoint), Ok(key)) = (
+        std::env::var("PROMPTREG_TEST_ENDPOINT"),
+        std::env::var("PROMPTREG_TEST_API_KEY"),
+    ) else {
+        eprintln!("skipped: set PROMPTREG_TEST_ENDPOINT and PROMPTREG_TEST_API_KEY to run it");
+        return;
+    };
+    let model =
+        std::env::var("PROMPTREG_TEST_MODEL").unwrap_or_else(|_| "openai/gpt-4o-mini".into());
+    let mut repo = TestRepo::new();
+    repo.write(
+        "hi.prompt.yml",
+        &format!("model: {model}\nmodelParameters: {{ maxTokens: 20 }}\ntestData:\n  - {{ word: pong }}\nmessages:\n  - {{ role: user, content: \"Reply with the single word {{{{word}}}}\" }}\nevaluators:\n  - {{ name: says, string: {{ contains: \"{{{{word}}}}\" }} }}\n"),
+    );
+    repo.commit("hi");
+    let mut cmd = cli(repo.path());
+    cmd.env("PROMPTREG_ENDPOINT", &endpoint)
+        .env("PROMPTREG_API_KEY", &key);
+    let out = cmd.args(["eval", "hi"]).output().expect("run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains(&key));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}
