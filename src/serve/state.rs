@@ -156,6 +156,10 @@ pub(crate) struct State {
     failed_tip: Mutex<Option<(String, String)>>,
     /// Writes go one at a time.
     pub write_lock: Mutex<()>,
+    /// Snapshots are built one at a time: the tip poll, the follower and the writes all
+    /// refresh, and two builds of the same tip would do the work twice and publish its event
+    /// twice, while an older build finishing last would swap a newer snapshot out.
+    refreshing: Mutex<()>,
     /// Where the registry is, for `/readyz`.
     pub root: String,
 }
@@ -184,11 +188,16 @@ impl State {
             following: follow.map(crate::serve::follow::Following::new),
             failed_tip: Mutex::new(None),
             write_lock: Mutex::new(()),
+            refreshing: Mutex::new(()),
         })
     }
 
     /// Loads a new snapshot when the tip moved; `Ok(true)` when it swapped one in.
     pub(crate) fn refresh(&self) -> Result<bool> {
+        let _one_at_a_time = self
+            .refreshing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = self.current.load();
         let tip = self.registry.current_tip()?;
         if tip.map(|t| t.to_string()).as_deref() == Some(now.commit.as_str()) {

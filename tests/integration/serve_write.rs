@@ -537,6 +537,40 @@ fn thirty_two_concurrent_creates_across_eight_prompts_all_land() {
 }
 
 #[test]
+fn every_write_is_read_back_at_once_while_the_tip_poll_runs() {
+    // The tip poll builds snapshots too: a build of an older tip that finished after the
+    // write's own must not swap the write out again (read-your-writes), nor be published twice.
+    let mut repo = TestRepo::new();
+    for p in 0..200 {
+        repo.write(
+            &format!("p{p}.prompt.yaml"),
+            "template: \"v0 {{ x }}\"\ntestData:\n  - x: 1\n",
+        );
+    }
+    repo.commit("Two hundred prompts");
+    let dir = crate::common::tempdir();
+    let server = writing_server(&repo, dir.path(), "release");
+    for i in 0..40u64 {
+        let body = json!({"message": format!("p0: edit {i}"), "source": format!("template: \"edit {i} {{{{ x }}}}\"\ntestData:\n  - x: 1\n")});
+        let written = send(&server, "POST", "/v1/prompts/p0", Some(WRITER), &body, None);
+        assert_eq!(written.status, 201, "{}", written.body);
+        let version = i + 2;
+        assert_eq!(written.json()["version"], version, "{}", written.body);
+        let commit = written.json()["commit"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let got = read(&server, &format!("/v1/prompts/p0?version={version}"));
+        assert_eq!(got.status, 200, "write {i}: {}", got.body);
+        let latest = read(&server, "/v1/prompts/p0@latest");
+        assert_eq!(latest.json()["version"], version, "write {i}");
+        let ready = read(&server, "/readyz");
+        assert!(ready.body.contains(&commit), "write {i}: {}", ready.body);
+    }
+    assert_eq!(versions(&repo, "p0").len(), 41);
+}
+
+#[test]
 fn a_server_killed_mid_write_leaves_the_repository_valid() {
     let repo = repo();
     let dir = crate::common::tempdir();
