@@ -80,7 +80,7 @@ impl VersionIndex {
     /// `ID.yaml`, `ID.yml` where the patterns select those), if any version of it exists; the
     /// one changed most recently when several do.
     pub fn file_of(&self, id: &str) -> Option<String> {
-        [".prompt.yaml", ".prompt.yml", ".yaml", ".yml"]
+        crate::snapshot::matcher::ID_SUFFIXES
             .iter()
             .map(|s| format!("{id}{s}"))
             .filter(|f| id_of(f) == Some(id) && !self.versions(f).is_empty())

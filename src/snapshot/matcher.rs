@@ -11,10 +11,36 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::error::{Error, Result};
 use crate::format::config::{self, Config};
-use crate::snapshot::work::{is_hidden, PROMPT_SUFFIXES};
+
+/// Suffixes that make a file a prompt.
+pub const PROMPT_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml"];
+
+/// Whether a root-relative path is hidden: any of its components is a hidden name
+/// ([`is_hidden_name`]: `.git`, `.idea`, `.triage.prompt.yaml.swp`, but not `.github`). Hidden
+/// paths are never prompts, are never watched and can never be included.
+///
+/// ```
+/// use promptreg::snapshot::matcher::is_hidden;
+/// assert!(is_hidden(".git/config"));
+/// assert!(is_hidden("partials/.secret.md"));
+/// assert!(is_hidden(".github/.secret.md"));
+/// assert!(!is_hidden("partials/tone.md"));
+/// assert!(!is_hidden(".github/prompts/triage.prompt.yml"));
+/// ```
+pub fn is_hidden(path: &str) -> bool {
+    path.split('/').any(|part| is_hidden_name(part.as_bytes()))
+}
+
+/// Whether one path component (a file or folder name, or a git tree entry's name) is hidden:
+/// it starts with `.`, except `.github`, where GitHub keeps prompts (`.github/prompts/`). The
+/// one rule behind [`is_hidden`], discovery in the working copy and in commits, the version
+/// index and the watcher.
+pub fn is_hidden_name(name: &[u8]) -> bool {
+    name.first() == Some(&b'.') && name != b"." && name != b".." && name != b".github"
+}
 
 /// What is stripped from a prompt file's path to make its id, tried in order.
-const ID_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml", ".yaml", ".yml"];
+pub const ID_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml", ".yaml", ".yml"];
 
 /// The id a prompt file's root-relative path gives: the path without `.prompt.yaml` or
 /// `.prompt.yml`, else without `.yaml` or `.yml`. Whether the file is a prompt at all is the

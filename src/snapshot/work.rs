@@ -11,9 +11,7 @@ pub use crate::error::Refusal;
 use crate::error::{Error, Result};
 use crate::git::lock::LockFile;
 use crate::snapshot::matcher::PromptMatcher;
-
-/// Suffixes that make a file a prompt.
-pub const PROMPT_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml"];
+pub use crate::snapshot::matcher::{is_hidden, is_hidden_name, PROMPT_SUFFIXES};
 
 /// Why a path cannot be read from the registry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,30 +163,6 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
         }
     }
     "a special file"
-}
-
-/// Whether a root-relative path is hidden: any of its components is a hidden name
-/// ([`is_hidden_name`]: `.git`, `.idea`, `.triage.prompt.yaml.swp`, but not `.github`). Hidden
-/// paths are never prompts, are never watched and can never be included.
-///
-/// ```
-/// use promptreg::snapshot::work::is_hidden;
-/// assert!(is_hidden(".git/config"));
-/// assert!(is_hidden("partials/.secret.md"));
-/// assert!(is_hidden(".github/.secret.md"));
-/// assert!(!is_hidden("partials/tone.md"));
-/// assert!(!is_hidden(".github/prompts/triage.prompt.yml"));
-/// ```
-pub fn is_hidden(path: &str) -> bool {
-    path.split('/').any(|part| is_hidden_name(part.as_bytes()))
-}
-
-/// Whether one path component (a file or folder name, or a git tree entry's name) is hidden:
-/// it starts with `.`, except `.github`, where GitHub keeps prompts (`.github/prompts/`). The
-/// one rule behind [`is_hidden`], discovery in the working copy and in commits, the version
-/// index and the watcher.
-pub fn is_hidden_name(name: &[u8]) -> bool {
-    name.first() == Some(&b'.') && name != b"." && name != b".." && name != b".github"
 }
 
 /// A snapshot of the registry's files.
