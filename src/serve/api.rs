@@ -10,13 +10,15 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::convert::Infallible;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::Error;
@@ -26,58 +28,11 @@ use crate::registry::reference::{Reference, Selector};
 use crate::registry::Resolved;
 use crate::render::request::RenderRequest;
 use crate::render::{CompiledPrompt, Output};
-use crate::serve::http::{cached_json, etag, to_json, to_json_vec, Problem, IMMUTABLE, SHORT};
-use crate::serve::state::{Current, State as Served};
-
-pub(crate) type Shared = Arc<Served>;
-
-/// The largest request body read.
-pub(crate) const MAX_BODY: usize = 1 << 20;
-
-/// How much of a body over the limit is read and dropped, so that a client still sending it
-/// gets the 413 rather than a reset connection; beyond it, the connection is closed.
-const DRAIN: usize = 64 << 20;
-
-/// The request body, at most [`MAX_BODY`] bytes of it.
-pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
-    read_body_limited(body, MAX_BODY).await
-}
-
-/// The request body, at most `limit` bytes of it.
-pub(crate) async fn read_body_limited(
-    mut body: axum::body::Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, Problem> {
-    use http_body_util::BodyExt;
-    let mut kept = Vec::new();
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-body",
-                format!("the request body could not be read: {e}"),
-            )
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        total = total.saturating_add(data.len());
-        if total <= limit {
-            kept.extend_from_slice(&data);
-        } else if total > DRAIN.max(limit) {
-            break;
-        }
-    }
-    if total > limit {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            format!("the request body is larger than {limit} bytes"),
-        ));
-    }
-    Ok(axum::body::Bytes::from(kept))
-}
+use crate::serve::current::Current;
+use crate::serve::http::{
+    cached_json, etag, read_body, to_json, to_json_vec, Problem, IMMUTABLE, SHORT,
+};
+use crate::serve::state::Shared;
 
 /// The most prompts one page of the list holds.
 const MAX_PAGE: usize = 1000;
@@ -807,13 +762,108 @@ pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
-pub(crate) async fn openapi() -> Response {
-    (
-        StatusCode::OK,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        crate::serve::openapi_json(),
-    )
+/// The change events, from after `Last-Event-ID` when it is given.
+#[utoipa::path(get, path = "/v1/events",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "`text/event-stream`: one `snapshot` event per new snapshot, its data a Change", body = crate::serve::events::Change)))]
+pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let after: u64 = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    // Subscribe first, then replay what was kept: nothing falls between the two, and what
+    // is in both is sent once.
+    let receiver = state.events.sender.subscribe();
+    let replay = state.events.since(after);
+    let last = replay.last().map_or(after, |c| c.seq);
+    let replayed = futures_util::stream::iter(
+        replay
+            .into_iter()
+            .map(|c| Ok::<Event, Infallible>(crate::serve::events::event(&c))),
+    );
+    let closing = state.events.closing.subscribe();
+    let live = futures_util::stream::unfold(
+        (receiver, last, closing),
+        |(mut receiver, last, mut closing)| async move {
+            loop {
+                if *closing.borrow() {
+                    return None;
+                }
+                let received = tokio::select! {
+                    received = receiver.recv() => received,
+                    _ = closing.changed() => return None,
+                };
+                match received {
+                    Ok(change) if change.seq <= last => continue,
+                    Ok(change) => {
+                        let seq = change.seq;
+                        return Some((
+                            Ok::<Event, Infallible>(crate::serve::events::event(&change)),
+                            (receiver, seq, closing),
+                        ));
+                    }
+                    // Too slow a reader missed some: it reconnects with its last id and gets
+                    // the rest from what is kept.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return None,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    use futures_util::StreamExt;
+    Sse::new(replayed.chain(live))
+        .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// A push webhook (GitHub, GitLab, Gitea): checked, then a fetch starts at once.
+#[utoipa::path(post, path = "/v1/hooks/push",
+    request_body(content = String, description = "The push event, as the git host sends it"),
+    responses((status = 202, description = "a fetch was started"), (status = 401, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn hook(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Some(following) = state.following.as_ref() else {
+        return Problem::new(
+            StatusCode::CONFLICT,
+            "not-following",
+            "this server does not follow a remote, so a push webhook has nothing to fetch",
+        )
+        .with_hint("start it with --follow REMOTE")
+        .into_response();
+    };
+    let bytes = match crate::serve::http::read_body_limited(
+        body,
+        crate::serve::follow::MAX_HOOK_BODY,
+    )
+    .await
+    {
+        Ok(bytes) => bytes,
+        Err(problem) => return problem.into_response(),
+    };
+    let Some(secret) = following.follow.hook_secret.as_deref() else {
+        tracing::warn!("push webhook refused: no hook secret is configured");
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unsigned",
+            "this server takes no webhooks: it has no hook secret",
+        )
+        .with_hint("give the secret with --hook-secret-file FILE or PROMPTREG_HOOK_SECRET")
+        .into_response();
+    };
+    if !crate::serve::follow::signed(&headers, &bytes, secret) {
+        tracing::warn!("push webhook refused: bad or missing signature");
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "bad-signature",
+            "the webhook's signature does not match the secret",
+        )
+        .with_hint("GitHub and Gitea sign with X-Hub-Signature-256, GitLab sends X-Gitlab-Token")
+        .into_response();
+    }
+    following.wake.notify_one();
+    (StatusCode::ACCEPTED, "fetching\n").into_response()
 }

@@ -3,19 +3,14 @@
 //! `Last-Event-ID` resumption, so a client's cache drops exactly what changed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::sse::Event;
 use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-use crate::serve::api::Shared;
-use crate::serve::state::Current;
+use crate::serve::current::Current;
 
 /// How many events are kept for clients that resume.
 const KEPT: usize = 1024;
@@ -43,7 +38,7 @@ pub(crate) struct Moved {
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 pub(crate) struct Change {
     /// The event's number (`id:` of the stream; send it back as `Last-Event-ID`).
-    seq: u64,
+    pub(crate) seq: u64,
     commit: String,
     previous: String,
     /// Prompts that gained versions.
@@ -59,9 +54,9 @@ pub(crate) struct Change {
 
 /// What changed from `old` to `new`.
 pub(crate) fn diff(seq: u64, old: &Current, new: &Current) -> Change {
-    let before: BTreeMap<&str, &crate::serve::state::Row> =
+    let before: BTreeMap<&str, &crate::serve::current::Row> =
         old.rows.iter().map(|r| (r.id.as_str(), r)).collect();
-    let after: BTreeMap<&str, &crate::serve::state::Row> =
+    let after: BTreeMap<&str, &crate::serve::current::Row> =
         new.rows.iter().map(|r| (r.id.as_str(), r)).collect();
     let ids: BTreeSet<&str> = before.keys().chain(after.keys()).copied().collect();
     let mut change = Change {
@@ -123,10 +118,10 @@ pub(crate) fn diff(seq: u64, old: &Current, new: &Current) -> Change {
 /// The events sent so far (the newest [`KEPT`]) and the channel new ones go out on.
 pub(crate) struct Events {
     kept: Mutex<VecDeque<Arc<Change>>>,
-    sender: broadcast::Sender<Arc<Change>>,
+    pub(crate) sender: broadcast::Sender<Arc<Change>>,
     next: Mutex<u64>,
     /// Set when the server shuts down: open streams end, so that draining does not wait.
-    closing: tokio::sync::watch::Sender<bool>,
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Events {
@@ -165,7 +160,7 @@ impl Events {
         let _ = self.sender.send(change);
     }
 
-    fn since(&self, seq: u64) -> Vec<Arc<Change>> {
+    pub(crate) fn since(&self, seq: u64) -> Vec<Arc<Change>> {
         let kept = self
             .kept
             .lock()
@@ -174,65 +169,10 @@ impl Events {
     }
 }
 
-fn event(change: &Change) -> Event {
+pub(crate) fn event(change: &Change) -> Event {
     let data = serde_json::to_string(change).unwrap_or_default();
     Event::default()
         .id(change.seq.to_string())
         .event("snapshot")
         .data(data)
-}
-
-/// The change events, from after `Last-Event-ID` when it is given.
-#[utoipa::path(get, path = "/v1/events",
-    params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "`text/event-stream`: one `snapshot` event per new snapshot, its data a Change", body = Change)))]
-pub(crate) async fn stream(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let after: u64 = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    // Subscribe first, then replay what was kept: nothing falls between the two, and what
-    // is in both is sent once.
-    let receiver = state.events.sender.subscribe();
-    let replay = state.events.since(after);
-    let last = replay.last().map_or(after, |c| c.seq);
-    let replayed = futures_util::stream::iter(
-        replay
-            .into_iter()
-            .map(|c| Ok::<Event, Infallible>(event(&c))),
-    );
-    let closing = state.events.closing.subscribe();
-    let live = futures_util::stream::unfold(
-        (receiver, last, closing),
-        |(mut receiver, last, mut closing)| async move {
-            loop {
-                if *closing.borrow() {
-                    return None;
-                }
-                let received = tokio::select! {
-                    received = receiver.recv() => received,
-                    _ = closing.changed() => return None,
-                };
-                match received {
-                    Ok(change) if change.seq <= last => continue,
-                    Ok(change) => {
-                        let seq = change.seq;
-                        return Some((
-                            Ok::<Event, Infallible>(event(&change)),
-                            (receiver, seq, closing),
-                        ));
-                    }
-                    // Too slow a reader missed some: it reconnects with its last id and gets
-                    // the rest from what is kept.
-                    Err(broadcast::error::RecvError::Lagged(_)) => return None,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        },
-    );
-    use futures_util::StreamExt;
-    Sse::new(replayed.chain(live))
-        .keep_alive(KeepAlive::default())
-        .into_response()
 }

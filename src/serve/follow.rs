@@ -7,16 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
-use crate::serve::api::Shared;
-use crate::serve::http::Problem;
 
 /// How long one fetch may take before it is stopped.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -128,7 +124,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
 }
 
 /// Fetches the followed branch into its tracking ref (a rewritten history included).
-fn fetch(follow: &Follow) -> Result<()> {
+pub(crate) fn fetch(follow: &Follow) -> Result<()> {
     let refspec = format!("+refs/heads/{}:{}", follow.branch, follow.tracking_ref());
     git(
         &follow.workdir,
@@ -213,65 +209,10 @@ impl Following {
     }
 }
 
-/// Fetches every interval, or at once when a webhook wakes it; one fetch at a time, so a storm
-/// of hooks becomes one fetch (and one more for what arrived during it).
-pub(crate) async fn run(state: Shared) {
-    let Some(following) = state.following.as_ref() else {
-        return;
-    };
-    let interval = following.follow.interval;
-    let mut delay = Duration::ZERO;
-    let mut failures: u32 = 0;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {},
-            () = following.wake.notified() => {},
-        }
-        let task_state = state.clone();
-        let fetched = tokio::task::spawn_blocking(move || {
-            let following = task_state.following.as_ref().map(|f| f.follow.clone());
-            match following {
-                Some(follow) => fetch(&follow),
-                None => Ok(()),
-            }
-        })
-        .await;
-        let fetched = match fetched {
-            Ok(result) => result,
-            Err(e) => Err(Error::Usage(format!("the fetch stopped: {e}"))),
-        };
-        match fetched {
-            Ok(()) => {
-                failures = 0;
-                delay = interval;
-                {
-                    let mut health = following.health();
-                    health.fetch_error = None;
-                    health.last_fetch = Some(SystemTime::now());
-                    health.fetches += 1;
-                }
-                state.metrics.fetch(true);
-                let task_state = state.clone();
-                let _ = tokio::task::spawn_blocking(move || task_state.refresh_logged()).await;
-            }
-            Err(err) => {
-                failures = failures.saturating_add(1);
-                // 1 s, 2 s, 4 s ... up to the interval.
-                delay =
-                    Duration::from_secs(1u64 << failures.min(16).saturating_sub(1)).min(interval);
-                tracing::warn!(error = %err, retry_in_s = delay.as_secs(), "fetch failed; still serving the last snapshot");
-                following.health().fetch_error = Some(err.to_string());
-                state.metrics.fetch(false);
-            }
-        }
-        state.metrics.degraded(state.degraded().is_some());
-    }
-}
-
 /// Whether a webhook's signature is right: GitHub's and Gitea's `X-Hub-Signature-256`
 /// (HMAC-SHA256 of the body), Gitea's `X-Gitea-Signature`, GitLab's `X-Gitlab-Token`; each
 /// compared in constant time.
-fn signed(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> bool {
+pub(crate) fn signed(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let hmac_ok = |hex: &str| {
         let Some(given) = decode_hex(hex.trim()) else {
@@ -303,52 +244,6 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect()
-}
-
-/// A push webhook (GitHub, GitLab, Gitea): checked, then a fetch starts at once.
-#[utoipa::path(post, path = "/v1/hooks/push",
-    request_body(content = String, description = "The push event, as the git host sends it"),
-    responses((status = 202, description = "a fetch was started"), (status = 401, body = Problem), (status = 409, body = Problem)))]
-pub(crate) async fn hook(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Response {
-    let Some(following) = state.following.as_ref() else {
-        return Problem::new(
-            StatusCode::CONFLICT,
-            "not-following",
-            "this server does not follow a remote, so a push webhook has nothing to fetch",
-        )
-        .with_hint("start it with --follow REMOTE")
-        .into_response();
-    };
-    let bytes = match crate::serve::api::read_body_limited(body, MAX_HOOK_BODY).await {
-        Ok(bytes) => bytes,
-        Err(problem) => return problem.into_response(),
-    };
-    let Some(secret) = following.follow.hook_secret.as_deref() else {
-        tracing::warn!("push webhook refused: no hook secret is configured");
-        return Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unsigned",
-            "this server takes no webhooks: it has no hook secret",
-        )
-        .with_hint("give the secret with --hook-secret-file FILE or PROMPTREG_HOOK_SECRET")
-        .into_response();
-    };
-    if !signed(&headers, &bytes, secret) {
-        tracing::warn!("push webhook refused: bad or missing signature");
-        return Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "bad-signature",
-            "the webhook's signature does not match the secret",
-        )
-        .with_hint("GitHub and Gitea sign with X-Hub-Signature-256, GitLab sends X-Gitlab-Token")
-        .into_response();
-    }
-    following.wake.notify_one();
-    (StatusCode::ACCEPTED, "fetching\n").into_response()
 }
 
 #[cfg(test)]

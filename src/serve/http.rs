@@ -126,6 +126,54 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The largest request body read.
+pub(crate) const MAX_BODY: usize = 1 << 20;
+
+/// How much of a body over the limit is read and dropped, so that a client still sending it
+/// gets the 413 rather than a reset connection; beyond it, the connection is closed.
+const DRAIN: usize = 64 << 20;
+
+/// The request body, at most [`MAX_BODY`] bytes of it.
+pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
+    read_body_limited(body, MAX_BODY).await
+}
+
+/// The request body, at most `limit` bytes of it.
+pub(crate) async fn read_body_limited(
+    mut body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Problem> {
+    use http_body_util::BodyExt;
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= limit {
+            kept.extend_from_slice(&data);
+        } else if total > DRAIN.max(limit) {
+            break;
+        }
+    }
+    if total > limit {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("the request body is larger than {limit} bytes"),
+        ));
+    }
+    Ok(axum::body::Bytes::from(kept))
+}
+
 /// A strong ETag built from object ids (never from the body).
 pub(crate) fn etag(parts: &[&str]) -> String {
     format!("\"{}\"", parts.join("."))

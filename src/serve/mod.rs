@@ -7,12 +7,16 @@
 //!
 //! - `api`: the `/v1` routes and what they answer;
 //! - `http`: problem+json, ETags, `If-None-Match`, the caching policies;
+//! - `current`: one commit as served (the snapshot and the rows of the list);
 //! - `state`: the snapshot being served, its swap, the compiled prompts kept across swaps;
+//! - `events`, `follow`: the change log, and fetching a followed remote (their routes are in
+//!   `api`, their loops here, so that the files import only downwards);
 //! - `auth`: bearer tokens and scopes (`--auth FILE`);
 //! - `metrics`: `/metrics`.
 
 pub mod api;
 pub mod auth;
+pub(crate) mod current;
 pub mod events;
 pub mod export;
 pub mod follow;
@@ -23,7 +27,7 @@ pub mod write;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -35,9 +39,9 @@ use utoipa::OpenApi;
 
 use crate::error::{Error, Result};
 use crate::registry::Registry;
-use crate::serve::api::Shared;
 use crate::serve::auth::{Scope, Tokens};
 use crate::serve::http::Problem;
+use crate::serve::state::Shared;
 use crate::serve::state::State;
 
 /// How long a request may take, body included, before it is answered with 408.
@@ -95,12 +99,12 @@ pub const ROUTES: &[(&str, &str)] = &[
         api::versions,
         api::render,
         api::manifest,
-        events::stream,
-        follow::hook,
+        api::events,
+        api::hook,
         api::healthz,
         api::readyz,
         api::metrics,
-        api::openapi
+        openapi
     ),
     components(schemas(Problem))
 )]
@@ -111,6 +115,17 @@ pub fn openapi_json() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_default())
         .clone()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+async fn openapi() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+        .into_response()
 }
 
 /// The router over a loaded state.
@@ -132,12 +147,12 @@ fn router(state: Shared) -> Router {
         .route("/v1/versions/{*id}", get(api::versions))
         .route("/v1/render/{*id}", post(api::render))
         .route("/v1/manifest", get(api::manifest))
-        .route("/v1/events", get(events::stream))
-        .route("/v1/hooks/push", post(follow::hook))
+        .route("/v1/events", get(api::events))
+        .route("/v1/hooks/push", post(api::hook))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
-        .route("/openapi.json", get(api::openapi))
+        .route("/openapi.json", get(openapi))
         .fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(state.clone(), around))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -284,7 +299,7 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
             .map_err(|e| Error::io(format!("address {}", options.listen), e))?;
         ready(addr);
         let refresher = tokio::spawn(follow_tip(state.clone()));
-        let follower = tokio::spawn(follow::run(state.clone()));
+        let follower = tokio::spawn(follow_remote(state.clone()));
         accept(listener, router(state.clone()), &state).await;
         refresher.abort();
         follower.abort();
@@ -351,6 +366,61 @@ async fn follow_tip(state: Shared) {
         if let Err(err) = tokio::task::spawn_blocking(move || state.refresh_logged()).await {
             tracing::warn!(error = %err, "the tip check stopped");
         }
+    }
+}
+
+/// Fetches every interval, or at once when a webhook wakes it; one fetch at a time, so a storm
+/// of hooks becomes one fetch (and one more for what arrived during it).
+async fn follow_remote(state: Shared) {
+    let Some(following) = state.following.as_ref() else {
+        return;
+    };
+    let interval = following.follow.interval;
+    let mut delay = Duration::ZERO;
+    let mut failures: u32 = 0;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {},
+            () = following.wake.notified() => {},
+        }
+        let task_state = state.clone();
+        let fetched = tokio::task::spawn_blocking(move || {
+            let following = task_state.following.as_ref().map(|f| f.follow.clone());
+            match following {
+                Some(follow) => follow::fetch(&follow),
+                None => Ok(()),
+            }
+        })
+        .await;
+        let fetched = match fetched {
+            Ok(result) => result,
+            Err(e) => Err(Error::Usage(format!("the fetch stopped: {e}"))),
+        };
+        match fetched {
+            Ok(()) => {
+                failures = 0;
+                delay = interval;
+                {
+                    let mut health = following.health();
+                    health.fetch_error = None;
+                    health.last_fetch = Some(SystemTime::now());
+                    health.fetches += 1;
+                }
+                state.metrics.fetch(true);
+                let task_state = state.clone();
+                let _ = tokio::task::spawn_blocking(move || task_state.refresh_logged()).await;
+            }
+            Err(err) => {
+                failures = failures.saturating_add(1);
+                // 1 s, 2 s, 4 s ... up to the interval.
+                delay =
+                    Duration::from_secs(1u64 << failures.min(16).saturating_sub(1)).min(interval);
+                tracing::warn!(error = %err, retry_in_s = delay.as_secs(), "fetch failed; still serving the last snapshot");
+                following.health().fetch_error = Some(err.to_string());
+                state.metrics.fetch(false);
+            }
+        }
+        state.metrics.degraded(state.degraded().is_some());
     }
 }
 

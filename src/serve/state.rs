@@ -2,20 +2,19 @@
 //! of the prompt list built once, swapped atomically when the tip moves. A request loads the
 //! snapshot once and answers from it alone, so it never sees half of two.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
 use crate::error::Result;
-use crate::format::prompt::Prompt;
 use crate::git::oid::ObjectId;
-use crate::registry::{Registry, Resolved, Snapshot};
+use crate::registry::{Registry, Resolved};
 use crate::render::CompiledPrompt;
 use crate::serve::auth::Tokens;
+use crate::serve::current::Current;
 use crate::serve::metrics::Metrics;
-use crate::snapshot::work::Source;
 
 /// How often the server asks git whether the tip moved (two small file reads).
 pub(crate) const POLL: Duration = Duration::from_millis(25);
@@ -23,117 +22,8 @@ pub(crate) const POLL: Duration = Duration::from_millis(25);
 /// How many compiled prompts the server keeps, across snapshots.
 const MAX_COMPILED: usize = 4096;
 
-/// One row of the prompt list.
-#[derive(Debug, Clone)]
-pub(crate) struct Row {
-    pub id: String,
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub tags: Vec<String>,
-    pub versions: u32,
-    pub latest: Option<u32>,
-    pub default: Option<u32>,
-    pub labels: BTreeMap<String, u32>,
-    /// Lowercase id, name and description, for `q=`.
-    pub haystack: String,
-    /// The file's blob, so that the next snapshot re-reads only files that changed.
-    pub blob: Option<ObjectId>,
-}
-
-/// The registry at one commit, and what is derived from it once.
-#[derive(Debug)]
-pub(crate) struct Current {
-    pub snapshot: Snapshot,
-    /// The commit, in hex.
-    pub commit: String,
-    /// The blob of `defaults.yaml` at the commit (`none` without one).
-    pub manifest_blob: String,
-    /// Every prompt, sorted by id.
-    pub rows: Vec<Row>,
-    /// When it was loaded.
-    pub loaded: Instant,
-}
-
-impl Current {
-    /// Builds everything a snapshot answers from: the version index, the manifest, the rows.
-    pub(crate) fn load(registry: &Registry, previous: Option<&Current>) -> Result<Current> {
-        let snapshot = registry.snapshot_after(previous.map(|p| &p.snapshot))?;
-        let commit = snapshot.commit();
-        let source = snapshot.registry().commit_source(commit)?;
-        let manifest_blob = source
-            .blob_id(crate::format::manifest::FILE)?
-            .map_or_else(|| "none".to_string(), |b| b.to_string());
-        let counts: BTreeMap<String, u32> = match snapshot.index() {
-            Ok(index) => index
-                .files
-                .iter()
-                .map(|(file, versions)| (file.clone(), versions.len() as u32))
-                .collect(),
-            // A shallow clone: prompts without numbers.
-            Err(err) if err.kind() == crate::error::ErrorKind::NoHistory => BTreeMap::new(),
-            Err(err) => return Err(err),
-        };
-        let manifest = snapshot.manifest();
-        let blobs = source.prompt_blobs()?;
-        // What the previous snapshot read of files that did not change since.
-        let known: HashMap<ObjectId, &Row> = previous
-            .map(|p| {
-                p.rows
-                    .iter()
-                    .filter_map(|r| r.blob.map(|b| (b, r)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut rows = Vec::with_capacity(snapshot.discovery().prompts.len());
-        for (id, file) in &snapshot.discovery().prompts {
-            let blob = blobs.get(file).copied();
-            let (name, description, tags) = match blob.and_then(|b| known.get(&b)) {
-                Some(row) => (row.name.clone(), row.description.clone(), row.tags.clone()),
-                None => {
-                    let parsed = source
-                        .read(file)?
-                        .map(|bytes| Prompt::parse(file, &bytes).prompt)
-                        .unwrap_or_default();
-                    match parsed {
-                        Some(p) => (p.name, p.description, p.tags),
-                        None => (None, None, Vec::new()),
-                    }
-                }
-            };
-            let versions = counts.get(file).copied().unwrap_or(0);
-            let latest = (versions > 0).then_some(versions);
-            let haystack = format!(
-                "{id}\n{}\n{}",
-                name.as_deref().unwrap_or(""),
-                description.as_deref().unwrap_or("")
-            )
-            .to_lowercase();
-            rows.push(Row {
-                id: id.clone(),
-                name,
-                description,
-                tags,
-                versions,
-                latest,
-                default: manifest.get(None, id).or(latest),
-                labels: manifest
-                    .labels_of(id)
-                    .into_iter()
-                    .map(|(l, v)| (l.to_string(), v))
-                    .collect(),
-                haystack,
-                blob,
-            });
-        }
-        Ok(Current {
-            commit: commit.to_string(),
-            snapshot,
-            manifest_blob,
-            rows,
-            loaded: Instant::now(),
-        })
-    }
-}
+/// The state, as handlers hold it.
+pub(crate) type Shared = Arc<State>;
 
 /// The server's state, shared by every request.
 pub(crate) struct State {

@@ -20,9 +20,10 @@ use crate::format::manifest;
 use crate::git::{Change, Identity};
 use crate::registry::reference::{Reference, Selector};
 use crate::registry::LoadedPrompt;
-use crate::serve::api::{read_body, Shared};
+use crate::serve::current::Current;
+use crate::serve::http::read_body;
 use crate::serve::http::{etag, to_json, Problem};
-use crate::serve::state::Current;
+use crate::serve::state::Shared;
 use crate::snapshot::overlay::Overlay;
 use crate::snapshot::work::Source;
 
