@@ -44,30 +44,18 @@ pub fn run(ctx: &Context, args: VersionsArgs) -> Result<u8, Failure> {
         }
     }
     let manifest = registry.manifest()?;
-    let default = manifest
-        .get(None, &args.id)
-        .or(versions.last().map(|v| v.number));
-    let labels = manifest.labels_of(&args.id);
-    let rows: Vec<Row> = versions
-        .iter()
-        .rev()
-        .map(|v| {
-            let c = index.commit(v);
-            Row {
-                version: v.number,
-                commit: c.id.to_hex(),
-                author: c.author.clone(),
-                email: c.email.clone(),
-                time: crate::git::time::rfc3339(c.time, c.offset_minutes),
-                subject: c.message.lines().next().unwrap_or("").to_string(),
-                message: c.message.clone(),
-                default: default == Some(v.number),
-                labels: labels
-                    .iter()
-                    .filter(|(_, n)| *n == v.number)
-                    .map(|(l, _)| l.to_string())
-                    .collect(),
-            }
+    let rows: Vec<Row> = crate::registry::marked_versions(index, &versions, &manifest, &args.id)
+        .into_iter()
+        .map(|m| Row {
+            version: m.version.number,
+            commit: m.commit.id.to_hex(),
+            author: m.commit.author.clone(),
+            email: m.commit.email.clone(),
+            time: crate::git::time::rfc3339(m.commit.time, m.commit.offset_minutes),
+            subject: m.commit.message.lines().next().unwrap_or("").to_string(),
+            message: m.commit.message.clone(),
+            default: m.default,
+            labels: m.labels,
         })
         .collect();
     match args.format {

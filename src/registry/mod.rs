@@ -415,6 +415,46 @@ impl Snapshot {
     }
 }
 
+/// A version of a prompt with the marks `defaults.yaml` gives it: whether `ID` resolves to it
+/// (the manifest's default, else the latest) and which labels point at it.
+#[derive(Debug, Clone)]
+pub struct MarkedVersion<'a> {
+    /// The version.
+    pub version: &'a Version,
+    /// Its commit.
+    pub commit: &'a crate::git::CommitInfo,
+    /// Whether it is the default.
+    pub default: bool,
+    /// The labels that point at it.
+    pub labels: Vec<String>,
+}
+
+/// `versions` of prompt `id` (oldest first, as the index has them), newest first, with the
+/// marks `manifest` gives them: the one rule `versions` and the server's version lists share.
+pub fn marked_versions<'a>(
+    index: &'a VersionIndex,
+    versions: &'a [Version],
+    manifest: &Manifest,
+    id: &str,
+) -> Vec<MarkedVersion<'a>> {
+    let default = manifest.get(None, id).or(versions.last().map(|v| v.number));
+    let labels = manifest.labels_of(id);
+    versions
+        .iter()
+        .rev()
+        .map(|v| MarkedVersion {
+            version: v,
+            commit: index.commit(v),
+            default: default == Some(v.number),
+            labels: labels
+                .iter()
+                .filter(|(_, n)| *n == v.number)
+                .map(|(l, _)| l.to_string())
+                .collect(),
+        })
+        .collect()
+}
+
 /// What a reference resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {

@@ -322,32 +322,19 @@ fn versions_of(current: &Current, index: &VersionIndex, id: &str) -> Vec<Version
     let Some(file) = index.file_of(id) else {
         return Vec::new();
     };
-    let manifest = current.snapshot.manifest();
-    let default = manifest
-        .get(None, id)
-        .or(Some(index.versions(&file).len() as u32));
-    let labels = manifest.labels_of(id);
-    index
-        .versions(&file)
-        .iter()
-        .rev()
-        .map(|v| {
-            let info = index.commit(v);
-            VersionDoc {
-                version: v.number,
-                commit: info.id.to_string(),
-                blob: v.blob.to_string(),
-                author: info.author.clone(),
-                email: info.email.clone(),
-                time: crate::git::time::rfc3339(info.time, info.offset_minutes),
-                message: info.message.clone(),
-                default: default == Some(v.number),
-                labels: labels
-                    .iter()
-                    .filter(|(_, n)| *n == v.number)
-                    .map(|(l, _)| l.to_string())
-                    .collect(),
-            }
+    let versions = index.versions(&file);
+    crate::registry::marked_versions(index, versions, current.snapshot.manifest(), id)
+        .into_iter()
+        .map(|m| VersionDoc {
+            version: m.version.number,
+            commit: m.commit.id.to_string(),
+            blob: m.version.blob.to_string(),
+            author: m.commit.author.clone(),
+            email: m.commit.email.clone(),
+            time: crate::git::time::rfc3339(m.commit.time, m.commit.offset_minutes),
+            message: m.commit.message.clone(),
+            default: m.default,
+            labels: m.labels,
         })
         .collect()
 }
