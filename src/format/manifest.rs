@@ -307,23 +307,7 @@ pub fn remove(text: &str, label: Option<&str>, id: &str) -> Result<Option<String
             return Err("defaults.yaml is written in a form promptreg cannot edit line by line (flow mappings or anchors); edit it by hand".into());
         };
         found_lines.push(i);
-        let block_start = i + 1;
-        let mut block_end = block_start;
-        while block_end < end {
-            let line = &lines[block_end];
-            let ind = line.len() - line.trim_start_matches(' ').len();
-            if !is_blank(line) && ind <= indent {
-                break;
-            }
-            block_end += 1;
-        }
-        indent = (block_start..block_end)
-            .find(|&j| !is_blank(&lines[j]))
-            .map_or(indent + 2, |j| {
-                lines[j].len() - lines[j].trim_start_matches(' ').len()
-            });
-        start = block_start;
-        end = block_end;
+        (start, end, indent) = block(&lines, i, end, indent);
     }
     let leaf = found_lines[found_lines.len() - 1];
     lines.remove(leaf);
@@ -366,6 +350,28 @@ pub fn remove(text: &str, label: Option<&str>, id: &str) -> Result<Option<String
         return Err("defaults.yaml is written in a form promptreg cannot edit line by line (flow mappings or anchors); edit it by hand".into());
     }
     Ok(Some(edited))
+}
+
+/// The block the `key:` line `i` opens (the following lines indented deeper than `indent`, or
+/// blank, up to `end`): its first and past-the-end lines, and its children's indentation.
+fn block(lines: &[String], i: usize, end: usize, indent: usize) -> (usize, usize, usize) {
+    let start = i + 1;
+    let mut stop = start;
+    while stop < end {
+        let line = &lines[stop];
+        if !is_blank(line) && indent_of(line) <= indent {
+            break;
+        }
+        stop += 1;
+    }
+    let child = (start..stop)
+        .find(|&j| !is_blank(&lines[j]))
+        .map_or(indent + 2, |j| indent_of(&lines[j]));
+    (start, stop, child)
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
 }
 
 /// A line's indentation, key and the column after `key:`, if it is a `key:` line.
@@ -533,25 +539,7 @@ fn set_path(lines: &mut Vec<String>, path: &[&str], version: u32) -> Result<(), 
                 if trimmed == "{}" {
                     lines[i] = format!("{}\n", &lines[i][..value_col].trim_end());
                 }
-                // The block of this key: following lines indented deeper (or blank).
-                let block_start = i + 1;
-                let mut block_end = block_start;
-                while block_end < end {
-                    let line = &lines[block_end];
-                    let ind = line.len() - line.trim_start_matches(' ').len();
-                    if !is_blank(line) && ind <= indent {
-                        break;
-                    }
-                    block_end += 1;
-                }
-                let child = (block_start..block_end)
-                    .find(|&j| !is_blank(&lines[j]))
-                    .map_or(indent + 2, |j| {
-                        lines[j].len() - lines[j].trim_start_matches(' ').len()
-                    });
-                start = block_start;
-                end = block_end;
-                indent = child;
+                (start, end, indent) = block(lines, i, end, indent);
             }
             None => {
                 // Insert after the block's last non-blank line.
