@@ -921,8 +921,10 @@ impl Repo {
         message: &str,
         author: Option<&Identity>,
     ) -> Result<ObjectId> {
-        // The committer must be known before anything is written.
+        // The committer must be known before anything is written, and a merge, rebase or
+        // bisect under way in this repository is not moved underneath.
         self.check_identity()?;
+        self.check_state()?;
         let _writer =
             crate::git::lock::WriterLock::acquire(&self.repo.path().join("promptreg.lock"))?;
         let current = match self.repo.find_reference(branch) {

@@ -614,3 +614,29 @@ fn a_server_killed_mid_write_leaves_the_repository_valid() {
     git(&repo, &["reset", "--hard", "HEAD"]);
     assert_eq!(versions(&repo, "a"), [4, 3, 2, 1]);
 }
+
+#[test]
+fn a_merge_in_progress_refuses_writes_and_changes_nothing() {
+    let repo = repo();
+    let dir = crate::common::tempdir();
+    let server = writing_server(&repo, dir.path(), "release");
+    let head = repo.head();
+    std::fs::write(repo.path().join(".git/MERGE_HEAD"), format!("{head}\n")).expect("merge head");
+    let body =
+        json!({"message": "m", "source": "template: \"two {{ x }}\"\ntestData:\n  - x: 1\n"});
+    let refused = send(&server, "POST", "/v1/prompts/a", Some(WRITER), &body, None);
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("merge")),
+        "{}",
+        refused.body
+    );
+    assert_eq!(repo.head(), head);
+    std::fs::remove_file(repo.path().join(".git/MERGE_HEAD")).expect("done merging");
+    assert_eq!(
+        send(&server, "POST", "/v1/prompts/a", Some(WRITER), &body, None).status,
+        201
+    );
+}
