@@ -102,6 +102,12 @@ codes! {
     ManifestInvalidLabel = "manifest-invalid-label", Error;
     /// A `promptreg.yaml` that says nothing usable: an unknown field, a bad or empty pattern.
     InvalidConfig = "invalid-config", Error;
+    /// A GitHub Models evaluator that `eval` cannot run: no method, a field of the wrong type.
+    InvalidEvaluator = "invalid-evaluator", Error;
+    /// `uses:` naming an evaluator that is not built in (it always fails, as in gh-models).
+    UnknownEvaluator = "unknown-evaluator", Warning;
+    /// A key or token written into `promptreg.yaml` (its line is never quoted).
+    KeyInConfig = "key-in-config", Error;
     /// A user-supplied variable rendered into a system message.
     InjectionRisk = "injection-risk", Warning;
     /// A test case whose rendered prompt exceeds `maxPromptTokens`.
@@ -185,6 +191,8 @@ impl Diagnostic {
         } else {
             Renderer::plain()
         };
+        // A line that holds a key is never quoted, so that no terminal or CI log shows it.
+        let source = source.filter(|_| self.code != Code::KeyInConfig);
         let span = source.and_then(|src| line_span(src, self.line, self.column));
         let (Some(src), Some(span)) = (source, span) else {
             // No text to quote: the header, the location and the hint, in rustc's layout.

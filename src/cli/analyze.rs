@@ -69,8 +69,8 @@ pub fn run(ctx: &Context, args: AnalyzeArgs) -> Result<u8, Failure> {
             "--html is for `analyze heatmap` only".into(),
         ));
     }
-    let config = config(&args.model.settings())?;
     let registry = ctx.registry()?;
+    let config = config(&args.model.settings(), &registry)?;
     let reference = Reference::parse(&args.reference)?;
     let loaded = registry.load(&reference)?;
     let analysis = args.analysis.analysis();

@@ -56,8 +56,8 @@ pub fn run(ctx: &Context, args: EvalArgs) -> Result<u8, Failure> {
     let mut settings = args.model.settings();
     settings.judge_model = args.judge_model.clone();
     settings.jobs = args.jobs;
-    let config = config(&settings)?;
     let registry = ctx.registry()?;
+    let config = config(&settings, &registry)?;
     let targets = targets(&registry, &args.prompts)?;
     let client = cached(config, &registry, args.no_cache);
     let mut results = Vec::new();

@@ -39,8 +39,8 @@ pub struct ImproveArgs {
 
 /// Runs `improve`.
 pub fn run(ctx: &Context, args: ImproveArgs) -> Result<u8, Failure> {
-    let config = config(&args.model.settings())?;
     let registry = ctx.registry()?;
+    let config = config(&args.model.settings(), &registry)?;
     let reference = Reference::parse(&args.reference)?;
     let loaded = registry.load(&reference)?;
     let work = registry.read_work_text(&loaded.file);

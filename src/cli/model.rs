@@ -45,9 +45,11 @@ impl ModelArgs {
     }
 }
 
-/// Resolves `settings` against the process environment.
-pub fn config(settings: &Settings) -> Result<ModelConfig, Failure> {
-    Ok(ModelConfig::resolve(settings, &|name| {
+/// Resolves `settings` against the process environment and the `model` section of the
+/// registry's `promptreg.yaml`.
+pub fn config(settings: &Settings, registry: &Registry) -> Result<ModelConfig, Failure> {
+    let file = registry.settings()?.model;
+    Ok(ModelConfig::resolve_with(settings, &file, &|name| {
         std::env::var(name).ok()
     })?)
 }

@@ -50,7 +50,7 @@ pub fn run(ctx: &Context, args: ReviewArgs) -> Result<u8, Failure> {
     let evaluation = if args.eval {
         let mut settings = args.model.settings();
         settings.judge_model = args.judge_model.clone();
-        let client = cached(config(&settings)?, &registry, false);
+        let client = cached(config(&settings, &registry)?, &registry, false);
         Some(evaluate_review(
             &registry,
             &review,

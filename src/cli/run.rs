@@ -27,7 +27,7 @@ pub struct RunArgs {
 
 /// Runs `run`.
 pub fn run(ctx: &Context, args: RunArgs) -> Result<u8, Failure> {
-    let config = config(&args.model.settings())?;
+    let config = config(&args.model.settings(), &ctx.registry()?)?;
     let request = Request::from_args(args.render)?;
     let rendered = render(ctx, &request)?;
     let model = config.model.clone().or_else(|| {

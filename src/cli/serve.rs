@@ -48,6 +48,14 @@ pub struct ServeArgs {
     /// one, webhooks are refused.
     #[arg(long, value_name = "FILE", requires = "follow")]
     pub hook_secret_file: Option<PathBuf>,
+    /// Answer POST /v1/analyze/{score,risk,balance,heatmap}/ID with the judge model of
+    /// --endpoint/--model (or PROMPTREG_ENDPOINT, `model` in promptreg.yaml, ...); every
+    /// analysis is a model call, cached by content under the git dir.
+    #[arg(long)]
+    pub analyses: bool,
+    /// The judge model of --analyses.
+    #[command(flatten)]
+    pub model: super::model::ModelArgs,
     /// The access log's format on stderr: one line per request.
     #[arg(long, value_enum, default_value_t)]
     pub log_format: LogFormat,
@@ -178,11 +186,31 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
             repo.check_identity()?;
         }
     }
+    let analyses = if args.analyses {
+        let config = super::model::config(&args.model.settings(), &registry)?;
+        Some(std::sync::Arc::new(super::model::cached(
+            config, &registry, false,
+        )))
+    } else {
+        let flags = [
+            ("--endpoint", args.model.endpoint.is_some()),
+            ("--model", args.model.model.is_some()),
+            ("--timeout", args.model.timeout.is_some()),
+            ("--retries", args.model.retries.is_some()),
+        ];
+        if let Some((flag, _)) = flags.iter().find(|(_, given)| *given) {
+            return Err(Failure::Message(format!(
+                "{flag} is the judge model of --analyses: add --analyses, or drop {flag}"
+            )));
+        }
+        None
+    };
     let options = crate::serve::Options {
         listen: args.listen,
         tokens,
         allow_writes: args.allow_writes,
         follow,
+        analyses,
     };
     let root = registry.root().display().to_string();
     crate::serve::run(registry, options, |addr: SocketAddr| {

@@ -6,7 +6,17 @@
 //!   - "**/*.prompt.yml"
 //!   - "examples/*.yml"
 //!   - "!examples/broken_*.yml"  # a leading `!` excludes what matched
+//! model:                        # the team's model, for run, eval, analyze and improve
+//!   endpoint: https://models.github.ai/inference
+//!   model: openai/gpt-4o-mini   # for prompts that name no model
+//!   judgeModel: openai/gpt-4o   # for `llm` evaluators and the analyses
+//!   keyEnv: TEAM_MODELS_KEY     # the environment variable that holds the key
+//!   timeout: 60                 # seconds per request
+//!   retries: 3                  # after a 429 or a 5xx
+//!   jobs: 4                     # requests at once
 //! ```
+//!
+//! A key never goes in the file (it is committed): `keyEnv` names the variable that holds it.
 //!
 //! Reading is strict: a syntax error, an unknown field, a value of the wrong type, an empty
 //! list or a pattern that cannot match a YAML file is an error naming the file and line, never
@@ -25,19 +35,53 @@ pub const FILE: &str = "promptreg.yaml";
 pub(crate) const DEFAULT_PROMPTS: &[&str] = &["**/*.prompt.yaml", "**/*.prompt.yml"];
 
 /// The parsed settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The `prompts` patterns as written (a leading `!` excludes).
     pub prompts: Vec<String>,
+    /// The `model` section: where the team's model is (every field optional).
+    pub model: ModelSection,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             prompts: DEFAULT_PROMPTS.iter().map(|p| p.to_string()).collect(),
+            model: ModelSection::default(),
         }
     }
 }
+
+/// The `model` section of `promptreg.yaml`, as written: what the model client uses when
+/// neither a flag nor a `PROMPTREG_*` variable says otherwise.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelSection {
+    /// `endpoint`: the OpenAI-compatible base URL.
+    pub endpoint: Option<String>,
+    /// `model`: for prompts that name no model.
+    pub model: Option<String>,
+    /// `judgeModel`: for `llm` evaluators and the analyses.
+    pub judge_model: Option<String>,
+    /// `keyEnv`: the name of the environment variable that holds the key.
+    pub key_env: Option<String>,
+    /// `timeout`: seconds one request may take.
+    pub timeout: Option<f64>,
+    /// `retries`: after a 429 or a 5xx.
+    pub retries: Option<u32>,
+    /// `jobs`: requests in flight at once.
+    pub jobs: Option<usize>,
+}
+
+/// The fields of the `model` section.
+const MODEL_FIELDS: [&str; 7] = [
+    "endpoint",
+    "model",
+    "judgeModel",
+    "keyEnv",
+    "timeout",
+    "retries",
+    "jobs",
+];
 
 /// A checked pattern, as the matcher compiles it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,10 +158,14 @@ impl Config {
         };
         for (key, value) in root {
             let path = join("", &key);
+            if key == "model" {
+                config.model = model_section(value, &path, &spans, &mut diagnostics);
+                continue;
+            }
             if key != "prompts" {
-                let hint = match crate::format::prompt::suggest(&key, ["prompts"]) {
-                    Some(s) => format!("did you mean `{s}`? promptreg.yaml holds `prompts`"),
-                    None => "promptreg.yaml holds `prompts`, a list of glob patterns".into(),
+                let hint = match crate::format::prompt::suggest(&key, ["prompts", "model"]) {
+                    Some(s) => format!("did you mean `{s}`? promptreg.yaml holds `prompts` and `model`"),
+                    None => "promptreg.yaml holds `prompts`, a list of glob patterns, and `model`, the team's model".into(),
                 };
                 diagnostics.push(
                     Diagnostic::new(
@@ -193,6 +241,113 @@ impl Config {
             .filter_map(|p| Pattern::parse(p).ok())
             .collect()
     }
+}
+
+/// The `model` section, with a finding for each field that is unknown or of the wrong type.
+fn model_section(
+    value: Value,
+    path: &str,
+    spans: &yaml::Spans,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> ModelSection {
+    let mut section = ModelSection::default();
+    let map = match value {
+        Value::Object(map) => map,
+        Value::Null => return section,
+        other => {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::WrongType,
+                    FILE,
+                    format!(
+                        "`model` must be a mapping, found {}",
+                        crate::format::prompt::type_name(&other)
+                    ),
+                )
+                .at(spans.value(path))
+                .with_hint("write `model:` with `endpoint: URL` and `model: NAME` under it"),
+            );
+            return section;
+        }
+    };
+    for (key, value) in map {
+        let field = join(path, &key);
+        let mut wrong = |expected: &str| {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::WrongType,
+                    FILE,
+                    format!(
+                        "`model.{key}` must be {expected}, found {}",
+                        crate::format::prompt::type_name(&value)
+                    ),
+                )
+                .at(spans.value(&field)),
+            );
+        };
+        let text = |value: &Value| value.as_str().map(str::to_string);
+        let count = |value: &Value| value.as_u64().filter(|n| *n <= u64::from(u32::MAX));
+        match key.as_str() {
+            "endpoint" | "model" | "judgeModel" | "keyEnv" => match text(&value) {
+                Some(v) if !v.trim().is_empty() => {
+                    let v = Some(v.trim().to_string());
+                    match key.as_str() {
+                        "endpoint" => section.endpoint = v,
+                        "model" => section.model = v,
+                        "judgeModel" => section.judge_model = v,
+                        _ => section.key_env = v,
+                    }
+                }
+                _ => wrong("a non-empty string"),
+            },
+            "timeout" => match value.as_f64() {
+                Some(seconds) if seconds.is_finite() && seconds > 0.0 => {
+                    section.timeout = Some(seconds);
+                }
+                _ => wrong("a positive number of seconds"),
+            },
+            "retries" => match count(&value) {
+                Some(n) => section.retries = u32::try_from(n).ok(),
+                None => wrong("a whole number"),
+            },
+            "jobs" => match count(&value) {
+                Some(n) if n > 0 => section.jobs = usize::try_from(n).ok(),
+                _ => wrong("a whole number above 0"),
+            },
+            "key" | "apiKey" | "api_key" | "token" | "secret" => diagnostics.push(
+                Diagnostic::new(
+                    Code::KeyInConfig,
+                    FILE,
+                    format!(
+                        "`model.{key}`: a key never goes in promptreg.yaml, which is committed"
+                    ),
+                )
+                .at(spans.field(&field))
+                .with_hint(
+                    "keep the key in an environment variable and name it with `keyEnv: VARIABLE`",
+                ),
+            ),
+            _ => {
+                let hint = match crate::format::prompt::suggest(&key, MODEL_FIELDS) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!(
+                        "`model` holds {}",
+                        MODEL_FIELDS.map(|f| format!("`{f}`")).join(", ")
+                    ),
+                };
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::InvalidConfig,
+                        FILE,
+                        format!("unknown field `model.{key}` in promptreg.yaml"),
+                    )
+                    .at(spans.field(&field))
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
+    section
 }
 
 /// The patterns of the `prompts` list, with a finding for each one that is not a pattern.
@@ -278,6 +433,41 @@ mod tests {
         assert_eq!(errors("prompts: [a\n")[0].0, Code::YamlSyntax);
         assert!(errors("").is_empty());
         assert!(errors("prompts: [\"x/*.{yml,yaml}\", \"!x/y.yml\"]\n").is_empty());
+    }
+
+    #[test]
+    fn the_model_section_is_read_strictly() {
+        let (config, found) = Config::parse(
+            b"model:\n  endpoint: http://127.0.0.1:1/v1\n  model: m\n  judgeModel: j\n  keyEnv: K\n  timeout: 2.5\n  retries: 0\n  jobs: 2\n",
+        );
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(
+            config.model,
+            ModelSection {
+                endpoint: Some("http://127.0.0.1:1/v1".into()),
+                model: Some("m".into()),
+                judge_model: Some("j".into()),
+                key_env: Some("K".into()),
+                timeout: Some(2.5),
+                retries: Some(0),
+                jobs: Some(2),
+            }
+        );
+        assert_eq!(config.prompts, Config::default().prompts);
+        let found = errors("model:\n  apiKey: sk-1\n  timeout: -1\n  jobs: 0\n  modle: x\n");
+        let lines: Vec<(Code, usize)> = found.iter().map(|(c, l, _)| (*c, *l)).collect();
+        assert_eq!(
+            lines,
+            [
+                (Code::KeyInConfig, 2),
+                (Code::WrongType, 3),
+                (Code::WrongType, 4),
+                (Code::InvalidConfig, 5)
+            ],
+            "{found:?}"
+        );
+        assert!(!found.iter().any(|(_, _, m)| m.contains("sk-1")));
+        assert_eq!(errors("model: [a]\n")[0].0, Code::WrongType);
     }
 
     #[test]

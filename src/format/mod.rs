@@ -1,8 +1,9 @@
 //! The prompt formats: the prompt file, the YAML reader with positions, the `defaults.yaml`
-//! manifest, the `promptreg.yaml` settings and the JSON schema. Pure parsing over bytes; uses
+//! manifest, the `promptreg.yaml` settings, GitHub Models evaluators and the JSON schema. Pure parsing over bytes; uses
 //! only `diagnostic` and `error`.
 
 pub mod config;
+pub mod evaluators;
 pub mod manifest;
 pub mod prompt;
 pub mod schema;

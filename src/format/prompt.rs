@@ -393,6 +393,7 @@ impl Reader<'_> {
         for key in root.keys() {
             self.unknown("", key, KNOWN_FIELDS, "the prompt file");
         }
+        self.evaluators(evaluators.as_ref());
         let body = self.body(messages, template);
         let prompt = Prompt {
             name: name.and_then(|v| self.optional_string("/name", v)),
@@ -412,6 +413,45 @@ impl Reader<'_> {
             spans: Spans::default(),
         };
         Some(prompt)
+    }
+
+    /// What `eval` would refuse in `evaluators`, at its line; `uses:` of no built-in is a
+    /// warning (the evaluator always fails, as in gh-models).
+    fn evaluators(&mut self, evaluators: Option<&Value>) {
+        use crate::format::evaluators::{parse, Method, BUILTINS};
+        match parse(evaluators) {
+            Err(err) => {
+                let d = Diagnostic::new(Code::InvalidEvaluator, self.file, err.message)
+                    .at(self.spans.value(&err.path))
+                    .with_hint("an evaluator has a `name` and one of `string` (equals, contains, startsWith, endsWith), `llm` (modelId, prompt, choices) or `uses: github/NAME`");
+                self.diagnostics.push(d);
+            }
+            Ok(found) => {
+                for (i, evaluator) in found.iter().enumerate() {
+                    let Method::Uses(uses) = &evaluator.method else {
+                        continue;
+                    };
+                    let known = uses
+                        .strip_prefix("github/")
+                        .is_some_and(|name| BUILTINS.contains(&name));
+                    if !known {
+                        let names: Vec<String> =
+                            BUILTINS.iter().map(|n| format!("github/{n}")).collect();
+                        let hint = suggest(uses, names.iter().map(String::as_str))
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| {
+                                format!("the built-in evaluators are {}", names.join(", "))
+                            });
+                        self.push(
+                            Code::UnknownEvaluator,
+                            &format!("/evaluators/{i}/uses"),
+                            format!("evaluator `{}` uses `{uses}`, which is not a built-in evaluator: it always fails", evaluator.name),
+                            Some(hint),
+                        );
+                    }
+                }
+            }
+        }
     }
 
     fn optional_string(&mut self, path: &str, value: Value) -> Option<String> {
@@ -755,5 +795,46 @@ mod tests {
             .find(|d| d.line == 4)
             .expect("type finding");
         assert!(ty.hint.as_deref().unwrap_or("").contains("`string`"));
+    }
+
+    #[test]
+    fn evaluators_eval_cannot_run_are_found_at_their_line() {
+        let text = "template: hi\nevaluators:\n  - name: ok\n    string: { contains: a }\n  - name: judge\n    llm:\n      modelId: m\n      prompt: p\n      choices:\n        - { choice: good, score: high }\n";
+        let parsed = Prompt::parse("p.prompt.yaml", text.as_bytes());
+        let found: Vec<_> = parsed
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.line, d.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![(
+                Code::InvalidEvaluator,
+                10,
+                "evaluators[1]: `judge`: llm.choices[0].score: not a number"
+            )]
+        );
+        let text = "template: hi\nevaluators:\n  - name: sim\n    uses: github/similarty\n  - name: nothing\n";
+        let parsed = Prompt::parse("p.prompt.yaml", text.as_bytes());
+        let found: Vec<_> = parsed
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.line))
+            .collect();
+        // The first problem that eval would refuse is reported; the unknown `uses` only once
+        // the list reads.
+        assert_eq!(found, vec![(Code::InvalidEvaluator, 5)]);
+        let text = "template: hi\nevaluators:\n  - name: sim\n    uses: github/similarty\n";
+        let parsed = Prompt::parse("p.prompt.yaml", text.as_bytes());
+        let unknown = &parsed.diagnostics[0];
+        assert_eq!((unknown.code, unknown.line), (Code::UnknownEvaluator, 4));
+        assert_eq!(
+            unknown.hint.as_deref(),
+            Some("did you mean `github/similarity`?")
+        );
+        let fine = "template: hi\nevaluators:\n  - name: f\n    uses: github/fluency\n  - name: s\n    string: { equals: \"{{expected}}\" }\n";
+        assert!(Prompt::parse("p.prompt.yaml", fine.as_bytes())
+            .diagnostics
+            .is_empty());
     }
 }

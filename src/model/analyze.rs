@@ -24,6 +24,7 @@ use crate::render::chat::request_body;
 use crate::render::request::RenderRequest;
 use crate::render::CompiledPrompt;
 use crate::snapshot::overlay::Overlay;
+use crate::snapshot::work::Source;
 
 /// One analysis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,10 +107,15 @@ pub const IDEAL_BALANCE: &[(&str, f64, f64)] = &[
 /// The judge of `analysis`: the registry's own when its working copy has one, else the one
 /// shipped inside promptreg.
 pub fn judge(registry: &Registry, analysis: Analysis) -> Result<CompiledPrompt> {
+    judge_in(registry.work(), analysis)
+}
+
+/// The judge of `analysis` as `source` (a working copy or a commit) has it: its own
+/// `promptreg/judges/NAME.prompt.yaml`, else the one shipped inside promptreg.
+pub fn judge_in(source: Arc<dyn Source>, analysis: Analysis) -> Result<CompiledPrompt> {
     let file = analysis.judge_file();
     let id = file.trim_end_matches(".prompt.yaml");
-    let source = registry.work();
-    let loaded = if registry.read_work_text(&file).is_some() {
+    let loaded = if source.read(&file)?.is_some() {
         LoadedPrompt::read(source, id, &file)?
     } else {
         let overlay = Overlay::new(source, &file, Some(analysis.builtin().as_bytes().to_vec()));
@@ -121,9 +127,16 @@ pub fn judge(registry: &Registry, analysis: Analysis) -> Result<CompiledPrompt> 
 /// The score criteria: the registry's `promptreg/criteria.yaml` (`criteria: [{name, weight,
 /// description}]`), else promptreg's six.
 pub fn criteria(registry: &Registry) -> Result<Vec<Value>> {
-    let Some(text) = registry.read_work_text(CRITERIA_FILE) else {
+    criteria_in(registry.work().as_ref())
+}
+
+/// The score criteria as `source` has them.
+pub fn criteria_in(source: &dyn Source) -> Result<Vec<Value>> {
+    let Some(bytes) = source.read(CRITERIA_FILE)? else {
         return Ok(default_criteria());
     };
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::Usage(format!("{CRITERIA_FILE} is not UTF-8 text")))?;
     let value: Value =
         serde_yaml::from_str(&text).map_err(|e| Error::Usage(format!("{CRITERIA_FILE}: {e}")))?;
     let list = value
@@ -148,6 +161,31 @@ pub fn criteria(registry: &Registry) -> Result<Vec<Value>> {
         }
     }
     Ok(list.clone())
+}
+
+/// The model `judge` runs on for `client`: `model` (the caller's), else the client's `--model`,
+/// else the judge model (`--judge-model`, `PROMPTREG_JUDGE_MODEL`, `model.judgeModel`), else
+/// the judge file's own `model`, else the fallback (`PROMPTREG_MODEL`, `model.model`).
+pub fn judge_model(
+    analysis: Analysis,
+    judge: &CompiledPrompt,
+    client: &CachedClient,
+    model: Option<&str>,
+) -> Result<String> {
+    let config = client.client().config();
+    model_for(
+        judge,
+        model
+            .or(config.model.as_deref())
+            .or(config.judge_model.as_deref()),
+        config.fallback_model.as_deref(),
+    )
+    .ok_or_else(|| {
+        Error::Usage(format!(
+            "no judge model for `analyze {}`: pass --model, set PROMPTREG_JUDGE_MODEL or PROMPTREG_MODEL, or write `model: {{judgeModel: NAME}}` in promptreg.yaml",
+            analysis.name()
+        ))
+    })
 }
 
 fn default_criteria() -> Vec<Value> {
@@ -187,18 +225,7 @@ pub fn analyze(
         request = request.value("criteria", criteria)?;
     }
     let rendered = request.render(judge)?.rendered;
-    let config = client.client().config();
-    let model = model_for(
-        judge,
-        model.or(config.model.as_deref()),
-        config.fallback_model.as_deref(),
-    )
-    .ok_or_else(|| {
-        Error::Usage(format!(
-            "no judge model for `analyze {}`: pass --model or set PROMPTREG_MODEL",
-            analysis.name()
-        ))
-    })?;
+    let model = judge_model(analysis, judge, client, model)?;
     let body = request_body(&rendered, Some(&model))?;
     let reply = client.complete(&body)?;
     let bad = |what: String| {

@@ -1,11 +1,17 @@
 //! Where a model is and how to reach it: the endpoint, the key and the model, from flags first,
 //! then the environment, resolved once into a [`ModelConfig`] before any request is made.
 //!
-//! | setting | flag | environment, in order |
+//! | setting | flag | then, in order |
 //! | --- | --- | --- |
-//! | endpoint | `--endpoint URL` | `PROMPTREG_ENDPOINT`, `OPENAI_BASE_URL`, GitHub Models when `GITHUB_TOKEN` is set, `OLLAMA_HOST` (`http://HOST/v1`) |
-//! | key | none: keys never go on a command line | `PROMPTREG_API_KEY`, then `GITHUB_TOKEN` for GitHub Models, `AZURE_OPENAI_API_KEY` for Azure, `OPENAI_API_KEY` |
-//! | model | `--model M` | the prompt's `model`, then `PROMPTREG_MODEL` |
+//! | endpoint | `--endpoint URL` | `PROMPTREG_ENDPOINT`, `model.endpoint` in `promptreg.yaml`, `OPENAI_BASE_URL`, GitHub Models when `GITHUB_TOKEN` is set, `OLLAMA_HOST` (`http://HOST/v1`) |
+//! | key | none: keys never go on a command line or in a file | `PROMPTREG_API_KEY`, the variable `model.keyEnv` names, `GITHUB_TOKEN` for GitHub Models, `AZURE_OPENAI_API_KEY` for Azure, `OPENAI_API_KEY` |
+//! | model | `--model M` | the prompt's `model`, then `PROMPTREG_MODEL`, then `model.model` |
+//! | judge model | `--judge-model M` | `PROMPTREG_JUDGE_MODEL`, `model.judgeModel`, then the evaluator's `modelId` |
+//! | timeout, retries, jobs | `--timeout`, `--retries`, `--jobs` | `model.timeout`, `model.retries`, `model.jobs`, then 120 s, 3, 4 |
+//!
+//! The `PROMPTREG_*` variables are one person's choice and win over the team's file; the
+//! generic variables (`OPENAI_BASE_URL`, `GITHUB_TOKEN`, `OLLAMA_HOST`) are often set for other
+//! tools, so the file wins over them.
 //!
 //! An endpoint is a base URL (`https://api.openai.com/v1`) to which `/chat/completions` is
 //! added, or a full URL that already ends with it (Azure's deployment URLs with their
@@ -16,6 +22,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::format::config::ModelSection;
 
 /// GitHub Models' OpenAI-compatible inference endpoint.
 pub const GITHUB_MODELS: &str = "https://models.github.ai/inference";
@@ -121,22 +128,37 @@ impl ModelConfig {
     }
 
     /// Resolves `settings` against the environment (`env` looks a variable up; empty values
-    /// count as unset).
+    /// count as unset), without a `promptreg.yaml`.
     pub fn resolve(
         settings: &Settings,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<ModelConfig> {
+        ModelConfig::resolve_with(settings, &ModelSection::default(), env)
+    }
+
+    /// Resolves `settings` against the environment and the `model` section of the registry's
+    /// `promptreg.yaml`, in the order of the table above.
+    pub fn resolve_with(
+        settings: &Settings,
+        file: &ModelSection,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ModelConfig> {
         let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let mut from_file = false;
         let endpoint = settings
             .endpoint
             .clone()
             .or_else(|| var("PROMPTREG_ENDPOINT"))
+            .or_else(|| {
+                from_file = file.endpoint.is_some();
+                file.endpoint.clone()
+            })
             .or_else(|| var("OPENAI_BASE_URL"))
             .or_else(|| var("GITHUB_TOKEN").map(|_| GITHUB_MODELS.to_string()))
             .or_else(|| var("OLLAMA_HOST").map(|host| ollama_url(&host)))
             .ok_or_else(|| {
                 Error::Usage(
-                    "no model endpoint is configured: pass --endpoint URL, or set PROMPTREG_ENDPOINT, OPENAI_BASE_URL, GITHUB_TOKEN (GitHub Models) or OLLAMA_HOST".into(),
+                    "no model endpoint is configured: pass --endpoint URL, set PROMPTREG_ENDPOINT, write `model: {endpoint: URL}` in promptreg.yaml, or set OPENAI_BASE_URL, GITHUB_TOKEN (GitHub Models) or OLLAMA_HOST".into(),
                 )
             })?;
         let endpoint = endpoint.trim().to_string();
@@ -148,7 +170,18 @@ impl ModelConfig {
         }
         let mut config = ModelConfig::new(&endpoint);
         let github = is_github(&endpoint);
+        let named = file.key_env.as_deref();
+        let key_from_file = named.and_then(&var);
+        if let (Some(name), None, true) = (named, &key_from_file, from_file) {
+            if var("PROMPTREG_API_KEY").is_none() {
+                return Err(Error::Usage(format!(
+                    "promptreg.yaml says the key for {} is in the environment variable `{name}`, which is not set: set it, or PROMPTREG_API_KEY",
+                    redact_url(&endpoint)
+                )));
+            }
+        }
         config.key = var("PROMPTREG_API_KEY")
+            .or(key_from_file)
             .or_else(|| github.then(|| var("GITHUB_TOKEN")).flatten())
             .or_else(|| {
                 (config.auth == Auth::ApiKey)
@@ -158,9 +191,13 @@ impl ModelConfig {
             .or_else(|| var("OPENAI_API_KEY"))
             .map(Secret::new);
         config.model = settings.model.clone();
-        config.fallback_model = var("PROMPTREG_MODEL");
-        config.judge_model = settings.judge_model.clone();
-        if let Some(seconds) = settings.timeout {
+        config.fallback_model = var("PROMPTREG_MODEL").or_else(|| file.model.clone());
+        config.judge_model = settings
+            .judge_model
+            .clone()
+            .or_else(|| var("PROMPTREG_JUDGE_MODEL"))
+            .or_else(|| file.judge_model.clone());
+        if let Some(seconds) = settings.timeout.or(file.timeout) {
             if !(seconds.is_finite() && seconds > 0.0) {
                 return Err(Error::Usage(format!(
                     "--timeout must be a positive number of seconds, not {seconds}"
@@ -168,10 +205,10 @@ impl ModelConfig {
             }
             config.timeout = Duration::from_secs_f64(seconds);
         }
-        if let Some(retries) = settings.retries {
+        if let Some(retries) = settings.retries.or(file.retries) {
             config.retries = retries;
         }
-        if let Some(jobs) = settings.jobs {
+        if let Some(jobs) = settings.jobs.or(file.jobs) {
             config.jobs = jobs.max(1);
         }
         Ok(config)
@@ -334,6 +371,64 @@ mod tests {
             config.display_url(),
             "https://x.openai.azure.com/openai/deployments/d/chat/completions"
         );
+    }
+
+    #[test]
+    fn the_file_sits_between_promptreg_variables_and_generic_ones() {
+        let file = ModelSection {
+            endpoint: Some("http://file/v1".into()),
+            model: Some("file-model".into()),
+            judge_model: Some("file-judge".into()),
+            key_env: Some("TEAM_KEY".into()),
+            timeout: Some(7.0),
+            retries: Some(1),
+            jobs: Some(9),
+        };
+        let s = Settings::default();
+        let generic = [
+            ("OPENAI_BASE_URL", "http://openai/v1"),
+            ("GITHUB_TOKEN", "ghp"),
+            ("OPENAI_API_KEY", "sk"),
+            ("TEAM_KEY", "team"),
+        ];
+        let config = ModelConfig::resolve_with(&s, &file, &env(&generic)).expect("config");
+        assert_eq!(config.url, "http://file/v1/chat/completions");
+        assert_eq!(config.key.as_ref().map(Secret::expose), Some("team"));
+        assert_eq!(config.fallback_model.as_deref(), Some("file-model"));
+        assert_eq!(config.judge_model.as_deref(), Some("file-judge"));
+        assert_eq!(
+            (config.timeout, config.retries, config.jobs),
+            (Duration::from_secs(7), 1, 9)
+        );
+        let mine = [
+            ("PROMPTREG_ENDPOINT", "http://mine/v1"),
+            ("PROMPTREG_MODEL", "my-model"),
+            ("PROMPTREG_JUDGE_MODEL", "my-judge"),
+            ("TEAM_KEY", "team"),
+        ];
+        let config = ModelConfig::resolve_with(&s, &file, &env(&mine)).expect("config");
+        assert_eq!(config.url, "http://mine/v1/chat/completions");
+        assert_eq!(config.fallback_model.as_deref(), Some("my-model"));
+        assert_eq!(config.judge_model.as_deref(), Some("my-judge"));
+        let flags = Settings {
+            timeout: Some(1.0),
+            retries: Some(5),
+            ..Settings::default()
+        };
+        let config = ModelConfig::resolve_with(&flags, &file, &env(&mine)).expect("config");
+        assert_eq!(
+            (config.timeout, config.retries),
+            (Duration::from_secs(1), 5)
+        );
+        // The file's endpoint with its key variable unset is an error naming the variable.
+        let unset = ModelConfig::resolve_with(&s, &file, &env(&generic[..3]))
+            .expect_err("the named key is not set");
+        assert!(unset.to_string().contains("`TEAM_KEY`"), "{unset}");
+        // With another endpoint chosen, the file's key variable is only one of the keys.
+        let config =
+            ModelConfig::resolve_with(&s, &file, &env(&[("PROMPTREG_ENDPOINT", "http://mine/v1")]))
+                .expect("config");
+        assert!(config.key.is_none());
     }
 
     #[test]

@@ -16,60 +16,10 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// How a `string` evaluator compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
-    /// The reply is exactly the text.
-    Equals,
-    /// The reply contains the text, ignoring case.
-    Contains,
-    /// The reply starts with the text, ignoring case.
-    StartsWith,
-    /// The reply ends with the text, ignoring case.
-    EndsWith,
-}
-
-/// One scored answer of an `llm` evaluator.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Choice {
-    /// The text looked for in the judge's reply.
-    pub choice: String,
-    /// Its score.
-    pub score: f64,
-}
-
-/// An `llm` evaluator (or a built-in one).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LlmEvaluator {
-    /// The judge model.
-    pub model_id: String,
-    /// The user message, templated.
-    pub prompt: String,
-    /// The system message, as written.
-    pub system_prompt: Option<String>,
-    /// The answers and their scores, in order.
-    pub choices: Vec<Choice>,
-}
-
-/// What an evaluator does.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Method {
-    /// A string comparison with a templated text.
-    String(Check, String),
-    /// A judge model.
-    Llm(LlmEvaluator),
-    /// A named evaluator (`github/similarity`, ...).
-    Uses(String),
-}
-
-/// One evaluator of a prompt file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Evaluator {
-    /// Its name, as written.
-    pub name: String,
-    /// What it does.
-    pub method: Method,
-}
+use crate::format::evaluators::parse_llm;
+pub use crate::format::evaluators::{
+    parse, Check, Choice, Evaluator, EvaluatorError, LlmEvaluator, Method,
+};
 
 /// The result of one evaluator on one reply, in gh-models' JSON shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,112 +34,6 @@ pub struct EvaluationResult {
     /// What was checked.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub details: String,
-}
-
-/// Reads a file's `evaluators` (absent or null: none). The error names the evaluator and the
-/// field at fault.
-pub fn parse(value: Option<&Value>) -> Result<Vec<Evaluator>, String> {
-    let items = match value {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err("`evaluators` must be a list".into()),
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| parse_one(item).map_err(|e| format!("evaluators[{i}]: {e}")))
-        .collect()
-}
-
-fn parse_one(item: &Value) -> Result<Evaluator, String> {
-    let Value::Object(map) = item else {
-        return Err(
-            "an evaluator must be a mapping with `name` and `string`, `llm` or `uses`".into(),
-        );
-    };
-    let name = text(map, "name")?.unwrap_or_default();
-    let method = if let Some(string) = map.get("string").filter(|v| !v.is_null()) {
-        let Value::Object(string) = string else {
-            return Err(format!("`{name}`: `string` must be a mapping"));
-        };
-        let checks = [
-            ("equals", Check::Equals),
-            ("contains", Check::Contains),
-            ("startsWith", Check::StartsWith),
-            ("endsWith", Check::EndsWith),
-        ];
-        let mut found = None;
-        for (key, check) in checks {
-            if let Some(pattern) = text(string, key)?.filter(|p| !p.is_empty()) {
-                found = Some(Method::String(check, pattern));
-                break;
-            }
-        }
-        found.ok_or_else(|| {
-            format!(
-                "`{name}`: `string` needs one of `equals`, `contains`, `startsWith`, `endsWith`"
-            )
-        })?
-    } else if let Some(llm) = map.get("llm").filter(|v| !v.is_null()) {
-        let Value::Object(llm) = llm else {
-            return Err(format!("`{name}`: `llm` must be a mapping"));
-        };
-        Method::Llm(parse_llm(llm).map_err(|e| format!("`{name}`: llm.{e}"))?)
-    } else if let Some(uses) = text(map, "uses")?.filter(|u| !u.is_empty()) {
-        Method::Uses(uses)
-    } else {
-        return Err(format!(
-            "`{name}` has no evaluation method: give it `string`, `llm` or `uses`"
-        ));
-    };
-    Ok(Evaluator { name, method })
-}
-
-fn parse_llm(llm: &Map<String, Value>) -> Result<LlmEvaluator, String> {
-    let model_id = text(llm, "modelId")?.unwrap_or_default();
-    let prompt = text(llm, "prompt")?.ok_or("prompt: missing")?;
-    let system_prompt = text(llm, "systemPrompt")?.filter(|s| !s.is_empty());
-    let choices = match llm.get("choices") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let choice = match c.get("choice") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Number(n)) => n.to_string(),
-                    Some(Value::Bool(b)) => b.to_string(),
-                    _ => return Err(format!("choices[{i}].choice: missing or not text")),
-                };
-                let score = match c.get("score") {
-                    None | Some(Value::Null) => 0.0,
-                    Some(v) => v
-                        .as_f64()
-                        .ok_or_else(|| format!("choices[{i}].score: not a number"))?,
-                };
-                Ok(Choice { choice, score })
-            })
-            .collect::<Result<_, String>>()?,
-        Some(_) => return Err("choices: must be a list".into()),
-    };
-    Ok(LlmEvaluator {
-        model_id,
-        prompt,
-        system_prompt,
-        choices,
-    })
-}
-
-/// A text field: absent or null is `None`; numbers and booleans are read as text (YAML's
-/// `contains: 42`).
-fn text(map: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(_) => Err(format!("`{key}` must be text")),
-    }
 }
 
 /// gh-models' templating: every `{{key}}` of `values` replaced by the value (text as it is,
@@ -391,14 +235,16 @@ mod tests {
             "- name: x\n  llm: { modelId: m, prompt: p, choices: [{ choice: a, score: high }] }",
         )
         .expect("yaml");
+        let err = parse(Some(&bad)).unwrap_err();
         assert_eq!(
-            parse(Some(&bad)).unwrap_err(),
+            err.to_string(),
             "evaluators[0]: `x`: llm.choices[0].score: not a number"
         );
+        assert_eq!(err.path, "/evaluators/0/llm/choices/0/score");
         let none: Value = serde_yaml::from_str("- name: y").expect("yaml");
-        assert!(parse(Some(&none))
-            .unwrap_err()
-            .contains("no evaluation method"));
+        let err = parse(Some(&none)).unwrap_err();
+        assert!(err.to_string().contains("no evaluation method"), "{err}");
+        assert_eq!(err.path, "/evaluators/0");
     }
 
     #[test]

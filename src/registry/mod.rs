@@ -635,6 +635,15 @@ impl Registry {
         LoadedPrompt::read(source, id, &file)
     }
 
+    /// The registry's settings, `promptreg.yaml` in the working copy (the defaults without
+    /// one); a file that does not load is an error naming its line.
+    pub fn settings(&self) -> Result<crate::format::config::Config> {
+        match self.shared.work.read(crate::format::config::FILE)? {
+            Some(bytes) => crate::format::config::Config::load(&bytes),
+            None => Ok(crate::format::config::Config::default()),
+        }
+    }
+
     /// The text of a root-relative file in the working copy, if it exists.
     pub fn read_work_text(&self, file: &str) -> Option<String> {
         let path = crate::snapshot::work::normalize(file).ok()?;

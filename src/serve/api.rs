@@ -244,7 +244,7 @@ pub(crate) struct PromptDoc {
 }
 
 /// The reference a path (`ID` or `ID@SELECTOR`) and a query name.
-fn reference(path: &str, query: &VersionQuery) -> Result<Reference, Problem> {
+pub(crate) fn reference(path: &str, query: &VersionQuery) -> Result<Reference, Problem> {
     let parsed = Reference::parse(path).map_err(Problem::from)?;
     let chosen: Vec<Selector> = [
         query.version.map(Selector::Version),
@@ -278,14 +278,14 @@ fn reference(path: &str, query: &VersionQuery) -> Result<Reference, Problem> {
 }
 
 /// The version facts of a resolved prompt: number, commit, blob and the version itself.
-struct Facts<'a> {
-    number: Option<u32>,
-    commit: String,
-    blob: String,
+pub(crate) struct Facts<'a> {
+    pub number: Option<u32>,
+    pub commit: String,
+    pub blob: String,
     info: Option<&'a crate::git::CommitInfo>,
 }
 
-fn facts<'a>(
+pub(crate) fn facts<'a>(
     current: &'a Current,
     index: Option<&'a VersionIndex>,
     compiled: &CompiledPrompt,
@@ -402,7 +402,7 @@ fn prompt_doc(
 }
 
 /// The snapshot's version index, `None` in a shallow clone.
-fn index_of(current: &Current) -> Result<Option<&VersionIndex>, Problem> {
+pub(crate) fn index_of(current: &Current) -> Result<Option<&VersionIndex>, Problem> {
     match current.snapshot.index() {
         Ok(index) => Ok(Some(index)),
         Err(err) if err.kind() == crate::error::ErrorKind::NoHistory => Ok(None),

@@ -73,6 +73,8 @@ pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
         | ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Refused | ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+        // The model behind the server failed, or did not answer as asked.
+        ErrorKind::Model => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -262,5 +264,6 @@ mod tests {
         );
         assert_eq!(status_of(ErrorKind::Usage), StatusCode::BAD_REQUEST);
         assert_eq!(status_of(ErrorKind::Git), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status_of(ErrorKind::Model), StatusCode::BAD_GATEWAY);
     }
 }

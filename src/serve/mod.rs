@@ -11,9 +11,11 @@
 //! - `state`: the snapshot being served, its swap, the compiled prompts kept across swaps;
 //! - `events`, `follow`: the change log, and fetching a followed remote (their routes are in
 //!   `api`, their loops here, so that the files import only downwards);
+//! - `analyses`: the analyses of a version as POST routes (`--analyses`), over `model`;
 //! - `auth`: bearer tokens and scopes (`--auth FILE`);
 //! - `metrics`: `/metrics`.
 
+pub(crate) mod analyses;
 pub mod api;
 pub mod auth;
 pub(crate) mod current;
@@ -58,6 +60,8 @@ pub struct Options {
     pub allow_writes: bool,
     /// The remote to follow (`--follow`); the registry must be pinned to its tracking ref.
     pub follow: Option<follow::Follow>,
+    /// The judge model of the analysis routes (`--analyses`); without one they answer 403.
+    pub analyses: Option<Arc<crate::model::cache::CachedClient>>,
 }
 
 /// Every route the server has, as the router and the OpenAPI document name them.
@@ -72,6 +76,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/manifest/labels/{label}/{id}"),
     ("GET", "/v1/versions/{id}"),
     ("POST", "/v1/render/{id}"),
+    ("POST", "/v1/analyze/{analysis}/{id}"),
     ("GET", "/v1/manifest"),
     ("GET", "/v1/events"),
     ("POST", "/v1/hooks/push"),
@@ -98,6 +103,7 @@ pub const ROUTES: &[(&str, &str)] = &[
         write::unset_label,
         api::versions,
         api::render,
+        analyses::analyze_route,
         api::manifest,
         api::events,
         api::hook,
@@ -130,6 +136,20 @@ async fn openapi() -> Response {
 
 /// The router over a loaded state.
 fn router(state: Shared) -> Router {
+    // An analysis waits for a model: it has the model's time, not the other routes'.
+    let analysis_time = state
+        .analyst
+        .as_ref()
+        .map_or(REQUEST_TIMEOUT, state::Analyst::budget);
+    let analyses = Router::new()
+        .route(
+            "/v1/analyze/{analysis}/{*id}",
+            post(analyses::analyze_route),
+        )
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            analysis_time,
+        ));
     Router::new()
         .route("/v1/prompts", get(api::list))
         .route(
@@ -153,12 +173,13 @@ fn router(state: Shared) -> Router {
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .route("/openapi.json", get(openapi))
-        .fallback(no_route)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), around))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .merge(analyses)
+        .fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), around))
         .with_state(state)
 }
 
@@ -176,7 +197,10 @@ async fn no_route(request: Request) -> Response {
 /// unbounded).
 fn route_of(path: &str) -> &'static str {
     for (_, route) in ROUTES {
-        if let Some(prefix) = route.strip_suffix("{label}/{id}") {
+        if let Some(prefix) = route
+            .strip_suffix("{label}/{id}")
+            .or_else(|| route.strip_suffix("{analysis}/{id}"))
+        {
             if path.starts_with(prefix) {
                 return route;
             }
@@ -282,10 +306,11 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
             let tokens = options.tokens.clone();
             let allow_writes = options.allow_writes;
             let follow = options.follow.clone();
+            let analyst = options.analyses.map(state::Analyst::new);
             let metrics = metrics::Metrics::new()
                 .map_err(|e| Error::Usage(format!("cannot set up the metrics: {e}")))?;
             tokio::task::spawn_blocking(move || {
-                State::new(registry, tokens, allow_writes, follow, metrics)
+                State::new(registry, tokens, allow_writes, follow, metrics, analyst)
             })
             .await
             .map_err(|e| Error::Usage(format!("the snapshot could not be built: {e}")))??

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::error::Result;
 use crate::git::oid::ObjectId;
+use crate::model::cache::CachedClient;
 use crate::registry::{Registry, Resolved};
 use crate::render::CompiledPrompt;
 use crate::serve::auth::Tokens;
@@ -38,6 +39,8 @@ pub(crate) struct State {
     pub tokens: Option<Tokens>,
     /// Whether the write routes are on (`--allow-writes`).
     pub allow_writes: bool,
+    /// The judge model of the analysis routes, when they are on (`--analyses`).
+    pub analyst: Option<Analyst>,
     /// The change events of the snapshots swapped in.
     pub events: crate::serve::events::Events,
     /// The remote followed, if any, and how its fetches go.
@@ -61,6 +64,7 @@ impl State {
         allow_writes: bool,
         follow: Option<crate::serve::follow::Follow>,
         metrics: Metrics,
+        analyst: Option<Analyst>,
     ) -> Result<State> {
         let started = Instant::now();
         let current = Current::load(&registry, None)?;
@@ -74,6 +78,7 @@ impl State {
             metrics,
             tokens,
             allow_writes,
+            analyst,
             events: crate::serve::events::Events::new(),
             following: follow.map(crate::serve::follow::Following::new),
             failed_tip: Mutex::new(None),
@@ -216,5 +221,45 @@ impl State {
         self.compiled
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The judge model the analyses run on, and how many may run at once.
+pub(crate) struct Analyst {
+    client: Arc<CachedClient>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Analyst {
+    pub(crate) fn new(client: Arc<CachedClient>) -> Analyst {
+        let jobs = client.client().config().jobs.max(1);
+        Analyst {
+            client,
+            slots: Arc::new(tokio::sync::Semaphore::new(jobs)),
+        }
+    }
+
+    /// The client, cached by content.
+    pub(crate) fn client(&self) -> Arc<CachedClient> {
+        self.client.clone()
+    }
+
+    /// Waits for one of the `jobs` slots.
+    pub(crate) async fn slot(
+        &self,
+    ) -> std::result::Result<tokio::sync::OwnedSemaphorePermit, tokio::sync::AcquireError> {
+        self.slots.clone().acquire_owned().await
+    }
+
+    /// The longest an analysis may take: every try of the request, their back-offs, and a
+    /// margin for the render.
+    pub(crate) fn budget(&self) -> Duration {
+        let config = self.client.client().config();
+        let tries = config.retries.saturating_add(1);
+        config
+            .timeout
+            .saturating_add(config.max_wait)
+            .saturating_mul(tries)
+            .saturating_add(Duration::from_secs(10))
     }
 }

@@ -86,7 +86,7 @@ impl Default for PromptMatcher {
 impl PromptMatcher {
     /// The matcher of checked settings.
     pub fn new(config: &Config) -> Result<PromptMatcher> {
-        if *config == Config::default() {
+        if config.prompts == Config::default().prompts {
             return Ok(PromptMatcher::default());
         }
         let mut include = GlobSetBuilder::new();
@@ -173,6 +173,7 @@ mod tests {
     fn matcher(patterns: &[&str]) -> PromptMatcher {
         let config = Config {
             prompts: patterns.iter().map(|p| p.to_string()).collect(),
+            ..Config::default()
         };
         PromptMatcher::new(&config).expect("matcher")
     }

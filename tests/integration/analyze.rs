@@ -273,3 +273,231 @@ fn review_eval_shows_evaluators_and_score_before_and_after() {
         "the second review called the model"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// `serve --analyses`: the analyses as POST routes on a version
+
+const PROMPT_V2: &str = "model: openai/gpt-4o-mini\nmessages:\n  - role: system\n    content: You summarise support tickets for Acme in three sentences.\n  - role: user\n    content: \"{{ticket}}\"\n";
+
+#[test]
+fn serve_answers_analyses_of_a_version_and_caches_them_per_blob() {
+    use crate::serve::{post, Server};
+    let server = judges();
+    let mut repo = repo();
+    repo.write("summary.prompt.yaml", PROMPT_V2);
+    repo.commit("summary: say how long");
+    // A judge that only the working copy has is never used: the server answers from commits.
+    repo.write(
+        "promptreg/judges/heatmap.prompt.yaml",
+        "messages:\n  - role: user\n    content: uncommitted judge {{ prompt }}\n",
+    );
+    let endpoint = server.endpoint();
+    let serve = Server::start_with(
+        &repo,
+        &["--analyses"],
+        &[
+            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
+            ("PROMPTREG_MODEL", "judge-model"),
+        ],
+    );
+    let first = post(&serve, "/v1/analyze/score/summary@1", "");
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.cache.as_deref(), Some("no-store"));
+    let doc = first.json();
+    assert_eq!(doc["id"], "summary");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["analysis"], "score");
+    assert_eq!(doc["model"], "judge-model");
+    assert_eq!(doc["result"]["score"], 68.0);
+    assert_eq!(doc["result"]["rating"], "Fair");
+    assert_eq!(doc["blob"].as_str().map(str::len), Some(40));
+    let asked = server.bodies();
+    assert_eq!(asked.len(), 1);
+    let user = asked[0]["messages"][1]["content"].as_str().unwrap_or("");
+    assert!(
+        user.contains(PROMPT),
+        "version 1's text was not judged: {user}"
+    );
+    // The same version again: the same answer, and no model call.
+    let again = post(&serve, "/v1/analyze/score/summary?version=1", "");
+    assert_eq!((again.status, again.json()), (200, doc.clone()));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the second analysis called the model"
+    );
+    // The default is the latest, version 2: a new blob, a new call.
+    let heat = post(
+        &serve,
+        "/v1/analyze/heatmap/summary",
+        "{\"model\": \"other-judge\"}",
+    );
+    assert_eq!(heat.status, 200, "{}", heat.body);
+    let heat = heat.json();
+    assert_eq!(
+        (heat["version"].clone(), heat["model"].clone()),
+        (json!(2), json!("other-judge"))
+    );
+    assert_eq!(heat["result"]["phrases"][0]["attention"], 5);
+    let asked = server.bodies();
+    assert_eq!(asked.len(), 2);
+    assert_eq!(asked[1]["model"], "other-judge");
+    let sent = asked[1]["messages"].to_string();
+    assert!(
+        sent.contains("rate how much"),
+        "the shipped judge was not used: {sent}"
+    );
+    assert!(!sent.contains("uncommitted judge"), "{sent}");
+    assert!(
+        sent.contains("in three sentences"),
+        "version 2 was not judged: {sent}"
+    );
+    for analysis in ["risk", "balance"] {
+        let answer = post(&serve, &format!("/v1/analyze/{analysis}/summary@1"), "{}");
+        assert_eq!(answer.status, 200, "{analysis}: {}", answer.body);
+        assert_eq!(answer.json()["analysis"], analysis);
+    }
+    // Counted under the route, never the raw path.
+    let metrics = crate::serve::get(&serve, "/metrics").body;
+    assert!(
+        metrics.contains("route=\"/v1/analyze/{analysis}/{id}\""),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn serve_analysis_problems_are_problem_json() {
+    use crate::serve::{post, Server};
+    let server = judges();
+    let repo = repo();
+    let endpoint = server.endpoint();
+    let env = [
+        ("PROMPTREG_ENDPOINT", endpoint.as_str()),
+        ("PROMPTREG_MODEL", "judge-model"),
+    ];
+    // Off unless asked for.
+    let off = Server::start_with(&repo, &[], &env);
+    let answer = post(&off, "/v1/analyze/score/summary", "");
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(answer.json()["type"], "urn:promptreg:problem:analyses-off");
+    drop(off);
+    let serve = Server::start_with(&repo, &["--analyses", "--retries", "0"], &env);
+    let cases = [
+        ("/v1/analyze/taste/summary", "", 404, "unknown-analysis"),
+        ("/v1/analyze/improve/summary", "", 404, "unknown-analysis"),
+        ("/v1/analyze/score/nope", "", 404, "unknown-prompt"),
+        ("/v1/analyze/score/summary@9", "", 404, "bad-reference"),
+        (
+            "/v1/analyze/score/summary",
+            "{\"modle\": 1}",
+            400,
+            "bad-body",
+        ),
+        ("/v1/analyze/score/summary", "[", 400, "bad-body"),
+    ];
+    for (path, body, status, kind) in cases {
+        let answer = post(&serve, path, body);
+        assert_eq!(answer.status, status, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.json()["type"],
+            format!("urn:promptreg:problem:{kind}"),
+            "{path}: {}",
+            answer.body
+        );
+    }
+    assert!(
+        server.requests().is_empty(),
+        "a refused analysis called the model"
+    );
+    // The model failing is the gateway's problem: 502, naming the model.
+    server.push_fault(crate::common::model_server::Fault::ServerError);
+    let failed = post(&serve, "/v1/analyze/risk/summary", "");
+    assert_eq!(failed.status, 502, "{}", failed.body);
+    assert_eq!(failed.json()["type"], "urn:promptreg:problem:model");
+    // A judge that does not answer as promised is a 502 too, naming the model.
+    let garbled = ModelServer::answering("{\"nothing\": true}");
+    let endpoint = garbled.endpoint();
+    let serve = Server::start_with(
+        &repo,
+        &["--analyses"],
+        &[
+            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
+            ("PROMPTREG_MODEL", "judge-model"),
+        ],
+    );
+    let bad = post(&serve, "/v1/analyze/balance/summary", "");
+    assert_eq!(bad.status, 502, "{}", bad.body);
+    let detail = bad.json()["detail"].as_str().unwrap_or("").to_string();
+    assert!(detail.contains("judge model `judge-model`"), "{detail}");
+    // The judge model's flags without --analyses are a mistake, said at start.
+    let (code, _, stderr) = run(
+        &repo,
+        &server,
+        &["serve", "--listen", "127.0.0.1:0", "--model", "m"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--model is the judge model of --analyses"),
+        "{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The team's model in promptreg.yaml
+
+#[test]
+fn promptreg_yaml_names_the_team_model_and_the_key_variable() {
+    let server = judges();
+    let mut repo = repo();
+    repo.write(
+        "promptreg.yaml",
+        &format!(
+            "model:\n  endpoint: {}\n  judgeModel: team-judge\n  keyEnv: TEAM_MODELS_KEY\n  retries: 0\n",
+            server.endpoint()
+        ),
+    );
+    repo.commit("the team's model");
+    let analyze = |key: Option<&str>| {
+        let mut cmd = cli(repo.path());
+        cmd.args([
+            "analyze",
+            "score",
+            "summary",
+            "--format",
+            "json",
+            "--no-cache",
+        ]);
+        if let Some(key) = key {
+            cmd.env("TEAM_MODELS_KEY", key);
+        }
+        cmd.output().expect("run")
+    };
+    let out = analyze(Some("sk-team-secret"));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let sent = &server.requests()[0];
+    assert_eq!(sent.body["model"], "team-judge");
+    assert_eq!(sent.header("authorization"), Some("Bearer sk-team-secret"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-team-secret"));
+    // The variable the file names is not set: said before any call.
+    let out = analyze(None);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`TEAM_MODELS_KEY`, which is not set"),
+        "{stderr}"
+    );
+    assert_eq!(server.requests().len(), 1);
+    // A key written into the file is refused by validate, naming the line, and never shown.
+    repo.write(
+        "promptreg.yaml",
+        "model:\n  endpoint: http://127.0.0.1:9/v1\n  apiKey: sk-oops\n",
+    );
+    let out = cli(repo.path()).args(["validate"]).output().expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("promptreg.yaml:3"), "{text}");
+    assert!(text.contains("keyEnv"), "{text}");
+    assert!(!text.contains("sk-oops"), "{text}");
+}

@@ -294,7 +294,7 @@ fn without_an_endpoint_run_says_how_to_set_one() {
     assert_eq!(out.code, 2);
     assert_eq!(
         out.stderr,
-        "error: no model endpoint is configured: pass --endpoint URL, or set PROMPTREG_ENDPOINT, OPENAI_BASE_URL, GITHUB_TOKEN (GitHub Models) or OLLAMA_HOST\n"
+        "error: no model endpoint is configured: pass --endpoint URL, set PROMPTREG_ENDPOINT, write `model: {endpoint: URL}` in promptreg.yaml, or set OPENAI_BASE_URL, GITHUB_TOKEN (GitHub Models) or OLLAMA_HOST\n"
     );
 }
 

@@ -76,7 +76,7 @@ impl Server {
         None
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
@@ -140,7 +140,7 @@ pub(crate) fn get(server: &Server, path: &str) -> Answer {
     answer(agent().get(&server.url(path)).call().expect("GET"))
 }
 
-fn post(server: &Server, path: &str, body: &str) -> Answer {
+pub(crate) fn post(server: &Server, path: &str, body: &str) -> Answer {
     answer(
         agent()
             .post(&server.url(path))
@@ -622,7 +622,8 @@ fn the_openapi_document_names_the_routes_the_server_has() {
         for method in item.as_object().expect("path item").keys() {
             let concrete = path
                 .replace("{id}", "support/triage")
-                .replace("{label}", "staging");
+                .replace("{label}", "staging")
+                .replace("{analysis}", "score");
             let url = server.url(&concrete);
             let body = r#"{"variables": {"ticket": "x"}}"#;
             if path == "/v1/events" {
@@ -647,8 +648,16 @@ fn the_openapi_document_names_the_routes_the_server_has() {
             // never by the router.
             let is_write = method != "get"
                 && !path.starts_with("/v1/render")
+                && !path.starts_with("/v1/analyze")
                 && !path.starts_with("/v1/hooks");
-            if path == "/v1/hooks/push" {
+            if path.starts_with("/v1/analyze") {
+                // This server runs no analyses (no --analyses).
+                assert_eq!(response.status, 403, "{method} {path}: {}", response.body);
+                assert_eq!(
+                    response.json()["type"],
+                    "urn:promptreg:problem:analyses-off"
+                );
+            } else if path == "/v1/hooks/push" {
                 // A server that follows nothing has nothing to fetch.
                 assert_eq!(response.status, 409, "{method} {path}: {}", response.body);
             } else if is_write {

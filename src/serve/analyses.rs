@@ -1,0 +1,173 @@
+//! The analyses as POST routes (`--analyses`): Zatomic's score, risk, balance and heatmap of a
+//! version, asked of the judge model the server was started with. Results are cached by
+//! content under the git dir (the judge's request is a function of the version's blob, the
+//! judge prompt, the criteria and the model), so a second request for an unchanged version
+//! makes no model call. At most `jobs` analyses talk to the model at once; the others wait.
+
+// A problem becomes the response at once: its size is paid once per failed request.
+#![allow(clippy::result_large_err)]
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::error::Error;
+use crate::model::analyze::{analyze, criteria_in, judge_in, judge_model, Analysis};
+use crate::serve::api::{facts, index_of, reference, VersionQuery};
+use crate::serve::http::{read_body, to_json, Problem};
+use crate::serve::state::Shared;
+
+/// What to analyse with.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnalyzeBody {
+    /// The judge model, instead of the server's.
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// An analysis of one version.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AnalysisDoc {
+    id: String,
+    version: Option<u32>,
+    commit: String,
+    blob: String,
+    /// `score`, `risk`, `balance` or `heatmap`.
+    analysis: String,
+    /// The judge model that answered.
+    model: String,
+    /// The analysis, in the shape `promptreg analyze ANALYSIS --format json` prints.
+    #[schema(value_type = Object)]
+    result: Value,
+}
+
+/// Analyses a prompt at its default, or at the version the path or query names.
+#[utoipa::path(post, path = "/v1/analyze/{analysis}/{id}",
+    params(
+        ("analysis" = String, Path, description = "`score`, `risk`, `balance` or `heatmap`"),
+        ("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"),
+        VersionQuery),
+    request_body = AnalyzeBody,
+    responses((status = 200, body = AnalysisDoc), (status = 400, body = Problem), (status = 403, body = Problem, description = "the server was started without --analyses"), (status = 404, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem, description = "the model failed or did not answer as asked")))]
+pub(crate) async fn analyze_route(
+    State(state): State<Shared>,
+    Path((name, path)): Path<(String, String)>,
+    Query(query): Query<VersionQuery>,
+    body: axum::body::Body,
+) -> Response {
+    let bytes = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(problem) => return problem.into_response(),
+    };
+    match answer(state, &name, &path, &query, &bytes).await {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+async fn answer(
+    state: Shared,
+    name: &str,
+    path: &str,
+    query: &VersionQuery,
+    bytes: &[u8],
+) -> Result<Response, Problem> {
+    let Some(analyst) = &state.analyst else {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "analyses-off",
+            "this server does not run analyses: it was started without --analyses",
+        )
+        .with_hint("start the server with --analyses and a model endpoint (--endpoint, PROMPTREG_ENDPOINT or `model` in promptreg.yaml)"));
+    };
+    let analysis = Analysis::from_name(name)
+        .filter(|a| *a != Analysis::Improve)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "unknown-analysis",
+                format!("there is no analysis `{name}`"),
+            )
+            .with_hint("the analyses are score, risk, balance and heatmap")
+        })?;
+    let request: AnalyzeBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        AnalyzeBody::default()
+    } else {
+        serde_json::from_slice(bytes).map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                format!("the request body is not an analysis request: {e}"),
+            )
+            .with_hint("send nothing, or JSON like {\"model\": \"openai/gpt-4o\"}")
+        })?
+    };
+    let current = state.current.load_full();
+    let reference = reference(path, query)?;
+    let resolved = current.snapshot.resolve(&reference)?;
+    let compiled = state.compiled(&current, reference.id(), &resolved)?;
+    let index = index_of(&current)?;
+    let facts = facts(&current, index, &compiled, &resolved)?;
+    let (number, commit, blob) = (facts.number, facts.commit.clone(), facts.blob.clone());
+    // The judge and the criteria are the served commit's, as every other answer is.
+    let served = current
+        .snapshot
+        .registry()
+        .commit_source(current.snapshot.commit())?;
+    let judge = judge_in(served.clone(), analysis)?;
+    let criteria = criteria_in(served.as_ref())?;
+    let client = analyst.client();
+    let model = judge_model(analysis, &judge, &client, request.model.as_deref())?;
+    let permit = analyst.slot().await.map_err(|_| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting-down",
+            "the server is shutting down",
+        )
+    })?;
+    let id = reference.id().to_string();
+    let text = compiled.source_text().to_string();
+    let chosen = model.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        analyze(
+            analysis,
+            &id,
+            &text,
+            &judge,
+            &criteria,
+            &client,
+            Some(&chosen),
+        )
+    })
+    .await
+    .map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the analysis stopped: {e}"),
+        )
+    })?
+    .map_err(|e: Error| Problem::from(&e))?;
+    let doc = AnalysisDoc {
+        id: reference.id().to_string(),
+        version: number,
+        commit,
+        blob,
+        analysis: analysis.name().to_string(),
+        model,
+        result,
+    };
+    let mut response = (StatusCode::OK, to_json(&doc)?).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
