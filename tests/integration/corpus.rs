@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use promptreg::{Error, Prompt, RenderError};
 
 /// The GitHub Models corpus: one folder per repository, each holding its files at their paths.
-fn corpus() -> Option<PathBuf> {
+pub(crate) fn corpus() -> Option<PathBuf> {
     let base = match std::env::var_os("PROMPTREG_CORPUS") {
         Some(dir) => PathBuf::from(dir),
         None => crate::common::crate_root().join("../shared/corpus"),

@@ -625,3 +625,123 @@ fn real_endpoint() {
     assert!(!text.contains(&key));
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+/// Every GitHub Models file of the corpus that has evaluators, evaluated as `gh models eval`
+/// evaluates it: one request per test case, then one judge request per `llm` or built-in
+/// evaluator of each, results in the file's order, exit 0 or 1 (never a failure to run).
+#[test]
+fn corpus_files_with_evaluators_eval_as_gh_models_does() {
+    let Some(corpus) = crate::corpus::corpus() else {
+        return;
+    };
+    // Judges get a digit and a word, which the built-ins' stars and most choices contain.
+    let server = ModelServer::start(|body| {
+        if body["messages"].to_string().contains("{{completion}}") {
+            "unreachable: templates are filled before sending".into()
+        } else if body.get("stream") == Some(&Value::Bool(true)) {
+            "4 good".into()
+        } else {
+            "Paris. A clear, short answer.".into()
+        }
+    });
+    let mut repo = TestRepo::new();
+    let mut expected = Vec::new();
+    let mut files: Vec<_> = walkdir::WalkDir::new(&corpus)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    files.sort();
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(doc) = serde_yaml::from_str::<Value>(&text) else {
+            continue;
+        };
+        let evaluators: Vec<Value> = doc["evaluators"].as_array().cloned().unwrap_or_default();
+        let cases = doc["testData"].as_array().map_or(0, Vec::len);
+        if evaluators.is_empty() || cases == 0 {
+            continue;
+        }
+        let id = format!("c{}", expected.len());
+        repo.write(&format!("{id}.prompt.yml"), &text);
+        let names: Vec<String> = evaluators
+            .iter()
+            .map(|e| e["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        let judges = evaluators
+            .iter()
+            .filter(|e| e.get("llm").is_some() || e.get("uses").is_some())
+            .count();
+        expected.push((id, path, cases, names, judges));
+    }
+    assert!(
+        expected.len() >= 5,
+        "the corpus has few files with evaluators"
+    );
+    repo.commit("the corpus's evaluated files");
+    let ids: Vec<&str> = expected.iter().map(|(id, ..)| id.as_str()).collect();
+    let out = output(
+        model_cli(&repo, &server)
+            .env("PROMPTREG_MODEL", "openai/gpt-4o-mini")
+            .args(["eval", "--format", "json"])
+            .args(&ids),
+    );
+    assert!(
+        out.code == 0 || out.code == 1,
+        "exit {}: {}",
+        out.code,
+        out.stderr
+    );
+    let report: Value = serde_json::from_str(&out.stdout).expect("json");
+    let prompts = report["prompts"].as_array().expect("prompts");
+    assert_eq!(prompts.len(), expected.len());
+    let mut calls = 0;
+    for ((_, path, cases, names, judges), prompt) in expected.iter().zip(prompts) {
+        let results = prompt["testResults"].as_array().expect("testResults");
+        assert_eq!(results.len(), *cases, "{}", path.display());
+        for result in results {
+            let got: Vec<&str> = result["evaluationResults"]
+                .as_array()
+                .expect("evaluationResults")
+                .iter()
+                .map(|e| e["evaluatorName"].as_str().unwrap_or(""))
+                .collect();
+            assert_eq!(got, *names, "{}", path.display());
+            for e in result["evaluationResults"].as_array().into_iter().flatten() {
+                let score = e["score"].as_f64().unwrap_or(-1.0);
+                assert!((0.0..=1.0).contains(&score), "{}: {e}", path.display());
+            }
+        }
+        calls += cases * (1 + judges);
+    }
+    // One request per test case and judge, but never the same request twice: within a run,
+    // an identical request (two test cases that render alike) is answered from the cache.
+    let bodies: Vec<String> = server.bodies().iter().map(Value::to_string).collect();
+    let distinct: std::collections::BTreeSet<&String> = bodies.iter().collect();
+    assert_eq!(distinct.len(), bodies.len(), "a request was sent twice");
+    assert!(
+        bodies.len() <= calls && bodies.len() + 2 >= calls,
+        "{} requests for {calls} test cases and judges",
+        bodies.len()
+    );
+    let calls = bodies.len();
+    assert!(
+        server
+            .bodies()
+            .iter()
+            .all(|b| !b["messages"].to_string().contains("{{completion}}")),
+        "a judge got an unfilled template"
+    );
+    // The cache: the same evaluation again makes no call.
+    let again = output(
+        model_cli(&repo, &server)
+            .env("PROMPTREG_MODEL", "openai/gpt-4o-mini")
+            .args(["eval", "--format", "json"])
+            .args(&ids),
+    );
+    assert_eq!(again.code, out.code);
+    assert_eq!(server.requests().len(), calls);
+}
