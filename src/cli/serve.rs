@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// The judge model of --analyses.
     #[command(flatten)]
     pub model: super::model::ModelArgs,
+    /// How many event streams (GET /v1/events) may be open at once; one more is 503 with
+    /// `Retry-After`.
+    #[arg(long, value_name = "N", default_value_t = crate::serve::events::MAX_STREAMS)]
+    pub max_event_streams: usize,
     /// The access log's format on stderr: one line per request.
     #[arg(long, value_enum, default_value_t)]
     pub log_format: LogFormat,
@@ -211,6 +215,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
         allow_writes: args.allow_writes,
         follow,
         analyses,
+        max_event_streams: args.max_event_streams,
     };
     let root = registry.root().display().to_string();
     crate::serve::run(registry, options, |addr: SocketAddr| {

@@ -738,6 +738,7 @@ pub(crate) async fn readyz(State(state): State<Shared>) -> Response {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
+    state.metrics.streams(state.events.open_streams());
     (
         StatusCode::OK,
         [(
@@ -752,13 +753,29 @@ pub(crate) async fn metrics(State(state): State<Shared>) -> Response {
 /// The change events, from after `Last-Event-ID` when it is given.
 #[utoipa::path(get, path = "/v1/events",
     params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "`text/event-stream`: one `snapshot` event per new snapshot, its data a Change", body = crate::serve::events::Change)))]
+    responses((status = 200, description = "`text/event-stream`: one `snapshot` event per new snapshot, its data a Change", body = crate::serve::events::Change), (status = 503, body = Problem, description = "every event stream the server keeps open is taken (`Retry-After`)")))]
 pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let after: u64 = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
+    // Each stream holds a connection and a receiver for as long as the client likes: their
+    // number is bounded, and one over the bound is told to come back.
+    let Some(slot) = state.events.open_stream() else {
+        let mut response = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too-many-streams",
+            "every event stream this server keeps open is taken",
+        )
+        .with_hint("retry later, or raise --max-event-streams")
+        .into_response();
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
+        return response;
+    };
     // Subscribe first, then replay what was kept: nothing falls between the two, and what
     // is in both is sent once.
     let receiver = state.events.sender.subscribe();
@@ -771,8 +788,8 @@ pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> R
     );
     let closing = state.events.closing.subscribe();
     let live = futures_util::stream::unfold(
-        (receiver, last, closing),
-        |(mut receiver, last, mut closing)| async move {
+        (receiver, last, closing, slot),
+        |(mut receiver, last, mut closing, slot)| async move {
             loop {
                 if *closing.borrow() {
                     return None;
@@ -787,7 +804,7 @@ pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> R
                         let seq = change.seq;
                         return Some((
                             Ok::<Event, Infallible>(crate::serve::events::event(&change)),
-                            (receiver, seq, closing),
+                            (receiver, seq, closing, slot),
                         ));
                     }
                     // Too slow a reader missed some: it reconnects with its last id and gets

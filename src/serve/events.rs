@@ -115,6 +115,9 @@ pub(crate) fn diff(seq: u64, old: &Current, new: &Current) -> Change {
     change
 }
 
+/// How many event streams may be open at once when `--max-event-streams` does not say.
+pub const MAX_STREAMS: usize = 1000;
+
 /// The events sent so far (the newest [`KEPT`]) and the channel new ones go out on.
 pub(crate) struct Events {
     kept: Mutex<VecDeque<Arc<Change>>>,
@@ -122,17 +125,48 @@ pub(crate) struct Events {
     next: Mutex<u64>,
     /// Set when the server shuts down: open streams end, so that draining does not wait.
     pub(crate) closing: tokio::sync::watch::Sender<bool>,
+    /// The streams open now, and how many may be.
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    max_streams: usize,
+}
+
+/// One open event stream, counted until it is dropped (the client went away, or the server
+/// ended the stream).
+pub(crate) struct StreamSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl Events {
-    pub(crate) fn new() -> Events {
+    pub(crate) fn new(max_streams: usize) -> Events {
         let (sender, _) = broadcast::channel(KEPT);
         Events {
             kept: Mutex::new(VecDeque::new()),
             sender,
             next: Mutex::new(1),
             closing: tokio::sync::watch::channel(false).0,
+            open: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            max_streams,
         }
+    }
+
+    /// A slot for one more stream, or `None` when `max_streams` are open.
+    pub(crate) fn open_stream(&self) -> Option<StreamSlot> {
+        use std::sync::atomic::Ordering;
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_streams).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| StreamSlot(self.open.clone()))
+    }
+
+    /// The streams open now.
+    pub(crate) fn open_streams(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Ends every open stream.
@@ -175,4 +209,26 @@ pub(crate) fn event(change: &Change) -> Event {
         .id(change.seq.to_string())
         .event("snapshot")
         .data(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_counted_until_dropped_and_bounded() {
+        let events = Events::new(2);
+        let first = events.open_stream().expect("a first stream");
+        let second = events.open_stream().expect("a second stream");
+        assert!(
+            events.open_stream().is_none(),
+            "a third stream past the bound"
+        );
+        assert_eq!(events.open_streams(), 2);
+        drop(first);
+        assert_eq!(events.open_streams(), 1);
+        let third = events.open_stream().expect("a slot freed by the first");
+        drop((second, third));
+        assert_eq!(events.open_streams(), 0);
+    }
 }

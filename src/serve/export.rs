@@ -53,7 +53,15 @@ pub fn export(registry: Registry, out: &Path, all_versions: bool) -> Result<Expo
     prepare(out)?;
     let metrics = crate::serve::metrics::Metrics::new()
         .map_err(|e| Error::Usage(format!("cannot set up the metrics: {e}")))?;
-    let state = Arc::new(State::new(registry, None, false, None, metrics, None)?);
+    let state = Arc::new(State::new(
+        registry,
+        None,
+        false,
+        None,
+        metrics,
+        None,
+        crate::serve::events::MAX_STREAMS,
+    )?);
     let current = state.current.load_full();
     let index = match current.snapshot.index() {
         Ok(index) => Some(index),

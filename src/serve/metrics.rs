@@ -20,6 +20,7 @@ pub(crate) struct Metrics {
     swaps: IntCounter,
     fetches: IntCounterVec,
     degraded: Gauge,
+    streams: Gauge,
 }
 
 impl Metrics {
@@ -78,8 +79,13 @@ impl Metrics {
             "promptreg_degraded",
             "1 while an older snapshot is served than should be (a fetch or a tip failed)",
         )?;
+        let streams = Gauge::new(
+            "promptreg_event_streams_open",
+            "Event streams (GET /v1/events) open now",
+        )?;
         registry.register(Box::new(fetches.clone()))?;
         registry.register(Box::new(degraded.clone()))?;
+        registry.register(Box::new(streams.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -90,6 +96,7 @@ impl Metrics {
             swaps,
             fetches,
             degraded,
+            streams,
         })
     }
 
@@ -127,6 +134,11 @@ impl Metrics {
     /// Whether the server is degraded.
     pub(crate) fn degraded(&self, degraded: bool) {
         self.degraded.set(if degraded { 1.0 } else { 0.0 });
+    }
+
+    /// How many event streams are open.
+    pub(crate) fn streams(&self, open: usize) {
+        self.streams.set(open as f64);
     }
 
     /// Every metric, in the text format.

@@ -62,6 +62,8 @@ pub struct Options {
     pub follow: Option<follow::Follow>,
     /// The judge model of the analysis routes (`--analyses`); without one they answer 403.
     pub analyses: Option<Arc<crate::model::cache::CachedClient>>,
+    /// How many event streams may be open at once (`--max-event-streams`).
+    pub max_event_streams: usize,
 }
 
 /// Every route the server has, as the router and the OpenAPI document name them.
@@ -307,10 +309,19 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
             let allow_writes = options.allow_writes;
             let follow = options.follow.clone();
             let analyst = options.analyses.map(state::Analyst::new);
+            let max_streams = options.max_event_streams;
             let metrics = metrics::Metrics::new()
                 .map_err(|e| Error::Usage(format!("cannot set up the metrics: {e}")))?;
             tokio::task::spawn_blocking(move || {
-                State::new(registry, tokens, allow_writes, follow, metrics, analyst)
+                State::new(
+                    registry,
+                    tokens,
+                    allow_writes,
+                    follow,
+                    metrics,
+                    analyst,
+                    max_streams,
+                )
             })
             .await
             .map_err(|e| Error::Usage(format!("the snapshot could not be built: {e}")))??

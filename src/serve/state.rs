@@ -65,6 +65,7 @@ impl State {
         follow: Option<crate::serve::follow::Follow>,
         metrics: Metrics,
         analyst: Option<Analyst>,
+        max_event_streams: usize,
     ) -> Result<State> {
         let started = Instant::now();
         let current = Current::load(&registry, None)?;
@@ -79,7 +80,7 @@ impl State {
             tokens,
             allow_writes,
             analyst,
-            events: crate::serve::events::Events::new(),
+            events: crate::serve::events::Events::new(max_event_streams),
             following: follow.map(crate::serve::follow::Following::new),
             failed_tip: Mutex::new(None),
             write_lock: Mutex::new(()),

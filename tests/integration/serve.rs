@@ -873,3 +873,54 @@ fn sigterm_lets_a_request_in_flight_finish() {
     drop(client);
     assert_eq!(server.stop(), Some(0));
 }
+
+#[test]
+fn event_streams_are_bounded_and_one_more_is_told_to_come_back() {
+    use std::io::Write;
+    let repo = repo();
+    let server = Server::start(&repo, &["--max-event-streams", "2"]);
+    let address = server.base.trim_start_matches("http://").to_string();
+    // Opens a stream and reads its head (an event stream never ends).
+    let open = || {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        stream
+            .write_all(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("request");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+        (stream, String::from_utf8_lossy(&head).into_owned())
+    };
+    let (_one, head) = open();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_two, head) = open();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let response = agent().get(&server.url("/v1/events")).call().expect("GET");
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let refused = answer(response);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(
+        refused.json()["type"],
+        "urn:promptreg:problem:too-many-streams"
+    );
+    let metrics = get(&server, "/metrics").body;
+    assert!(
+        metrics.contains("promptreg_event_streams_open 2"),
+        "{metrics}"
+    );
+    // Other routes are not affected.
+    assert_eq!(get(&server, "/v1/prompts").status, 200);
+}
