@@ -25,7 +25,7 @@ pub struct ExportArgs {
 
 /// Runs `export`.
 pub fn run(ctx: &Context, args: ExportArgs) -> Result<u8, Failure> {
-    let registry = ctx.registry()?;
+    let registry = ctx.commits()?;
     let exported = crate::serve::export::export(registry, &args.out, args.all_versions)?;
     print(&format!(
         "exported {} paths and bundle.json of commit {} to {}\n",

@@ -128,8 +128,22 @@ pub struct Context {
 }
 
 impl Context {
-    /// Opens the registry.
+    /// Opens the registry, for a command that reads or writes the working copy: a bare
+    /// repository, which has none, is refused.
     pub fn registry(&self) -> Result<Registry, Failure> {
+        let registry = self.commits()?;
+        if registry.repo().is_some_and(|repo| repo.is_bare()) {
+            return Err(Failure::from(crate::error::Error::Unsupported(format!(
+                "{} is a bare repository: it has commits but no working copy; `promptreg serve` and `promptreg export` read its commits, and the other commands need a clone",
+                self.root.display()
+            ))));
+        }
+        Ok(registry)
+    }
+
+    /// Opens the registry for a command that reads commits only (`serve`, `export`): a bare
+    /// repository is fine.
+    pub fn commits(&self) -> Result<Registry, Failure> {
         Registry::open(&self.root)
             .map(|r| r.with_rev(self.rev.clone()))
             .map_err(Failure::from)

@@ -167,7 +167,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
         Some(follow) => {
             crate::registry::Registry::open(&ctx.root)?.with_rev(Some(follow.tracking_ref()))
         }
-        None => ctx.registry()?,
+        None => ctx.commits()?,
     };
     // Log lines go through a buffer that a thread of its own writes to stderr: a request never
     // waits for the terminal or the pipe (a line is dropped rather than a request stalled).

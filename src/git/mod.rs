@@ -119,9 +119,12 @@ pub struct CommitLinks {
 /// A git repository that holds a registry, and where in it the registry root is.
 pub struct Repo {
     repo: git2::Repository,
+    /// The work tree; the git dir itself for a bare repository.
     workdir: PathBuf,
     /// The registry root relative to the work tree, `/`-separated, empty or ending in `/`.
     prefix: String,
+    /// A bare repository: commits only, no work tree.
+    bare: bool,
 }
 
 impl std::fmt::Debug for Repo {
@@ -167,10 +170,26 @@ impl Repo {
             return Ok(None);
         };
         let Some(workdir) = repo.workdir() else {
-            return Err(Error::Unsupported(format!(
-                "{} is a bare repository; promptreg needs a working tree (clone it without --bare)",
-                repo.path().display()
-            )));
+            // A bare repository has commits and nothing else: its registry is at its top, and
+            // it is read from commits only (`serve`, `export`).
+            let git_dir = repo
+                .path()
+                .canonicalize()
+                .map_err(|e| Error::io(repo.path(), e))?;
+            if root != git_dir {
+                return Err(Error::Unsupported(format!(
+                    "{} is inside the bare repository {}; run promptreg at its top (-C {})",
+                    root.display(),
+                    git_dir.display(),
+                    git_dir.display()
+                )));
+            }
+            return Ok(Some(Repo {
+                repo,
+                workdir: git_dir,
+                prefix: String::new(),
+                bare: true,
+            }));
         };
         let workdir = workdir.canonicalize().map_err(|e| Error::io(workdir, e))?;
         let Ok(rel) = root.strip_prefix(&workdir) else {
@@ -188,7 +207,13 @@ impl Repo {
             repo,
             workdir,
             prefix,
+            bare: false,
         }))
+    }
+
+    /// Whether this is a bare repository (no work tree: only its commits can be read).
+    pub fn is_bare(&self) -> bool {
+        self.bare
     }
 
     /// The registry root relative to the work tree (`""` or `dir/`).

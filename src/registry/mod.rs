@@ -635,10 +635,20 @@ impl Registry {
         LoadedPrompt::read(source, id, &file)
     }
 
-    /// The registry's settings, `promptreg.yaml` in the working copy (the defaults without
-    /// one); a file that does not load is an error naming its line.
+    /// The registry's settings, `promptreg.yaml` in the working copy, or at the tip of a bare
+    /// repository (the defaults without one); a file that does not load is an error naming
+    /// its line.
     pub fn settings(&self) -> Result<crate::format::config::Config> {
-        match self.shared.work.read(crate::format::config::FILE)? {
+        // A bare repository has no working copy: its settings are its tip's.
+        let bytes = if self.shared.work.is_git_dir() {
+            match self.current_tip()? {
+                Some(tip) => self.commit_source(tip)?.read(crate::format::config::FILE)?,
+                None => None,
+            }
+        } else {
+            self.shared.work.read(crate::format::config::FILE)?
+        };
+        match bytes {
             Some(bytes) => crate::format::config::Config::load(&bytes),
             None => Ok(crate::format::config::Config::default()),
         }

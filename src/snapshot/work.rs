@@ -213,6 +213,12 @@ impl WorkTree {
         self
     }
 
+    /// Whether the root is a bare repository's git dir: a working copy with no files, that
+    /// refuses every write.
+    pub fn is_git_dir(&self) -> bool {
+        self.in_git_dir(&self.root)
+    }
+
     /// Whether a canonical path is in the git dir.
     fn in_git_dir(&self, canonical: &Path) -> bool {
         self.git_dir
@@ -234,6 +240,12 @@ impl WorkTree {
     /// symlink, the file it points to (written through, never replaced by a plain file). A
     /// link that leaves the root, or that points at something other than a file, is refused.
     pub fn write_target(&self, rel: &str) -> Result<PathBuf> {
+        if self.in_git_dir(&self.root) {
+            return Err(Error::Refused(format!(
+                "{} is a bare repository: it has no working copy to write {rel} to; clone it, or change it through `promptreg serve --allow-writes`",
+                self.root.display()
+            )));
+        }
         let path = self.root.join(rel);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {

@@ -501,3 +501,26 @@ fn promptreg_yaml_names_the_team_model_and_the_key_variable() {
     assert!(text.contains("keyEnv"), "{text}");
     assert!(!text.contains("sk-oops"), "{text}");
 }
+
+#[test]
+fn a_bare_repository_serves_analyses_with_the_model_of_its_tip() {
+    use crate::serve::{post, Server};
+    let server = judges();
+    let mut source = repo();
+    source.write(
+        "promptreg.yaml",
+        &format!(
+            "model:\n  endpoint: {}\n  judgeModel: tip-judge\n",
+            server.endpoint()
+        ),
+    );
+    source.commit("the team's model");
+    let dir = crate::common::tempdir();
+    let bare = dir.path().join("registry.git");
+    crate::common::bare_clone(source.path(), &bare);
+    let serve = Server::start_in(&bare, &["--analyses"], &[]);
+    let answer = post(&serve, "/v1/analyze/score/summary", "");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["model"], "tip-judge");
+    assert_eq!(server.bodies()[0]["model"], "tip-judge");
+}

@@ -25,7 +25,12 @@ impl Server {
     }
 
     pub(crate) fn start_with(repo: &TestRepo, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = cli(repo.path());
+        Server::start_in(repo.path(), extra, env)
+    }
+
+    /// A server for the registry at `dir` (a bare repository, say).
+    pub(crate) fn start_in(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = cli(dir);
         cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(extra);
         for (key, value) in env {
             cmd.env(key, value);

@@ -640,3 +640,106 @@ fn a_merge_in_progress_refuses_writes_and_changes_nothing() {
         201
     );
 }
+
+/// A bare repository: a server reads and writes its commits, with no working copy that a
+/// person could be editing; the commands that need a working copy refuse it plainly.
+#[test]
+fn a_bare_repository_is_served_and_written_without_a_working_copy() {
+    let source = repo();
+    let dir = crate::common::tempdir();
+    let bare = dir.path().join("registry.git");
+    crate::common::bare_clone(source.path(), &bare);
+    let auth = auth(dir.path(), "");
+    let server = Server::start_in(
+        &bare,
+        &[
+            "--auth",
+            auth.to_str().unwrap_or_default(),
+            "--allow-writes",
+        ],
+        COMMITTER,
+    );
+    let a = read(&server, "/v1/prompts/a");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["version"], 1);
+    let created = send(
+        &server,
+        "POST",
+        "/v1/prompts/a",
+        Some(WRITER),
+        &json!({"message": "Say two", "source": "template: \"two {{ x }}\"\ntestData:\n  - x: 1\n"}),
+        None,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let moved = send(
+        &server,
+        "PUT",
+        "/v1/manifest/defaults/a",
+        Some(WRITER),
+        &json!({"version": 1}),
+        None,
+    );
+    assert_eq!(moved.status, 201, "{}", moved.body);
+    let a = read(&server, "/v1/prompts/a?version=2");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["version"], 2);
+    assert_eq!(read(&server, "/v1/prompts/a").json()["version"], 1);
+    drop(server);
+    // Nothing but git's own files in the bare repository: no prompt, no manifest written out.
+    for name in ["a.prompt.yaml", "defaults.yaml", "partials"] {
+        assert!(
+            !bare.join(name).exists(),
+            "{name} was written into the bare repository"
+        );
+    }
+    let log = std::process::Command::new("git")
+        .args(["log", "--format=%an <%ae> | %cn | %s", "main"])
+        .current_dir(&bare)
+        .env("HOME", crate::common::hermetic())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git log");
+    let log = String::from_utf8_lossy(&log.stdout).into_owned();
+    assert!(
+        log.starts_with("writer <writer@example.com> | Prompt Server | a: default"),
+        "{log}"
+    );
+    assert!(log.contains("| Say two\n"), "{log}");
+    let fsck = std::process::Command::new("git")
+        .args(["fsck", "--strict"])
+        .current_dir(&bare)
+        .env("HOME", crate::common::hermetic())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git fsck");
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+    // The export reads commits, so it takes a bare repository too.
+    let exported = dir.path().join("site");
+    let out = cli(&bare)
+        .args(["export", "--out"])
+        .arg(&exported)
+        .output()
+        .expect("export");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(exported.join("bundle.json").is_file());
+    // Commands of the working copy say why they cannot run, and change nothing.
+    for args in [&["list"][..], &["set-default", "a", "2"], &["validate"]] {
+        let out = cli(&bare).args(args).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("is a bare repository: it has commits but no working copy"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!bare.join("defaults.yaml").exists());
+}

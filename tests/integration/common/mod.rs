@@ -273,3 +273,20 @@ pub fn regex_escape(s: &str) -> String {
     out
 }
 pub mod model_server;
+
+/// `git clone --bare SOURCE DEST`, with no user or system git config.
+pub fn bare_clone(source: &Path, dest: &Path) {
+    let out = Command::new("git")
+        .args(["clone", "--quiet", "--bare"])
+        .arg(source)
+        .arg(dest)
+        .env("HOME", hermetic())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git clone --bare");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
