@@ -213,7 +213,7 @@ pub(crate) fn event(change: &Change) -> Event {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::serve::events::*;
 
     #[test]
     fn streams_are_counted_until_dropped_and_bounded() {
