@@ -82,7 +82,11 @@ pub fn prepare_mirror(dir: &Path, url: &str, branch: &str) -> Result<()> {
 }
 
 /// Runs `git` in `dir`, with no prompt for credentials; its stdout, or its stderr as the error.
+/// Its output is read by threads of their own while it runs (a git that writes more than a
+/// pipe holds never blocks), and the wait looks often at first, then every 20 ms: a local
+/// fetch takes a few milliseconds, and a hook should not wait longer than the fetch.
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    use std::io::Read;
     let mut child = std::process::Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -92,30 +96,57 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| Error::io("the git command", e))?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                // What a pipe that broke held so far is all there is.
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let started = std::time::Instant::now();
-    loop {
+    let mut pause = Duration::from_millis(1);
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() > FETCH_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
+                // The readers end when the last holder of the pipes does; they are not waited
+                // for (a helper git started may hold them a while longer).
                 return Err(Error::Git(crate::error::GitError::new(format!(
                     "git {} took longer than {}s and was stopped",
                     args.first().copied().unwrap_or(""),
                     FETCH_TIMEOUT.as_secs()
                 ))));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
             Err(e) => return Err(Error::io("the git command", e)),
         }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    if status.success() {
+        return Ok(String::from_utf8_lossy(&stdout).into_owned());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::io("the git command", e))?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&stderr);
     Err(Error::Git(crate::error::GitError::new(format!(
         "git {} failed: {}",
         args.first().copied().unwrap_or(""),
@@ -274,5 +305,26 @@ mod tests {
         gitlab.insert("x-gitlab-token", "wrong".parse().expect("header"));
         assert!(!signed(&gitlab, body, secret));
         assert!(!signed(&HeaderMap::new(), body, secret));
+    }
+
+    #[test]
+    fn git_output_larger_than_a_pipe_is_read_while_git_runs() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = dir.path().join("big.config");
+        let mut text = String::from("[big]\n");
+        for i in 0..4000 {
+            text.push_str(&format!("\tkey{i} = {}\n", "v".repeat(40)));
+        }
+        std::fs::write(&config, text).expect("config");
+        let path = config.to_string_lossy().into_owned();
+        // About 250 KB on stdout: past a pipe's 64 KiB, git blocks until it is read.
+        let out = git(dir.path(), &["config", "--file", &path, "--list"]).expect("git config");
+        assert_eq!(out.lines().count(), 4000);
+        let err = git(
+            dir.path(),
+            &["config", "--file", &path, "--get", "big.nothing"],
+        )
+        .expect_err("no such key");
+        assert!(err.to_string().contains("git config failed"), "{err}");
     }
 }
