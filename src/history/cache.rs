@@ -69,7 +69,7 @@ pub fn encode(index: &VersionIndex) -> Vec<u8> {
     put_str(&mut out, &index.prefix);
     put_str(&mut out, &index.patterns);
     out.extend_from_slice(&(index.commits.len() as u32).to_le_bytes());
-    for c in &index.commits {
+    for c in index.commits.iter() {
         out.extend_from_slice(&c.id.0);
         out.extend_from_slice(&c.time.to_le_bytes());
         out.extend_from_slice(&c.offset_minutes.to_le_bytes());
@@ -81,7 +81,7 @@ pub fn encode(index: &VersionIndex) -> Vec<u8> {
     for (path, versions) in &index.files {
         put_str(&mut out, path);
         out.extend_from_slice(&(versions.len() as u32).to_le_bytes());
-        for v in versions {
+        for v in versions.iter() {
             out.extend_from_slice(&v.seq.to_le_bytes());
             out.extend_from_slice(&v.commit.to_le_bytes());
             out.extend_from_slice(&v.blob.0);
@@ -155,7 +155,7 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
     let prefix = r.str()?;
     let patterns = r.str()?;
     let n_commits = r.count(20 + 8 + 4 + 12)?;
-    let mut commits = Vec::with_capacity(n_commits);
+    let mut commits = crate::history::chunked::Chunked::default();
     for _ in 0..n_commits {
         commits.push(CommitInfo {
             id: r.id()?,
@@ -185,7 +185,7 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
                 blob: r.id()?,
             });
         }
-        files.insert(path, versions);
+        files.insert(path, std::sync::Arc::new(versions));
     }
     if !r.data.is_empty() {
         return None;
@@ -217,12 +217,12 @@ mod tests {
         let mut files = BTreeMap::new();
         files.insert(
             "greeting.prompt.yaml".to_string(),
-            vec![Version {
+            std::sync::Arc::new(vec![Version {
                 number: 1,
                 seq: 0,
                 commit: 0,
                 blob: ObjectId([2; 20]),
-            }],
+            }]),
         );
         VersionIndex {
             tip: ObjectId([1; 20]),
@@ -230,7 +230,7 @@ mod tests {
             chain_len: 1,
             prefix: String::new(),
             patterns: "examples/*.yml".into(),
-            commits: vec![commit],
+            commits: std::iter::once(commit).collect(),
             files,
         }
     }

@@ -9,16 +9,19 @@
 //! [`crate::history::cache`]).
 
 pub mod cache;
+pub mod chunked;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::error::Result;
 use crate::format::config;
 use crate::git::tree::RawTree;
 use crate::git::tree::{git_order, tree_entries};
 use crate::git::{CommitInfo, ObjectId, Objects, Repo};
+use crate::history::chunked::Chunked;
 use crate::snapshot::matcher::{id_of, PromptMatcher};
 use crate::snapshot::work::is_hidden_name;
 
@@ -49,10 +52,12 @@ pub struct VersionIndex {
     /// The `prompts` patterns of the `promptreg.yaml` at the tip ([`PromptMatcher::key`]):
     /// the files they select are the ones numbered.
     pub patterns: String,
-    /// Every commit that is a version of some file, oldest first.
-    pub commits: Vec<CommitInfo>,
-    /// Versions by root-relative file path, oldest first.
-    pub files: BTreeMap<String, Vec<Version>>,
+    /// Every commit that is a version of some file, oldest first (in shared chunks: a clone
+    /// of the index copies none of them).
+    pub commits: Chunked<CommitInfo>,
+    /// Versions by root-relative file path, oldest first (each file's list shared between
+    /// clones until one of them adds a version of that file).
+    pub files: BTreeMap<String, Arc<Vec<Version>>>,
 }
 
 impl VersionIndex {
@@ -73,7 +78,7 @@ impl VersionIndex {
 
     /// The versions of a file, oldest first (empty when it has none).
     pub fn versions(&self, file: &str) -> &[Version] {
-        self.files.get(file).map_or(&[], Vec::as_slice)
+        self.files.get(file).map_or(&[], |v| v.as_slice())
     }
 
     /// The file that holds prompt `id` in the index (`ID.prompt.yaml`, `ID.prompt.yml`, or
@@ -103,7 +108,7 @@ impl VersionIndex {
             chain_len: 0,
             prefix: repo.prefix().to_string(),
             patterns: matcher.key(),
-            commits: Vec::new(),
+            commits: Chunked::default(),
             files: BTreeMap::new(),
         };
         index.extend(repo, &objects, &matcher, &chain, TreeCache::default())?;
@@ -127,7 +132,7 @@ impl VersionIndex {
             let kept: Vec<Version> = versions.iter().copied().filter(|v| v.seq <= seq).collect();
             if let Some(last) = kept.last() {
                 commits = commits.max(last.commit as usize + 1);
-                files.insert(path.clone(), kept);
+                files.insert(path.clone(), Arc::new(kept));
             }
         }
         Ok(Some(VersionIndex {
@@ -137,7 +142,7 @@ impl VersionIndex {
             prefix: self.prefix.clone(),
             patterns: self.patterns.clone(),
             // Version commits are in chain order, so those of kept versions come first.
-            commits: self.commits[..commits].to_vec(),
+            commits: self.commits.prefix(commits),
             files,
         }))
     }
@@ -223,7 +228,7 @@ impl VersionIndex {
             let commit_index = self.commits.len() as u32;
             self.commits.push(repo.commit_info(commit)?);
             for (path, blob) in changed.drain(..) {
-                let versions = self.files.entry(path).or_default();
+                let versions = Arc::make_mut(self.files.entry(path).or_default());
                 versions.push(Version {
                     number: versions.len() as u32 + 1,
                     seq,

@@ -1129,7 +1129,7 @@ fn cache_is_written_and_read_back() {
         (rows[0].versions, rows[0].latest)
     };
     let mut extra = first.clone();
-    let versions = extra.files.get_mut("a.prompt.yaml").expect("a");
+    let versions = std::sync::Arc::make_mut(extra.files.get_mut("a.prompt.yaml").expect("a"));
     versions.push(versions[0]);
     assert_eq!(listed_with(&extra), (4, Some(4)));
     // A cache of another tip is not used for the counts: the history is walked again.
