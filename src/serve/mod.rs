@@ -398,11 +398,6 @@ async fn follow_tip(state: Shared) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if state.writing() {
-            // The write swaps in its own commit; a commit from outside is picked up by the
-            // write's own refresh, or on the next tick.
-            continue;
-        }
         let state = state.clone();
         if let Err(err) = tokio::task::spawn_blocking(move || state.refresh_logged()).await {
             tracing::warn!(error = %err, "the tip check stopped");

@@ -110,15 +110,6 @@ impl State {
         Ok(true)
     }
 
-    /// Whether a write holds the write lock now: it refreshes on its own, so the tip poll
-    /// leaves that tick to it rather than build the same snapshot first.
-    pub(crate) fn writing(&self) -> bool {
-        matches!(
-            self.write_lock.try_lock(),
-            Err(std::sync::TryLockError::WouldBlock)
-        )
-    }
-
     /// [`State::refresh`] for the loops: a tip that fails to load is logged once, marks the
     /// server degraded, and is not tried again until the tip moves.
     pub(crate) fn refresh_logged(&self) {
