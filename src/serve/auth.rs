@@ -9,6 +9,9 @@
 //!     token: dev-only-token         # the token itself, for local use
 //!     email: dev@example.com        # a token that may write authors commits: it needs one
 //!     scopes: [read, write]
+//!   - name: prompt-review
+//!     token: review-token
+//!     scopes: [read, analyze]       # the analyses: each is a paid model call
 //! protected: [release]              # branches no token may write to
 //! ```
 //!
@@ -29,8 +32,10 @@ use crate::error::{Error, Result};
 pub enum Scope {
     /// Every GET and `POST .../render`.
     Read,
-    /// Writes (commits, moving defaults): the next issue's routes.
+    /// Writes (commits, moving defaults and labels, deletes).
     Write,
+    /// The analyses (`POST /v1/analyze/...`): each is a model call that someone pays for.
+    Analyze,
 }
 
 /// One token's entry.
@@ -104,6 +109,7 @@ impl Tokens {
                                 .map(|s| match s.as_str() {
                                     Some("read") => Some(Scope::Read),
                                     Some("write") => Some(Scope::Write),
+                                    Some("analyze") => Some(Scope::Analyze),
                                     _ => None,
                                 })
                                 .collect::<Option<Vec<_>>>()
@@ -128,7 +134,7 @@ impl Tokens {
                         (None, _, _) => problem(&path, format!("token {i} has no `name`"), "give every token a name; logs show it instead of the token"),
                         (_, None, _) if item.get("sha256").is_some() => problem(&format!("{path}/sha256"), format!("token {i} needs one of `sha256` (64 hex digits) and `token`"), "write `sha256: $(printf %s TOKEN | sha256sum)` to keep the token itself out of the file"),
                         (_, None, _) => problem(&path, format!("token {i} needs one of `sha256` (64 hex digits) and `token`"), "write `sha256: $(printf %s TOKEN | sha256sum)` to keep the token itself out of the file"),
-                        (_, _, None) => problem(&path, format!("token {i} has a scope other than `read` and `write`"), "scopes are `read` and `write`"),
+                        (_, _, None) => problem(&path, format!("token {i} has a scope other than `read`, `write` and `analyze`"), "scopes are `read`, `write` and `analyze`"),
                     }
                 }
             }
@@ -226,11 +232,14 @@ mod tests {
     fn tokens_by_hash_or_by_value_with_scopes() {
         let hash = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"; // "secret"
         let t = tokens(&format!(
-            "tokens:\n  - {{ name: app, sha256: {hash}, scopes: [read] }}\n  - {{ name: dev, token: w, email: d@e.x, scopes: [read, write] }}\nprotected: [release]\n"
+            "tokens:\n  - {{ name: app, sha256: {hash}, scopes: [read] }}\n  - {{ name: dev, token: w, email: d@e.x, scopes: [read, write] }}\n  - {{ name: judge, token: j, scopes: [read, analyze] }}\nprotected: [release]\n"
         ))
         .expect("loads");
+        assert_eq!(t.check(Some("Bearer j"), Scope::Analyze), Ok("judge"));
+        assert_eq!(t.check(Some("Bearer w"), Scope::Analyze), Err(true));
         assert_eq!(t.check(Some("Bearer secret"), Scope::Read), Ok("app"));
         assert_eq!(t.check(Some("Bearer secret"), Scope::Write), Err(true));
+        assert_eq!(t.check(Some("Bearer secret"), Scope::Analyze), Err(true));
         assert_eq!(t.check(Some("Bearer w"), Scope::Write), Ok("dev"));
         assert_eq!(t.check(Some("Bearer nope"), Scope::Read), Err(false));
         assert_eq!(t.check(None, Scope::Read), Err(false));

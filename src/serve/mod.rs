@@ -230,7 +230,13 @@ async fn around(
     let mut who = "-".to_string();
     let writes = matches!(method, axum::http::Method::PUT | axum::http::Method::DELETE)
         || (method == axum::http::Method::POST && route == "/v1/prompts/{id}");
-    let scope = if writes { Scope::Write } else { Scope::Read };
+    let scope = if writes {
+        Scope::Write
+    } else if route == "/v1/analyze/{analysis}/{id}" {
+        Scope::Analyze
+    } else {
+        Scope::Read
+    };
     let response = match (&state.tokens, route) {
         _ if writes && !state.allow_writes => write::writes_off(),
         // Webhooks carry their own signature; a host cannot send a bearer token.
@@ -273,13 +279,14 @@ fn unauthorized(known: bool, scope: Scope) -> Response {
         let what = match scope {
             Scope::Read => "read",
             Scope::Write => "write",
+            Scope::Analyze => "analyze",
         };
         return Problem::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!("this token may not {what}"),
         )
-        .with_hint("the auth file gives each token its scopes: read, write")
+        .with_hint("the auth file gives each token its scopes: read, write, analyze")
         .into_response();
     }
     let mut response = Problem::new(

@@ -524,3 +524,54 @@ fn a_bare_repository_serves_analyses_with_the_model_of_its_tip() {
     assert_eq!(answer.json()["model"], "tip-judge");
     assert_eq!(server.bodies()[0]["model"], "tip-judge");
 }
+
+#[test]
+fn with_tokens_only_a_token_that_may_analyze_runs_analyses() {
+    use crate::serve::{agent, answer, Server};
+    let server = judges();
+    let repo = repo();
+    let dir = crate::common::tempdir();
+    let auth = dir.path().join("auth.yaml");
+    std::fs::write(
+        &auth,
+        "tokens:\n  - { name: app, token: app-token, scopes: [read] }\n  - { name: review, token: review-token, scopes: [read, analyze] }\n",
+    )
+    .expect("auth file");
+    let endpoint = server.endpoint();
+    let serve = Server::start_with(
+        &repo,
+        &["--analyses", "--auth", auth.to_str().unwrap_or_default()],
+        &[
+            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
+            ("PROMPTREG_MODEL", "judge-model"),
+        ],
+    );
+    let analyze = |token: Option<&str>| {
+        let mut request = agent().post(&serve.url("/v1/analyze/score/summary"));
+        if let Some(token) = token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        answer(request.send("").expect("POST"))
+    };
+    let none = analyze(None);
+    assert_eq!(none.status, 401, "{}", none.body);
+    let reader = analyze(Some("app-token"));
+    assert_eq!(reader.status, 403, "{}", reader.body);
+    assert_eq!(reader.json()["detail"], "this token may not analyze");
+    assert!(
+        server.requests().is_empty(),
+        "a refused analysis called the model"
+    );
+    let reviewer = analyze(Some("review-token"));
+    assert_eq!(reviewer.status, 200, "{}", reviewer.body);
+    assert_eq!(server.requests().len(), 1);
+    // Reading is still the reader's.
+    let read = answer(
+        agent()
+            .get(&serve.url("/v1/prompts/summary"))
+            .header("Authorization", "Bearer app-token")
+            .call()
+            .expect("GET"),
+    );
+    assert_eq!(read.status, 200, "{}", read.body);
+}
