@@ -301,10 +301,10 @@ fn model_section(
                 _ => wrong("a non-empty string"),
             },
             "timeout" => match value.as_f64() {
-                Some(seconds) if seconds.is_finite() && seconds > 0.0 => {
+                Some(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0 => {
                     section.timeout = Some(seconds);
                 }
-                _ => wrong("a positive number of seconds"),
+                _ => wrong("a positive number of seconds, at most 86400"),
             },
             "retries" => match count(&value) {
                 Some(n) => section.retries = u32::try_from(n).ok(),
@@ -468,6 +468,7 @@ mod tests {
         );
         assert!(!found.iter().any(|(_, _, m)| m.contains("sk-1")));
         assert_eq!(errors("model: [a]\n")[0].0, Code::WrongType);
+        assert_eq!(errors("model: {timeout: 1e300}\n")[0].0, Code::WrongType);
     }
 
     #[test]

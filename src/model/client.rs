@@ -216,7 +216,12 @@ impl Client {
 /// `Retry-After` in seconds (a date is left to the back-off).
 fn parse_retry_after(value: &str) -> Option<Duration> {
     let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    // Too large a number is a wait longer than anyone waits: the caller caps it.
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(wait) => Some(wait),
+        Err(_) if seconds.is_finite() && seconds > 0.0 => Some(Duration::MAX),
+        Err(_) => None,
+    }
 }
 
 fn read_all(mut reader: impl Read) -> String {
@@ -358,5 +363,9 @@ mod tests {
         assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
+        // A hostile server's number never panics: too long is "as long as we wait at most".
+        assert_eq!(parse_retry_after("1e300"), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("NaN"), None);
+        assert_eq!(parse_retry_after("inf"), None);
     }
 }

@@ -198,9 +198,10 @@ impl ModelConfig {
             .or_else(|| var("PROMPTREG_JUDGE_MODEL"))
             .or_else(|| file.judge_model.clone());
         if let Some(seconds) = settings.timeout.or(file.timeout) {
-            if !(seconds.is_finite() && seconds > 0.0) {
+            // A day is longer than any model reply; more would overflow the clock.
+            if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
                 return Err(Error::Usage(format!(
-                    "--timeout must be a positive number of seconds, not {seconds}"
+                    "the model timeout must be a positive number of seconds, at most 86400 (a day), not {seconds}"
                 )));
             }
             config.timeout = Duration::from_secs_f64(seconds);
@@ -429,6 +430,25 @@ mod tests {
             ModelConfig::resolve_with(&s, &file, &env(&[("PROMPTREG_ENDPOINT", "http://mine/v1")]))
                 .expect("config");
         assert!(config.key.is_none());
+    }
+
+    #[test]
+    fn timeouts_out_of_range_are_errors_not_panics() {
+        let at = |t: f64| {
+            let s = Settings {
+                endpoint: Some("http://h/v1".into()),
+                timeout: Some(t),
+                ..Settings::default()
+            };
+            ModelConfig::resolve(&s, &env(&[]))
+        };
+        for bad in [0.0, -1.0, 1e300, f64::INFINITY, f64::NAN, 86_401.0] {
+            assert!(at(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            at(86_400.0).map(|c| c.timeout).ok(),
+            Some(Duration::from_secs(86_400))
+        );
     }
 
     #[test]
