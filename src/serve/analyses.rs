@@ -8,7 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use crate::error::Error;
 use crate::model::analyze::{analyze, criteria_in, judge_in, judge_model, Analysis};
 use crate::serve::api::{facts, index_of, reference, VersionQuery};
-use crate::serve::http::{read_body, to_json, Problem};
+use crate::serve::http::{fresh_json, read_body, Problem};
 use crate::serve::state::Shared;
 
 /// What to analyse with.
@@ -162,12 +162,5 @@ async fn answer(
         model,
         result,
     };
-    let mut response = (StatusCode::OK, to_json(&doc)?).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    fresh_json(&doc)
 }

@@ -30,7 +30,7 @@ use crate::render::request::RenderRequest;
 use crate::render::{CompiledPrompt, Output};
 use crate::serve::current::Current;
 use crate::serve::http::{
-    cached_json, etag, read_body, to_json, to_json_vec, Problem, IMMUTABLE, SHORT,
+    cached_json, etag, fresh_json, read_body, to_json, to_json_vec, Problem, IMMUTABLE, SHORT,
 };
 use crate::serve::state::Shared;
 
@@ -643,17 +643,7 @@ pub(crate) async fn render(
             unused: outcome.unused,
             request: request_body,
         };
-        let mut response = (StatusCode::OK, to_json(&doc)?).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        );
-        headers.insert(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-store"),
-        );
-        Ok(response)
+        fresh_json(&doc)
     };
     answer().unwrap_or_else(IntoResponse::into_response)
 }

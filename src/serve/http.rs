@@ -128,6 +128,19 @@ impl IntoResponse for Problem {
     }
 }
 
+/// A JSON answer that is computed for one request (a render, an analysis): `200`,
+/// `application/json`, `Cache-Control: no-store`.
+pub(crate) fn fresh_json(value: &impl Serialize) -> Result<Response, Problem> {
+    let mut response = (StatusCode::OK, to_json(value)?).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 /// The largest request body read.
 pub(crate) const MAX_BODY: usize = 1 << 20;
 
@@ -135,9 +148,26 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 /// gets the 413 rather than a reset connection; beyond it, the connection is closed.
 const DRAIN: usize = 64 << 20;
 
-/// The request body, at most [`MAX_BODY`] bytes of it.
+/// The request body, at most [`MAX_BODY`] bytes of it, sent within [`REQUEST_TIMEOUT`]
+/// (a route whose answer may take longer, an analysis, still gets its body in that time).
+///
+/// [`REQUEST_TIMEOUT`]: crate::serve::REQUEST_TIMEOUT
 pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
-    read_body_limited(body, MAX_BODY).await
+    tokio::time::timeout(
+        crate::serve::REQUEST_TIMEOUT,
+        read_body_limited(body, MAX_BODY),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "slow-body",
+            format!(
+                "the request body did not arrive within {} s",
+                crate::serve::REQUEST_TIMEOUT.as_secs()
+            ),
+        ))
+    })
 }
 
 /// The request body, at most `limit` bytes of it.

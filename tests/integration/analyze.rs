@@ -2,6 +2,8 @@
 //! the judge requests, Zatomic's result shapes, a reply that is not the promised JSON, judges
 //! and criteria overridden by the registry, and `improve` writing the working copy only.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use crate::common::model_server::ModelServer;
@@ -574,4 +576,43 @@ fn with_tokens_only_a_token_that_may_analyze_runs_analyses() {
             .expect("GET"),
     );
     assert_eq!(read.status, 200, "{}", read.body);
+}
+
+#[test]
+fn an_analysis_whose_body_never_arrives_is_408_without_a_model_call() {
+    use std::io::{Read, Write};
+    let server = judges();
+    let repo = repo();
+    let endpoint = server.endpoint();
+    let serve = crate::serve::Server::start_with(
+        &repo,
+        &["--analyses"],
+        &[
+            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
+            ("PROMPTREG_MODEL", "judge-model"),
+        ],
+    );
+    // The analysis route has the model's time, minutes; its body still has the 10 s of
+    // every request.
+    let address = serve.base.trim_start_matches("http://").to_string();
+    let mut stalled = std::net::TcpStream::connect(address).expect("connect");
+    stalled
+        .write_all(
+            b"POST /v1/analyze/score/summary HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .expect("half a request");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut answer = [0u8; 512];
+    let n = stalled
+        .read(&mut answer)
+        .expect("an answer before the read timeout");
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("slow-body"), "{text}");
+    assert!(
+        server.requests().is_empty(),
+        "a body that never came called the model"
+    );
 }
