@@ -154,7 +154,7 @@ pub(crate) fn read_values(path: &std::path::Path) -> Result<Map<String, Value>, 
 /// Runs `render`.
 pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
     let request = Request::from_args(args)?;
-    let rendered = render(ctx, &request)?;
+    let rendered = render(&ctx.registry()?, &request)?;
     let text = match request.format {
         DataFormat::Json => format!(
             "{}\n",
@@ -174,8 +174,10 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<u8, Failure> {
 
 /// Renders what `request` asks for, as `render` does (and `run` before it sends): notes on
 /// stderr when the working copy differs, warnings, errors with snippets.
-pub(crate) fn render(ctx: &Context, request: &Request) -> Result<Rendered, Failure> {
-    let registry = ctx.registry()?;
+pub(crate) fn render(
+    registry: &crate::registry::Registry,
+    request: &Request,
+) -> Result<Rendered, Failure> {
     let resolved = registry.resolve(&request.reference)?;
     let loaded = registry.load_resolved(&request.reference.id, &resolved)?;
     let rendered_what = match resolved {

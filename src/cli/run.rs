@@ -27,9 +27,11 @@ pub struct RunArgs {
 
 /// Runs `run`.
 pub fn run(ctx: &Context, args: RunArgs) -> Result<u8, Failure> {
-    let config = config(&args.model.settings(), &ctx.registry()?)?;
+    // One registry for the model settings and the render: the repository is opened once.
+    let registry = ctx.registry()?;
+    let config = config(&args.model.settings(), &registry)?;
     let request = Request::from_args(args.render)?;
-    let rendered = render(ctx, &request)?;
+    let rendered = render(&registry, &request)?;
     let model = config.model.clone().or_else(|| {
         rendered
             .model

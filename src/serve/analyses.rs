@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::model::analyze::{analyze, criteria_in, judge_in, judge_model, Analysis};
 use crate::serve::api::{facts, index_of, reference, VersionQuery};
 use crate::serve::http::{fresh_json, read_body, Problem};
-use crate::serve::state::Shared;
+use crate::serve::state::{Judge, Shared};
 
 /// What to analyse with.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -114,14 +114,16 @@ async fn answer(
     let facts = facts(&current, index, &compiled, &resolved)?;
     let (number, commit, blob) = (facts.number, facts.commit.clone(), facts.blob.clone());
     // The judge and the criteria are the served commit's, as every other answer is.
-    let served = current
-        .snapshot
-        .registry()
-        .commit_source(current.snapshot.commit())?;
-    let judge = judge_in(served.clone(), analysis)?;
-    let criteria = criteria_in(served.as_ref())?;
+    let served = current.snapshot.commit();
+    let judge = analyst.judge(analysis.name(), served, || {
+        let source = current.snapshot.registry().commit_source(served)?;
+        Ok(Judge {
+            prompt: judge_in(source.clone(), analysis)?,
+            criteria: criteria_in(source.as_ref())?,
+        })
+    })?;
     let client = analyst.client();
-    let model = judge_model(analysis, &judge, &client, request.model.as_deref())?;
+    let model = judge_model(analysis, &judge.prompt, &client, request.model.as_deref())?;
     let permit = analyst.slot().await.map_err(|_| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -138,8 +140,8 @@ async fn answer(
             analysis,
             &id,
             &text,
-            &judge,
-            &criteria,
+            &judge.prompt,
+            &judge.criteria,
             &client,
             Some(&chosen),
         )

@@ -229,6 +229,15 @@ impl State {
 pub(crate) struct Analyst {
     client: Arc<CachedClient>,
     slots: Arc<tokio::sync::Semaphore>,
+    /// The compiled judge and the criteria of each analysis, by the commit they were read
+    /// from: they change only with a commit, and compiling them is not per request.
+    judges: Mutex<HashMap<(&'static str, ObjectId), Arc<Judge>>>,
+}
+
+/// A judge prompt, compiled, with the score criteria it is given.
+pub(crate) struct Judge {
+    pub prompt: CompiledPrompt,
+    pub criteria: Vec<serde_json::Value>,
 }
 
 impl Analyst {
@@ -237,7 +246,33 @@ impl Analyst {
         Analyst {
             client,
             slots: Arc::new(tokio::sync::Semaphore::new(jobs)),
+            judges: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The judge of `analysis` at `commit`, made by `load` the first time.
+    pub(crate) fn judge(
+        &self,
+        analysis: &'static str,
+        commit: ObjectId,
+        load: impl FnOnce() -> Result<Judge>,
+    ) -> Result<Arc<Judge>> {
+        let kept = || {
+            self.judges
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(found) = kept().get(&(analysis, commit)) {
+            return Ok(found.clone());
+        }
+        let judge = Arc::new(load()?);
+        let mut judges = kept();
+        // A few analyses of the commits served lately; older ones are made again if asked.
+        if judges.len() >= 64 {
+            judges.clear();
+        }
+        judges.insert((analysis, commit), judge.clone());
+        Ok(judge)
     }
 
     /// The client, cached by content.

@@ -616,3 +616,45 @@ fn an_analysis_whose_body_never_arrives_is_408_without_a_model_call() {
         "a body that never came called the model"
     );
 }
+
+#[test]
+fn serve_takes_a_newly_committed_judge_at_once() {
+    use crate::serve::{get, post, Server};
+    let server = judges();
+    let mut repo = repo();
+    let endpoint = server.endpoint();
+    let serve = Server::start_with(
+        &repo,
+        &["--analyses"],
+        &[
+            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
+            ("PROMPTREG_MODEL", "judge-model"),
+        ],
+    );
+    assert_eq!(post(&serve, "/v1/analyze/heatmap/summary", "").status, 200);
+    repo.write(
+        "promptreg/judges/heatmap.prompt.yaml",
+        "variables:\n  id: { type: string }\n  prompt: { type: string }\nresponseFormat: json_object\nmessages:\n  - role: user\n    content: \"Team judge: rate how much attention each phrase of {{ id }} gets: {{ prompt }}\"\n",
+    );
+    let head = repo.commit("our own heatmap judge");
+    // Wait (no time asserted) until the server serves the new commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !get(&serve, "/readyz").body.contains(&head) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new commit was never served"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answer = post(&serve, "/v1/analyze/heatmap/summary", "");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let sent = server.bodies();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[1]["messages"]
+            .to_string()
+            .contains("Team judge: rate how much"),
+        "the judge compiled for the first commit was used again: {}",
+        sent[1]["messages"]
+    );
+}
