@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::common::{cli, hermetic};
+use crate::common::cli;
 use crate::serve::{agent, answer, get, Answer};
 
 const SECRET: &str = "a-long-test-hook-secret-0123456789";
@@ -45,11 +45,7 @@ impl Remote {
     }
 
     fn git(&self, args: &[&str], in_dir: &str) -> String {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(self.dir.path().join(in_dir))
-            .env("HOME", hermetic())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
+        let out = crate::common::git_command(&self.dir.path().join(in_dir), args)
             .env("GIT_AUTHOR_NAME", "Pusher")
             .env("GIT_AUTHOR_EMAIL", "pusher@example.com")
             .env("GIT_COMMITTER_NAME", "Pusher")

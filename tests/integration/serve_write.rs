@@ -107,19 +107,7 @@ fn read(server: &Server, path: &str) -> Answer {
 }
 
 fn git(repo: &TestRepo, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(repo.path())
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", crate::common::hermetic())
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::common::git(repo.path(), args)
 }
 
 fn versions(repo: &TestRepo, id: &str) -> Vec<u64> {
@@ -692,31 +680,13 @@ fn a_bare_repository_is_served_and_written_without_a_working_copy() {
             "{name} was written into the bare repository"
         );
     }
-    let log = std::process::Command::new("git")
-        .args(["log", "--format=%an <%ae> | %cn | %s", "main"])
-        .current_dir(&bare)
-        .env("HOME", crate::common::hermetic())
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git log");
-    let log = String::from_utf8_lossy(&log.stdout).into_owned();
+    let log = crate::common::git(&bare, &["log", "--format=%an <%ae> | %cn | %s", "main"]);
     assert!(
         log.starts_with("writer <writer@example.com> | Prompt Server | a: default"),
         "{log}"
     );
     assert!(log.contains("| Say two\n"), "{log}");
-    let fsck = std::process::Command::new("git")
-        .args(["fsck", "--strict"])
-        .current_dir(&bare)
-        .env("HOME", crate::common::hermetic())
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git fsck");
-    assert!(
-        fsck.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    crate::common::git(&bare, &["fsck", "--strict"]);
     // The export reads commits, so it takes a bare repository too.
     let exported = dir.path().join("site");
     let out = cli(&bare)

@@ -35,15 +35,7 @@ fn stdout(output: &Output) -> String {
 
 /// The git command, hermetic: no user or system config.
 fn git(dir: &Path, args: &[&str]) -> Output {
-    let empty = std::env::temp_dir().join("promptreg-test-empty-gitconfig");
-    std::fs::write(&empty, "").expect("empty config");
-    std::process::Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", &empty)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .args(args)
+    crate::common::git_command(dir, args)
         .output()
         .expect("git is installed")
 }

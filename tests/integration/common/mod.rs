@@ -274,19 +274,35 @@ pub fn regex_escape(s: &str) -> String {
 }
 pub mod model_server;
 
-/// `git clone --bare SOURCE DEST`, with no user or system git config.
-pub fn bare_clone(source: &Path, dest: &Path) {
-    let out = Command::new("git")
-        .args(["clone", "--quiet", "--bare"])
-        .arg(source)
-        .arg(dest)
+/// The git command in `dir`, hermetic: no user or system config, and no `GIT_DIR` or
+/// `GIT_WORK_TREE` from the environment the tests run in.
+pub fn git_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.args(args)
+        .current_dir(dir)
         .env("HOME", hermetic())
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git clone --bare");
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE");
+    cmd
+}
+
+/// Runs [`git_command`], which must succeed; its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_command(dir, args).output().expect("git is installed");
     assert!(
         out.status.success(),
-        "{}",
+        "git {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `git clone --bare SOURCE DEST`.
+pub fn bare_clone(source: &Path, dest: &Path) {
+    let (source, dest) = (source.to_string_lossy(), dest.to_string_lossy());
+    git(
+        Path::new("/"),
+        &["clone", "--quiet", "--bare", &source, &dest],
     );
 }
