@@ -35,6 +35,11 @@ impl Server {
         for (key, value) in env {
             cmd.env(key, value);
         }
+        Server::spawn(cmd)
+    }
+
+    /// Starts `cmd`, a `serve` command line, and waits for its "listening on" line.
+    pub(crate) fn spawn(mut cmd: std::process::Command) -> Server {
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn serve");
         let stderr = child.stderr.take().expect("stderr");

@@ -84,7 +84,7 @@ fn prompt(text: &str) -> String {
 
 /// A server started with `--follow`.
 struct Replica {
-    child: std::process::Child,
+    server: crate::serve::Server,
     base: String,
     _dir: tempfile::TempDir,
 }
@@ -109,22 +109,11 @@ impl Replica {
                 interval,
                 "--hook-secret-file",
             ])
-            .arg(&secret)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut first = String::new();
-        lines.read_line(&mut first).expect("first line");
-        let base = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("serve did not start: {first}"))
-            .to_string();
-        std::thread::spawn(move || for _ in lines.lines() {});
+            .arg(&secret);
+        let server = crate::serve::Server::spawn(cmd);
         Replica {
-            child,
-            base,
+            base: server.base.clone(),
+            server,
             _dir: dir,
         }
     }
@@ -186,8 +175,9 @@ impl Replica {
 
 impl Drop for Replica {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Killed, not stopped: a replica's open event streams need not drain.
+        let _ = self.server.child.kill();
+        let _ = self.server.child.wait();
     }
 }
 
@@ -649,19 +639,9 @@ fn a_replica_pushes_its_writes_and_reapplies_them_when_the_remote_moved() {
         ])
         .arg(&auth)
         .env("GIT_COMMITTER_NAME", "Replica")
-        .env("GIT_COMMITTER_EMAIL", "replica@example.com")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    lines.read_line(&mut first).expect("first line");
-    let base = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_string();
-    std::thread::spawn(move || for _ in lines.lines() {});
+        .env("GIT_COMMITTER_EMAIL", "replica@example.com");
+    let mut server = crate::serve::Server::spawn(cmd);
+    let base = server.base.clone();
     let create = |id: &str, text: &str| -> Answer {
         let body = serde_json::json!({"message": format!("{id}: {text}"), "source": prompt(text)});
         answer(
@@ -701,6 +681,6 @@ fn a_replica_pushes_its_writes_and_reapplies_them_when_the_remote_moved() {
     );
     let tip = remote.git(&["log", "-1", "--format=%s", "main"], "remote.git");
     assert_eq!(tip.trim(), "a: theirs");
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = server.child.kill();
+    let _ = server.child.wait();
 }
