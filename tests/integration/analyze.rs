@@ -279,11 +279,24 @@ fn review_eval_shows_evaluators_and_score_before_and_after() {
 // ---------------------------------------------------------------------------------------
 // `serve --analyses`: the analyses as POST routes on a version
 
+/// `serve` on `repo` with `extra` flags, its judge model `judge-model` at `judges`.
+fn analysing(repo: &TestRepo, judges: &ModelServer, extra: &[&str]) -> crate::serve::Server {
+    let endpoint = judges.endpoint();
+    crate::serve::Server::start_with(
+        repo,
+        extra,
+        &[
+            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
+            ("PROMPTREG_MODEL", "judge-model"),
+        ],
+    )
+}
+
 const PROMPT_V2: &str = "model: openai/gpt-4o-mini\nmessages:\n  - role: system\n    content: You summarise support tickets for Acme in three sentences.\n  - role: user\n    content: \"{{ticket}}\"\n";
 
 #[test]
 fn serve_answers_analyses_of_a_version_and_caches_them_per_blob() {
-    use crate::serve::{post, Server};
+    use crate::serve::post;
     let server = judges();
     let mut repo = repo();
     repo.write("summary.prompt.yaml", PROMPT_V2);
@@ -293,15 +306,7 @@ fn serve_answers_analyses_of_a_version_and_caches_them_per_blob() {
         "promptreg/judges/heatmap.prompt.yaml",
         "messages:\n  - role: user\n    content: uncommitted judge {{ prompt }}\n",
     );
-    let endpoint = server.endpoint();
-    let serve = Server::start_with(
-        &repo,
-        &["--analyses"],
-        &[
-            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
-            ("PROMPTREG_MODEL", "judge-model"),
-        ],
-    );
+    let serve = analysing(&repo, &server, &["--analyses"]);
     let first = post(&serve, "/v1/analyze/score/summary@1", "");
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.cache.as_deref(), Some("no-store"));
@@ -369,21 +374,16 @@ fn serve_answers_analyses_of_a_version_and_caches_them_per_blob() {
 
 #[test]
 fn serve_analysis_problems_are_problem_json() {
-    use crate::serve::{post, Server};
+    use crate::serve::post;
     let server = judges();
     let repo = repo();
-    let endpoint = server.endpoint();
-    let env = [
-        ("PROMPTREG_ENDPOINT", endpoint.as_str()),
-        ("PROMPTREG_MODEL", "judge-model"),
-    ];
     // Off unless asked for.
-    let off = Server::start_with(&repo, &[], &env);
+    let off = analysing(&repo, &server, &[]);
     let answer = post(&off, "/v1/analyze/score/summary", "");
     assert_eq!(answer.status, 403, "{}", answer.body);
     assert_eq!(answer.json()["type"], "urn:promptreg:problem:analyses-off");
     drop(off);
-    let serve = Server::start_with(&repo, &["--analyses", "--retries", "0"], &env);
+    let serve = analysing(&repo, &server, &["--analyses", "--retries", "0"]);
     let cases = [
         ("/v1/analyze/taste/summary", "", 404, "unknown-analysis"),
         ("/v1/analyze/improve/summary", "", 404, "unknown-analysis"),
@@ -418,15 +418,7 @@ fn serve_analysis_problems_are_problem_json() {
     assert_eq!(failed.json()["type"], "urn:promptreg:problem:model");
     // A judge that does not answer as promised is a 502 too, naming the model.
     let garbled = ModelServer::answering("{\"nothing\": true}");
-    let endpoint = garbled.endpoint();
-    let serve = Server::start_with(
-        &repo,
-        &["--analyses"],
-        &[
-            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
-            ("PROMPTREG_MODEL", "judge-model"),
-        ],
-    );
+    let serve = analysing(&repo, &garbled, &["--analyses"]);
     let bad = post(&serve, "/v1/analyze/balance/summary", "");
     assert_eq!(bad.status, 502, "{}", bad.body);
     let detail = bad.json()["detail"].as_str().unwrap_or("").to_string();
@@ -506,7 +498,7 @@ fn promptreg_yaml_names_the_team_model_and_the_key_variable() {
 
 #[test]
 fn a_bare_repository_serves_analyses_with_the_model_of_its_tip() {
-    use crate::serve::{post, Server};
+    use crate::serve::post;
     let server = judges();
     let mut source = repo();
     source.write(
@@ -520,7 +512,7 @@ fn a_bare_repository_serves_analyses_with_the_model_of_its_tip() {
     let dir = crate::common::tempdir();
     let bare = dir.path().join("registry.git");
     crate::common::bare_clone(source.path(), &bare);
-    let serve = Server::start_in(&bare, &["--analyses"], &[]);
+    let serve = crate::serve::Server::start_in(&bare, &["--analyses"], &[]);
     let answer = post(&serve, "/v1/analyze/score/summary", "");
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["model"], "tip-judge");
@@ -529,7 +521,7 @@ fn a_bare_repository_serves_analyses_with_the_model_of_its_tip() {
 
 #[test]
 fn with_tokens_only_a_token_that_may_analyze_runs_analyses() {
-    use crate::serve::{agent, answer, Server};
+    use crate::serve::{agent, answer};
     let server = judges();
     let repo = repo();
     let dir = crate::common::tempdir();
@@ -539,14 +531,10 @@ fn with_tokens_only_a_token_that_may_analyze_runs_analyses() {
         "tokens:\n  - { name: app, token: app-token, scopes: [read] }\n  - { name: review, token: review-token, scopes: [read, analyze] }\n",
     )
     .expect("auth file");
-    let endpoint = server.endpoint();
-    let serve = Server::start_with(
+    let serve = analysing(
         &repo,
+        &server,
         &["--analyses", "--auth", auth.to_str().unwrap_or_default()],
-        &[
-            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
-            ("PROMPTREG_MODEL", "judge-model"),
-        ],
     );
     let analyze = |token: Option<&str>| {
         let mut request = agent().post(&serve.url("/v1/analyze/score/summary"));
@@ -583,15 +571,7 @@ fn an_analysis_whose_body_never_arrives_is_408_without_a_model_call() {
     use std::io::{Read, Write};
     let server = judges();
     let repo = repo();
-    let endpoint = server.endpoint();
-    let serve = crate::serve::Server::start_with(
-        &repo,
-        &["--analyses"],
-        &[
-            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
-            ("PROMPTREG_MODEL", "judge-model"),
-        ],
-    );
+    let serve = analysing(&repo, &server, &["--analyses"]);
     // The analysis route has the model's time, minutes; its body still has the 10 s of
     // every request.
     let address = serve.base.trim_start_matches("http://").to_string();
@@ -619,18 +599,10 @@ fn an_analysis_whose_body_never_arrives_is_408_without_a_model_call() {
 
 #[test]
 fn serve_takes_a_newly_committed_judge_at_once() {
-    use crate::serve::{get, post, Server};
+    use crate::serve::{get, post};
     let server = judges();
     let mut repo = repo();
-    let endpoint = server.endpoint();
-    let serve = Server::start_with(
-        &repo,
-        &["--analyses"],
-        &[
-            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
-            ("PROMPTREG_MODEL", "judge-model"),
-        ],
-    );
+    let serve = analysing(&repo, &server, &["--analyses"]);
     assert_eq!(post(&serve, "/v1/analyze/heatmap/summary", "").status, 200);
     repo.write(
         "promptreg/judges/heatmap.prompt.yaml",
