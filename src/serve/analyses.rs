@@ -52,7 +52,7 @@ pub(crate) struct AnalysisDoc {
         ("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"),
         VersionQuery),
     request_body = AnalyzeBody,
-    responses((status = 200, body = AnalysisDoc), (status = 400, body = Problem), (status = 403, body = Problem, description = "the server was started without --analyses"), (status = 404, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem, description = "the model failed or did not answer as asked")))]
+    responses((status = 200, body = AnalysisDoc), (status = 400, body = Problem), (status = 403, body = Problem, description = "the server was started without --analyses"), (status = 404, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem, description = "the model failed or did not answer as asked"), (status = 503, body = Problem, description = "as many analyses as the server runs and queues are in")))]
 pub(crate) async fn analyze_route(
     State(state): State<Shared>,
     Path((name, path)): Path<(String, String)>,
@@ -124,6 +124,16 @@ async fn answer(
     })?;
     let client = analyst.client();
     let model = judge_model(analysis, &judge.prompt, &client, request.model.as_deref())?;
+    let admitted = analyst.admit().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too-many-analyses",
+            "every analysis this server runs or queues is taken",
+        )
+        .with_hint(
+            "retry later; the server runs `jobs` analyses at once (model.jobs in promptreg.yaml)",
+        )
+    })?;
     let permit = analyst.slot().await.map_err(|_| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -135,7 +145,7 @@ async fn answer(
     let text = compiled.source_text().to_string();
     let chosen = model.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+        let _slot = (admitted, permit);
         analyze(
             analysis,
             &id,

@@ -232,6 +232,19 @@ pub(crate) struct Analyst {
     /// The compiled judge and the criteria of each analysis, by the commit they were read
     /// from: they change only with a commit, and compiling them is not per request.
     judges: Mutex<HashMap<(&'static str, ObjectId), Arc<Judge>>>,
+    /// Analyses running or waiting for a slot; past [`Analyst::MAX_QUEUED`] per slot, one
+    /// more is told to come back rather than hold a connection in an endless queue.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    jobs: usize,
+}
+
+/// One admitted analysis, counted until it is dropped.
+pub(crate) struct Admitted(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// A judge prompt, compiled, with the score criteria it is given.
@@ -247,7 +260,24 @@ impl Analyst {
             client,
             slots: Arc::new(tokio::sync::Semaphore::new(jobs)),
             judges: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            jobs,
         }
+    }
+
+    /// Analyses admitted per slot (running or waiting).
+    pub(crate) const MAX_QUEUED: usize = 4;
+
+    /// Admits one more analysis, or `None` when `jobs` × [`Analyst::MAX_QUEUED`] are in.
+    pub(crate) fn admit(&self) -> Option<Admitted> {
+        use std::sync::atomic::Ordering;
+        let most = self.jobs.saturating_mul(Analyst::MAX_QUEUED);
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < most).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Admitted(self.in_flight.clone()))
     }
 
     /// The judge of `analysis` at `commit`, made by `load` the first time.

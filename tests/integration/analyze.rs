@@ -630,3 +630,44 @@ fn serve_takes_a_newly_committed_judge_at_once() {
         sent[1]["messages"]
     );
 }
+
+#[test]
+fn analyses_past_the_queue_are_told_to_come_back() {
+    let server = judges();
+    let mut repo = repo();
+    // One at a time, so four in all (one running, three waiting).
+    repo.write("promptreg.yaml", "model:\n  jobs: 1\n");
+    repo.commit("one analysis at a time");
+    server.push_fault(crate::common::model_server::Fault::Slow(
+        Duration::from_secs(3),
+    ));
+    let serve = analysing(&repo, &server, &["--analyses"]);
+    let url = serve.url("/v1/analyze/score/summary");
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let answer =
+                    crate::serve::answer(crate::serve::agent().post(&url).send("").expect("POST"));
+                (answer.status, answer.body)
+            })
+        })
+        .collect();
+    let mut statuses: Vec<u16> = threads
+        .into_iter()
+        .map(|t| {
+            let (status, body) = t.join().expect("thread");
+            if status == 503 {
+                assert!(body.contains("too-many-analyses"), "{body}");
+            }
+            status
+        })
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 200, 503, 503]);
+    // The queue empties: the next one is answered (from the cache).
+    assert_eq!(
+        crate::serve::post(&serve, "/v1/analyze/score/summary", "").status,
+        200
+    );
+}
