@@ -1,92 +1,120 @@
-//! What one render may build: a byte budget, and the filters that charge it.
+//! What one render may do and build: minijinja's fuel, and the filters that charge it ahead.
 //!
-//! Fuel bounds how many instructions a render runs, not how much memory they take: one `~` can
-//! double a string, so sixty of them in a loop ask for an exabyte. promptreg's copy of
-//! minijinja (`vendor/minijinja`, see its `PROMPTREG-PATCH.md`) counts every byte a render
-//! builds against a budget ([`MAX_BUILT`]): strings made by `~`, `+` and `*`, everything
-//! written to the output, captures and macro calls, objects turned into text. The builtin
-//! filters that can make a value much larger than their input in one call (`replace`, `join`,
-//! `indent`, `format`, `list`, `tojson`, `pprint`) are registered here again under their own
-//! names: each works out the size of its result and charges it *before* building it, then
-//! calls the builtin. A render over the budget fails with a normal render error.
+//! minijinja (3.1 and later, feature `fuel`) charges one unit of fuel for each instruction a
+//! render runs and one for every 64 bytes of data it builds: the output, captures
+//! (`{% set x %}...`) and macro calls, strings made by `~`, `+` and `*`, and what filters and
+//! functions return; where the size of a value is known before it is built (`'x' * n`,
+//! `replace`, `indent`, `format`), it is built only if the fuel left can pay for it. Since fuel
+//! only goes down, one budget bounds both the time of a render and the memory it takes: a
+//! template that doubles a string in a loop, repeats or replaces its way to gigabytes, or
+//! recurses through macros stops with `OutOfFuel` within milliseconds, having built at most
+//! about [`MAX_BUILT`] bytes.
+//!
+//! Printing a list or a mapping with `{{ }}` is measured the same way first
+//! ([`check_display`], from the environment's formatter). Four builtins are charged by minijinja only for what they return, after building it, while
+//! what they build can be far larger than what their input holds in memory: a list that holds
+//! the same long string (or the same list) many times joins, prints or serializes to terabytes.
+//! They are registered here again under their own names (`join`, `string`, `tojson`, `pprint`,
+//! and the `debug` function): each measures its result by writing it nowhere, stopping at the
+//! fuel left, and charges it *before* building it.
+//!
+//! Not covered, because minijinja 3.1 gives no hook for it: `~` with a list or a mapping on one
+//! side formats the object outside the fuel (the README says so under Reliability).
 
 use std::fmt::Write as _;
 
 use minijinja::value::Rest;
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
-/// Bytes one render of one template (a message, or the `template` body) may build in total.
+/// Bytes of data one render of one template (a message, or the `template` body) may build in
+/// total, about.
 pub const MAX_BUILT: u64 = 64 * 1024 * 1024;
 
-/// The message of a render that went over [`MAX_BUILT`].
+/// The data minijinja charges one unit of fuel for.
+const BYTES_PER_FUEL: u64 = 64;
+
+/// The fuel of one render: [`MAX_BUILT`] in data, or as many instructions (about a million,
+/// hundreds of times what the largest real prompt runs).
+pub(crate) const FUEL: u64 = MAX_BUILT / BYTES_PER_FUEL;
+
+/// The message of a render that ran out of fuel.
 pub(crate) fn over_budget_message() -> String {
     format!(
-        "the values this template builds exceed {} MiB in total (text joined with `~` or `+`, repeated, replaced, padded or printed); look for a loop or a recursive macro that doubles a string",
+        "the values this template builds exceed {} MiB in total, or it runs more than {FUEL} instructions; look for a loop that runs too long, or text doubled, repeated, replaced or padded in a loop or a recursive macro",
         MAX_BUILT / (1024 * 1024)
     )
 }
 
-/// Sets the budget on `env` and registers the charging filters over the builtin ones.
-pub fn install(env: &mut Environment<'static>) {
-    env.set_byte_budget(Some(MAX_BUILT));
-    type Size = fn(&[Value]) -> Result<u64, Error>;
-    let charging: [(&'static str, Value, Size); 6] = [
-        (
-            "replace",
-            Value::from_function(minijinja::filters::replace),
-            replace_size,
-        ),
-        (
-            "join",
-            Value::from_function(minijinja::filters::join),
-            join_size,
-        ),
-        (
-            "indent",
-            Value::from_function(minijinja::filters::indent),
-            indent_size,
-        ),
-        (
-            "format",
-            Value::from_function(minijinja::filters::format),
-            format_size,
-        ),
-        (
-            "list",
-            Value::from_function(minijinja::filters::list),
-            list_size,
-        ),
-        (
-            "tojson",
-            Value::from_function(minijinja::filters::tojson),
-            json_size,
-        ),
-    ];
-    for (name, builtin, size) in charging {
-        charged(env, name, builtin, size);
-    }
-    env.add_filter("pprint", pprint);
-    env.add_function("debug", debug);
-}
-
-/// Registers `builtin` under `name`, charging `size(args)` bytes before each call.
-fn charged(
-    env: &mut Environment<'static>,
-    name: &'static str,
-    builtin: Value,
-    size: fn(&[Value]) -> Result<u64, Error>,
-) {
+/// Sets the fuel of `env` and registers the charging builtins over minijinja's.
+pub(crate) fn install(env: &mut Environment<'static>) {
+    env.set_fuel(Some(FUEL));
+    let join = Value::from_function(minijinja::filters::join);
     env.add_filter(
-        name,
+        "join",
         move |state: &mut State<'_, '_>, args: Rest<Value>| -> Result<Value, Error> {
-            charge(size(&args)?)?;
-            builtin.call(state, &args)
+            charge(state, join_size(state, &args))?;
+            join.call(state, &args)
         },
     );
+    env.add_filter(
+        "string",
+        |state: &State, value: Value| -> Result<Value, Error> {
+            if value.as_str().is_some() {
+                return Ok(value);
+            }
+            charge(state, display_size(state, &value))?;
+            Ok(Value::from(value.to_string()))
+        },
+    );
+    let tojson = Value::from_function(minijinja::filters::tojson);
+    env.add_filter(
+        "tojson",
+        move |state: &mut State<'_, '_>, args: Rest<Value>| -> Result<Value, Error> {
+            charge(state, json_size(state, &args))?;
+            tojson.call(state, &args)
+        },
+    );
+    env.add_filter("pprint", |state: &State, value: Value| {
+        debug_text(state, &value)
+    });
+    env.add_function("debug", |state: &State, args: Rest<Value>| {
+        match args.as_slice() {
+            [] => debug_text(state, state),
+            [one] => debug_text(state, one),
+            all => debug_text(state, &all),
+        }
+    });
 }
 
-fn charge(bytes: u64) -> Result<(), Error> {
-    minijinja::charge_bytes(usize::try_from(bytes).unwrap_or(usize::MAX))
+/// Refuses to print a list or a mapping whose text is larger than the render may still build.
+/// minijinja charges printed text after it is written, and one object that holds the same long
+/// string many times prints to terabytes.
+pub(crate) fn check_display(state: &State, value: &Value) -> Result<(), Error> {
+    if value.as_object().is_some() && display_size(state, value) > remaining(state) {
+        return Err(Error::new(
+            ErrorKind::OutOfFuel,
+            "the value's text is larger than the render may still build",
+        ));
+    }
+    Ok(())
+}
+
+/// Bytes the render may still build.
+fn remaining(state: &State) -> u64 {
+    state
+        .fuel_levels()
+        .map_or(MAX_BUILT, |(_, fuel)| fuel.saturating_mul(BYTES_PER_FUEL))
+}
+
+/// Charges `bytes` of data before it is built.
+fn charge(state: &State, bytes: u64) -> Result<(), Error> {
+    if bytes > remaining(state) {
+        return Err(Error::new(
+            ErrorKind::OutOfFuel,
+            "the value is larger than the render may still build",
+        ));
+    }
+    state.consume_fuel(bytes / BYTES_PER_FUEL)
 }
 
 /// A keyword argument from the trailing kwargs of a call, if given.
@@ -102,50 +130,37 @@ fn positional(args: &[Value], i: usize) -> Option<&Value> {
     args.get(i).filter(|v| !v.is_kwargs())
 }
 
-/// The length of a string argument; other values charge their own text when displayed.
-fn text_len(value: Option<&Value>) -> u64 {
-    value.and_then(Value::as_str).map_or(0, |s| s.len() as u64)
-}
-
-fn replace_size(args: &[Value]) -> Result<u64, Error> {
-    let (Some(text), Some(from), Some(to)) = (
-        positional(args, 0).and_then(Value::as_str),
-        positional(args, 1).and_then(Value::as_str),
-        positional(args, 2).and_then(Value::as_str),
-    ) else {
-        return Ok(0);
-    };
-    let count = if from.is_empty() {
-        text.chars().count() as u64 + 1
-    } else {
-        text.matches(from).count() as u64
-    };
-    Ok((text.len() as u64)
-        .saturating_sub(count.saturating_mul(from.len() as u64))
-        .saturating_add(count.saturating_mul(to.len() as u64)))
-}
-
-fn join_size(args: &[Value]) -> Result<u64, Error> {
-    let Some(value) = positional(args, 0) else {
-        return Ok(0);
-    };
-    if value.as_str().is_some() {
-        // A string joins its characters.
-        let joiner = text_len(positional(args, 1).or(kwarg(args, "d").as_ref()));
-        let chars = value.as_str().map_or(0, |s| s.chars().count() as u64);
-        return Ok(text_len(Some(value)).saturating_add(chars.saturating_mul(joiner)));
+/// The length of the text of `value`, counted up to the bytes left (then one more).
+fn display_size(state: &State, value: &Value) -> u64 {
+    if let Some(s) = value.as_str() {
+        return s.len() as u64;
     }
+    let mut sink = Counter::new(remaining(state));
+    let _ = write!(sink, "{value}");
+    sink.count
+}
+
+/// The size of `join`'s result: every item's text and the joiners between them.
+fn join_size(state: &State, args: &[Value]) -> u64 {
+    let Some(value) = positional(args, 0) else {
+        return 0;
+    };
     let joiner = positional(args, 1)
         .cloned()
         .or_else(|| kwarg(args, "d"))
-        .map_or(0, |j| text_len(Some(&j)));
+        .map_or(0, |j| display_size(state, &j));
+    if let Some(s) = value.as_str() {
+        // A string joins its characters.
+        return (s.len() as u64).saturating_add((s.chars().count() as u64).saturating_mul(joiner));
+    }
     let attribute = positional(args, 2)
         .cloned()
         .or_else(|| kwarg(args, "attribute"));
     let attribute = attribute.as_ref().and_then(Value::as_str);
     let Ok(items) = value.try_iter() else {
-        return Ok(0);
+        return 0;
     };
+    let limit = remaining(state);
     let mut total: u64 = 0;
     for (i, item) in items.enumerate() {
         let item = match attribute {
@@ -156,73 +171,28 @@ fn join_size(args: &[Value]) -> Result<u64, Error> {
             None => item,
         };
         total = total
-            .saturating_add(text_len(Some(&item)))
+            .saturating_add(display_size(state, &item))
             .saturating_add(if i > 0 { joiner } else { 0 });
-        if total > MAX_BUILT {
+        if total > limit {
             break;
         }
     }
-    Ok(total)
+    total
 }
 
-fn indent_size(args: &[Value]) -> Result<u64, Error> {
-    let lines = positional(args, 0)
-        .and_then(Value::as_str)
-        .map_or(1, |s| s.matches('\n').count() as u64 + 1);
-    let width = positional(args, 1)
-        .cloned()
-        .or_else(|| kwarg(args, "width"))
-        .and_then(|w| u64::try_from(w).ok())
-        .unwrap_or(4);
-    Ok(text_len(positional(args, 0)).saturating_add(lines.saturating_mul(width)))
-}
-
-/// The format string and every argument's text, plus each number written in the format
-/// string (a width or a precision can be as large as it says).
-fn format_size(args: &[Value]) -> Result<u64, Error> {
-    let format = positional(args, 0).and_then(Value::as_str).unwrap_or("");
-    let mut total = format.len() as u64;
-    for arg in args.iter().skip(1) {
-        total = total.saturating_add(text_len(Some(arg)));
-    }
-    for number in format.split(|c: char| !c.is_ascii_digit()) {
-        if !number.is_empty() {
-            total = total.saturating_add(number.parse::<u64>().unwrap_or(u64::MAX));
-        }
-    }
-    Ok(total)
-}
-
-/// A list holds one value per item.
-fn list_size(args: &[Value]) -> Result<u64, Error> {
+/// The size of the JSON text, counted by writing it nowhere (and stopping at the bytes left),
+/// times two for indentation and HTML-safe escapes.
+fn json_size(state: &State, args: &[Value]) -> u64 {
     let Some(value) = positional(args, 0) else {
-        return Ok(0);
+        return 0;
     };
-    let items = match value.as_str() {
-        Some(s) => s.chars().count() as u64,
-        None => value.len().map_or(0, |n| n as u64),
-    };
-    Ok(items.saturating_mul(std::mem::size_of::<Value>() as u64))
-}
-
-/// The size of the JSON text, counted by writing it nowhere (and stopping at the budget),
-/// times two for the spaces after `,` and `:` and for indentation and HTML-safe escapes.
-fn json_size(args: &[Value]) -> Result<u64, Error> {
-    let Some(value) = positional(args, 0) else {
-        return Ok(0);
-    };
-    let limit = minijinja::remaining_bytes().unwrap_or(MAX_BUILT);
-    let mut sink = Counter { count: 0, limit };
-    let indent = positional(args, 1)
-        .cloned()
-        .or_else(|| kwarg(args, "indent"))
-        .and_then(|i| u64::try_from(i).ok())
-        .unwrap_or(2);
+    let limit = remaining(state);
+    let mut sink = Counter::new(limit);
     if serde_json::to_writer_pretty(&mut sink, value).is_err() && sink.count <= limit {
         // Not serializable: the builtin says so itself.
-        return Ok(0);
+        return 0;
     }
-    Ok(sink.count.saturating_mul(2).saturating_add(indent))
+    sink.count.saturating_mul(2)
 }
 
 /// Counts bytes written, and refuses them past a limit.
@@ -231,13 +201,24 @@ struct Counter {
     limit: u64,
 }
 
+impl Counter {
+    fn new(limit: u64) -> Counter {
+        Counter { count: 0, limit }
+    }
+
+    fn add(&mut self, n: usize) -> bool {
+        self.count = self.count.saturating_add(n as u64);
+        self.count <= self.limit
+    }
+}
+
 impl std::io::Write for Counter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.count = self.count.saturating_add(buf.len() as u64);
-        if self.count > self.limit {
-            return Err(std::io::Error::other("over the byte budget"));
+        if self.add(buf.len()) {
+            Ok(buf.len())
+        } else {
+            Err(std::io::Error::other("over the byte budget"))
         }
-        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -245,37 +226,21 @@ impl std::io::Write for Counter {
     }
 }
 
-/// `pprint`, written through the budget: the debug text of a value can be far longer than
-/// the value's memory (a list holding the same long string many times).
-fn pprint(value: &Value) -> Result<String, Error> {
-    debug_text(value)
-}
-
-/// `debug()`, written through the budget like [`pprint`].
-fn debug(state: &State, args: Rest<Value>) -> Result<String, Error> {
-    match args.as_slice() {
-        [] => debug_text(state),
-        [one] => debug_text(one),
-        all => debug_text(&all),
-    }
-}
-
-/// The `{:#?}` text of `value`, each piece charged before it is kept.
-fn debug_text(value: &dyn std::fmt::Debug) -> Result<String, Error> {
-    struct Charged(String);
-    impl std::fmt::Write for Charged {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            minijinja::charge_bytes(s.len()).map_err(|_| std::fmt::Error)?;
-            self.0.push_str(s);
+impl std::fmt::Write for Counter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.add(s.len()) {
             Ok(())
+        } else {
+            Err(std::fmt::Error)
         }
     }
-    let mut out = Charged(String::new());
-    match write!(out, "{value:#?}") {
-        Ok(()) => Ok(out.0),
-        Err(_) => Err(Error::new(
-            ErrorKind::OutOfBudget,
-            "debug text is over the byte budget",
-        )),
-    }
+}
+
+/// The `{:#?}` text of `value` (`pprint`, `debug()`), measured and charged before it is built:
+/// the debug text of a value can be far longer than its memory.
+fn debug_text(state: &State, value: &dyn std::fmt::Debug) -> Result<String, Error> {
+    let mut sink = Counter::new(remaining(state));
+    let _ = write!(sink, "{value:#?}");
+    charge(state, sink.count)?;
+    Ok(format!("{value:#?}"))
 }

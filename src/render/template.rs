@@ -12,8 +12,6 @@ use crate::format::prompt::{Prompt, Syntax};
 use crate::format::yaml::ScalarStyle;
 use crate::snapshot::work::{is_hidden, normalize, PathError, Refusal, Source};
 
-/// Instructions a single render may run before it is stopped (loops without end).
-pub(crate) const FUEL: u64 = 5_000_000;
 /// Nesting depth of includes, macros and blocks before a render is stopped.
 pub(crate) const RECURSION_LIMIT: usize = 64;
 /// Largest rendered text of one template, in bytes.
@@ -76,12 +74,11 @@ pub fn environment(syntax: Syntax, source: Arc<dyn Source>, debug: bool) -> Envi
     // An optional variable without a value is `none`: it tests false and prints as nothing.
     env.set_formatter(|out, state, value| {
         if value.is_none() {
-            Ok(())
-        } else {
-            minijinja::escape_formatter(out, state, value)
+            return Ok(());
         }
+        crate::render::budget::check_display(state, value)?;
+        minijinja::escape_formatter(out, state, value)
     });
-    env.set_fuel(Some(FUEL));
     crate::render::budget::install(&mut env);
     env.set_recursion_limit(RECURSION_LIMIT);
     env.set_syntax(syntax_config(syntax));
@@ -221,7 +218,7 @@ impl Templates {
                     .into_iter()
                     .filter(|v| !globals.contains(v)),
             );
-            for (partial, optional) in template.referenced_templates() {
+            for (partial, optional) in names_in(template.source(), self.syntax) {
                 let key = normalize(&partial).unwrap_or_else(|_| partial.clone());
                 self.partials.insert(key);
                 queue.push((partial, Some(name.clone()), optional));
@@ -261,12 +258,63 @@ impl Templates {
 /// each with whether a missing one is ignored, as minijinja's parser reads them: nothing inside
 /// a comment, a `{% raw %}` block or a string literal. Empty when the text does not compile.
 pub fn referenced_templates(source: &str, syntax: Syntax) -> Vec<(String, bool)> {
-    let mut env = Environment::new();
-    env.set_syntax(syntax_config(syntax));
-    match env.template_from_str(source) {
-        Ok(template) => template.referenced_templates(),
-        Err(_) => Vec::new(),
+    names_in(source, syntax)
+}
+
+/// The walk behind [`referenced_templates`], over minijinja's own AST (its
+/// `unstable_machinery` feature, pinned to one version in `Cargo.toml`).
+fn names_in(source: &str, syntax: Syntax) -> Vec<(String, bool)> {
+    use minijinja::machinery::{ast, parse};
+
+    fn names(expr: &ast::Expr<'_>, ignore_missing: bool, out: &mut Vec<(String, bool)>) {
+        match expr {
+            ast::Expr::Const(c) => {
+                if let Some(name) = c.value.as_str() {
+                    out.push((name.to_string(), ignore_missing));
+                } else if let Ok(items) = c.value.try_iter() {
+                    out.extend(
+                        items.filter_map(|v| v.as_str().map(|s| (s.to_string(), ignore_missing))),
+                    );
+                }
+            }
+            // A list tries each name in turn: a missing one is never an error by itself.
+            ast::Expr::List(l) => l.items.iter().for_each(|x| names(x, true, out)),
+            _ => {}
+        }
     }
+    fn walk(node: &ast::Stmt<'_>, out: &mut Vec<(String, bool)>) {
+        let all = |body: &[ast::Stmt<'_>], out: &mut Vec<(String, bool)>| {
+            body.iter().for_each(|x| walk(x, out))
+        };
+        match node {
+            ast::Stmt::Template(t) => all(&t.children, out),
+            ast::Stmt::ForLoop(s) => {
+                all(&s.body, out);
+                all(&s.else_body, out);
+            }
+            ast::Stmt::IfCond(s) => {
+                all(&s.true_body, out);
+                all(&s.false_body, out);
+            }
+            ast::Stmt::WithBlock(s) => all(&s.body, out),
+            ast::Stmt::SetBlock(s) => all(&s.body, out),
+            ast::Stmt::AutoEscape(s) => all(&s.body, out),
+            ast::Stmt::FilterBlock(s) => all(&s.body, out),
+            ast::Stmt::Block(s) => all(&s.body, out),
+            ast::Stmt::Include(s) => names(&s.name, s.ignore_missing, out),
+            ast::Stmt::Import(s) => names(&s.expr, false, out),
+            ast::Stmt::FromImport(s) => names(&s.expr, false, out),
+            ast::Stmt::Extends(s) => names(&s.name, false, out),
+            ast::Stmt::Macro(s) => all(&s.body, out),
+            ast::Stmt::CallBlock(s) => all(&s.macro_decl.body, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(ast) = parse(source, "<template>", syntax_config(syntax)) {
+        walk(&ast, &mut out);
+    }
+    out
 }
 
 /// Where `text` first goes past [`MAX_NESTING`], as a byte offset and a message: a tag with
@@ -407,10 +455,7 @@ pub(crate) fn file_position(ctx: &FileContext<'_>, path: &str, line: usize, col:
 /// The message of a minijinja error, without its debug dump.
 pub(crate) fn error_message(err: &minijinja::Error) -> String {
     let mut message = match err.detail() {
-        _ if err.kind() == ErrorKind::OutOfBudget => crate::render::budget::over_budget_message(),
-        _ if err.kind() == ErrorKind::OutOfFuel => format!(
-            "the render ran out of fuel ({FUEL} instructions); look for a loop that runs too long or a macro that recurses"
-        ),
+        _ if err.kind() == ErrorKind::OutOfFuel => crate::render::budget::over_budget_message(),
         Some(detail) => format!("{}: {detail}", err.kind()),
         None => err.kind().to_string(),
     };
@@ -418,7 +463,7 @@ pub(crate) fn error_message(err: &minijinja::Error) -> String {
     while let Some(inner) = cause {
         if let Some(inner) = inner.downcast_ref::<minijinja::Error>() {
             let text = match inner.detail() {
-                _ if inner.kind() == ErrorKind::OutOfBudget => {
+                _ if inner.kind() == ErrorKind::OutOfFuel => {
                     crate::render::budget::over_budget_message()
                 }
                 Some(detail) => format!("{}: {detail}", inner.kind()),
@@ -449,7 +494,7 @@ pub(crate) fn template_diagnostic(
     let code = match err.kind() {
         _ if refused.is_some() => refused.map_or(code, refusal_code),
         ErrorKind::TemplateNotFound => Code::IncludeMissing,
-        ErrorKind::OutOfFuel | ErrorKind::OutOfBudget => Code::RenderLimit,
+        ErrorKind::OutOfFuel => Code::RenderLimit,
         _ => code,
     };
     let (line, col) = match (err.template_source(), err.range()) {
