@@ -45,6 +45,7 @@ pub mod serve;
 pub mod snapshot;
 #[cfg(feature = "watch")]
 pub mod watch;
+pub mod write;
 
 #[cfg(feature = "cli")]
 #[doc(hidden)]

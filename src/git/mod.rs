@@ -416,9 +416,20 @@ impl Repo {
         content: &Content<'_>,
         message: &str,
     ) -> Result<Committed> {
+        self.commit_files(&[(path, FileEdit::Content(content))], message)
+    }
+
+    /// Commits several registry files at once (new contents or removals) as one commit on
+    /// `HEAD`, in the one transaction [`Repo::commit_file`] describes, for each file in turn.
+    /// A removed file's index entry goes only when it held `HEAD`'s blob: a staged change of a
+    /// file that is removed is refused, never dropped. Working files are left to the caller.
+    pub fn commit_files(&self, edits: &[(&str, FileEdit<'_>)], message: &str) -> Result<Committed> {
         self.check_state()?;
+        check_message(message)?;
+        if edits.is_empty() {
+            return Err(Error::Refused("nothing to commit".into()));
+        }
         let (author, committer) = self.identities()?;
-        let full = format!("{}{}", self.prefix, path);
         let git_dir = self.repo.path().to_path_buf();
         let index_path = git_dir.join("index");
         // Writers of promptreg queue on a lock the system releases if the process dies; git's
@@ -431,30 +442,6 @@ impl Repo {
             None => None,
         };
         let base_tree = parent.as_ref().map(git2::Commit::tree).transpose()?;
-        if let Some(tree) = &base_tree {
-            refuse_gitlink(&full, |prefix| {
-                tree.get_path(Path::new(prefix))
-                    .ok()
-                    .map(|e| e.filemode() as u32)
-            })?;
-        }
-        let head_entry = match &base_tree {
-            Some(tree) => tree_file(tree, &full, path)?,
-            None => None,
-        };
-        let head_blob = head_entry.map(|(id, _)| id);
-        let head_bytes = match head_blob {
-            Some(id) => Some(self.repo.find_blob(id)?.content().to_vec()),
-            None => None,
-        };
-        let blob = self
-            .repo
-            .blob(&self.to_odb(&full, &content(head_bytes.as_deref())?))?;
-        if Some(blob) == head_blob {
-            return Err(Error::Refused(format!(
-                "{path} has no changes since HEAD; nothing to commit"
-            )));
-        }
 
         // The new index, prepared in a copy of the current one and moved onto the lock.
         let staging = tempfile::Builder::new()
@@ -469,38 +456,101 @@ impl Repo {
                 "git's index has unresolved conflicts: resolve them (`git status` lists them) and run this again".into(),
             ));
         }
-        refuse_gitlink(&full, |prefix| {
-            index.get_path(Path::new(prefix), 0).map(|e| e.mode)
-        })?;
-        let staged = index.get_path(Path::new(&full), 0);
-        let staged_blob = match &staged {
-            Some(entry) if Some(entry.id) != head_blob => {
-                let bytes = self.repo.find_blob(entry.id)?.content().to_vec();
-                Some(
-                    self.repo
-                        .blob(&self.to_odb(&full, &content(Some(&bytes))?))?,
-                )
+
+        // Each file: its blob in the commit, and what its index entry becomes.
+        let mut tree = base_tree.as_ref().map(git2::Tree::id);
+        let mut restores = Vec::new();
+        let mut changed = false;
+        for (path, edit) in edits {
+            let full = format!("{}{}", self.prefix, path);
+            let removing = matches!(edit, FileEdit::Remove);
+            check_change_path(&full, removing, |prefix| {
+                base_tree
+                    .as_ref()
+                    .and_then(|tree| tree.get_path(Path::new(prefix)).ok())
+                    .map(|e| e.filemode() as u32)
+            })?;
+            // What is staged counts too: a file staged at a leading folder of the path, or a
+            // submodule.
+            check_change_path(&full, removing, |prefix| {
+                index.get_path(Path::new(prefix), 0).map(|e| e.mode)
+            })?;
+            let head_entry = match &base_tree {
+                Some(tree) => tree_file(tree, &full, path)?,
+                None => None,
+            };
+            let head_blob = head_entry.map(|(id, _)| id);
+            let staged = index.get_path(Path::new(&full), 0);
+            let (blob, staged_blob) = match edit {
+                FileEdit::Remove => {
+                    if staged.as_ref().is_some_and(|e| Some(e.id) != head_blob) {
+                        return Err(Error::Refused(format!(
+                            "{path} has staged changes; commit them or unstage them (`git restore --staged {path}`) first"
+                        )));
+                    }
+                    (None, None)
+                }
+                FileEdit::Content(content) => {
+                    let head_bytes = match head_blob {
+                        Some(id) => Some(self.repo.find_blob(id)?.content().to_vec()),
+                        None => None,
+                    };
+                    let blob = self
+                        .repo
+                        .blob(&self.to_odb(&full, &content(head_bytes.as_deref())?))?;
+                    let staged_blob = match &staged {
+                        Some(entry) if Some(entry.id) != head_blob => {
+                            let bytes = self.repo.find_blob(entry.id)?.content().to_vec();
+                            Some(
+                                self.repo
+                                    .blob(&self.to_odb(&full, &content(Some(&bytes))?))?,
+                            )
+                        }
+                        // `git rm --cached` staged the file's removal: that stays staged.
+                        None if head_blob.is_some() => None,
+                        _ => Some(blob),
+                    };
+                    (Some(blob), staged_blob)
+                }
+            };
+            if blob == head_blob {
+                continue;
             }
-            // `git rm --cached` staged the file's removal: that stays staged.
-            None if head_blob.is_some() => None,
-            _ => Some(blob),
-        };
-        if let Some(staged_blob) = staged_blob {
-            let mode = staged
-                .as_ref()
-                .map(|e| e.mode)
-                .or(head_entry.map(|(_, mode)| mode))
-                .unwrap_or(0o100644);
-            // The file's stat only when the working file holds exactly that blob; a zero stat
-            // makes git look at the file again.
-            let work = self.workdir.join(&full);
-            let meta = std::fs::symlink_metadata(&work).ok().filter(|m| {
-                m.is_file()
-                    && m.len() <= MAX_WORK_FILE
-                    && std::fs::read(&work)
-                        .is_ok_and(|bytes| self.odb_hash(&full, &bytes) == staged_blob)
-            });
-            index.add(&index_entry(&full, staged_blob, mode, meta.as_ref()))?;
+            changed = true;
+            match staged_blob {
+                Some(staged_blob) => {
+                    let mode = staged
+                        .as_ref()
+                        .map(|e| e.mode)
+                        .or(head_entry.map(|(_, mode)| mode))
+                        .unwrap_or(0o100644);
+                    // The file's stat only when the working file holds exactly that blob; a
+                    // zero stat makes git look at the file again.
+                    let work = self.workdir.join(&full);
+                    let meta = std::fs::symlink_metadata(&work).ok().filter(|m| {
+                        m.is_file()
+                            && m.len() <= MAX_WORK_FILE
+                            && std::fs::read(&work)
+                                .is_ok_and(|bytes| self.odb_hash(&full, &bytes) == staged_blob)
+                    });
+                    index.add(&index_entry(&full, staged_blob, mode, meta.as_ref()))?;
+                }
+                None if removing && staged.is_some() => {
+                    index.remove_path(Path::new(&full))?;
+                }
+                None => {}
+            }
+            let base = tree.map(|id| self.repo.find_tree(id)).transpose()?;
+            let parts: Vec<&str> = full.split('/').collect();
+            tree = self.replace_parts(base.as_ref(), &parts, blob)?;
+            restores.push((full, staged, staged_blob));
+        }
+        if !changed {
+            let names: Vec<&str> = edits.iter().map(|(path, _)| *path).collect();
+            return Err(Error::Refused(format!(
+                "{} has no changes since HEAD; nothing to commit",
+                names.join(", ")
+            )));
         }
         index.write().map_err(|e| unwritable_index(&e))?;
         let staging = staging.keep().map_err(|e| Error::io(&git_dir, e.error))?;
@@ -509,23 +559,27 @@ impl Repo {
             return Err(e);
         }
 
-        let tree = match &base_tree {
-            Some(tree) => self.replace_in_tree(Some(tree), &full, blob)?,
-            None => self.replace_in_tree(None, &full, blob)?,
+        let tree = match tree {
+            Some(id) => self.repo.find_tree(id)?,
+            None => {
+                let empty = self.repo.treebuilder(None)?.write()?;
+                self.repo.find_tree(empty)?
+            }
         };
-        let tree = self.repo.find_tree(tree)?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         let id = self
             .repo
             .commit(None, &author, &committer, message, &tree, &parents)?;
         crash_point("index-prepared");
-        // The index is published before the branch moves: a crash in between leaves the file
-        // staged as it would be committed (a harmless state: `git commit` or a second run
+        // The index is published before the branch moves: a crash in between leaves the files
+        // staged as they would be committed (a harmless state: `git commit` or a second run
         // finishes it), never staging the reverse of a landed commit.
         lock.commit()?;
         crash_point("index-published");
         if let Err(err) = self.move_head(&head, id, message) {
-            self.restore_entry(&index_path, &full, staged.as_ref(), staged_blob);
+            for (full, staged, written) in &restores {
+                self.restore_entry(&index_path, full, staged.as_ref(), *written);
+            }
             return Err(err);
         }
         Ok(Committed {
@@ -788,21 +842,6 @@ impl Repo {
         }
     }
 
-    /// Builds `base` with the blob at repository path `full`, keeping the entry's executable
-    /// bit; returns the new root tree.
-    fn replace_in_tree(
-        &self,
-        base: Option<&git2::Tree<'_>>,
-        full: &str,
-        blob: git2::Oid,
-    ) -> Result<git2::Oid> {
-        let parts: Vec<&str> = full.split('/').collect();
-        match self.replace_parts(base, &parts, Some(blob))? {
-            Some(tree) => Ok(tree),
-            None => Err(Error::Usage("empty path".into())),
-        }
-    }
-
     /// The tree `base` with the file at `parts` set to `blob`, or removed (`None`); folders
     /// left empty go too. `None` when the whole tree is empty.
     fn replace_parts(
@@ -877,6 +916,7 @@ impl Repo {
         message: &str,
         author: Option<&Identity>,
     ) -> Result<ObjectId> {
+        check_message(message)?;
         let committer = self.signature("committer")?;
         let author = match author {
             Some(who) => git2::Signature::now(&who.name, &who.email).map_err(|e| {
@@ -893,23 +933,21 @@ impl Repo {
         let parent = current.map(|id| self.repo.find_commit(id)).transpose()?;
         let mut tree = parent.as_ref().map(|p| p.tree_id());
         for change in changes {
-            let (path, blob) = match change {
-                Change::Write { path, bytes } => {
-                    let full = format!("{}{}", self.prefix, path);
-                    let blob = self.repo.blob(&self.to_odb(&full, bytes))?;
-                    (full, Some(blob))
-                }
-                Change::Remove { path } => (format!("{}{}", self.prefix, path), None),
+            let (path, removing) = match change {
+                Change::Write { path, .. } => (format!("{}{}", self.prefix, path), false),
+                Change::Remove { path } => (format!("{}{}", self.prefix, path), true),
             };
             let base_tree = tree.map(|id| self.repo.find_tree(id)).transpose()?;
-            if let Some(base_tree) = &base_tree {
-                refuse_gitlink(&path, |prefix| {
-                    base_tree
-                        .get_path(Path::new(prefix))
-                        .ok()
-                        .map(|e| e.filemode() as u32)
-                })?;
-            }
+            check_change_path(&path, removing, |prefix| {
+                base_tree
+                    .as_ref()
+                    .and_then(|tree| tree.get_path(Path::new(prefix)).ok())
+                    .map(|e| e.filemode() as u32)
+            })?;
+            let blob = match change {
+                Change::Write { bytes, .. } => Some(self.repo.blob(&self.to_odb(&path, bytes))?),
+                Change::Remove { .. } => None,
+            };
             let parts: Vec<&str> = path.split('/').collect();
             tree = self.replace_parts(base_tree.as_ref(), &parts, blob)?;
         }
@@ -1101,6 +1139,14 @@ fn sha256_repository(path: &Path) -> Option<PathBuf> {
 /// the index), `None` when it has none there.
 pub type Content<'a> = dyn Fn(Option<&[u8]>) -> Result<Vec<u8>> + 'a;
 
+/// What [`Repo::commit_files`] does to one file.
+pub enum FileEdit<'a> {
+    /// The file gets `content(its bytes at HEAD)`.
+    Content(&'a Content<'a>),
+    /// The file goes.
+    Remove,
+}
+
 /// What a commit made by [`Repo::commit_file`] landed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
@@ -1193,17 +1239,62 @@ fn submodule_refusal(submodule: &str) -> Error {
     ))
 }
 
-/// Refuses a repository path that goes through a submodule: `mode_at` gives the mode of each
-/// of its leading folders (in a tree or in the index), and a gitlink (`160000`) among them is
-/// another repository.
-fn refuse_gitlink(full: &str, mode_at: impl Fn(&str) -> Option<u32>) -> Result<()> {
+/// Refuses a change at repository path `full` that git would store as something other than the
+/// one file it names: a path that is not a plain relative path (empty, `.` or `..` parts, a
+/// `.git` folder, a NUL or a backslash), one that passes through an existing file (writing
+/// `a/b` where `a` is a file would turn that file into a folder, and removing it would remove
+/// the file), one that would replace a folder, a symlink or a submodule. `kind_at` gives the
+/// mode of an entry of the base tree (`None`: absent). The same rule for every writer.
+fn check_change_path(full: &str, removing: bool, kind_at: impl Fn(&str) -> Option<u32>) -> Result<()> {
+    let bad = |why: &str| Err(Error::Refused(format!("`{full}` cannot be written: {why}")));
+    if full.is_empty() {
+        return bad("the path is empty");
+    }
+    if full.contains('\0') || full.contains('\\') {
+        return bad("a path holds no NUL or backslash");
+    }
+    let parts: Vec<&str> = full.split('/').collect();
+    for part in &parts {
+        if part.is_empty() || *part == "." || *part == ".." {
+            return bad("it is not a plain relative path");
+        }
+        if part.eq_ignore_ascii_case(".git") {
+            return bad("nothing is written inside a `.git` folder");
+        }
+    }
     let mut end = 0;
-    for part in full.split('/') {
+    for (i, part) in parts.iter().enumerate() {
         end += part.len();
-        if mode_at(&full[..end]) == Some(0o160000) {
-            return Err(submodule_refusal(&full[..end]));
+        let prefix = &full[..end];
+        let last = i + 1 == parts.len();
+        match kind_at(prefix) {
+            None => {}
+            Some(0o160000) => return Err(submodule_refusal(prefix)),
+            Some(0o040000) if last => {
+                return bad("it is a folder, which a write never replaces");
+            }
+            Some(0o040000) => {}
+            Some(0o120000) if last && !removing => {
+                return bad("it is a symlink; change the file it points to instead");
+            }
+            Some(_) if !last => {
+                return Err(Error::Refused(format!(
+                    "`{full}` cannot be written: `{prefix}` is a file, and a write never turns a file into a folder"
+                )));
+            }
+            Some(_) => {}
         }
         end += 1;
+    }
+    Ok(())
+}
+
+/// A commit message git can store: no NUL byte.
+fn check_message(message: &str) -> Result<()> {
+    if message.contains('\0') {
+        return Err(Error::Usage(
+            "a commit message cannot contain a NUL byte".into(),
+        ));
     }
     Ok(())
 }

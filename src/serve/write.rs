@@ -6,8 +6,6 @@
 // A problem becomes the response at once: its size is paid once per failed request.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
-
 use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,16 +14,13 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::Error;
-use crate::format::manifest;
-use crate::git::{Change, Identity};
+use crate::git::Identity;
 use crate::registry::reference::{Reference, Selector};
-use crate::registry::LoadedPrompt;
 use crate::serve::current::Current;
 use crate::serve::http::read_body;
 use crate::serve::http::{etag, to_json, Problem};
 use crate::serve::state::Shared;
-use crate::snapshot::overlay::Overlay;
-use crate::snapshot::work::Source;
+use crate::write::{Edit, Plan};
 
 /// Who is writing: the name of the token, set by the access check.
 #[derive(Debug, Clone)]
@@ -80,16 +75,9 @@ pub(crate) struct Written {
     message: String,
 }
 
-/// The write, once the body is read: what to change, prepared against one snapshot.
-type Prepare<'a> = dyn Fn(&Current) -> Result<Planned, Problem> + Send + Sync + 'a;
-
-/// A change ready to commit.
-struct Planned {
-    changes: Vec<Change>,
-    message: String,
-    /// The validator the request's `If-Match` is compared with (`None`: nothing exists).
-    etag: Option<String>,
-}
+/// The write, once the body is read: the library's plan against one snapshot, and the
+/// validator the request's `If-Match` is compared with (`None`: nothing exists).
+type Prepare<'a> = dyn Fn(&Current) -> Result<(Plan, Option<String>), Problem> + Send + Sync + 'a;
 
 fn problem(status: StatusCode, kind: &str, detail: impl Into<String>) -> Problem {
     Problem::new(status, kind, detail)
@@ -106,20 +94,25 @@ pub(crate) fn writes_off() -> Response {
     .into_response()
 }
 
-/// The answer to a write that landed, from the snapshot that serves it.
-fn written(
-    state: &crate::serve::state::State,
-    id: &str,
-    commit: String,
-    message: String,
-) -> Written {
+/// The answer to a write, from the snapshot that serves it: the version a default or label
+/// now points at, the prompt's newest version after a new version, none after a delete.
+fn written(state: &crate::serve::state::State, edit: &Edit, commit: String, message: String) -> Written {
     let current = state.current.load_full();
-    let version = current
-        .snapshot
-        .index()
-        .ok()
-        .and_then(|index| index.file_of(id).map(|f| index.versions(&f).len() as u32))
-        .filter(|_| current.snapshot.discovery().prompts.contains_key(id));
+    let id = edit.id();
+    let latest = || {
+        current
+            .snapshot
+            .index()
+            .ok()
+            .and_then(|index| index.file_of(id).map(|f| index.versions(&f).len() as u32))
+            .filter(|_| current.snapshot.discovery().prompts.contains_key(id))
+    };
+    let version = match edit {
+        Edit::Point { version, .. } => Some(*version),
+        Edit::Unpoint { label: None, .. } => latest(),
+        Edit::Unpoint { .. } | Edit::Delete { .. } => None,
+        _ => latest(),
+    };
     Written {
         commit,
         id: id.to_string(),
@@ -128,8 +121,12 @@ fn written(
     }
 }
 
-/// The first file of `changes` whose content differs between two snapshots.
-fn changed_between(before: &Current, after: &Current, changes: &[Change]) -> Option<String> {
+/// The first of `paths` whose content differs between two snapshots.
+fn changed_between<'a>(
+    before: &Current,
+    after: &Current,
+    mut paths: impl Iterator<Item = &'a str>,
+) -> Option<String> {
     let blob = |current: &Current, path: &str| {
         current
             .snapshot
@@ -138,12 +135,9 @@ fn changed_between(before: &Current, after: &Current, changes: &[Change]) -> Opt
             .ok()
             .and_then(|s| s.blob_id(path).ok().flatten())
     };
-    changes
-        .iter()
-        .map(|c| match c {
-            Change::Write { path, .. } | Change::Remove { path } => path.clone(),
-        })
+    paths
         .find(|path| blob(before, path) != blob(after, path))
+        .map(str::to_string)
 }
 
 /// Runs a write: serialized, on the newest tip, retried when the branch moved, then served.
@@ -151,7 +145,6 @@ async fn write(
     state: Shared,
     caller: Option<Extension<Caller>>,
     headers: HeaderMap,
-    id: String,
     prepare: Box<Prepare<'static>>,
 ) -> Response {
     if !state.allow_writes {
@@ -214,9 +207,9 @@ async fn write(
                 // The snapshot lags the branch by a moment: take the next one first.
                 continue;
             }
-            let planned = prepare(&current)?;
+            let (planned, tag) = prepare(&current)?;
             if let Some(expected) = &if_match {
-                let matches = match &planned.etag {
+                let matches = match &tag {
                     Some(tag) => expected == "*" || expected.split(',').any(|e| e.trim() == tag),
                     None => false,
                 };
@@ -226,29 +219,36 @@ async fn write(
                         "stale",
                         format!(
                             "If-Match {expected} is not the current version ({})",
-                            planned.etag.as_deref().unwrap_or("none")
+                            tag.as_deref().unwrap_or("none")
                         ),
                     )
                     .with_hint("read it again, apply your change to what is there now, and send it with the new ETag"));
                 }
             }
+            if planned.is_noop() {
+                // The same value again: a success that commits nothing.
+                let message = planned.message().to_string();
+                return Ok((StatusCode::OK, written(&state, planned.edit(), current.commit.clone(), message)));
+            }
             if let Some(follow) = &following {
-                let commit = repo
-                    .build_commit(tip, &planned.changes, &planned.message, author.as_ref())
-                    .map_err(Problem::from)?;
+                let Some(commit) = crate::write::build_commit(&repo, tip, &planned, author.as_ref())
+                    .map_err(Problem::from)?
+                else {
+                    continue;
+                };
                 drop(repo);
                 let base = current.commit.clone();
                 let pushed = crate::serve::follow::push(follow, &base, &commit.to_string())
                     .map_err(Problem::from)?;
                 state.refresh().map_err(Problem::from)?;
                 if pushed {
-                    let answer = written(&state, &id, commit.to_string(), planned.message);
+                    let answer = written(&state, planned.edit(), commit.to_string(), planned.message().to_string());
                     return Ok((StatusCode::CREATED, answer));
                 }
                 // The remote moved: the write is made again on its new tip, unless one of its
                 // files changed there too.
                 let moved = state.current.load_full();
-                if let Some(path) = changed_between(&current, &moved, &planned.changes) {
+                if let Some(path) = changed_between(&current, &moved, planned.paths()) {
                     return Err(problem(
                         StatusCode::CONFLICT,
                         "conflict",
@@ -265,17 +265,12 @@ async fn write(
                 )));
                 continue;
             }
-            match repo.commit_on_branch(
-                &branch,
-                tip,
-                &planned.changes,
-                &planned.message,
-                author.as_ref(),
-            ) {
+            match crate::write::commit_to_branch(&repo, &branch, tip, &planned, author.as_ref()) {
                 Ok(commit) => {
                     drop(repo);
                     state.refresh().map_err(Problem::from)?;
-                    let answer = written(&state, &id, commit.to_string(), planned.message);
+                    let commit = commit.map_or_else(|| current.commit.clone(), |c| c.to_string());
+                    let answer = written(&state, planned.edit(), commit, planned.message().to_string());
                     return Ok((StatusCode::CREATED, answer));
                 }
                 Err(err @ Error::Conflict(_)) => last = Some(err),
@@ -329,8 +324,9 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(
     })
 }
 
-/// A plain id (no `@`, normalized, not hidden).
+/// A plain id: no `@`, and one a write may name (the library's rule, [`crate::write::check_id`]).
 fn plain_id(path: &str) -> Result<String, Problem> {
+    crate::write::check_id(path).map_err(Problem::from)?;
     let reference = Reference::parse(path)?;
     if *reference.selector() != Selector::Default {
         return Err(problem(
@@ -339,16 +335,7 @@ fn plain_id(path: &str) -> Result<String, Problem> {
             "a write names a prompt by id alone, without `@`",
         ));
     }
-    let id = reference.id().to_string();
-    let normal = crate::snapshot::work::normalize(&id).is_ok_and(|n| n == id);
-    if !normal || crate::snapshot::work::is_hidden(&id) {
-        return Err(problem(
-            StatusCode::BAD_REQUEST,
-            "usage",
-            format!("`{id}` cannot be a prompt id: ids are plain paths inside the registry"),
-        ));
-    }
-    Ok(id)
+    Ok(reference.id().to_string())
 }
 
 /// The validator of a prompt's newest version in `current`, as `GET /v1/prompts/ID@latest`
@@ -366,21 +353,6 @@ fn latest_etag(current: &Current, id: &str) -> Option<String> {
 
 fn manifest_etag(current: &Current) -> String {
     etag(&["m", &current.manifest_blob])
-}
-
-fn manifest_text(current: &Current) -> Result<String, Problem> {
-    let source = current
-        .snapshot
-        .registry()
-        .commit_source(current.snapshot.commit())?;
-    let bytes = source.read(manifest::FILE)?.unwrap_or_default();
-    String::from_utf8(bytes).map_err(|_| {
-        problem(
-            StatusCode::CONFLICT,
-            "invalid",
-            "defaults.yaml is not UTF-8",
-        )
-    })
 }
 
 /// Creates the next version of a prompt (or its first).
@@ -432,41 +404,18 @@ pub(crate) async fn create(
         Ok(found) => found,
         Err(p) => return p.into_response(),
     };
-    let target = id.clone();
+    let target = id;
     write(
         state,
         caller,
         headers,
-        id.clone(),
         Box::new(move |current: &Current| {
-            let commit = current.snapshot.commit();
-            let base: Arc<dyn Source> = current.snapshot.registry().commit_source(commit)?;
-            let file = match current.snapshot.discovery().prompts.get(&target) {
-                Some(file) => file.clone(),
-                None => {
-                    let file = format!("{target}.prompt.yaml");
-                    if !base.matcher()?.is_prompt(&file) {
-                        return Err(problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{file} would not be a prompt: the registry's promptreg.yaml does not select it")));
-                    }
-                    file
-                }
+            let edit = Edit::Commit {
+                id: target.clone(),
+                source: text.clone(),
             };
-            let overlay: Arc<dyn Source> = Arc::new(Overlay::new(base, &file, Some(text.clone().into_bytes())));
-            let loaded = LoadedPrompt::read(overlay, &target, &file)?;
-            let findings = crate::check::validate::check_loaded(loaded);
-            let errors: Vec<_> = findings.into_iter().filter(|d| d.is_error()).collect();
-            if !errors.is_empty() {
-                return Err(Problem::from(Error::Invalid {
-                    file: file.clone(),
-                    text: Some(text.clone()),
-                    diagnostics: errors,
-                }));
-            }
-            Ok(Planned {
-                changes: vec![Change::Write { path: file, bytes: text.clone().into_bytes() }],
-                message: message.clone(),
-                etag: latest_etag(current, &target),
-            })
+            let plan = crate::write::plan(&current.snapshot, edit, Some(&message))?;
+            Ok((plan, latest_etag(current, &target)))
         }),
     )
     .await
@@ -494,49 +443,15 @@ pub(crate) async fn delete(
         Ok(found) => found,
         Err(p) => return p.into_response(),
     };
-    let target = id.clone();
+    let target = id;
     write(
         state,
         caller,
         headers,
-        id,
         Box::new(move |current: &Current| {
-            let file = current
-                .snapshot
-                .discovery()
-                .file(&target, &current.commit)
-                .map_err(Problem::from)?
-                .to_string();
-            let mut changes = vec![Change::Remove { path: file }];
-            let text = manifest_text(current)?;
-            let mut edited = text.clone();
-            let labels: Vec<String> = current
-                .snapshot
-                .manifest()
-                .labels_of(&target)
-                .into_iter()
-                .map(|(l, _)| l.to_string())
-                .collect();
-            for label in labels.iter().map(|l| Some(l.as_str())).chain([None]) {
-                if let Some(next) = manifest::remove(&edited, label, &target)
-                    .map_err(|why| problem(StatusCode::CONFLICT, "invalid", why))?
-                {
-                    edited = next;
-                }
-            }
-            if edited != text {
-                changes.push(Change::Write {
-                    path: manifest::FILE.into(),
-                    bytes: edited.into_bytes(),
-                });
-            }
-            Ok(Planned {
-                changes,
-                message: message
-                    .clone()
-                    .unwrap_or_else(|| format!("Delete {target}")),
-                etag: latest_etag(current, &target),
-            })
+            let edit = Edit::Delete { id: target.clone() };
+            let plan = crate::write::plan(&current.snapshot, edit, message.as_deref())?;
+            Ok((plan, latest_etag(current, &target)))
         }),
     )
     .await
@@ -552,78 +467,25 @@ fn point(
     version: Option<u32>,
     message: Option<String>,
 ) -> impl std::future::Future<Output = Response> {
-    let target = id.clone();
+    let target = id;
     write(
         state,
         caller,
         headers,
-        id,
         Box::new(move |current: &Current| {
-            let index = current.snapshot.index().map_err(Problem::from)?;
-            let count = index
-                .file_of(&target)
-                .map_or(0, |f| index.versions(&f).len() as u32);
-            if count == 0 {
-                current
-                    .snapshot
-                    .discovery()
-                    .file(&target, &current.commit)
-                    .map_err(Problem::from)?;
-                return Err(Problem::from(Error::BadReference {
-                    reference: target.clone(),
-                    reason: format!("`{target}` has no committed versions"),
-                    available: String::new(),
-                }));
-            }
-            let manifest = current.snapshot.manifest();
-            let before = manifest.get(label.as_deref(), &target);
-            let what = match &label {
-                Some(label) => format!("label {label}"),
-                None => "default".to_string(),
+            let edit = match version {
+                Some(version) => Edit::Point {
+                    label: label.clone(),
+                    id: target.clone(),
+                    version,
+                },
+                None => Edit::Unpoint {
+                    label: label.clone(),
+                    id: target.clone(),
+                },
             };
-            let name = |v: Option<u32>| {
-                v.map_or_else(
-                    || {
-                        if label.is_some() {
-                            "unset".to_string()
-                        } else {
-                            "latest".to_string()
-                        }
-                    },
-                    |v| format!("v{v}"),
-                )
-            };
-            let text = manifest_text(current)?;
-            let edited = match version {
-                Some(v) if v == 0 || v > count => {
-                    return Err(Problem::from(Error::BadReference {
-                        reference: format!("{target}@{v}"),
-                        reason: format!("`{target}` has no version {v}"),
-                        available: format!("it has versions 1 to {count}"),
-                    }))
-                }
-                Some(v) => manifest::edit(&text, label.as_deref(), &target, v)
-                    .map_err(|why| problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", why))?,
-                None => manifest::remove(&text, label.as_deref(), &target)
-                    .map_err(|why| problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", why))?
-                    .ok_or_else(|| {
-                        problem(
-                            StatusCode::NOT_FOUND,
-                            "not-found",
-                            format!("`{target}` has no {what} in defaults.yaml"),
-                        )
-                    })?,
-            };
-            Ok(Planned {
-                changes: vec![Change::Write {
-                    path: manifest::FILE.into(),
-                    bytes: edited.into_bytes(),
-                }],
-                message: message.clone().unwrap_or_else(|| {
-                    format!("{target}: {what} {} -> {}", name(before), name(version))
-                }),
-                etag: Some(manifest_etag(current)),
-            })
+            let plan = crate::write::plan(&current.snapshot, edit, message.as_deref())?;
+            Ok((plan, Some(manifest_etag(current))))
         }),
     )
 }
@@ -640,7 +502,7 @@ async fn point_request(
     let prepared = async {
         let bytes = read_body(body).await?;
         let id = plain_id(path)?;
-        if let Some(why) = label.as_deref().and_then(manifest::label_problem) {
+        if let Some(why) = label.as_deref().and_then(crate::format::manifest::label_problem) {
             return Err(problem(
                 StatusCode::BAD_REQUEST,
                 "usage",

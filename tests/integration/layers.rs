@@ -19,6 +19,8 @@ const LAYERS: &[&[&str]] = &[
     // Talking to models: the client, its cache, evaluators and analyses.
     &["model"],
     &["check"],
+    // Writes: planned once, applied to the index or a branch.
+    &["write"],
     &["watch", "serve"],
     &["cli"],
 ];

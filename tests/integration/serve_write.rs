@@ -176,7 +176,20 @@ fn writes_are_commits_the_cli_numbers_and_the_next_read_sees() {
         None,
     );
     assert_eq!(pinned.status, 201, "{}", pinned.body);
-    assert_eq!(pinned.json()["message"], "a: default latest -> v1");
+    assert_eq!(pinned.json()["message"], "Set default of a to v1 (was unset)");
+    // The answer reports the version just set, not the latest.
+    assert_eq!(pinned.json()["version"], 1, "{}", pinned.body);
+    // The same move again is a success that commits nothing: a retry after a lost answer.
+    let again = send(
+        &server,
+        "PUT",
+        "/v1/manifest/defaults/a",
+        Some(WRITER),
+        &json!({"version": 1}),
+        None,
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["commit"], pinned.json()["commit"], "{}", again.body);
     assert_eq!(read(&server, "/v1/prompts/a").json()["version"], 1);
     let labelled = send(
         &server,
@@ -196,7 +209,7 @@ fn writes_are_commits_the_cli_numbers_and_the_next_read_sees() {
         &json!({"version": 2}),
         None,
     );
-    assert_eq!(moved.json()["message"], "a: default v1 -> v2");
+    assert_eq!(moved.json()["message"], "Set default of a to v2 (was v1)");
     let unlabelled = send(
         &server,
         "DELETE",
@@ -215,8 +228,19 @@ fn writes_are_commits_the_cli_numbers_and_the_next_read_sees() {
         &json!({}),
         None,
     );
-    assert_eq!(unpinned.json()["message"], "a: default v2 -> latest");
+    assert_eq!(unpinned.json()["message"], "Remove default of a (was v2)");
     assert_eq!(read(&server, "/v1/manifest").json()["defaults"], json!({}));
+    // Removing what is not there is a success that commits nothing (DELETE is idempotent).
+    let unpinned_again = send(
+        &server,
+        "DELETE",
+        "/v1/manifest/defaults/a",
+        Some(WRITER),
+        &json!({}),
+        None,
+    );
+    assert_eq!(unpinned_again.status, 200, "{}", unpinned_again.body);
+    assert_eq!(unpinned_again.json()["commit"], unpinned.json()["commit"]);
 
     // Delete: the file goes, its history stays readable.
     let deleted = send(
@@ -306,7 +330,10 @@ fn invalid_writes_change_nothing_and_say_where() {
         &json!({"message": "Same", "source": "template: \"one {{ x }}\"\ntestData:\n  - x: 1\n"}),
         None,
     );
-    assert_eq!(same.status, 409, "{}", same.body);
+    // The same text again is a success that commits nothing (a client retrying after a lost
+    // answer sees its write done).
+    assert_eq!(same.status, 200, "{}", same.body);
+    assert_eq!(same.json()["version"], 1, "{}", same.body);
     let no_version = send(
         &server,
         "PUT",
@@ -682,7 +709,7 @@ fn a_bare_repository_is_served_and_written_without_a_working_copy() {
     }
     let log = crate::common::git(&bare, &["log", "--format=%an <%ae> | %cn | %s", "main"]);
     assert!(
-        log.starts_with("writer <writer@example.com> | Prompt Server | a: default"),
+        log.starts_with("writer <writer@example.com> | Prompt Server | Set default of a to v1"),
         "{log}"
     );
     assert!(log.contains("| Say two\n"), "{log}");
@@ -712,4 +739,94 @@ fn a_bare_repository_is_served_and_written_without_a_working_copy() {
         );
     }
     assert!(!bare.join("defaults.yaml").exists());
+}
+
+/// A write names one prompt, and the library refuses every path that would change anything
+/// else: through `defaults.yaml` or `promptreg.yaml` (whether they exist yet or not), through an
+/// existing prompt file, over a folder, with NUL, control or bidirectional-override characters
+/// in the id, or NUL in the message. Each is a clear error, and nothing is committed.
+#[test]
+fn writes_never_change_a_file_they_do_not_name() {
+    let mut repo = repo();
+    repo.write("defaults.yaml", "defaults:\n  a: 1\n");
+    repo.write("promptreg.yaml", "prompts: [\"**/*.prompt.yaml\"]\n");
+    repo.write("b.prompt.yaml/inside.md", "a folder named like a prompt file\n");
+    repo.commit("Pin a; config; a folder");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = writing_server(&repo, dir.path(), "");
+    let head = repo.head();
+    let create = |id: &str, message: &str| {
+        send(
+            &server,
+            "POST",
+            &format!("/v1/prompts/{id}"),
+            Some(WRITER),
+            &json!({"message": message, "source": "template: hi\n"}),
+            None,
+        )
+    };
+    let cases = [
+        ("defaults.yaml/x", 400, "defaults.yaml"),
+        ("promptreg.yaml/x", 400, "promptreg.yaml"),
+        ("x/defaults.yaml", 400, "defaults.yaml"),
+        ("a.prompt.yaml/notes", 409, "`a.prompt.yaml` is a file"),
+        ("b", 409, "is a folder"),
+        (".git/x", 400, "hidden"),
+        ("a%00b", 400, "control"),
+        ("a%0Ab", 400, "control"),
+        ("a%E2%80%AEb", 400, "bidirectional"),
+        ("a@2", 400, "`@`"),
+    ];
+    for (id, status, says) in cases {
+        let answer = create(id, "Try");
+        assert_eq!(answer.status, status, "{id}: {}", answer.body);
+        assert!(
+            answer.json()["detail"].as_str().unwrap_or("").contains(says),
+            "{id}: {}",
+            answer.body
+        );
+    }
+    let nul_message = create("c", "a\u{0}b");
+    assert_eq!(nul_message.status, 400, "{}", nul_message.body);
+    for (method, path) in [
+        ("DELETE", "/v1/prompts/defaults.yaml"),
+        ("DELETE", "/v1/prompts/promptreg.yaml"),
+        ("PUT", "/v1/manifest/defaults/defaults.yaml/x"),
+        ("PUT", "/v1/manifest/labels/prod/promptreg.yaml"),
+    ] {
+        let answer = send(&server, method, path, Some(WRITER), &json!({"version": 1}), None);
+        assert_eq!(answer.status, 400, "{method} {path}: {}", answer.body);
+    }
+    drop(server);
+    assert_eq!(repo.head(), head, "a refused write committed");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("defaults.yaml")).expect("manifest"),
+        "defaults:\n  a: 1\n"
+    );
+    let tree = git(&repo, &["ls-tree", "-r", "--name-only", "HEAD"]);
+    assert_eq!(
+        tree,
+        "a.prompt.yaml\nb.prompt.yaml/inside.md\ndefaults.yaml\npartials/p.md\npromptreg.yaml\n"
+    );
+}
+
+/// Where no `defaults.yaml` exists yet, a prompt still cannot take its name as a folder (it
+/// would block every default for good).
+#[test]
+fn a_missing_manifest_cannot_become_a_folder() {
+    let repo = repo();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = writing_server(&repo, dir.path(), "");
+    let head = repo.head();
+    let answer = send(
+        &server,
+        "POST",
+        "/v1/prompts/defaults.yaml/x",
+        Some(WRITER),
+        &json!({"message": "Try", "source": "template: hi\n"}),
+        None,
+    );
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    drop(server);
+    assert_eq!(repo.head(), head);
 }
