@@ -4,6 +4,7 @@
 mod analyze;
 mod commit;
 mod completions;
+mod delete;
 mod diff;
 mod eval;
 #[cfg(feature = "serve")]
@@ -83,6 +84,8 @@ pub enum Command {
     SetDefault(set_default::SetDefaultArgs),
     /// Validate a prompt and commit its file alone as the next version.
     Commit(commit::CommitArgs),
+    /// Delete a prompt and its lines of defaults.yaml, in one commit.
+    Delete(delete::DeleteArgs),
     /// Write a version's content back to the working copy.
     Restore(restore::RestoreArgs),
     /// Check every prompt and the manifest (what CI runs).
@@ -172,6 +175,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::New(_) => Some("new"),
         Command::Schema(_) => Some("schema"),
         Command::Commit(_) => Some("commit"),
+        Command::Delete(_) => Some("delete"),
         Command::Watch(_) => Some("watch"),
         _ => None,
     };
@@ -196,6 +200,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::GetDefault(args) => get_default::run(&ctx, args),
         Command::SetDefault(args) => set_default::run(&ctx, args),
         Command::Commit(args) => commit::run(&ctx, args),
+        Command::Delete(args) => delete::run(&ctx, args),
         Command::Restore(args) => restore::run(&ctx, args),
         Command::Validate(args) => validate::run(&ctx, args),
         Command::Diff(args) => diff::run(&ctx, args),
@@ -240,6 +245,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Watch(a) => a.format == watch::WatchFormat::Json,
         Command::SetDefault(_)
         | Command::Commit(_)
+        | Command::Delete(_)
         | Command::Restore(_)
         | Command::New(_)
         | Command::Schema(_)

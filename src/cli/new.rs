@@ -5,7 +5,7 @@ use clap::Args;
 use super::output::print;
 use super::{Context, Failure};
 use crate::error::Error;
-use crate::snapshot::work::{normalize, PROMPT_SUFFIXES};
+use crate::snapshot::work::PROMPT_SUFFIXES;
 
 /// Create `ID.prompt.yaml` with a valid skeleton: a system and a user message, one declared
 /// variable and a test case. Refuses to overwrite an existing prompt.
@@ -58,14 +58,10 @@ fn split_suffix(given: &str) -> (&str, &'static str) {
 /// Runs `new`.
 pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
-    let id =
-        normalize(&args.id).map_err(|e| Failure::Message(format!("invalid prompt id: {e}")))?;
-    if id != args.id || id.contains('@') || crate::snapshot::work::is_hidden(&id) {
-        return Err(Failure::Message(format!(
-            "invalid prompt id `{}`: use a relative path without `@`, `..` or hidden folders",
-            args.id
-        )));
-    }
+    // The rule every writer shares: a plain path, no `@`, hidden part, control character or
+    // part named like the registry's own files.
+    crate::write::check_id(&args.id)?;
+    let id = args.id.clone();
     // A file name given instead of an id keeps its suffix: `new a.prompt.yml` creates
     // `a.prompt.yml`, never `a.prompt.yml.prompt.yaml`.
     let (id, suffix) = split_suffix(&id);

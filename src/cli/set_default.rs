@@ -7,6 +7,7 @@ use super::{Context, Failure};
 use crate::error::Error;
 use crate::format::manifest::{self, Manifest};
 use crate::snapshot::work::Source;
+use crate::write::{self, Edit};
 
 /// Point a prompt's default (or `--label`) at version N in `defaults.yaml`. Only that line
 /// changes; comments and order stay. Refuses versions that do not exist.
@@ -32,6 +33,7 @@ pub struct SetDefaultArgs {
 /// leaves both as they were.
 pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
+    write::check_id(&args.id)?;
     let label = args.label.as_deref();
     let (_, versions) = registry.versions(&args.id)?;
     if versions.is_empty() {
@@ -61,8 +63,12 @@ pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
         None => String::new(),
     };
     let before = Manifest::load(text.as_bytes())?.get(label, &args.id);
-    let edit = |text: &str| manifest::edit(text, label, &args.id, args.version);
-    let edited = edit(&text).map_err(Failure::Message)?;
+    let edit = Edit::Point {
+        label: args.label.clone(),
+        id: args.id.clone(),
+        version: args.version,
+    };
+    let edited = write::edit_manifest(&edit, &text)?;
     let what = match label {
         Some(label) => format!("label {label} of {}", args.id),
         None => format!("default of {}", args.id),
@@ -83,48 +89,36 @@ pub fn run(ctx: &Context, args: SetDefaultArgs) -> Result<u8, Failure> {
             ))
             .into());
         }
-        let at_head = match repo.head()? {
-            Some(tip) => match registry.commit_source(tip)?.read(manifest::FILE)? {
-                Some(bytes) => Manifest::load(&bytes)?.get(label, &args.id),
-                None => None,
-            },
-            None => None,
-        };
-        if at_head == Some(args.version) {
-            out.push_str(&format!(
+        // The same plan as every other front end: the message, and the edit made on HEAD's
+        // (or the staged) defaults.yaml.
+        let plan = write::plan(&registry.snapshot()?, edit, None)?;
+        match write::commit_to_index(&repo, &plan)? {
+            None => out.push_str(&format!(
                 "already v{} at HEAD; nothing to commit\n",
                 args.version
-            ));
-        } else {
-            let message = format!(
-                "Set {what} to v{} (was {})\n",
-                args.version,
-                at_head.map_or("unset".to_string(), |b| format!("v{b}"))
-            );
-            let committed = repo.commit_file(
-                manifest::FILE,
-                &|committed: Option<&[u8]>| {
-                    let text = String::from_utf8_lossy(committed.unwrap_or_default());
-                    edit(&text)
-                        .map(String::into_bytes)
-                        .map_err(|why| Error::Refused(format!("{} at HEAD: {why}", manifest::FILE)))
-                },
-                &message,
-            )?;
-            out.push_str(&format!(
-                "committed {} ({})\n",
-                manifest::FILE,
-                committed.id.short()
-            ));
-            if committed.branch.is_none() {
-                eprint(&format!(
-                    "note: HEAD is detached, so {} is on no branch; keep it with `git switch -c NAME`\n",
+            )),
+            Some(committed) => {
+                out.push_str(&format!(
+                    "committed {} ({})\n",
+                    manifest::FILE,
                     committed.id.short()
                 ));
+                if committed.branch.is_none() {
+                    eprint(&format!(
+                        "note: HEAD is detached, so {} is on no branch; keep it with `git switch -c NAME`\n",
+                        committed.id.short()
+                    ));
+                }
             }
         }
+    } else if edited.is_some() {
+        eprint(&format!(
+            "note: {} is changed in the working copy only: `promptreg serve`, other clones and CI keep the committed default until it is committed (add --commit, or `git commit {}`)\n",
+            manifest::FILE,
+            manifest::FILE
+        ));
     }
-    if edited != text {
+    if let Some(edited) = edited {
         lock.write(edited.as_bytes())?;
         lock.commit()?;
     }

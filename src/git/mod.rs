@@ -1245,7 +1245,11 @@ fn submodule_refusal(submodule: &str) -> Error {
 /// `a/b` where `a` is a file would turn that file into a folder, and removing it would remove
 /// the file), one that would replace a folder, a symlink or a submodule. `kind_at` gives the
 /// mode of an entry of the base tree (`None`: absent). The same rule for every writer.
-fn check_change_path(full: &str, removing: bool, kind_at: impl Fn(&str) -> Option<u32>) -> Result<()> {
+fn check_change_path(
+    full: &str,
+    removing: bool,
+    kind_at: impl Fn(&str) -> Option<u32>,
+) -> Result<()> {
     let bad = |why: &str| Err(Error::Refused(format!("`{full}` cannot be written: {why}")));
     if full.is_empty() {
         return bad("the path is empty");

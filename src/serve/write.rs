@@ -96,7 +96,12 @@ pub(crate) fn writes_off() -> Response {
 
 /// The answer to a write, from the snapshot that serves it: the version a default or label
 /// now points at, the prompt's newest version after a new version, none after a delete.
-fn written(state: &crate::serve::state::State, edit: &Edit, commit: String, message: String) -> Written {
+fn written(
+    state: &crate::serve::state::State,
+    edit: &Edit,
+    commit: String,
+    message: String,
+) -> Written {
     let current = state.current.load_full();
     let id = edit.id();
     let latest = || {
@@ -228,11 +233,15 @@ async fn write(
             if planned.is_noop() {
                 // The same value again: a success that commits nothing.
                 let message = planned.message().to_string();
-                return Ok((StatusCode::OK, written(&state, planned.edit(), current.commit.clone(), message)));
+                return Ok((
+                    StatusCode::OK,
+                    written(&state, planned.edit(), current.commit.clone(), message),
+                ));
             }
             if let Some(follow) = &following {
-                let Some(commit) = crate::write::build_commit(&repo, tip, &planned, author.as_ref())
-                    .map_err(Problem::from)?
+                let Some(commit) =
+                    crate::write::build_commit(&repo, tip, &planned, author.as_ref())
+                        .map_err(Problem::from)?
                 else {
                     continue;
                 };
@@ -242,7 +251,12 @@ async fn write(
                     .map_err(Problem::from)?;
                 state.refresh().map_err(Problem::from)?;
                 if pushed {
-                    let answer = written(&state, planned.edit(), commit.to_string(), planned.message().to_string());
+                    let answer = written(
+                        &state,
+                        planned.edit(),
+                        commit.to_string(),
+                        planned.message().to_string(),
+                    );
                     return Ok((StatusCode::CREATED, answer));
                 }
                 // The remote moved: the write is made again on its new tip, unless one of its
@@ -270,7 +284,12 @@ async fn write(
                     drop(repo);
                     state.refresh().map_err(Problem::from)?;
                     let commit = commit.map_or_else(|| current.commit.clone(), |c| c.to_string());
-                    let answer = written(&state, planned.edit(), commit, planned.message().to_string());
+                    let answer = written(
+                        &state,
+                        planned.edit(),
+                        commit,
+                        planned.message().to_string(),
+                    );
                     return Ok((StatusCode::CREATED, answer));
                 }
                 Err(err @ Error::Conflict(_)) => last = Some(err),
@@ -502,7 +521,10 @@ async fn point_request(
     let prepared = async {
         let bytes = read_body(body).await?;
         let id = plain_id(path)?;
-        if let Some(why) = label.as_deref().and_then(crate::format::manifest::label_problem) {
+        if let Some(why) = label
+            .as_deref()
+            .and_then(crate::format::manifest::label_problem)
+        {
             return Err(problem(
                 StatusCode::BAD_REQUEST,
                 "usage",

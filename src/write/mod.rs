@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::manifest::{self, Manifest};
-use crate::git::{Change, Committed, FileEdit, Identity, Repo};
 use crate::git::oid::ObjectId;
+use crate::git::{Change, Committed, FileEdit, Identity, Repo};
 use crate::registry::{LoadedPrompt, Snapshot};
 use crate::snapshot::overlay::Overlay;
 use crate::snapshot::work::{is_hidden, normalize, Source};
@@ -155,7 +155,9 @@ pub fn check_id(id: &str) -> Result<()> {
         return bad("`@` and `\\` have other meanings; ids are plain paths");
     }
     if normalize(id).ok().as_deref() != Some(id) {
-        return bad("ids are plain paths inside the registry (no `.`, `..`, empty parts or leading `/`)");
+        return bad(
+            "ids are plain paths inside the registry (no `.`, `..`, empty parts or leading `/`)",
+        );
     }
     if is_hidden(id) {
         return bad("a part that starts with `.` is hidden, and hidden files are never prompts");
@@ -181,6 +183,12 @@ pub fn check_message(message: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+fn label_error(label: &str, why: &str) -> Error {
+    Error::Usage(format!(
+        "`{label}` cannot be a label: {why}; pick a name such as `production` or `staging`"
+    ))
 }
 
 /// The message of a default or label move: `Set default of greet to v2 (was v1)`.
@@ -216,9 +224,7 @@ pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Pl
     if let Some(message) = message {
         check_message(message)?;
     }
-    let base: Arc<dyn Source> = snapshot
-        .registry()
-        .commit_source(snapshot.commit())?;
+    let base: Arc<dyn Source> = snapshot.registry().commit_source(snapshot.commit())?;
     let manifest_text = || -> Result<String> {
         let bytes = base.read(manifest::FILE)?.unwrap_or_default();
         String::from_utf8(bytes).map_err(|_| {
@@ -229,7 +235,6 @@ pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Pl
             ))
         })
     };
-    let manifest_error = |why: String| Error::Refused(format!("{}: {why}", manifest::FILE));
     let (changes, default_message, file) = match &edit {
         Edit::Commit { source, .. } => {
             let message = message.ok_or_else(|| {
@@ -280,20 +285,7 @@ pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Pl
                 .file(&id, &snapshot.commit().to_string())?
                 .to_string();
             let mut changes = vec![Change::Remove { path: file.clone() }];
-            let text = manifest_text()?;
-            let mut edited = text.clone();
-            let labels: Vec<String> = snapshot
-                .manifest()
-                .labels_of(&id)
-                .into_iter()
-                .map(|(l, _)| l.to_string())
-                .collect();
-            for label in labels.iter().map(|l| Some(l.as_str())).chain([None]) {
-                if let Some(next) = manifest::remove(&edited, label, &id).map_err(manifest_error)? {
-                    edited = next;
-                }
-            }
-            if edited != text {
+            if let Some(edited) = edit_manifest(&edit, &manifest_text()?)? {
                 changes.push(Change::Write {
                     path: manifest::FILE.into(),
                     bytes: edited.into_bytes(),
@@ -304,14 +296,13 @@ pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Pl
         Edit::Point { label, .. } | Edit::Unpoint { label, .. } => {
             if let Some(label) = label {
                 if let Some(why) = manifest::label_problem(label) {
-                    return Err(Error::Usage(format!("`{label}` cannot be a label: {why}")));
+                    return Err(label_error(label, why));
                 }
             }
             let count = count_versions(snapshot, &id)?;
             let label = label.as_deref();
             let before = snapshot.manifest().get(label, &id);
-            let text = manifest_text()?;
-            let (edited, default_message) = match &edit {
+            let default_message = match &edit {
                 Edit::Point { version, .. } => {
                     if *version == 0 || *version > count {
                         return Err(Error::BadReference {
@@ -320,27 +311,16 @@ pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Pl
                             available: format!("it has versions 1 to {count}"),
                         });
                     }
-                    (
-                        manifest::edit(&text, label, &id, *version).map_err(manifest_error)?,
-                        point_message(label, &id, before, *version),
-                    )
+                    point_message(label, &id, before, *version)
                 }
-                _ => (
-                    manifest::remove(&text, label, &id)
-                        .map_err(manifest_error)?
-                        .unwrap_or_else(|| text.clone()),
-                    unpoint_message(label, &id, before),
-                ),
+                _ => unpoint_message(label, &id, before),
             };
-            // The result must load: a write never leaves a manifest that does not.
-            Manifest::load(edited.as_bytes())?;
-            let changes = if edited == text {
-                Vec::new()
-            } else {
-                vec![Change::Write {
+            let changes = match edit_manifest(&edit, &manifest_text()?)? {
+                Some(edited) => vec![Change::Write {
                     path: manifest::FILE.into(),
                     bytes: edited.into_bytes(),
-                }]
+                }],
+                None => Vec::new(),
             };
             (changes, default_message, None)
         }
@@ -422,40 +402,93 @@ pub fn build_commit(
         .map(Some)
 }
 
+/// Applies the `defaults.yaml` part of `edit` to a manifest's text (`HEAD`'s, a staged one or
+/// the working copy's), so that the same change lands on each without losing what else each
+/// holds. `None` when it changes nothing there.
+pub fn edit_manifest(edit: &Edit, text: &str) -> Result<Option<String>> {
+    let manifest_error = |why: String| Error::Refused(format!("{}: {why}", manifest::FILE));
+    if let Edit::Point {
+        label: Some(label), ..
+    }
+    | Edit::Unpoint {
+        label: Some(label), ..
+    } = edit
+    {
+        if let Some(why) = manifest::label_problem(label) {
+            return Err(label_error(label, why));
+        }
+    }
+    let edited = match edit {
+        Edit::Commit { .. } => return Ok(None),
+        Edit::Point { label, id, version } => {
+            manifest::edit(text, label.as_deref(), id, *version).map_err(manifest_error)?
+        }
+        Edit::Unpoint { label, id } => {
+            match manifest::remove(text, label.as_deref(), id).map_err(manifest_error)? {
+                Some(edited) => edited,
+                None => return Ok(None),
+            }
+        }
+        Edit::Delete { id } => {
+            let labels: Vec<String> = Manifest::load(text.as_bytes())?
+                .labels_of(id)
+                .into_iter()
+                .map(|(l, _)| l.to_string())
+                .collect();
+            let mut edited = text.to_string();
+            for label in labels.iter().map(|l| Some(l.as_str())).chain([None]) {
+                if let Some(next) = manifest::remove(&edited, label, id).map_err(manifest_error)? {
+                    edited = next;
+                }
+            }
+            edited
+        }
+    };
+    Manifest::load(edited.as_bytes())?;
+    Ok((edited != text).then_some(edited))
+}
+
 /// Commits `plan` on `HEAD` through git's index, as `git commit` of those files alone would:
-/// every other staged and unstaged change stays as it was. The caller updates the working
-/// files. A plan that changes nothing commits nothing (`Ok(None)`).
+/// every other staged and unstaged change stays as it was (a staged `defaults.yaml` gets the
+/// same edit on top of what is staged). The caller updates the working files. A plan that
+/// changes nothing commits nothing (`Ok(None)`).
 pub fn commit_to_index(repo: &Repo, plan: &Plan) -> Result<Option<Committed>> {
     if plan.is_noop() {
         return Ok(None);
     }
-    let contents: Vec<(String, Vec<u8>)> = plan
+    let manifest_content = |bytes: Option<&[u8]>| -> Result<Vec<u8>> {
+        let text = std::str::from_utf8(bytes.unwrap_or_default()).map_err(|_| {
+            Error::Refused(format!(
+                "{} is not valid UTF-8; save it as UTF-8",
+                manifest::FILE
+            ))
+        })?;
+        Ok(edit_manifest(&plan.edit, text)?
+            .unwrap_or_else(|| text.to_string())
+            .into_bytes())
+    };
+    let own_bytes: Vec<&[u8]> = plan
         .changes()
         .iter()
         .filter_map(|c| match c {
-            Change::Write { path, bytes } => Some((path.clone(), bytes.clone())),
-            Change::Remove { .. } => None,
+            Change::Write { path, bytes } if path != manifest::FILE => Some(bytes.as_slice()),
+            _ => None,
         })
         .collect();
-    let edits: Vec<Box<crate::git::Content<'_>>> = contents
+    let own_content = |_: Option<&[u8]>| -> Result<Vec<u8>> {
+        Ok(own_bytes.first().map(|b| b.to_vec()).unwrap_or_default())
+    };
+    let files: Vec<(&str, FileEdit<'_>)> = plan
+        .changes()
         .iter()
-        .map(|(_, bytes)| {
-            let bytes = bytes.clone();
-            Box::new(move |_: Option<&[u8]>| Ok(bytes.clone())) as Box<crate::git::Content<'_>>
+        .map(|change| match change {
+            Change::Write { path, .. } if path == manifest::FILE => {
+                (path.as_str(), FileEdit::Content(&manifest_content))
+            }
+            Change::Write { path, .. } => (path.as_str(), FileEdit::Content(&own_content)),
+            Change::Remove { path } => (path.as_str(), FileEdit::Remove),
         })
         .collect();
-    let mut files: Vec<(&str, FileEdit<'_>)> = Vec::new();
-    let mut next = contents.iter().zip(edits.iter());
-    for change in plan.changes() {
-        match change {
-            Change::Write { .. } => {
-                if let Some(((path, _), content)) = next.next() {
-                    files.push((path.as_str(), FileEdit::Content(content.as_ref())));
-                }
-            }
-            Change::Remove { path } => files.push((path.as_str(), FileEdit::Remove)),
-        }
-    }
     repo.commit_files(&files, plan.message()).map(Some)
 }
 

@@ -1983,7 +1983,7 @@ fn set_default_commit_commits_the_manifest_alone() {
         changed_paths(repo.path(), &before, &head),
         ["defaults.yaml"]
     );
-    assert_eq!(message, "Set default of greeting to v3 (was v2)\n");
+    assert_eq!(message, "Set default of greeting to v3 (was v2)");
     assert_eq!(
         stdout(&out),
         format!(
@@ -2028,7 +2028,7 @@ fn set_default_commit_creates_the_manifest() {
         changed_paths(repo.path(), &before, &head),
         ["defaults.yaml"]
     );
-    assert_eq!(message, "Set default of greeting to v1 (was unset)\n");
+    assert_eq!(message, "Set default of greeting to v1 (was unset)");
     assert_eq!(repo.read("defaults.yaml"), "defaults:\n  greeting: 1\n");
     assert!(
         statuses(repo.path()).is_empty(),

@@ -176,7 +176,10 @@ fn writes_are_commits_the_cli_numbers_and_the_next_read_sees() {
         None,
     );
     assert_eq!(pinned.status, 201, "{}", pinned.body);
-    assert_eq!(pinned.json()["message"], "Set default of a to v1 (was unset)");
+    assert_eq!(
+        pinned.json()["message"],
+        "Set default of a to v1 (was unset)"
+    );
     // The answer reports the version just set, not the latest.
     assert_eq!(pinned.json()["version"], 1, "{}", pinned.body);
     // The same move again is a success that commits nothing: a retry after a lost answer.
@@ -189,7 +192,12 @@ fn writes_are_commits_the_cli_numbers_and_the_next_read_sees() {
         None,
     );
     assert_eq!(again.status, 200, "{}", again.body);
-    assert_eq!(again.json()["commit"], pinned.json()["commit"], "{}", again.body);
+    assert_eq!(
+        again.json()["commit"],
+        pinned.json()["commit"],
+        "{}",
+        again.body
+    );
     assert_eq!(read(&server, "/v1/prompts/a").json()["version"], 1);
     let labelled = send(
         &server,
@@ -750,7 +758,10 @@ fn writes_never_change_a_file_they_do_not_name() {
     let mut repo = repo();
     repo.write("defaults.yaml", "defaults:\n  a: 1\n");
     repo.write("promptreg.yaml", "prompts: [\"**/*.prompt.yaml\"]\n");
-    repo.write("b.prompt.yaml/inside.md", "a folder named like a prompt file\n");
+    repo.write(
+        "b.prompt.yaml/inside.md",
+        "a folder named like a prompt file\n",
+    );
     repo.commit("Pin a; config; a folder");
     let dir = tempfile::tempdir().expect("tempdir");
     let server = writing_server(&repo, dir.path(), "");
@@ -781,7 +792,10 @@ fn writes_never_change_a_file_they_do_not_name() {
         let answer = create(id, "Try");
         assert_eq!(answer.status, status, "{id}: {}", answer.body);
         assert!(
-            answer.json()["detail"].as_str().unwrap_or("").contains(says),
+            answer.json()["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains(says),
             "{id}: {}",
             answer.body
         );
@@ -794,7 +808,14 @@ fn writes_never_change_a_file_they_do_not_name() {
         ("PUT", "/v1/manifest/defaults/defaults.yaml/x"),
         ("PUT", "/v1/manifest/labels/prod/promptreg.yaml"),
     ] {
-        let answer = send(&server, method, path, Some(WRITER), &json!({"version": 1}), None);
+        let answer = send(
+            &server,
+            method,
+            path,
+            Some(WRITER),
+            &json!({"version": 1}),
+            None,
+        );
         assert_eq!(answer.status, 400, "{method} {path}: {}", answer.body);
     }
     drop(server);

@@ -889,3 +889,121 @@ fn list_shows_prompt_files_it_cannot_read() {
         stdout(&output)
     );
 }
+
+// --- The write API through the CLI: delete, the id rule, set-default's note -----------------
+
+/// `delete` is one commit that removes the file and its manifest lines; the working copy
+/// follows, and an uncommitted line of `defaults.yaml` stays.
+#[test]
+fn delete_removes_a_prompt_and_its_manifest_lines_in_one_commit() {
+    let mut repo = registry();
+    repo.write(
+        "defaults.yaml",
+        "# pins\ndefaults:\n  a: 1\n  b: 1\nlabels:\n  prod:\n    a: 1\n",
+    );
+    repo.commit("Pin a and b");
+    let before = repo.head();
+    // An uncommitted line, and an untracked file: both stay.
+    repo.write(
+        "defaults.yaml",
+        "# pins\ndefaults:\n  a: 1\n  b: 1\n  c: 3\nlabels:\n  prod:\n    a: 1\n",
+    );
+    repo.write("notes.txt", "mine\n");
+    let out = run(repo.path(), &["delete", "a", "-m", "Retire a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let head = repo.head();
+    assert_ne!(head, before);
+    assert!(stdout(&out).starts_with("deleted a ("), "{}", stdout(&out));
+    let changed = stdout(&git(
+        repo.path(),
+        &["diff", "--name-status", &before, &head],
+    ));
+    assert_eq!(changed, "D\ta.prompt.yaml\nM\tdefaults.yaml\n");
+    let message = stdout(&git(repo.path(), &["log", "-1", "--format=%s"]));
+    assert_eq!(message, "Retire a\n");
+    let committed = stdout(&git(repo.path(), &["show", "HEAD:defaults.yaml"]));
+    assert_eq!(committed, "# pins\ndefaults:\n  b: 1\nlabels:\n");
+    assert_eq!(
+        repo.read("defaults.yaml"),
+        "# pins\ndefaults:\n  b: 1\n  c: 3\nlabels:\n"
+    );
+    assert!(!repo.path().join("a.prompt.yaml").exists());
+    assert_git_state(repo.path(), &[" M defaults.yaml", "?? notes.txt"]);
+    // Its versions stay readable; it is no longer listed.
+    let old = run(repo.path(), &["show", "a@1"]);
+    assert_eq!(old.status.code(), Some(0), "{}", stderr(&old));
+    let list = stdout(&run(repo.path(), &["list", "--format", "json"]));
+    assert!(!list.contains("\"a\""), "{list}");
+    // Without -m, the message names the deletion.
+    let out = run(repo.path(), &["delete", "b"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let message = stdout(&git(repo.path(), &["log", "-1", "--format=%s"]));
+    assert_eq!(message, "Delete b\n");
+}
+
+/// A prompt with uncommitted edits is not deleted (the edits would be lost), nor one that
+/// does not exist; nothing changes.
+#[test]
+fn delete_refuses_to_lose_edits() {
+    let repo = registry();
+    let head = repo.head();
+    repo.write("a.prompt.yaml", EDITED);
+    let out = run(repo.path(), &["delete", "a"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not committed"), "{}", stderr(&out));
+    let out = run(repo.path(), &["delete", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no prompt `nope`"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(repo.head(), head);
+    assert_eq!(repo.read("a.prompt.yaml"), EDITED);
+    assert_git_state(repo.path(), &[" M a.prompt.yaml"]);
+}
+
+/// The CLI refuses the same ids the server does, before writing anything.
+#[test]
+fn the_cli_refuses_ids_that_pass_through_the_registrys_files() {
+    let repo = registry();
+    let head = repo.head();
+    for id in [
+        "defaults.yaml/x",
+        "promptreg.yaml/x",
+        "a.prompt.yaml/x",
+        "a\u{202e}b",
+    ] {
+        let out = run(repo.path(), &["new", id]);
+        assert_eq!(out.status.code(), Some(2), "{id}: {}", stderr(&out));
+        assert!(stderr(&out).contains("cannot"), "{id}: {}", stderr(&out));
+    }
+    let out = run(repo.path(), &["set-default", "defaults.yaml/x", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(repo.head(), head);
+    assert_eq!(repo.read("defaults.yaml"), "defaults:\n");
+    assert_git_state(repo.path(), &[]);
+}
+
+/// Without --commit, set-default says that servers and other clones keep the committed default.
+#[test]
+fn set_default_without_commit_says_who_will_not_see_it() {
+    let repo = registry();
+    let out = run(repo.path(), &["set-default", "a", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("in the working copy only") && stderr(&out).contains("--commit"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(repo.path(), &["set-default", "a", "1", "--commit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("working copy only"),
+        "{}",
+        stderr(&out)
+    );
+    let message = stdout(&git(repo.path(), &["log", "-1", "--format=%s"]));
+    // The message every front end gives the same move (the server's is checked in serve_write).
+    assert_eq!(message, "Set default of a to v1 (was unset)\n");
+}
