@@ -20,7 +20,7 @@ pub struct ServeArgs {
     /// Where to listen: ADDRESS:PORT (port 0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Bearer tokens and what each may do (YAML; see the README); every route but /healthz
+    /// Bearer tokens and what each may do (YAML; see docs/http-api.md); every route but /healthz
     /// then needs one.
     #[arg(long, value_name = "FILE")]
     pub auth: Option<PathBuf>,

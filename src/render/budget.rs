@@ -19,7 +19,7 @@
 //! fuel left, and charges it *before* building it.
 //!
 //! Not covered, because minijinja 3.1 gives no hook for it: `~` with a list or a mapping on one
-//! side formats the object outside the fuel (the README says so under Reliability).
+//! side formats the object outside the fuel (see docs/reliability.md).
 
 use std::fmt::Write as _;
 

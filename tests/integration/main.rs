@@ -6,6 +6,7 @@ mod analyze;
 mod cli;
 mod compat;
 mod corpus;
+mod docs;
 mod hermetic;
 mod history;
 mod layers;

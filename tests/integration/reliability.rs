@@ -1,5 +1,5 @@
 //! Reliability: bounded inputs, what templates can read, exit codes and machine output under
-//! every condition, and messages that say the right thing (README, "Reliability").
+//! every condition, and messages that say the right thing (docs/reliability.md).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -235,10 +235,10 @@ fn children_peak_memory() -> u64 {
 }
 
 /// minijinja 3.1 formats a list or a mapping joined with `~` outside its fuel (see
-/// the README's Reliability section): this bomb takes tens of gigabytes before the render stops. Ignored
+/// docs/reliability.md): this bomb takes tens of gigabytes before the render stops. Ignored
 /// until minijinja charges it; run it with `--ignored` on a machine with memory to spare.
 #[test]
-#[ignore = "minijinja 3.1 does not charge `~` on an object; see the README, Reliability"]
+#[ignore = "minijinja 3.1 does not charge `~` on an object; see docs/reliability.md"]
 fn an_object_joined_with_tilde_stops_within_the_budget() {
     let nested = "{% set a = ['x' * 1000000] * 10 %}{% set b = [a,a,a,a,a,a,a,a,a,a] %}{% set c = [b,b,b,b,b,b,b,b,b,b] %}{% set d = [c,c,c,c,c,c,c,c,c,c] %}";
     let yaml = format!(
