@@ -148,26 +148,24 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 /// gets the 413 rather than a reset connection; beyond it, the connection is closed.
 const DRAIN: usize = 64 << 20;
 
+/// How long a request may take, body included, before it is answered with 408.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The request body, at most [`MAX_BODY`] bytes of it, sent within [`REQUEST_TIMEOUT`]
 /// (a route whose answer may take longer, an analysis, still gets its body in that time).
-///
-/// [`REQUEST_TIMEOUT`]: crate::serve::REQUEST_TIMEOUT
 pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
-    tokio::time::timeout(
-        crate::serve::REQUEST_TIMEOUT,
-        read_body_limited(body, MAX_BODY),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "slow-body",
-            format!(
-                "the request body did not arrive within {} s",
-                crate::serve::REQUEST_TIMEOUT.as_secs()
-            ),
-        ))
-    })
+    tokio::time::timeout(REQUEST_TIMEOUT, read_body_limited(body, MAX_BODY))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "slow-body",
+                format!(
+                    "the request body did not arrive within {} s",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            ))
+        })
 }
 
 /// The request body, at most `limit` bytes of it.

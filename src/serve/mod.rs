@@ -46,8 +46,7 @@ use crate::serve::http::Problem;
 use crate::serve::state::Shared;
 use crate::serve::state::State;
 
-/// How long a request may take, body included, before it is answered with 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::serve::http::REQUEST_TIMEOUT;
 
 /// How the server is run.
 #[derive(Debug, Clone)]

@@ -1,0 +1,430 @@
+//! The repository: opening it as git finds it, its refs and objects, and commit metadata.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, GitError, Result};
+use crate::git::tree::tree_entries;
+
+use crate::git::oid::ObjectId;
+
+/// git2's id of one of ours; 20 bytes always make an `Oid`.
+pub(super) trait ToOid {
+    fn oid(&self) -> git2::Oid;
+}
+
+impl ToOid for ObjectId {
+    fn oid(&self) -> git2::Oid {
+        git2::Oid::from_bytes(&self.0).unwrap_or(git2::Oid::ZERO_SHA1)
+    }
+}
+
+pub(super) fn from_oid(oid: git2::Oid) -> ObjectId {
+    let mut out = [0u8; 20];
+    out.copy_from_slice(oid.as_bytes());
+    ObjectId(out)
+}
+
+/// What a version records about its commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The commit id.
+    pub id: ObjectId,
+    /// Author name.
+    pub author: String,
+    /// Author email.
+    pub email: String,
+    /// Commit time, seconds since the epoch.
+    pub time: i64,
+    /// Offset of the commit time from UTC, in minutes.
+    pub offset_minutes: i32,
+    /// The full message.
+    pub message: String,
+}
+
+/// The parts of a commit the history walk needs.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitLinks {
+    /// The commit's tree.
+    pub tree: ObjectId,
+    /// The first parent, if any.
+    pub first_parent: Option<ObjectId>,
+}
+
+/// A git repository that holds a registry, and where in it the registry root is.
+pub struct Repo {
+    pub(super) repo: git2::Repository,
+    /// The work tree; the git dir itself for a bare repository.
+    pub(super) workdir: PathBuf,
+    /// The registry root relative to the work tree, `/`-separated, empty or ending in `/`.
+    pub(super) prefix: String,
+    /// A bare repository: commits only, no work tree.
+    pub(super) bare: bool,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo")
+            .field("workdir", &self.workdir)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// Sets libgit2's process-wide options for a short-lived process that reads history and
+/// fetches nothing: object hash checks and the object cache off, smaller pack windows. They
+/// change every git2 user in the process, so only a program that owns the process (the
+/// `promptreg` binary) calls this, before it opens a repository; the library never does, and a
+/// server that fetches from remotes keeps hash checks on.
+pub fn tune_for_short_process() {
+    // libgit2 re-hashes every object it reads by default; git itself does not (it leaves
+    // that to fsck), and the hashing was three quarters of a cold history walk.
+    static RELAX: std::sync::Once = std::sync::Once::new();
+    RELAX.call_once(|| {
+        git2::opts::strict_hash_verification(false);
+        // The object cache keeps every object read (up to 256 MiB): a history walk reads
+        // each tree once and keeps what it needs itself.
+        git2::opts::enable_caching(false);
+        // libgit2 maps pack files in windows of up to 1 GiB and keeps up to 8 GiB mapped;
+        // every page a history walk touches then counts as resident memory. Smaller
+        // windows and a mapped limit keep a walk of a large repository small.
+        // SAFETY: these only set libgit2's global limits; `call_once` runs them once, and
+        // the caller runs this before it opens a repository.
+        #[allow(unsafe_code)]
+        unsafe {
+            let _ = git2::opts::set_mwindow_size(32 << 20);
+            let _ = git2::opts::set_mwindow_mapped_limit(64 << 20);
+        }
+    });
+}
+
+impl Repo {
+    /// Finds the repository that contains `root` (canonical). `Ok(None)` outside git.
+    pub fn discover(root: &Path) -> Result<Option<Repo>> {
+        let Some(repo) = open_repository(root)? else {
+            return Ok(None);
+        };
+        let Some(workdir) = repo.workdir() else {
+            // A bare repository has commits and nothing else: its registry is at its top, and
+            // it is read from commits only (`serve`, `export`).
+            let git_dir = repo
+                .path()
+                .canonicalize()
+                .map_err(|e| Error::io(repo.path(), e))?;
+            if root != git_dir {
+                return Err(Error::Unsupported(format!(
+                    "{} is inside the bare repository {}; run promptreg at its top (-C {})",
+                    root.display(),
+                    git_dir.display(),
+                    git_dir.display()
+                )));
+            }
+            return Ok(Some(Repo {
+                repo,
+                workdir: git_dir,
+                prefix: String::new(),
+                bare: true,
+            }));
+        };
+        let workdir = workdir.canonicalize().map_err(|e| Error::io(workdir, e))?;
+        let Ok(rel) = root.strip_prefix(&workdir) else {
+            return Ok(None);
+        };
+        let mut prefix = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        Ok(Some(Repo {
+            repo,
+            workdir,
+            prefix,
+            bare: false,
+        }))
+    }
+
+    /// Whether this is a bare repository (no work tree: only its commits can be read).
+    pub fn is_bare(&self) -> bool {
+        self.bare
+    }
+
+    /// The registry root relative to the work tree (`""` or `dir/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The work tree.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// The git dir (`.git`), where the version index cache lives.
+    pub fn git_dir(&self) -> &Path {
+        self.repo.path()
+    }
+
+    /// Whether the repository has a remote of this name.
+    pub fn has_remote(&self, name: &str) -> bool {
+        self.repo.find_remote(name).is_ok()
+    }
+
+    /// Whether this is a shallow clone.
+    pub fn is_shallow(&self) -> bool {
+        self.repo.is_shallow()
+    }
+
+    /// The commit `HEAD` points at; `None` in a repository without commits.
+    pub fn head(&self) -> Result<Option<ObjectId>> {
+        match self.repo.head() {
+            // A branch or a detached HEAD names its commit directly: no need to read it.
+            Ok(head) => match head.target() {
+                Some(oid) => Ok(Some(from_oid(oid))),
+                None => Ok(Some(from_oid(head.peel_to_commit()?.id()))),
+            },
+            Err(e)
+                if e.code() == git2::ErrorCode::UnbornBranch
+                    || e.code() == git2::ErrorCode::NotFound =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolves a revision (`main`, `HEAD~2`, `origin/main`, a hex prefix) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<ObjectId> {
+        let object = self
+            .repo
+            .revparse_single(rev)
+            .map_err(|e| Error::NotFound(format!("unknown revision `{rev}`: {}", e.message())))?;
+        let commit = object
+            .peel_to_commit()
+            .map_err(|_| Error::NotFound(format!("`{rev}` does not name a commit")))?;
+        Ok(from_oid(commit.id()))
+    }
+
+    /// The best common ancestor of two commits, if they have one.
+    pub fn merge_base(&self, a: ObjectId, b: ObjectId) -> Result<Option<ObjectId>> {
+        match self.repo.merge_base(a.oid(), b.oid()) {
+            Ok(oid) => Ok(Some(from_oid(oid))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads a raw object's bytes.
+    pub fn read_raw(&self, id: ObjectId) -> Result<Vec<u8>> {
+        let odb = self.repo.odb()?;
+        let object = odb.read(id.oid())?;
+        Ok(object.data().to_vec())
+    }
+
+    /// A reader for many objects in a row (the history walk).
+    pub fn objects(&self) -> Result<Objects<'_>> {
+        Ok(Objects {
+            odb: self.repo.odb()?,
+        })
+    }
+
+    /// The metadata of a commit.
+    pub fn commit_info(&self, id: ObjectId) -> Result<CommitInfo> {
+        let commit = self.repo.find_commit(id.oid())?;
+        let author = commit.author();
+        let time = commit.time();
+        // A commit's `encoding` header says how its message and names are written (git
+        // writes it for `i18n.commitEncoding` other than UTF-8); without one they are UTF-8.
+        let encoding = commit
+            .message_encoding()
+            .ok()
+            .flatten()
+            .and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
+            .unwrap_or(encoding_rs::UTF_8);
+        let text = |bytes: &[u8]| encoding.decode_without_bom_handling(bytes).0.into_owned();
+        Ok(CommitInfo {
+            id,
+            author: text(author.name_bytes()),
+            email: text(author.email_bytes()),
+            time: time.seconds(),
+            offset_minutes: time.offset_minutes(),
+            message: text(commit.message_bytes()),
+        })
+    }
+
+    /// The tree id of the registry root at `commit`, or `None` when the root does not exist
+    /// there.
+    pub fn root_tree(
+        &self,
+        objects: &Objects<'_>,
+        commit_tree: ObjectId,
+    ) -> Result<Option<ObjectId>> {
+        let mut tree = commit_tree;
+        for part in self.prefix.split('/').filter(|p| !p.is_empty()) {
+            let data = objects.read(tree)?;
+            let found = tree_entries(&data)
+                .find(|e| e.name == part.as_bytes() && e.is_tree)
+                .map(|e| e.id);
+            match found {
+                Some(id) => tree = id,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(tree))
+    }
+
+    /// The registry root's tree at a commit.
+    pub fn root_tree_at(&self, commit: ObjectId) -> Result<Option<ObjectId>> {
+        let objects = self.objects()?;
+        let links = objects.commit_links(commit)?;
+        self.root_tree(&objects, links.tree)
+    }
+
+    /// The hash a file's bytes would have as a blob.
+    pub fn hash_blob(bytes: &[u8]) -> ObjectId {
+        git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
+            .map_or_else(|_| ObjectId::default(), from_oid)
+    }
+}
+
+/// Stops the process at a named point of a write when `PROMPTREG_TEST_CRASH` names it: how the
+/// tests check what a crash at each step leaves behind.
+pub(super) fn crash_point(name: &str) {
+    if std::env::var_os("PROMPTREG_TEST_CRASH").is_some_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
+/// Opens the repository of `root` as git finds it: `GIT_DIR` (with `GIT_WORK_TREE`,
+/// `core.worktree` or the current directory as the work tree) when set, else the nearest `.git`
+/// above `root`. A `.git` file (`git init --separate-git-dir`, a submodule, a linked worktree)
+/// makes the folder that holds it the work tree, wherever the git dir is.
+fn open_repository(root: &Path) -> Result<Option<git2::Repository>> {
+    let failed = |e: git2::Error, what: &Path| {
+        if let Some(repo) = sha256_repository(what) {
+            return Error::Unsupported(format!(
+                "{} is a SHA-256 repository; promptreg reads SHA-1 repositories only",
+                repo.display()
+            ));
+        }
+        Error::Git(GitError::with_cause(
+            format!(
+                "cannot open the repository at {}: {}",
+                what.display(),
+                e.message()
+            ),
+            e,
+        ))
+    };
+    let env_path = |key: &str| {
+        std::env::var_os(key)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(git_dir) = env_path("GIT_DIR") {
+        let repo = git2::Repository::open_bare(&git_dir).map_err(|e| failed(e, &git_dir))?;
+        let configured = repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_path("core.worktree").ok())
+            .map(|p| repo.path().join(p));
+        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+        let workdir = env_path("GIT_WORK_TREE")
+            .map(|w| cwd.join(w))
+            .or(configured)
+            .unwrap_or(cwd);
+        repo.set_workdir(&workdir, false)
+            .map_err(|e| failed(e, &workdir))?;
+        return Ok(Some(repo));
+    }
+    let repo = match git2::Repository::discover(root) {
+        Ok(repo) => repo,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(failed(e, root)),
+    };
+    if let Some(work_tree) = env_path("GIT_WORK_TREE") {
+        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+        repo.set_workdir(&cwd.join(work_tree), false)
+            .map_err(|e| failed(e, root))?;
+    } else if let Some(dot_git) = root
+        .ancestors()
+        .map(|dir| dir.join(".git"))
+        .find(|p| p.exists())
+    {
+        let is_file = std::fs::symlink_metadata(&dot_git).is_ok_and(|m| m.is_file());
+        if let (true, Some(top)) = (is_file, dot_git.parent()) {
+            if repo.workdir() != Some(top) {
+                repo.set_workdir(top, false).map_err(|e| failed(e, top))?;
+            }
+        }
+    }
+    Ok(Some(repo))
+}
+
+/// The repository around `path` (its work tree, or its git dir when it has none) when its
+/// config says `extensions.objectformat = sha256`: libgit2 cannot open one, and a failure
+/// to open should say so plainly.
+fn sha256_repository(path: &Path) -> Option<PathBuf> {
+    let git_dir = git2::Repository::discover_path(path, None::<&Path>).ok()?;
+    let config = git2::Config::open(&git_dir.join("config")).ok()?;
+    let format = config.get_string("extensions.objectformat").ok()?;
+    if !format.eq_ignore_ascii_case("sha256") {
+        return None;
+    }
+    let git_dir = git_dir.canonicalize().unwrap_or(git_dir);
+    Some(match git_dir.file_name() {
+        Some(name) if name == ".git" => git_dir.parent().map_or(git_dir.clone(), Path::to_path_buf),
+        _ => git_dir,
+    })
+}
+
+/// Working files larger than this are never read to compare them with a blob.
+pub(super) const MAX_WORK_FILE: u64 = 64 << 20;
+
+/// Reads objects one after another through one handle on the object database.
+pub struct Objects<'r> {
+    odb: git2::Odb<'r>,
+}
+
+impl Objects<'_> {
+    /// The raw bytes of an object.
+    pub fn read(&self, id: ObjectId) -> Result<Vec<u8>> {
+        let object = self.odb.read(id.oid())?;
+        Ok(object.data().to_vec())
+    }
+
+    /// Calls `f` with the raw bytes of an object, without copying them.
+    pub fn with<T>(&self, id: ObjectId, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        let object = self.odb.read(id.oid())?;
+        Ok(f(object.data()))
+    }
+
+    /// The tree and first parent of a commit.
+    pub fn commit_links(&self, id: ObjectId) -> Result<CommitLinks> {
+        self.with(id, parse_commit_links)?
+            .ok_or_else(|| Error::Git(GitError::new(format!("commit {id} cannot be parsed"))))
+    }
+}
+
+fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
+    let mut tree = None;
+    let mut first_parent = None;
+    for line in data.split(|&b| b == b'\n') {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(hex) = line.strip_prefix(b"tree ") {
+            tree = ObjectId::from_hex(std::str::from_utf8(hex).ok()?);
+        } else if let Some(hex) = line.strip_prefix(b"parent ") {
+            if first_parent.is_none() {
+                first_parent = ObjectId::from_hex(std::str::from_utf8(hex).ok()?);
+            }
+        } else if tree.is_some() && !line.starts_with(b"parent ") {
+            break;
+        }
+    }
+    Some(CommitLinks {
+        tree: tree?,
+        first_parent,
+    })
+}
