@@ -1,0 +1,222 @@
+//! Which prompts a registry holds: the files of one snapshot by id, and one prompt's file read
+//! and parsed.
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::error::{Error, Result};
+use crate::format::prompt::{suggest, Prompt};
+use crate::registry::open::Registry;
+use crate::render::template::{FileContext, Templates};
+use crate::render::CompiledPrompt;
+use crate::snapshot::matcher::id_of;
+use crate::snapshot::work::Source;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+impl Registry {
+    /// The working copy's prompt files.
+    pub fn discover_work(&self) -> Result<Discovery> {
+        Discovery::scan(self.shared.work.as_ref())
+    }
+
+    /// Reads prompt `id` from the working copy.
+    pub fn load_work(&self, id: &str) -> Result<LoadedPrompt> {
+        let source = self.work();
+        let file = find_file(source.as_ref(), id, &self.root_name())?;
+        LoadedPrompt::read(source, id, &file)
+    }
+}
+
+/// The prompt files of one snapshot, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Each usable id and its root-relative file.
+    pub prompts: BTreeMap<String, String>,
+    /// Ids claimed by more than one file, with every file.
+    pub conflicts: BTreeMap<String, Vec<String>>,
+    /// Findings about file names: duplicate and invalid ids.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Discovery {
+    /// Finds the prompt files of a snapshot.
+    pub fn scan(source: &dyn Source) -> Result<Discovery> {
+        let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut discovery = Discovery::default();
+        for file in source.prompt_files()? {
+            let Some(id) = id_of(&file) else { continue };
+            if id.contains('@') || id.contains('\u{FFFD}') {
+                discovery.diagnostics.push(
+                    Diagnostic::new(
+                        Code::InvalidId,
+                        &file,
+                        format!("`{id}` cannot be a prompt id"),
+                    )
+                    .with_hint("ids are paths without `@` and in UTF-8; rename the file"),
+                );
+                continue;
+            }
+            by_id.entry(id.to_string()).or_default().push(file);
+        }
+        for (id, files) in by_id {
+            if files.len() == 1 {
+                discovery
+                    .prompts
+                    .extend(files.into_iter().map(|f| (id.clone(), f)));
+                continue;
+            }
+            for file in &files {
+                let others: Vec<&str> = files
+                    .iter()
+                    .filter(|f| *f != file)
+                    .map(String::as_str)
+                    .collect();
+                discovery.diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateId,
+                        file,
+                        format!("prompt id `{id}` is also defined by {}", others.join(", ")),
+                    )
+                    .with_hint("keep one file per id: remove or rename the other"),
+                );
+            }
+            discovery.conflicts.insert(id, files);
+        }
+        Ok(discovery)
+    }
+
+    /// The file of `id`, or an error that says why there is none.
+    pub fn file(&self, id: &str, root: &str) -> Result<&str> {
+        if let Some(file) = self.prompts.get(id) {
+            return Ok(file);
+        }
+        if let Some(files) = self.conflicts.get(id) {
+            return Err(Error::Invalid {
+                file: files.join(", "),
+                text: None,
+                diagnostics: self
+                    .diagnostics
+                    .iter()
+                    .filter(|d| files.contains(&d.file))
+                    .cloned()
+                    .collect(),
+            });
+        }
+        let mut suggestions: Vec<String> = suggest(id, self.prompts.keys().map(String::as_str))
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        let similar: Vec<String> = self
+            .prompts
+            .keys()
+            .filter(|k| {
+                (k.ends_with(&format!("/{id}")) || k.contains(id)) && !suggestions.contains(k)
+            })
+            .take(3)
+            .cloned()
+            .collect();
+        suggestions.extend(similar);
+        Err(Error::UnknownPrompt {
+            id: id.to_string(),
+            root: root.to_string(),
+            suggestions,
+        })
+    }
+}
+
+/// A prompt read from a snapshot, valid enough to compile.
+#[derive(Debug, Clone)]
+pub struct LoadedPrompt {
+    /// The prompt's id.
+    pub id: String,
+    /// Its file, relative to the registry root.
+    pub file: String,
+    /// The file's text.
+    pub text: String,
+    /// The parsed prompt.
+    pub prompt: Prompt,
+    /// Warnings found while reading it.
+    pub warnings: Vec<Diagnostic>,
+    /// The snapshot it came from, for its partials.
+    pub source: Arc<dyn Source>,
+}
+
+impl LoadedPrompt {
+    /// Reads and checks the prompt file `file` of `source`.
+    pub fn read(source: Arc<dyn Source>, id: &str, file: &str) -> Result<LoadedPrompt> {
+        let bytes = source.read(file)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "`{file}` does not exist in the {}",
+                source.describe()
+            ))
+        })?;
+        let parsed = Prompt::parse(file, &bytes);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if parsed.has_errors() {
+            return Err(Error::Invalid {
+                file: file.to_string(),
+                text: Some(text),
+                diagnostics: parsed.diagnostics,
+            });
+        }
+        let Some(prompt) = parsed.prompt else {
+            return Err(Error::Invalid {
+                file: file.to_string(),
+                text: Some(text),
+                diagnostics: parsed.diagnostics,
+            });
+        };
+        Ok(LoadedPrompt {
+            id: id.to_string(),
+            file: file.to_string(),
+            text,
+            prompt,
+            warnings: parsed.diagnostics,
+            source,
+        })
+    }
+
+    /// Compiles the templates, checking that every partial they name exists inside the root.
+    pub fn compile(self) -> Result<CompiledPrompt> {
+        let ctx = FileContext {
+            file: &self.file,
+            text: &self.text,
+            prompt: &self.prompt,
+        };
+        match Templates::compile(&ctx, self.source.clone()) {
+            Ok(templates) => Ok(CompiledPrompt::new(
+                self.id,
+                self.file,
+                self.prompt,
+                self.text,
+                templates,
+            )),
+            Err(diagnostics) => Err(Error::Invalid {
+                file: self.file,
+                text: Some(self.text),
+                diagnostics,
+            }),
+        }
+    }
+}
+
+/// The file of prompt `id` in a snapshot, found by its possible names (the snapshot's
+/// [`Source::matcher`] says which) rather than by scanning every file; a full scan only
+/// explains a failure (suggestions, conflicts).
+pub fn find_file(source: &dyn Source, id: &str, root: &str) -> Result<String> {
+    let plausible = crate::snapshot::work::normalize(id).is_ok_and(|n| n == id)
+        && !id.contains('@')
+        && !crate::snapshot::work::is_hidden(id);
+    if plausible {
+        let mut found = Vec::new();
+        for file in source.matcher()?.files_of(id) {
+            if source.exists(&file)? {
+                found.push(file);
+            }
+        }
+        if found.len() == 1 {
+            return Ok(found.remove(0));
+        }
+    }
+    let discovery = Discovery::scan(source)?;
+    discovery.file(id, root).map(str::to_string)
+}

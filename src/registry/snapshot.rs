@@ -1,0 +1,221 @@
+//! The registry at one commit, shared across threads, and the marks `defaults.yaml` gives versions.
+
+use crate::error::{Error, Result};
+use crate::format::manifest::Manifest;
+use crate::git::ObjectId;
+use crate::history::{Version, VersionIndex};
+use crate::registry::discovery::Discovery;
+use crate::registry::open::{Pin, Registry};
+use crate::registry::reference::{Reference, Selector};
+use crate::registry::resolve::Resolved;
+use crate::render::CompiledPrompt;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+impl Registry {
+    /// The registry as it is now: `HEAD` (or the revision) resolved anew, sharing this
+    /// registry's open repository and caches. Everything a snapshot reads is read from its
+    /// commit, the manifest included, so it never changes; a long-lived program keeps one per
+    /// state of the history (in an `Arc`, across threads) and takes a new one when the
+    /// history moves.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        self.snapshot_after(None)
+    }
+
+    /// [`Registry::snapshot`], with the version index carried on from `previous` (extended
+    /// by the new commits, or rebuilt when the history was rewritten) rather than read from
+    /// the cache: what a server that follows a moving branch does on every new tip.
+    pub fn snapshot_after(&self, previous: Option<&Snapshot>) -> Result<Snapshot> {
+        let head = match &self.pin {
+            Pin::Head => true,
+            Pin::Rev(_) => false,
+            Pin::Commit { head, .. } => *head,
+        };
+        let commit = match &self.pin {
+            Pin::Commit { id, .. } => *id,
+            _ => Registry::pinned(self.shared.clone(), self.pin.clone()).tip()?,
+        };
+        let registry = Registry::pinned(self.shared.clone(), Pin::Commit { id: commit, head });
+        if let Some(index) = previous.and_then(|p| p.registry.index.get()) {
+            let mut index = VersionIndex::clone(index);
+            let repo = registry.require_repo()?;
+            index.update(&repo, commit)?;
+            drop(repo);
+            let _ = registry.index.set(Arc::new(index));
+        }
+        let source = registry.commit_source(commit)?;
+        let discovery = Discovery::scan(source.as_ref())?;
+        let manifest = registry.manifest()?;
+        Ok(Snapshot {
+            registry,
+            commit,
+            discovery,
+            manifest,
+            compiled: Mutex::new(BTreeMap::new()),
+        })
+    }
+}
+
+/// The registry at one commit: its prompts, its manifest and (on demand) its version index,
+/// all read from that commit, and the prompts compiled so far. It never changes, so it can be
+/// shared across threads in an `Arc`; [`Registry::snapshot`] takes a new one when the history
+/// moves.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub(super) registry: Registry,
+    pub(super) commit: ObjectId,
+    pub(super) discovery: Discovery,
+    pub(super) manifest: Manifest,
+    /// Compiled prompts by id and version number.
+    pub(super) compiled: Mutex<BTreeMap<(String, u32), Arc<CompiledPrompt>>>,
+}
+
+/// How many compiled prompts a snapshot keeps.
+pub(super) const MAX_COMPILED: usize = 1024;
+
+impl Snapshot {
+    /// The commit.
+    pub fn commit(&self) -> ObjectId {
+        self.commit
+    }
+
+    /// The prompts of the commit, by id.
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// The commit's `defaults.yaml` (empty when it has none).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The registry pinned at this commit, for everything else it reads (versions, summaries,
+    /// sources).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The version index of the commit's first-parent history, built (or read from the cache)
+    /// the first time it is asked for.
+    pub fn index(&self) -> Result<&VersionIndex> {
+        self.registry.index()
+    }
+
+    /// Resolves a reference at this commit. `ID@work` is refused: a snapshot is committed
+    /// content only.
+    pub fn resolve(&self, reference: &Reference) -> Result<Resolved> {
+        if reference.selector == Selector::Work {
+            return Err(Error::Usage(format!(
+                "`{reference}` names the working copy, which a snapshot of commit {} does not hold",
+                self.commit.short()
+            )));
+        }
+        let named_by_number = matches!(reference.selector, Selector::Version(_))
+            || matches!(&reference.selector, Selector::Name(name) if self.manifest.labels.get(name.as_str()).is_none_or(|l| !l.contains_key(&reference.id)));
+        if !named_by_number && !self.discovery.prompts.contains_key(&reference.id) {
+            // Deleted at this commit: its versions stay readable by number or commit, but it
+            // has no default or latest any more.
+            let versions = self
+                .registry
+                .versions(&reference.id)
+                .map(|(_, v)| v.len())
+                .unwrap_or(0);
+            if versions > 0 {
+                return Err(Error::BadReference {
+                    reference: reference.to_string(),
+                    reason: format!(
+                        "`{}` was deleted before commit {}",
+                        reference.id,
+                        self.commit.short()
+                    ),
+                    available: format!(
+                        "its versions stay readable: `{}@1` to `{}@{versions}`",
+                        reference.id, reference.id
+                    ),
+                });
+            }
+        }
+        match self.registry.resolve_numbered(reference)? {
+            Resolved::Work => Err(Error::NoHistory(format!(
+                "`{}` has no committed versions at commit {}",
+                reference.id,
+                self.commit.short()
+            ))),
+            resolved => Ok(resolved),
+        }
+    }
+
+    /// The compiled prompt a reference names, compiled once per version and kept.
+    pub fn prompt(&self, reference: &Reference) -> Result<(Resolved, Arc<CompiledPrompt>)> {
+        let resolved = self.resolve(reference)?;
+        let number = match resolved {
+            Resolved::Version { number, .. } => number,
+            // Without numbers (a shallow clone), the tip's file: keyed as version 0.
+            _ => 0,
+        };
+        let key = (reference.id.clone(), number);
+        if let Some(found) = self.compiled_prompts().get(&key) {
+            return Ok((resolved, found.clone()));
+        }
+        let compiled = Arc::new(
+            self.registry
+                .load_resolved(&reference.id, &resolved)?
+                .compile()?,
+        );
+        let mut kept = self.compiled_prompts();
+        if kept.len() >= MAX_COMPILED {
+            kept.clear();
+        }
+        kept.insert(key, compiled.clone());
+        Ok((resolved, compiled))
+    }
+
+    pub(super) fn compiled_prompts(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<(String, u32), Arc<CompiledPrompt>>> {
+        // A cache: a panic while it was held leaves it usable.
+        self.compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A version of a prompt with the marks `defaults.yaml` gives it: whether `ID` resolves to it
+/// (the manifest's default, else the latest) and which labels point at it.
+#[derive(Debug, Clone)]
+pub struct MarkedVersion<'a> {
+    /// The version.
+    pub version: &'a Version,
+    /// Its commit.
+    pub commit: &'a crate::git::CommitInfo,
+    /// Whether it is the default.
+    pub default: bool,
+    /// The labels that point at it.
+    pub labels: Vec<String>,
+}
+
+/// `versions` of prompt `id` (oldest first, as the index has them), newest first, with the
+/// marks `manifest` gives them: the one rule `versions` and the server's version lists share.
+pub fn marked_versions<'a>(
+    index: &'a VersionIndex,
+    versions: &'a [Version],
+    manifest: &Manifest,
+    id: &str,
+) -> Vec<MarkedVersion<'a>> {
+    let default = manifest.get(None, id).or(versions.last().map(|v| v.number));
+    let labels = manifest.labels_of(id);
+    versions
+        .iter()
+        .rev()
+        .map(|v| MarkedVersion {
+            version: v,
+            commit: index.commit(v),
+            default: default == Some(v.number),
+            labels: labels
+                .iter()
+                .filter(|(_, n)| *n == v.number)
+                .map(|(l, _)| l.to_string())
+                .collect(),
+        })
+        .collect()
+}
