@@ -1,10 +1,10 @@
 //! A registry: the prompt files under one root, in the working copy or at a commit.
 //!
-//! - [`open`]: the [`Registry`] type, its pin, repository, version index and manifest;
-//! - [`discovery`]: which files are prompts, by id, and one prompt read;
-//! - [`resolve`]: references resolved to versions and loaded;
-//! - [`snapshot`]: the registry at one commit, shared by threads;
-//! - [`summary`]: one line per prompt.
+//! - `open.rs`: the [`Registry`] type, its pin, repository, version index and manifest;
+//! - `discovery.rs`: which files are prompts, by id, and one prompt read;
+//! - `resolve.rs`: references resolved to versions and loaded;
+//! - `snapshot.rs`: the registry at one commit, shared by threads;
+//! - `summary.rs`: one line per prompt.
 
 mod discovery;
 mod open;

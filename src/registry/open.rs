@@ -21,7 +21,7 @@ use crate::snapshot::work::{Source, WorkTree};
 /// A `Registry` is `Send + Sync`: the repository is opened once and guarded, and what is read
 /// from it (the tip, the version index, the counts) is computed once per `Registry` and then
 /// only read. It is one view of the history: the tip is resolved the first time it is needed
-/// and kept. A long-lived program takes a [`Snapshot`] per state of the history instead
+/// and kept. A long-lived program takes a [`Snapshot`](crate::registry::Snapshot) per state of the history instead
 /// ([`Registry::snapshot`]): each resolves `HEAD` (or the revision) anew and shares the open
 /// repository and the caches of this registry.
 #[derive(Debug)]

@@ -16,8 +16,8 @@ use utoipa::ToSchema;
 
 use crate::error::Error;
 use crate::model::analyze::{analyze, criteria_in, judge_in, judge_model, Analysis};
-use crate::serve::api::{facts, index_of, reference, VersionQuery};
 use crate::serve::http::{fresh_json, read_body, Problem};
+use crate::serve::prompts::{facts, index_of, reference, VersionQuery};
 use crate::serve::state::{Judge, Shared};
 
 /// What to analyse with.

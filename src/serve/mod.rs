@@ -24,6 +24,9 @@ pub mod export;
 pub mod follow;
 pub mod http;
 pub(crate) mod metrics;
+pub(crate) mod notify;
+pub(crate) mod prompts;
+pub(crate) mod render;
 pub(crate) mod state;
 pub mod write;
 
@@ -95,19 +98,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ),
     paths(
         api::list,
-        api::prompt,
+        prompts::prompt,
         write::create,
         write::delete,
         write::set_default,
         write::unset_default,
         write::set_label,
         write::unset_label,
-        api::versions,
-        api::render,
+        prompts::versions,
+        render::render,
         analyses::analyze_route,
         api::manifest,
-        api::events,
-        api::hook,
+        notify::events,
+        notify::hook,
         api::healthz,
         api::readyz,
         api::metrics,
@@ -155,7 +158,9 @@ fn router(state: Shared) -> Router {
         .route("/v1/prompts", get(api::list))
         .route(
             "/v1/prompts/{*id}",
-            get(api::prompt).post(write::create).delete(write::delete),
+            get(prompts::prompt)
+                .post(write::create)
+                .delete(write::delete),
         )
         .route(
             "/v1/manifest/defaults/{*id}",
@@ -165,11 +170,11 @@ fn router(state: Shared) -> Router {
             "/v1/manifest/labels/{label}/{*id}",
             axum::routing::put(write::set_label).delete(write::unset_label),
         )
-        .route("/v1/versions/{*id}", get(api::versions))
-        .route("/v1/render/{*id}", post(api::render))
+        .route("/v1/versions/{*id}", get(prompts::versions))
+        .route("/v1/render/{*id}", post(render::render))
         .route("/v1/manifest", get(api::manifest))
-        .route("/v1/events", get(api::events))
-        .route("/v1/hooks/push", post(api::hook))
+        .route("/v1/events", get(notify::events))
+        .route("/v1/hooks/push", post(notify::hook))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))

@@ -1,0 +1,138 @@
+//! Telling clients of new commits: the change event stream (`/v1/events`) and the push webhook
+//! (`/v1/hooks/push`) that makes a follower fetch at once.
+
+// A problem becomes the response at once: its size is paid once per failed request.
+#![allow(clippy::result_large_err)]
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast;
+
+use crate::serve::http::Problem;
+use crate::serve::state::Shared;
+
+/// The change events, from after `Last-Event-ID` when it is given.
+#[utoipa::path(tag = "api", get, path = "/v1/events",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "`text/event-stream`: one `snapshot` event per new snapshot, its data a Change", body = crate::serve::events::Change), (status = 503, body = Problem, description = "every event stream the server keeps open is taken (`Retry-After`)")))]
+pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let after: u64 = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    // Each stream holds a connection and a receiver for as long as the client likes: their
+    // number is bounded, and one over the bound is told to come back.
+    let Some(slot) = state.events.open_stream() else {
+        let mut response = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too-many-streams",
+            "every event stream this server keeps open is taken",
+        )
+        .with_hint("retry later, or raise --max-event-streams")
+        .into_response();
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
+        return response;
+    };
+    // Subscribe first, then replay what was kept: nothing falls between the two, and what
+    // is in both is sent once.
+    let receiver = state.events.sender.subscribe();
+    let replay = state.events.since(after);
+    let last = replay.last().map_or(after, |c| c.seq);
+    let replayed = futures_util::stream::iter(
+        replay
+            .into_iter()
+            .map(|c| Ok::<Event, Infallible>(crate::serve::events::event(&c))),
+    );
+    let closing = state.events.closing.subscribe();
+    let live = futures_util::stream::unfold(
+        (receiver, last, closing, slot),
+        |(mut receiver, last, mut closing, slot)| async move {
+            loop {
+                if *closing.borrow() {
+                    return None;
+                }
+                let received = tokio::select! {
+                    received = receiver.recv() => received,
+                    _ = closing.changed() => return None,
+                };
+                match received {
+                    Ok(change) if change.seq <= last => continue,
+                    Ok(change) => {
+                        let seq = change.seq;
+                        return Some((
+                            Ok::<Event, Infallible>(crate::serve::events::event(&change)),
+                            (receiver, seq, closing, slot),
+                        ));
+                    }
+                    // Too slow a reader missed some: it reconnects with its last id and gets
+                    // the rest from what is kept.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return None,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    use futures_util::StreamExt;
+    Sse::new(replayed.chain(live))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// A push webhook (GitHub, GitLab, Gitea): checked, then a fetch starts at once.
+#[utoipa::path(tag = "api", post, path = "/v1/hooks/push",
+    request_body(content = String, description = "The push event, as the git host sends it"),
+    responses((status = 202, description = "a fetch was started"), (status = 401, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn hook(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Some(following) = state.following.as_ref() else {
+        return Problem::new(
+            StatusCode::CONFLICT,
+            "not-following",
+            "this server does not follow a remote, so a push webhook has nothing to fetch",
+        )
+        .with_hint("start it with --follow REMOTE")
+        .into_response();
+    };
+    let bytes = match crate::serve::http::read_body_limited(
+        body,
+        crate::serve::follow::MAX_HOOK_BODY,
+    )
+    .await
+    {
+        Ok(bytes) => bytes,
+        Err(problem) => return problem.into_response(),
+    };
+    let Some(secret) = following.follow.hook_secret.as_deref() else {
+        tracing::warn!("push webhook refused: no hook secret is configured");
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unsigned",
+            "this server takes no webhooks: it has no hook secret",
+        )
+        .with_hint("give the secret with --hook-secret-file FILE or PROMPTREG_HOOK_SECRET")
+        .into_response();
+    };
+    if !crate::serve::follow::signed(&headers, &bytes, secret) {
+        tracing::warn!("push webhook refused: bad or missing signature");
+        return Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "bad-signature",
+            "the webhook's signature does not match the secret",
+        )
+        .with_hint("GitHub and Gitea sign with X-Hub-Signature-256, GitLab sends X-Gitlab-Token")
+        .into_response();
+    }
+    following.wake.notify_one();
+    (StatusCode::ACCEPTED, "fetching\n").into_response()
+}

@@ -1,0 +1,138 @@
+//! `POST /v1/render/ID`: a version rendered with the values a request sends.
+
+// A problem becomes the response at once: its size is paid once per failed request.
+#![allow(clippy::result_large_err)]
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::registry::Resolved;
+use crate::render::request::RenderRequest;
+use crate::render::Output;
+use crate::serve::http::{fresh_json, read_body, Problem};
+use crate::serve::prompts::{reference, VersionQuery};
+use crate::serve::state::Shared;
+
+// ---------------------------------------------------------------------------------------
+// Render
+
+/// What to render with.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenderBody {
+    /// The values, by variable name.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    variables: Map<String, Value>,
+    /// Refuse variables the prompt does not use.
+    #[serde(default)]
+    strict: bool,
+    /// Start from test case N of the prompt's `testData` (0-based).
+    #[serde(default, rename = "testCase")]
+    test_case: Option<usize>,
+}
+
+/// A rendered prompt, ready for a chat API.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RenderDoc {
+    id: String,
+    version: Option<u32>,
+    commit: String,
+    model: Option<String>,
+    #[serde(rename = "modelParameters")]
+    #[schema(value_type = Object)]
+    model_parameters: Map<String, Value>,
+    /// The rendered messages (a single-template prompt is one user message).
+    messages: Vec<RenderedMessage>,
+    /// Given names the prompt does not use.
+    unused: Vec<String>,
+    /// The body of an OpenAI-compatible chat-completions request, when the prompt names a
+    /// model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    request: Option<Value>,
+}
+
+/// A rendered message.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RenderedMessage {
+    role: String,
+    content: String,
+}
+
+/// Renders a prompt at its default, or at the version the path or query names.
+#[utoipa::path(tag = "api", post, path = "/v1/render/{id}",
+    params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), VersionQuery),
+    request_body = RenderBody,
+    responses((status = 200, body = RenderDoc), (status = 400, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn render(
+    State(state): State<Shared>,
+    Path(path): Path<String>,
+    Query(query): Query<VersionQuery>,
+    body: axum::body::Body,
+) -> Response {
+    let bytes = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(problem) => return problem.into_response(),
+    };
+    let current = state.current.load_full();
+    let answer = || -> Result<Response, Problem> {
+        let request: RenderBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+            RenderBody::default()
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-body",
+                    format!("the request body is not a render request: {e}"),
+                )
+                .with_hint("send JSON like {\"variables\": {\"name\": \"value\"}}")
+            })?
+        };
+        let reference = reference(&path, &query)?;
+        let resolved = current.snapshot.resolve(&reference)?;
+        let compiled = state.compiled(&current, reference.id(), &resolved)?;
+        let mut render = RenderRequest::new().strict(request.strict);
+        if let Some(n) = request.test_case {
+            render = render.test_case(n);
+        }
+        let render = render.values(&request.variables)?;
+        let outcome = render.render(&compiled)?;
+        let (number, commit) = match resolved {
+            Resolved::Version { number, commit } => (Some(number), commit.to_string()),
+            Resolved::Tip { commit } => (None, commit.to_string()),
+            Resolved::Work => (None, current.commit.clone()),
+        };
+        let rendered = outcome.rendered;
+        let request_body = crate::render::chat::request_body(&rendered, None).ok();
+        let messages = match &rendered.output {
+            Output::Messages { messages } => messages
+                .iter()
+                .map(|m| RenderedMessage {
+                    role: m.role.to_string(),
+                    content: m.content.clone(),
+                })
+                .collect(),
+            Output::Text { text } => vec![RenderedMessage {
+                role: "user".into(),
+                content: text.clone(),
+            }],
+        };
+        let doc = RenderDoc {
+            id: rendered.id.clone(),
+            version: number,
+            commit,
+            model: rendered.model.clone(),
+            model_parameters: rendered.model_parameters.clone(),
+            messages,
+            unused: outcome.unused,
+            request: request_body,
+        };
+        fresh_json(&doc)
+    };
+    answer().unwrap_or_else(IntoResponse::into_response)
+}
