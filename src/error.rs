@@ -85,6 +85,10 @@ pub enum Error {
     /// (the message names the model and the endpoint, never the key).
     #[error("{0}")]
     Model(String),
+    /// promptreg itself could not carry on: a task that stopped, a runtime that did not start,
+    /// an output that could not be written. Not the caller's fault (a server answers 500).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -119,6 +123,28 @@ impl Error {
             Error::Refused(_) => ErrorKind::Refused,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Model(_) => ErrorKind::Model,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// What to do about it, when there is something to say: the closest ids for an unknown
+    /// prompt, what would have resolved for a bad reference, how to give required variables,
+    /// how to read a refused file. The CLI prints it as `hint:`, a server sends it as the
+    /// problem's `hint`.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::UnknownPrompt { suggestions, .. } if !suggestions.is_empty() => {
+                let names: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
+                Some(format!("did you mean {}?", names.join(" or ")))
+            }
+            Error::BadReference { available, .. } if !available.is_empty() => {
+                Some(available.clone())
+            }
+            Error::Render(RenderError::Missing { .. }) => {
+                Some("give every required variable a value under `variables`".into())
+            }
+            Error::Unreadable { why, .. } => Some(why.hint().into()),
+            _ => None,
         }
     }
 }
@@ -163,6 +189,8 @@ pub enum ErrorKind {
     Conflict,
     /// A model endpoint failed or gave an answer that could not be used.
     Model,
+    /// promptreg itself could not carry on (not the caller's fault).
+    Internal,
 }
 
 impl ErrorKind {
@@ -187,6 +215,7 @@ impl ErrorKind {
             ErrorKind::Refused => "refused",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Model => "model",
+            ErrorKind::Internal => "internal",
         }
     }
 }

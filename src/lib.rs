@@ -29,20 +29,26 @@ pub mod check;
 pub mod diagnostic;
 pub mod error;
 pub mod format;
-// The layers below the registry: public only for the project's own tests and benchmarks, not
-// part of the API, and free to change.
-#[doc(hidden)]
+// The layers below the registry: public only with the `unstable` feature (the project's own
+// tests and benchmarks), not part of the API, and free to change.
+#[cfg(feature = "unstable")]
 pub mod git;
-#[doc(hidden)]
+#[cfg(not(feature = "unstable"))]
+mod git;
+#[cfg(feature = "unstable")]
 pub mod history;
+#[cfg(not(feature = "unstable"))]
+mod history;
 #[cfg(feature = "model")]
 pub mod model;
 pub mod registry;
 pub mod render;
 #[cfg(feature = "serve")]
 pub mod serve;
-#[doc(hidden)]
+#[cfg(feature = "unstable")]
 pub mod snapshot;
+#[cfg(not(feature = "unstable"))]
+mod snapshot;
 #[cfg(feature = "watch")]
 pub mod watch;
 pub mod write;
@@ -56,6 +62,8 @@ pub use error::{Error, ErrorKind, RenderError, Result};
 pub use format::manifest::Manifest;
 pub use format::prompt::{Body, Message, Prompt, Role, Syntax, VarType, Variable};
 pub use git::oid::ObjectId;
+pub use git::CommitInfo;
+pub use history::{Version, VersionIndex};
 pub use registry::reference::{Reference, Selector};
 pub use registry::{Discovery, LoadedPrompt, Registry, Resolved, Snapshot, Summary};
 pub use render::chat::request_body as chat_request_body;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // The binary owns the process, so it alone may choose libgit2's global options.
-    promptreg::git::tune_for_short_process();
+    // The binary owns the process, so it alone may choose libgit2's global options
+    // (`cli::main` does, first).
     promptreg::cli::main()
 }

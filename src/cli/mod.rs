@@ -154,7 +154,11 @@ impl Context {
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.
+///
+/// Only the binary calls this: it relaxes libgit2's process-wide options for a short-lived
+/// process first, which a library user must not have done to its process.
 pub fn main() -> ExitCode {
+    crate::git::tune_for_short_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

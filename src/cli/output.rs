@@ -159,20 +159,17 @@ fn kind(err: &Error) -> &'static str {
     err.kind().as_str()
 }
 
-/// What to do about an error, when there is something to say.
+/// What to do about an error, when there is something to say: the library's hint
+/// ([`Error::hint`]), said the command line's way where it differs.
 fn hint(err: &Error) -> Option<String> {
     match err {
         Error::Render(crate::render::RenderError::Missing { .. }) => Some(
             "pass values with --var NAME=VALUE, --vars FILE, or a test case with --test N".into(),
         ),
-        Error::UnknownPrompt { suggestions, .. } if !suggestions.is_empty() => {
-            let names: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
-            Some(format!("did you mean {}?", names.join(" or ")))
+        Error::UnknownPrompt { suggestions, .. } if suggestions.is_empty() => {
+            Some("`promptreg list` shows every prompt".into())
         }
-        Error::UnknownPrompt { .. } => Some("`promptreg list` shows every prompt".into()),
-        Error::BadReference { available, .. } if !available.is_empty() => Some(available.clone()),
-        Error::Unreadable { why, .. } => Some(why.hint().into()),
-        _ => None,
+        _ => err.hint(),
     }
 }
 

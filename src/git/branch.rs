@@ -113,14 +113,14 @@ impl Repo {
                 .or_else(|| conf("user.email"))
                 .or_else(|| env("EMAIL"));
             let (Some(name), Some(email)) = (name, email) else {
-                return Err(Error::Usage(format!(
+                return Err(Error::Unsupported(format!(
                     "git has no identity for the {role}: set `git config user.name` and `git config user.email`, or GIT_{upper}_NAME and GIT_{upper}_EMAIL"
                 )));
             };
             let signature = match env(&format!("GIT_{upper}_DATE")) {
                 Some(date) => {
                     let (secs, offset) = crate::git::time::parse_git_date(&date).ok_or_else(|| {
-                        Error::Usage(format!(
+                        Error::Unsupported(format!(
                             "GIT_{upper}_DATE `{date}` is not a date promptreg reads: use `@SECONDS +ZZZZ` or ISO 8601 (`2024-05-01T12:30:00+02:00`)"
                         ))
                     })?;
@@ -129,7 +129,7 @@ impl Repo {
                 None => git2::Signature::now(&name, &email),
             };
             signature.map_err(|e| {
-                Error::Usage(format!("git identity `{name} <{email}>`: {}", e.message()))
+                Error::Unsupported(format!("git identity `{name} <{email}>`: {}", e.message()))
             })
         };
         who(role)

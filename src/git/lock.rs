@@ -65,10 +65,6 @@ impl LockFile {
         }
     }
 
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.lock
-    }
 
     /// Writes the new content into the lock file, with the permissions of the file it will
     /// replace, and flushes it to disk.

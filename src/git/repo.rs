@@ -70,11 +70,13 @@ impl std::fmt::Debug for Repo {
     }
 }
 
+#[cfg(any(feature = "cli", feature = "unstable"))]
 /// Sets libgit2's process-wide options for a short-lived process that reads history and
 /// fetches nothing: object hash checks and the object cache off, smaller pack windows. They
 /// change every git2 user in the process, so only a program that owns the process (the
 /// `promptreg` binary) calls this, before it opens a repository; the library never does, and a
 /// server that fetches from remotes keeps hash checks on.
+#[cfg(any(feature = "cli", feature = "unstable"))]
 pub fn tune_for_short_process() {
     // libgit2 re-hashes every object it reads by default; git itself does not (it leaves
     // that to fsck), and the hashing was three quarters of a cold history walk.

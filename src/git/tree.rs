@@ -133,6 +133,7 @@ impl RawTree {
     }
 
     /// The raw bytes.
+    #[cfg(feature = "unstable")]
     pub fn data(&self) -> &[u8] {
         &self.data
     }

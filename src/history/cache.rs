@@ -8,10 +8,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "unstable")]
 pub use crate::git::store::fnv1a;
 use crate::git::store::{checksum, file_for, write_atomic, Reader};
 use crate::git::{CommitInfo, ObjectId};
 use crate::history::{Version, VersionIndex};
+#[cfg(feature = "unstable")]
 pub use crate::snapshot::kept_tree::{load_tree, store_tree, tree_path, KeptTree};
 
 const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x05";

@@ -49,7 +49,7 @@ pub struct VersionIndex {
     pub chain_len: u32,
     /// The registry root relative to the work tree.
     pub prefix: String,
-    /// The `prompts` patterns of the `promptreg.yaml` at the tip ([`PromptMatcher::key`]):
+    /// The `prompts` patterns of the `promptreg.yaml` at the tip (`PromptMatcher::key`):
     /// the files they select are the ones numbered.
     pub patterns: String,
     /// Every commit that is a version of some file, oldest first (in shared chunks: a clone

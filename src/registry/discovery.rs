@@ -142,7 +142,7 @@ pub struct LoadedPrompt {
 
 impl LoadedPrompt {
     /// Reads and checks the prompt file `file` of `source`.
-    pub fn read(source: Arc<dyn Source>, id: &str, file: &str) -> Result<LoadedPrompt> {
+    pub(crate) fn read(source: Arc<dyn Source>, id: &str, file: &str) -> Result<LoadedPrompt> {
         let bytes = source.read(file)?.ok_or_else(|| {
             Error::NotFound(format!(
                 "`{file}` does not exist in the {}",
@@ -200,9 +200,9 @@ impl LoadedPrompt {
 }
 
 /// The file of prompt `id` in a snapshot, found by its possible names (the snapshot's
-/// [`Source::matcher`] says which) rather than by scanning every file; a full scan only
+/// `Source::matcher` says which) rather than by scanning every file; a full scan only
 /// explains a failure (suggestions, conflicts).
-pub fn find_file(source: &dyn Source, id: &str, root: &str) -> Result<String> {
+pub(crate) fn find_file(source: &dyn Source, id: &str, root: &str) -> Result<String> {
     let plausible = crate::snapshot::work::normalize(id).is_ok_and(|n| n == id)
         && !id.contains('@')
         && !crate::snapshot::work::is_hidden(id);

@@ -13,8 +13,13 @@ mod resolve;
 mod snapshot;
 mod summary;
 
-pub use crate::registry::discovery::{find_file, Discovery, LoadedPrompt};
-pub use crate::registry::open::{Registry, RepoGuard};
+// Used by `check::review_eval` (the `model` feature).
+#[cfg(feature = "model")]
+pub(crate) use crate::registry::discovery::find_file;
+pub use crate::registry::discovery::{Discovery, LoadedPrompt};
+pub use crate::registry::open::Registry;
+#[cfg(feature = "unstable")]
+pub use crate::registry::open::RepoGuard;
 pub use crate::registry::resolve::Resolved;
 pub use crate::registry::snapshot::{marked_versions, MarkedVersion, Snapshot};
 pub use crate::registry::summary::Summary;

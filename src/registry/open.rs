@@ -159,19 +159,41 @@ impl Registry {
         self.shared.root.display().to_string()
     }
 
-    /// The working copy, for writing.
+    /// The working copy, for writing (public with the `unstable` feature: an internal type).
+    #[cfg(feature = "unstable")]
     pub fn work_tree(&self) -> &WorkTree {
         &self.shared.work
     }
 
-    /// The working copy.
+    /// The working copy, for writing.
+    #[cfg(not(feature = "unstable"))]
+    pub(crate) fn work_tree(&self) -> &WorkTree {
+        &self.shared.work
+    }
+
+    /// The working copy as a source of files (public with the `unstable` feature).
+    #[cfg(feature = "unstable")]
     pub fn work(&self) -> Arc<dyn Source> {
         self.shared.work.clone()
     }
 
+    /// The working copy as a source of files.
+    #[cfg(not(feature = "unstable"))]
+    pub(crate) fn work(&self) -> Arc<dyn Source> {
+        self.shared.work.clone()
+    }
+
+    /// The git repository, if the root is inside one, held for this thread until the guard
+    /// is dropped. Public only with the `unstable` feature: its type is an internal.
+    #[cfg(feature = "unstable")]
+    pub fn repo(&self) -> Option<RepoGuard<'_>> {
+        self.shared.repo.as_ref().map(ReentrantMutex::lock)
+    }
+
     /// The git repository, if the root is inside one, held for this thread until the guard
     /// is dropped.
-    pub fn repo(&self) -> Option<RepoGuard<'_>> {
+    #[cfg(not(feature = "unstable"))]
+    pub(crate) fn repo(&self) -> Option<RepoGuard<'_>> {
         self.shared.repo.as_ref().map(ReentrantMutex::lock)
     }
 

@@ -216,7 +216,7 @@ impl Registry {
     }
 
     /// The snapshot a resolved reference reads from.
-    pub fn source(&self, resolved: &Resolved) -> Result<Arc<dyn Source>> {
+    pub(crate) fn source(&self, resolved: &Resolved) -> Result<Arc<dyn Source>> {
         match resolved {
             Resolved::Work => Ok(self.work()),
             Resolved::Version { commit, .. } | Resolved::Tip { commit } => {

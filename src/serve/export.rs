@@ -52,7 +52,7 @@ fn encode(path: &str) -> String {
 pub fn export(registry: Registry, out: &Path, all_versions: bool) -> Result<Exported> {
     prepare(out)?;
     let metrics = crate::serve::metrics::Metrics::new()
-        .map_err(|e| Error::Usage(format!("cannot set up the metrics: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot set up the metrics: {e}")))?;
     let state = Arc::new(State::new(
         registry,
         None,
@@ -161,7 +161,7 @@ pub fn export(registry: Registry, out: &Path, all_versions: bool) -> Result<Expo
         "prompts": prompts,
     });
     let mut text = serde_json::to_vec_pretty(&bundle)
-        .map_err(|e| Error::Usage(format!("the bundle cannot be written: {e}")))?;
+        .map_err(|e| Error::Internal(format!("the bundle cannot be written: {e}")))?;
     text.push(b'\n');
     write(&out.join("bundle.json"), &text)?;
     write(

@@ -84,19 +84,10 @@ impl From<&Error> for Problem {
         let status = status_of(err.kind());
         let mut problem = Problem::new(status, err.kind().as_str(), err.to_string());
         problem.hint = match err {
-            Error::UnknownPrompt { suggestions, .. } if !suggestions.is_empty() => {
-                let names: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
-                Some(format!("did you mean {}?", names.join(" or ")))
+            Error::UnknownPrompt { suggestions, .. } if suggestions.is_empty() => {
+                Some("GET /v1/prompts lists every prompt".into())
             }
-            Error::UnknownPrompt { .. } => Some("GET /v1/prompts lists every prompt".into()),
-            Error::BadReference { available, .. } if !available.is_empty() => {
-                Some(available.clone())
-            }
-            Error::Render(crate::error::RenderError::Missing { .. }) => {
-                Some("give every required variable a value under `variables`".into())
-            }
-            Error::Unreadable { why, .. } => Some(why.hint().into()),
-            _ => None,
+            _ => err.hint(),
         };
         problem.diagnostics = match err {
             Error::Invalid { diagnostics, .. } => diagnostics.clone(),

@@ -322,7 +322,7 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
             let analyst = options.analyses.map(state::Analyst::new);
             let max_streams = options.max_event_streams;
             let metrics = metrics::Metrics::new()
-                .map_err(|e| Error::Usage(format!("cannot set up the metrics: {e}")))?;
+                .map_err(|e| Error::Internal(format!("cannot set up the metrics: {e}")))?;
             tokio::task::spawn_blocking(move || {
                 State::new(
                     registry,
@@ -335,7 +335,7 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
                 )
             })
             .await
-            .map_err(|e| Error::Usage(format!("the snapshot could not be built: {e}")))??
+            .map_err(|e| Error::Internal(format!("the snapshot could not be built: {e}")))??
         };
         let state = Arc::new(state);
         let listener = tokio::net::TcpListener::bind(options.listen)
@@ -441,7 +441,7 @@ async fn follow_remote(state: Shared) {
         .await;
         let fetched = match fetched {
             Ok(result) => result,
-            Err(e) => Err(Error::Usage(format!("the fetch stopped: {e}"))),
+            Err(e) => Err(Error::Internal(format!("the fetch stopped: {e}"))),
         };
         match fetched {
             Ok(()) => {

@@ -67,6 +67,7 @@ impl CommitSource {
     }
 
     /// The commit.
+    #[cfg(feature = "unstable")]
     pub fn commit(&self) -> ObjectId {
         self.commit
     }

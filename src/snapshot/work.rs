@@ -11,7 +11,9 @@ pub use crate::error::Refusal;
 use crate::error::{Error, Result};
 use crate::git::lock::LockFile;
 use crate::snapshot::matcher::PromptMatcher;
-pub use crate::snapshot::matcher::{is_hidden, is_hidden_name, PROMPT_SUFFIXES};
+pub use crate::snapshot::matcher::{is_hidden, is_hidden_name};
+#[cfg(any(feature = "cli", feature = "unstable"))]
+pub use crate::snapshot::matcher::PROMPT_SUFFIXES;
 
 /// Why a path cannot be read from the registry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +110,7 @@ pub fn read_input(path: &Path, name: &str, limit: usize) -> Result<Option<Vec<u8
 }
 
 /// Reads standard input as [`read_input`] reads a file: at most `limit` bytes.
+#[cfg(any(feature = "cli", feature = "unstable"))]
 pub fn read_stdin(limit: usize) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();

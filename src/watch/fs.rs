@@ -50,7 +50,7 @@ fn watch_error(root: &Path, err: &notify::Error) -> Error {
         }
         _ => "",
     };
-    Error::Usage(format!("cannot watch {}: {err}{hint}", root.display()))
+    Error::Internal(format!("cannot watch {}: {err}{hint}", root.display()))
 }
 
 /// The paths of one burst of events, relative to the root.

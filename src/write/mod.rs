@@ -6,7 +6,7 @@
 //! it, and the result is a [`Plan`]: the files to change and the commit message. The CLI
 //! applies a plan to the working copy and git's index ([`commit_to_index`]); the server and
 //! replicas apply it to a branch by compare-and-swap ([`commit_to_branch`]). Both go through
-//! the one rule of [`crate::git`] for what a commit may touch, so a write can never replace a
+//! the one rule of the git layer for what a commit may touch, so a write can never replace a
 //! file it does not name.
 //!
 //! Applying the same edit twice is a success the second time that commits nothing: a plan
