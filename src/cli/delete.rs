@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: DeleteArgs) -> Result<u8, Failure> {
         id: args.id.clone(),
     };
     let plan = write::plan(&snapshot, edit, args.message.as_deref())?;
-    let applied = write::apply(&registry, &snapshot, &plan)?;
+    let applied = write::apply(&registry, &plan)?;
     let short = applied.commit.map(|c| c.short()).unwrap_or_default();
     print(&format!(
         "deleted {} ({}): {}\n",

@@ -65,7 +65,6 @@ impl LockFile {
         }
     }
 
-
     /// Writes the new content into the lock file, with the permissions of the file it will
     /// replace, and flushes it to disk.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {

@@ -16,12 +16,12 @@ pub mod time;
 pub(crate) mod tree;
 
 pub use crate::git::branch::{Change, Committed, Identity};
-pub use crate::git::index::{FileEdit, StagedFiles};
 #[cfg(feature = "unstable")]
 pub use crate::git::index::Content;
+pub use crate::git::index::{FileEdit, StagedFiles};
 pub use crate::git::oid::ObjectId;
-pub use crate::git::repo::{CommitInfo, Objects, Repo};
-#[cfg(feature = "unstable")]
-pub use crate::git::repo::CommitLinks;
 #[cfg(any(feature = "cli", feature = "unstable"))]
 pub use crate::git::repo::tune_for_short_process;
+#[cfg(feature = "unstable")]
+pub use crate::git::repo::CommitLinks;
+pub use crate::git::repo::{CommitInfo, Objects, Repo};

@@ -432,6 +432,7 @@ pub(crate) async fn create(
             let edit = Edit::Commit {
                 id: target.clone(),
                 source: text.clone(),
+                file: None,
             };
             let plan = crate::write::plan(&current.snapshot, edit, Some(&message))?;
             Ok((plan, latest_etag(current, &target)))

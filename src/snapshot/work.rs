@@ -11,9 +11,9 @@ pub use crate::error::Refusal;
 use crate::error::{Error, Result};
 use crate::git::lock::LockFile;
 use crate::snapshot::matcher::PromptMatcher;
-pub use crate::snapshot::matcher::{is_hidden, is_hidden_name};
 #[cfg(any(feature = "cli", feature = "unstable"))]
 pub use crate::snapshot::matcher::PROMPT_SUFFIXES;
+pub use crate::snapshot::matcher::{is_hidden, is_hidden_name};
 
 /// Why a path cannot be read from the registry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

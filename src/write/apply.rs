@@ -5,7 +5,6 @@ use crate::error::{Error, Result};
 use crate::format::manifest::{self};
 use crate::git::oid::ObjectId;
 use crate::git::{Change, Committed, FileEdit, Identity, Repo};
-use crate::registry::Snapshot;
 use crate::snapshot::work::Source;
 use crate::write::edit::{edit_manifest, Edit, Plan};
 
@@ -107,15 +106,39 @@ pub struct Applied {
 /// - In a bare repository, the commit goes onto `HEAD`'s branch by compare-and-swap
 ///   ([`commit_to_branch`]).
 ///
-/// `plan` must have been made on the registry's current `HEAD` (from [`Registry::snapshot`]);
-/// when `HEAD` moved since, the commit is refused as a conflict, and nothing is written.
+/// `plan` must have been made on the registry's current `HEAD` (from [`Registry::snapshot`], or
+/// with [`plan_unborn`] before the first commit); when `HEAD` moved since, the commit is
+/// refused as a conflict, and nothing is written.
 ///
 /// [`Registry::snapshot`]: crate::registry::Registry::snapshot
-pub fn apply(
-    registry: &crate::registry::Registry,
-    snapshot: &Snapshot,
-    plan: &Plan,
-) -> Result<Applied> {
+/// [`plan_unborn`]: crate::write::plan_unborn
+pub fn apply(registry: &crate::registry::Registry, plan: &Plan) -> Result<Applied> {
+    // Another writer may commit between the plan and its commit: the edit is then planned
+    // again on the new HEAD (and checked again), a few times, as the server does.
+    let mut current = None;
+    for _ in 0..RETRIES {
+        let attempt = current.as_ref().unwrap_or(plan);
+        match apply_once(registry, attempt) {
+            Err(Error::Conflict(_)) if !matches!(registry.repo(), Some(r) if r.is_bare()) => {
+                let snapshot = registry.snapshot()?;
+                current = Some(crate::write::plan(
+                    &snapshot,
+                    plan.edit.clone(),
+                    plan.given_message.as_deref(),
+                )?);
+            }
+            other => return other,
+        }
+    }
+    Err(Error::Conflict(
+        "HEAD kept moving while the write was made; run it again".into(),
+    ))
+}
+
+/// How many times [`apply`] plans again when `HEAD` moved under it.
+const RETRIES: usize = 5;
+
+fn apply_once(registry: &crate::registry::Registry, plan: &Plan) -> Result<Applied> {
     let repo = registry.repo().ok_or_else(|| {
         Error::NoHistory(format!(
             "{} is not inside a git repository: writes are commits",
@@ -128,10 +151,11 @@ pub fn apply(
             branch: None,
         });
     }
-    if repo.head()? != Some(snapshot.commit()) {
+    if repo.head()? != plan.base {
         return Err(Error::Conflict(format!(
             "HEAD moved since the write was planned on {}; plan it again",
-            snapshot.commit().short()
+            plan.base
+                .map_or_else(|| "no commit".to_string(), |b| b.short())
         )));
     }
     if repo.is_bare() {
@@ -149,7 +173,10 @@ pub fn apply(
         _ => None,
     };
     if let Some(file) = &file {
-        let at_head = registry.commit_source(snapshot.commit())?.blob_id(file)?;
+        let at_head = match plan.base {
+            Some(base) => registry.commit_source(base)?.blob_id(file)?,
+            None => None,
+        };
         let edited = registry.work_differs(file, at_head)?;
         let already_new = match (&new_text, work.read(file)?) {
             (Some(text), Some(bytes)) => {

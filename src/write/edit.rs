@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::manifest::{self, Manifest};
+use crate::git::oid::ObjectId;
 use crate::git::Change;
 use crate::write::rules::label_error;
 
@@ -16,6 +17,10 @@ pub enum Edit {
         id: String,
         /// The file's new text.
         source: String,
+        /// The file, for a new prompt that should not be `ID.prompt.yaml` (a `.prompt.yml`
+        /// file, say); it must be one the registry's patterns select, with the id `id`. An
+        /// existing prompt keeps its file.
+        file: Option<String>,
     },
     /// Deletes a prompt: its file, and its lines of `defaults.yaml`, in one commit. Its
     /// versions stay readable by number and commit.
@@ -61,13 +66,22 @@ impl Edit {
 /// A planned write: the files to change and the commit message.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The commit the plan was made on (`None`: a history with no commit yet).
+    pub(crate) base: Option<ObjectId>,
     pub(crate) edit: Edit,
     pub(crate) changes: Vec<Change>,
     pub(crate) message: String,
+    /// The message the caller gave, if any (a plan made again keeps it).
+    pub(crate) given_message: Option<String>,
     pub(crate) file: Option<String>,
 }
 
 impl Plan {
+    /// The commit the plan was made on, `None` in a history with no commit yet.
+    pub fn base(&self) -> Option<ObjectId> {
+        self.base
+    }
+
     /// The edit planned.
     pub fn edit(&self) -> &Edit {
         &self.edit

@@ -16,35 +16,86 @@ use crate::write::rules::{
 /// Plans `edit` against the registry at `snapshot`'s commit. `message` is the commit message
 /// (a new version needs one; moves and deletes name themselves when it is `None`).
 pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Plan> {
+    let source: Arc<dyn Source> = snapshot.registry().commit_source(snapshot.commit())?;
+    plan_on(Some(snapshot), source, edit, message)
+}
+
+/// Plans `edit` in a repository whose `HEAD` has no commit yet: only a new prompt can be
+/// committed there (every other edit needs a version).
+pub fn plan_unborn(edit: Edit, message: Option<&str>) -> Result<Plan> {
+    plan_on(None, Arc::new(Empty), edit, message)
+}
+
+/// The files of a history with no commit.
+#[derive(Debug)]
+struct Empty;
+
+impl Source for Empty {
+    fn read(&self, _path: &str) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    fn prompt_files(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    fn describe(&self) -> String {
+        "a repository with no commit".into()
+    }
+}
+
+fn plan_on(
+    snapshot: Option<&Snapshot>,
+    base: Arc<dyn Source>,
+    edit: Edit,
+    message: Option<&str>,
+) -> Result<Plan> {
     let id = edit.id().to_string();
     check_id(&id)?;
     if let Some(message) = message {
         check_message(message)?;
     }
-    let base: Arc<dyn Source> = snapshot.registry().commit_source(snapshot.commit())?;
+    let at = snapshot.map_or_else(|| "no commit".to_string(), |s| s.commit().short());
     let manifest_text = || -> Result<String> {
         let bytes = base.read(manifest::FILE)?.unwrap_or_default();
         String::from_utf8(bytes).map_err(|_| {
             Error::Refused(format!(
-                "{} is not valid UTF-8 at commit {}; save it as UTF-8 first",
+                "{} is not valid UTF-8 at commit {at}; save it as UTF-8 first",
                 manifest::FILE,
-                snapshot.commit().short()
             ))
         })
     };
+    let discovered = |id: &str| snapshot.and_then(|s| s.discovery().prompts.get(id).cloned());
+    let no_versions = || {
+        Error::NoHistory(format!(
+            "the repository has no commits yet, so `{id}` has no versions; commit it first"
+        ))
+    };
     let (changes, default_message, file) = match &edit {
-        Edit::Commit { source, .. } => {
+        Edit::Commit {
+            source,
+            file: named,
+            ..
+        } => {
             let message = message.ok_or_else(|| {
                 Error::Usage("a new version needs a commit message; say what changed".into())
             })?;
-            let file = match snapshot.discovery().prompts.get(&id) {
-                Some(file) => file.clone(),
-                None => {
-                    let file = format!("{id}{}", crate::snapshot::matcher::PROMPT_SUFFIXES[0]);
-                    if !base.matcher()?.is_prompt(&file) {
+            let file = match (discovered(&id), named) {
+                (Some(file), _) => file,
+                (None, named) => {
+                    let file = named.clone().unwrap_or_else(|| {
+                        format!("{id}{}", crate::snapshot::matcher::PROMPT_SUFFIXES[0])
+                    });
+                    let matcher = base.matcher()?;
+                    if !matcher.is_prompt(&file) {
                         return Err(Error::Usage(format!(
                             "{file} would not be a prompt: the registry's {} does not select it",
                             crate::format::config::FILE
+                        )));
+                    }
+                    if matcher.prompt_id(&file) != Some(id.as_str()) {
+                        return Err(Error::Usage(format!(
+                            "{file} is not the file of prompt `{id}`"
                         )));
                     }
                     file
@@ -77,6 +128,7 @@ pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Pl
             (changes, message.to_string(), Some(file))
         }
         Edit::Delete { .. } => {
+            let snapshot = snapshot.ok_or_else(no_versions)?;
             let file = snapshot
                 .discovery()
                 .file(&id, &snapshot.commit().to_string())?
@@ -96,6 +148,7 @@ pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Pl
                     return Err(label_error(label, why));
                 }
             }
+            let snapshot = snapshot.ok_or_else(no_versions)?;
             let count = count_versions(snapshot, &id)?;
             let label = label.as_deref();
             let before = snapshot.manifest().get(label, &id);
@@ -123,6 +176,8 @@ pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Pl
         }
     };
     let plan = Plan {
+        base: snapshot.map(Snapshot::commit),
+        given_message: message.map(str::to_string),
         message: message.map_or(default_message, str::to_string),
         edit,
         changes,

@@ -1007,3 +1007,16 @@ fn set_default_without_commit_says_who_will_not_see_it() {
     // The message every front end gives the same move (the server's is checked in serve_write).
     assert_eq!(message, "Set default of a to v1 (was unset)\n");
 }
+
+/// A new prompt committed from the CLI keeps its own file name (`.prompt.yml`), and the first
+/// commit of an empty repository goes through the same write layer.
+#[test]
+fn commit_keeps_a_new_prompts_file_name_and_works_in_an_empty_repository() {
+    let repo = TestRepo::new();
+    repo.write("n.prompt.yml", PROMPT);
+    let out = run(repo.path(), &["commit", "n", "-m", "Add n"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let tree = stdout(&git(repo.path(), &["ls-tree", "-r", "--name-only", "HEAD"]));
+    assert_eq!(tree, "n.prompt.yml\n");
+    assert_git_state(repo.path(), &[]);
+}

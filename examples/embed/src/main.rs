@@ -18,9 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let edit = Edit::Commit {
         id: "greet".into(),
         source: source.into(),
+        file: None,
     };
     let plan = write::plan(&snapshot, edit, Some("Greet by name"))?;
-    let applied = write::apply(&registry, &snapshot, &plan)?;
+    let applied = write::apply(&registry, &plan)?;
     println!("committed {}", plan.message());
 
     // Point the label `prod` at version 2: a one-line commit of defaults.yaml.
@@ -33,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         version: 2,
     };
     let plan = write::plan(&snapshot, edit, None)?;
-    write::apply(&registry, &snapshot, &plan)?;
+    write::apply(&registry, &plan)?;
     println!("committed {}", plan.message());
 
     // What an application does: resolve `greet@prod` and render it.
