@@ -166,7 +166,12 @@ impl Tokens {
     /// The name of the token in an `Authorization` header value, when it is known and may do
     /// `scope`; `Err(true)` when it is known but may not.
     pub fn check(&self, authorization: Option<&str>, scope: Scope) -> Result<&str, bool> {
-        let Some(token) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {
+        // The scheme is case-insensitive (RFC 9110 11.1): `bearer X` is `Bearer X`.
+        let token = authorization.and_then(|v| {
+            let (scheme, rest) = v.trim_start().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+        });
+        let Some(token) = token else {
             return Err(false);
         };
         let presented = digest(token.trim());
@@ -242,6 +247,10 @@ mod tests {
         assert_eq!(t.check(Some("Bearer secret"), Scope::Analyze), Err(true));
         assert_eq!(t.check(Some("Bearer w"), Scope::Write), Ok("dev"));
         assert_eq!(t.check(Some("Bearer nope"), Scope::Read), Err(false));
+        assert_eq!(t.check(Some("bearer secret"), Scope::Read), Ok("app"));
+        assert_eq!(t.check(Some("BEARER secret"), Scope::Read), Ok("app"));
+        assert_eq!(t.check(Some("Basic secret"), Scope::Read), Err(false));
+        assert_eq!(t.check(Some("Bearersecret"), Scope::Read), Err(false));
         assert_eq!(t.check(None, Scope::Read), Err(false));
         assert_eq!(
             t.identity("dev").map(|i| i.email),

@@ -851,3 +851,59 @@ fn a_missing_manifest_cannot_become_a_folder() {
     drop(server);
     assert_eq!(repo.head(), head);
 }
+
+/// The CLI and the server are front ends of one write layer: the same default move and the
+/// same delete make the same commit message and the same tree in each.
+#[test]
+fn the_cli_and_the_server_make_the_same_commits() {
+    let mut by_cli = repo();
+    let mut by_server = repo();
+    for r in [&mut by_cli, &mut by_server] {
+        r.write("defaults.yaml", "# pins\ndefaults:\n");
+        r.write("b.prompt.yaml", "template: b\n");
+        r.commit("Pins; b");
+    }
+    let out = cli(by_cli.path())
+        .args(["set-default", "a", "1", "--commit"])
+        .output()
+        .expect("set-default");
+    assert_eq!(out.status.code(), Some(0));
+    let out = cli(by_cli.path())
+        .args(["delete", "b"])
+        .output()
+        .expect("delete");
+    assert_eq!(out.status.code(), Some(0));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = writing_server(&by_server, dir.path(), "");
+    let moved = send(
+        &server,
+        "PUT",
+        "/v1/manifest/defaults/a",
+        Some(WRITER),
+        &json!({"version": 1}),
+        None,
+    );
+    assert_eq!(moved.status, 201, "{}", moved.body);
+    let deleted = send(
+        &server,
+        "DELETE",
+        "/v1/prompts/b",
+        Some(WRITER),
+        &json!({}),
+        None,
+    );
+    assert_eq!(deleted.status, 201, "{}", deleted.body);
+    drop(server);
+    let messages = |r: &TestRepo| git(r, &["log", "-2", "--format=%s"]);
+    assert_eq!(messages(&by_cli), messages(&by_server));
+    assert_eq!(
+        messages(&by_cli),
+        "Delete b\nSet default of a to v1 (was unset)\n"
+    );
+    let tree = |r: &TestRepo| git(r, &["ls-tree", "-r", "HEAD"]);
+    assert_eq!(tree(&by_cli), tree(&by_server));
+    assert_eq!(
+        git(&by_cli, &["show", "HEAD:defaults.yaml"]),
+        "# pins\ndefaults:\n  a: 1\n"
+    );
+}

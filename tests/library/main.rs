@@ -346,3 +346,75 @@ fn pack_windows() -> (usize, usize) {
         )
     }
 }
+
+/// Writes through the library: a plan and its application, the same rules as the CLI and the
+/// server, and no write that changes a file it does not name.
+#[test]
+fn writes_are_planned_checked_and_applied_through_the_library() {
+    use promptreg::write::{self, Edit};
+    let mut repo = Repo::new();
+    repo.commit(
+        &[
+            ("greet.prompt.yaml", &greet("Hello")),
+            ("defaults.yaml", "defaults:\n"),
+        ],
+        "Add greet",
+    );
+    // The committer (a write commits); the author falls back to it.
+    std::env::set_var("GIT_COMMITTER_NAME", "Lib");
+    std::env::set_var("GIT_COMMITTER_EMAIL", "lib@example.com");
+    std::env::set_var("GIT_AUTHOR_NAME", "Lib");
+    std::env::set_var("GIT_AUTHOR_EMAIL", "lib@example.com");
+    let registry = Registry::open(repo.root()).expect("open");
+    let snapshot = registry.snapshot().expect("snapshot");
+    for id in [
+        "defaults.yaml/x",
+        "promptreg.yaml/x",
+        "a\u{202e}b",
+        "x@2",
+        "../x",
+    ] {
+        let edit = Edit::Commit {
+            id: id.into(),
+            source: "template: hi\n".into(),
+            file: None,
+        };
+        let err = write::plan(&snapshot, edit, Some("Try")).expect_err(id);
+        assert_eq!(err.kind(), ErrorKind::Usage, "{id}: {err}");
+    }
+    let through_a_file = Edit::Commit {
+        id: "greet.prompt.yaml/notes".into(),
+        source: "template: hi\n".into(),
+        file: None,
+    };
+    let plan = write::plan(&snapshot, through_a_file, Some("Notes")).expect("plan");
+    let err = write::apply(&registry, &plan).expect_err("through a file");
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
+    assert!(err.to_string().contains("is a file"), "{err}");
+    // An invalid version is refused with its findings.
+    let invalid = Edit::Commit {
+        id: "greet".into(),
+        source: "messages:\n  - role: user\n    content: \"{{ unclosed\"\n".into(),
+        file: None,
+    };
+    let err = write::plan(&snapshot, invalid, Some("Break")).expect_err("invalid");
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    // A default move, once, then again as a no-op.
+    let point = Edit::Point {
+        label: None,
+        id: "greet".into(),
+        version: 1,
+    };
+    let plan = write::plan(&snapshot, point.clone(), None).expect("plan");
+    assert_eq!(plan.message(), "Set default of greet to v1 (was unset)");
+    let applied = write::apply(&registry, &plan).expect("apply");
+    assert!(applied.commit.is_some());
+    let snapshot = Registry::open(repo.root())
+        .expect("open")
+        .snapshot()
+        .expect("snapshot");
+    let again = write::plan(&snapshot, point, None).expect("plan");
+    assert!(again.is_noop());
+    let text = std::fs::read_to_string(repo.root().join("defaults.yaml")).expect("manifest");
+    assert_eq!(text, "defaults:\n  greet: 1\n");
+}
