@@ -3,8 +3,8 @@
 //! only `diagnostic` and `error`.
 
 pub mod config;
-pub mod evaluators;
+pub(crate) mod evaluators;
 pub mod manifest;
 pub mod prompt;
 pub mod schema;
-pub mod yaml;
+pub(crate) mod yaml;

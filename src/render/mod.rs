@@ -5,7 +5,11 @@ pub(crate) mod budget;
 pub mod chat;
 pub mod request;
 #[doc(hidden)]
+// Public only with the `unstable` feature (the benchmarks build an environment directly).
+#[cfg(feature = "unstable")]
 pub mod template;
+#[cfg(not(feature = "unstable"))]
+pub(crate) mod template;
 pub mod tokens;
 
 use std::collections::BTreeSet;

@@ -16,19 +16,19 @@
 //! - `metrics`: `/metrics`.
 
 pub(crate) mod analyses;
-pub mod api;
+pub(crate) mod api;
 pub mod auth;
 pub(crate) mod current;
-pub mod events;
-pub mod export;
+pub(crate) mod events;
+pub(crate) mod export;
 pub mod follow;
-pub mod http;
+pub(crate) mod http;
 pub(crate) mod metrics;
 pub(crate) mod notify;
 pub(crate) mod prompts;
 pub(crate) mod render;
 pub(crate) mod state;
-pub mod write;
+pub(crate) mod write;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
