@@ -33,6 +33,12 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<u8, Failure> {
         Ok(_) => {}
     }
     let rows = registry.summaries_of(&discovery)?;
+    if manifest_uncommitted(&registry)? {
+        eprint(&format!(
+            "note: {} has changes that are not committed: DEFAULT and LABELS show them, while `promptreg serve`, other clones and CI use the committed file until it is committed\n",
+            crate::format::manifest::FILE
+        ));
+    }
     match args.format {
         DataFormat::Json => print(&format!(
             "{}\n",
@@ -81,4 +87,15 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<u8, Failure> {
     // message, hundreds of thousands of strings in a long history) one by one only costs time.
     std::mem::forget(registry);
     Ok(0)
+}
+
+/// Whether `defaults.yaml` in the working copy differs from `HEAD`'s, so what `list` shows is
+/// not what a server serves.
+fn manifest_uncommitted(registry: &crate::registry::Registry) -> Result<bool, Failure> {
+    let file = crate::format::manifest::FILE;
+    let Ok(Some(tip)) = registry.current_tip() else {
+        return Ok(false);
+    };
+    let at_head = registry.commit_source(tip)?.blob_id(file)?;
+    Ok(registry.work_differs(file, at_head)?)
 }
