@@ -97,6 +97,9 @@ codes! {
     InvalidId = "invalid-id", Error;
     /// A manifest entry for a prompt that does not exist.
     ManifestUnknownPrompt = "manifest-unknown-prompt", Error;
+    /// A manifest entry for a prompt that was deleted: its versions stay readable by number,
+    /// but the entry can never be what `ID` resolves to.
+    ManifestDeletedPrompt = "manifest-deleted-prompt", Error;
     /// A manifest entry for a version that does not exist.
     ManifestUnknownVersion = "manifest-unknown-version", Error;
     /// A manifest label whose name a reference can never reach (`latest`, `work`, a number).

@@ -434,6 +434,22 @@ pub(crate) fn manifest_findings(
             );
             continue;
         }
+        if !ids.contains(id.as_str()) {
+            // It has versions but no file: it was deleted. `ID` resolves to nothing on a
+            // server (and `ID@N` still reads the old versions), so the entry misleads.
+            out.push(
+                Diagnostic::new(
+                    Code::ManifestDeletedPrompt,
+                    manifest::FILE,
+                    format!("{what} names prompt `{id}`, which was deleted"),
+                )
+                .at(pos)
+                .with_hint(format!(
+                    "remove the entry (`promptreg delete` removes a prompt with its entries); its versions stay readable as `{id}@N`"
+                )),
+            );
+            continue;
+        }
         let count = versions.unwrap_or(0);
         if index.is_some() && version as usize > count {
             let has = match count {

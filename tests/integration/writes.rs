@@ -1020,3 +1020,24 @@ fn commit_keeps_a_new_prompts_file_name_and_works_in_an_empty_repository() {
     assert_eq!(tree, "n.prompt.yml\n");
     assert_git_state(repo.path(), &[]);
 }
+
+/// A manifest entry that still pins a deleted prompt is a `validate` finding at its line: a
+/// server would resolve the id to nothing (`git rm` leaves the entry; `promptreg delete` does
+/// not).
+#[test]
+fn a_manifest_entry_for_a_deleted_prompt_is_a_finding() {
+    let mut repo = registry();
+    repo.write("defaults.yaml", "defaults:\n  a: 1\n");
+    repo.commit("Pin a");
+    repo.remove("a.prompt.yaml");
+    repo.commit("Remove a by hand");
+    let out = run(repo.path(), &["validate", "--format", "github"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "::error file=defaults.yaml,line=2,col=3,title=manifest-deleted-prompt::the default names prompt `a`, which was deleted"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
