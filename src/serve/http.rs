@@ -200,6 +200,14 @@ pub(crate) fn etag(parts: &[&str]) -> String {
     format!("\"{}\"", parts.join("."))
 }
 
+/// A prompt id as a part of an ETag: ids may hold characters an ETag cannot (spaces, `"`,
+/// non-ASCII), so a digest of it, 16 hex digits.
+pub(crate) fn id_tag(id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether `If-None-Match` already names `etag` (or is `*`).
 pub(crate) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     headers

@@ -18,7 +18,9 @@ use crate::registry::reference::{Reference, Selector};
 use crate::registry::Resolved;
 use crate::render::CompiledPrompt;
 use crate::serve::current::Current;
-use crate::serve::http::{cached_json, etag, to_json, to_json_vec, Problem, IMMUTABLE, SHORT};
+use crate::serve::http::{
+    cached_json, etag, id_tag, to_json, to_json_vec, Problem, IMMUTABLE, SHORT,
+};
 use crate::serve::state::Shared;
 
 // ---------------------------------------------------------------------------------------
@@ -319,12 +321,15 @@ pub(crate) async fn prompt(
         let compiled = state.compiled(&current, reference.id(), &resolved)?;
         let index = index_of(&current)?;
         let facts = facts(&current, index, &compiled, &resolved)?;
-        // A version by number never changes; with the list of versions it grows.
+        // A version by number never changes; with the list of versions it grows. The id is
+        // part of the validator (and so of the body cache's key): two prompts with the same
+        // text at one commit are two documents.
         let immutable = matches!(reference.selector(), Selector::Version(_)) && !expand;
+        let id = id_tag(reference.id());
         let tag = if expand {
-            etag(&["p", &facts.commit, &facts.blob, "x", &current.commit])
+            etag(&["p", &id, &facts.commit, &facts.blob, "x", &current.commit])
         } else {
-            etag(&["p", &facts.commit, &facts.blob])
+            etag(&["p", &id, &facts.commit, &facts.blob])
         };
         let cache = if immutable { IMMUTABLE } else { SHORT };
         Ok(cached_json(&headers, &tag, cache, || {

@@ -365,6 +365,7 @@ fn latest_etag(current: &Current, id: &str) -> Option<String> {
     let version = index.versions(&file).last()?;
     Some(etag(&[
         "p",
+        &crate::serve::http::id_tag(id),
         &index.commit(version).id.to_string(),
         &version.blob.to_string(),
     ]))
