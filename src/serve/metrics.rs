@@ -101,6 +101,8 @@ impl Metrics {
     }
 
     pub(crate) fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        // Labels come from fixed sets: a client's made-up method would be a new series each.
+        let method = method_label(method);
         let status = status.to_string();
         self.requests
             .with_label_values(&[route, method, status.as_str()])
@@ -146,5 +148,30 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The `method` label of a request: one of the methods the routes answer, or `OTHER`.
+pub(crate) fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod method_tests {
+    #[test]
+    fn made_up_methods_share_one_label() {
+        use crate::serve::metrics::method_label;
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("DELETE"), "DELETE");
+        assert_eq!(method_label("FOO"), "OTHER");
+        assert_eq!(method_label("get"), "OTHER");
     }
 }

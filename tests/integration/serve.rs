@@ -986,3 +986,28 @@ fn prompts_with_the_same_text_are_served_as_themselves() {
         assert_eq!(doc["id"], id);
     }
 }
+
+/// Metric labels come from fixed sets: requests with made-up methods are counted under
+/// `OTHER`, never as a series of their own.
+#[test]
+fn made_up_methods_do_not_make_metric_series() {
+    use std::io::Write;
+    let mut repo = TestRepo::new();
+    repo.write("a.prompt.yaml", "template: a\n");
+    repo.commit("Add a");
+    let server = Server::start(&repo, &[]);
+    for i in 0..5 {
+        let mut stream = std::net::TcpStream::connect(address(&server)).expect("connect");
+        write!(
+            stream,
+            "MADEUP{i} /v1/prompts/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    }
+    let metrics = get(&server, "/metrics").body;
+    assert!(!metrics.contains("MADEUP"), "{metrics}");
+    assert!(metrics.contains("method=\"OTHER\""), "{metrics}");
+}
