@@ -82,7 +82,7 @@ impl Tokens {
                     .with_hint(hint),
             );
         };
-        let mut entries = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
         match document.value.get("tokens").and_then(|t| t.as_array()) {
             None => problem(
                 "",
@@ -125,6 +125,10 @@ impl Tokens {
                         {
                             problem(&path, format!("token {i} may write but has no `email`"), "commits are authored by the token: give it `email: NAME@EXAMPLE.COM`")
                         }
+                        (Some(name), _, _) if !plain_name(name) => problem(&format!("{path}/name"), format!("token {i}'s name `{}` holds a control or bidirectional character, or is longer than 64 bytes", name.escape_debug()), "a name shows in logs and as a commit's author: use letters, digits, `-`, `_`, `.` and spaces"),
+                        (Some(name), _, _) if entries.iter().any(|e| e.name == name) => problem(&format!("{path}/name"), format!("token {i} has the name `{name}`, which another token has"), "give every token its own name: writes are authored, and logs name, by it"),
+                        (Some(_), Some(hash), _) if entries.iter().any(|e| e.hash == hash) => problem(&path, format!("token {i} has the same token as another"), "give every token its own secret"),
+                        (Some(_), Some(_), Some(_)) if email.as_deref().is_some_and(|e| !plain_email(e)) => problem(&format!("{path}/email"), format!("token {i}'s email `{}` is not an address", email.as_deref().unwrap_or_default().escape_debug()), "write `email: NAME@EXAMPLE.COM`"),
                         (Some(name), Some(hash), Some(scopes)) => entries.push(Entry {
                             name: name.to_string(),
                             email,
@@ -222,6 +226,32 @@ fn parse_hex(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Whether a token name can show in a log line and a commit: at most 64 bytes, no control or
+/// bidirectional characters (a name with a newline could forge a log line).
+fn plain_name(name: &str) -> bool {
+    !name.trim().is_empty()
+        && name.len() <= 64
+        && !name.chars().any(|c| {
+            c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+}
+
+/// Whether `email` can author a commit: one `@` with something on each side, no spaces,
+/// angle brackets or control characters.
+fn plain_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && email.len() <= 254
+        && !email
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>'))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::serve::auth::*;
@@ -270,5 +300,38 @@ mod tests {
         assert_eq!(diagnostics[0].line, 2, "{diagnostics:?}");
         assert!(tokens("tokens:\n  - { name: a, token: t, scopes: [admin] }\n").is_err());
         assert!(tokens("nope: 1\n").is_err());
+    }
+
+    #[test]
+    fn duplicate_names_or_tokens_bad_names_and_emails_are_refused() {
+        for (yaml, says) in [
+            (
+                "tokens:\n  - { name: a, token: x }\n  - { name: a, token: y }\n",
+                "token 1 has the name `a`, which another token has",
+            ),
+            (
+                "tokens:\n  - { name: a, token: x }\n  - { name: b, token: x }\n",
+                "token 1 has the same token as another",
+            ),
+            (
+                "tokens:\n  - { name: \"a\\nINFO forged\", token: x }\n",
+                "holds a control or bidirectional character",
+            ),
+            (
+                "tokens:\n  - { name: w, token: x, email: \"not an address\", scopes: [write] }\n",
+                "is not an address",
+            ),
+        ] {
+            let err = tokens(yaml).expect_err(yaml).to_string();
+            let Err(crate::error::Error::Invalid { diagnostics, .. }) = tokens(yaml) else {
+                panic!("{yaml}: {err}");
+            };
+            assert!(
+                diagnostics
+                    .iter()
+                    .any(|d| d.message.contains(says) && d.line >= 2),
+                "{yaml}: {diagnostics:?}"
+            );
+        }
     }
 }
