@@ -51,6 +51,49 @@ fn encode(path: &str) -> String {
 /// version; otherwise the ones a default or label points at, and the latest.
 pub fn export(registry: Registry, out: &Path, all_versions: bool) -> Result<Exported> {
     prepare(out)?;
+    // Everything is written into a folder beside `out`, then renamed into place: a failure at
+    // any point leaves the previous export as it was.
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".promptreg-export-")
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io(&parent, e))?;
+    let exported = export_into(registry, staging.path(), all_versions)?;
+    replace(staging, out)?;
+    Ok(exported)
+}
+
+/// Puts the finished export `staging` where `out` is: `out` (empty, or an earlier export) is
+/// moved aside first and removed once the new one is in place.
+fn replace(staging: tempfile::TempDir, out: &Path) -> Result<()> {
+    let old = out.with_file_name(format!(
+        ".{}.old-{}",
+        out.file_name().and_then(|n| n.to_str()).unwrap_or("export"),
+        std::process::id()
+    ));
+    let had_old = out.exists();
+    if had_old {
+        std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
+    }
+    let new = staging.keep();
+    if let Err(e) = std::fs::rename(&new, out) {
+        if had_old {
+            let _ = std::fs::rename(&old, out);
+        }
+        let _ = std::fs::remove_dir_all(&new);
+        return Err(Error::io(out, e));
+    }
+    if had_old {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+fn export_into(registry: Registry, out: &Path, all_versions: bool) -> Result<Exported> {
     let metrics = crate::serve::metrics::Metrics::new()
         .map_err(|e| Error::Internal(format!("cannot set up the metrics: {e}")))?;
     let state = Arc::new(State::new(
@@ -129,6 +172,19 @@ pub fn export(registry: Registry, out: &Path, all_versions: bool) -> Result<Expo
         }
         Ok::<(), Error>(())
     })?;
+    // Each answer is a folder with an `index.json`: an id whose last part is `index.json`
+    // would be a file and a folder at once. Refused, naming the id, before anything is written.
+    let files: std::collections::BTreeSet<String> = bodies
+        .keys()
+        .map(|p| format!("{}/index.json", p.trim_end_matches('/')))
+        .collect();
+    for path in bodies.keys() {
+        if files.contains(path.as_str()) {
+            return Err(Error::Refused(format!(
+                "`{path}` would be both an answer and the `index.json` of another: export writes each answer as `PATH/index.json`, so a prompt id that ends in `index.json` cannot be exported; rename the prompt"
+            )));
+        }
+    }
     for (path, body) in &bodies {
         write(
             &out.join(path.trim_start_matches('/')).join("index.json"),
@@ -175,37 +231,20 @@ pub fn export(registry: Registry, out: &Path, all_versions: bool) -> Result<Expo
 }
 
 /// Makes `out` ready: created when absent; a previous export's files removed.
+/// Checks that `out` may be replaced by an export: absent, empty, or an earlier export (it holds
+/// the marker file). Nothing is removed here.
 fn prepare(out: &Path) -> Result<()> {
     match std::fs::read_dir(out) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(out, e)),
         Ok(mut entries) => {
-            if entries.next().is_none() {
+            if entries.next().is_none() || out.join(MARKER).is_file() {
                 return Ok(());
             }
-            if !out.join(MARKER).is_file() {
-                return Err(Error::Refused(format!(
-                    "{} is not empty and holds no earlier export ({MARKER}); export into an empty directory",
-                    out.display()
-                )));
-            }
-            for name in ["v1", "bundle.json"] {
-                let path: PathBuf = out.join(name);
-                let removed = if path.is_dir() {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-                match removed {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(Error::io(&path, e))
-                    }
-                    _ => {}
-                }
-            }
-            Ok(())
+            Err(Error::Refused(format!(
+                "{} is not empty and holds no earlier export ({MARKER}); export into an empty directory",
+                out.display()
+            )))
         }
     }
 }

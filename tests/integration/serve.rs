@@ -1011,3 +1011,50 @@ fn made_up_methods_do_not_make_metric_series() {
     assert!(!metrics.contains("MADEUP"), "{metrics}");
     assert!(metrics.contains("method=\"OTHER\""), "{metrics}");
 }
+
+/// `export` builds beside its target and renames into place: an id that collides with the
+/// layout (`index.json`) is refused with its name, and the earlier export stays whole, with
+/// nothing left behind.
+#[test]
+fn a_failed_export_leaves_the_earlier_one_intact() {
+    let mut repo = TestRepo::new();
+    repo.write("a.prompt.yaml", "template: a\n");
+    let first = repo.commit("Add a");
+    let out_dir = crate::common::tempdir();
+    let site = out_dir.path().join("site");
+    let export = |repo: &TestRepo| {
+        cli(repo.path())
+            .args(["export", "--out"])
+            .arg(&site)
+            .output()
+            .expect("export")
+    };
+    assert_eq!(export(&repo).status.code(), Some(0));
+    let bundle = || -> Value {
+        serde_json::from_slice(&std::fs::read(site.join("bundle.json")).expect("bundle"))
+            .expect("json")
+    };
+    assert_eq!(bundle()["commit"], first.as_str());
+    repo.write("index.json.prompt.yaml", "template: i\n");
+    repo.commit("A prompt named like the layout");
+    let out = export(&repo);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("index.json"), "{stderr}");
+    assert_eq!(
+        bundle()["commit"],
+        first.as_str(),
+        "the earlier export changed"
+    );
+    assert!(site.join("v1/prompts/a/index.json").is_file());
+    let left: Vec<_> = std::fs::read_dir(out_dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("site")], "{left:?}");
+    // A later export that can succeed replaces it.
+    repo.remove("index.json.prompt.yaml");
+    let last = repo.commit("Rename it back");
+    assert_eq!(export(&repo).status.code(), Some(0));
+    assert_eq!(bundle()["commit"], last.as_str());
+}
