@@ -232,8 +232,14 @@ async fn around(
     let path = request.uri().path().to_string();
     let route = route_of(&path);
     let mut who = "-".to_string();
-    let writes = matches!(method, axum::http::Method::PUT | axum::http::Method::DELETE)
-        || (method == axum::http::Method::POST && route == "/v1/prompts/{id}");
+    // A write is a method the route has as a write: a method the route lacks is the router's
+    // 405 (with `Allow`) on every server, never a 403 for writes being off.
+    let has_method = ROUTES
+        .iter()
+        .any(|(m, r)| *r == route && *m == method.as_str());
+    let writes = has_method
+        && (matches!(method, axum::http::Method::PUT | axum::http::Method::DELETE)
+            || (method == axum::http::Method::POST && route == "/v1/prompts/{id}"));
     let scope = if writes {
         Scope::Write
     } else if route == "/v1/analyze/{analysis}/{id}" {
@@ -263,6 +269,7 @@ async fn around(
         }
         _ => next.run(request).await,
     };
+    let response = as_problem(response).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
     state.metrics.request(route, method.as_str(), status, took);
@@ -276,6 +283,51 @@ async fn around(
         token = %who,
     );
     response
+}
+
+/// Every error is `application/problem+json`: one that a layer or an extractor answered in
+/// plain text (a query that does not parse, a method a route lacks, a body too large) is turned
+/// into a problem with its text as the detail, keeping `Allow`, `Retry-After` and
+/// `WWW-Authenticate`.
+async fn as_problem(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"));
+    if is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let kind = match status.as_u16() {
+        400 => "bad-request",
+        405 => "method-not-allowed",
+        408 => "timeout",
+        413 => "too-large",
+        415 => "unsupported-media-type",
+        422 => "bad-body",
+        _ => "error",
+    };
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let mut problem = Problem::new(status, kind, detail).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = parts.headers.get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
 }
 
 fn unauthorized(known: bool, scope: Scope) -> Response {

@@ -1058,3 +1058,47 @@ fn a_failed_export_leaves_the_earlier_one_intact() {
     assert_eq!(export(&repo).status.code(), Some(0));
     assert_eq!(bundle()["commit"], last.as_str());
 }
+
+/// Every error is problem+json, the ones extractors and the router answer included, and a
+/// method a route lacks is a 405 with `Allow` on every server (a read-only one too), never a
+/// 403 for writes being off.
+#[test]
+fn every_error_is_a_problem_and_a_missing_method_is_405() {
+    let mut repo = TestRepo::new();
+    repo.write("a.prompt.yaml", "template: a\n");
+    repo.commit("Add a");
+    let server = Server::start(&repo, &[]);
+    let agent = agent();
+    let bad_query = get(&server, "/v1/prompts/a?version=x");
+    assert_eq!(bad_query.status, 400, "{}", bad_query.body);
+    assert_eq!(
+        bad_query.content_type.as_deref(),
+        Some("application/problem+json")
+    );
+    assert_eq!(bad_query.json()["status"], 400);
+    let response = agent
+        .put(&server.url("/v1/render/a"))
+        .send("")
+        .expect("PUT");
+    let allow = response
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let put = answer(response);
+    assert_eq!(put.status, 405, "{}", put.body);
+    assert_eq!(allow.as_deref(), Some("POST"));
+    assert_eq!(
+        put.content_type.as_deref(),
+        Some("application/problem+json")
+    );
+    // A write route's own method on a read-only server: writes are off.
+    let delete = answer(
+        agent
+            .delete(&server.url("/v1/prompts/a"))
+            .call()
+            .expect("DELETE"),
+    );
+    assert_eq!(delete.status, 403, "{}", delete.body);
+    assert_eq!(delete.json()["type"], "urn:promptreg:problem:writes-off");
+}
