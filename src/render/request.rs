@@ -138,7 +138,9 @@ impl RenderRequest {
             values.extend(row.clone());
         }
         let declared = prompt.prompt().variables.as_ref();
-        let mut given = Vec::with_capacity(self.inputs.len());
+        // The names given, in order, each once: a set, so many names cost linear time (a
+        // `Vec::contains` per name was quadratic: tens of seconds for a hostile request).
+        let mut given = indexmap::IndexSet::with_capacity(self.inputs.len());
         for input in &self.inputs {
             let (key, value) = match input {
                 Input::Value(key, value) => (key.clone(), value.clone()),
@@ -147,12 +149,10 @@ impl RenderRequest {
                     (key.clone(), coerce(ty, raw))
                 }
             };
-            if !given.contains(&key) {
-                given.push(key.clone());
-            }
+            given.insert(key.clone());
             values.insert(key, value);
         }
-        Ok((values, given))
+        Ok((values, given.into_iter().collect()))
     }
 
     /// Renders `prompt`: types checked, defaults applied, every missing variable named at once.

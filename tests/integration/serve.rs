@@ -1102,3 +1102,29 @@ fn every_error_is_a_problem_and_a_missing_method_is_405() {
     assert_eq!(delete.status, 403, "{}", delete.body);
     assert_eq!(delete.json()["type"], "urn:promptreg:problem:writes-off");
 }
+
+/// A render request with tens of thousands of variable names is answered (the names given are
+/// a set: checking each against a list of the earlier ones was quadratic), and every unused
+/// name is reported.
+#[test]
+fn a_render_with_many_names_is_answered() {
+    let mut repo = TestRepo::new();
+    repo.write("a.prompt.yaml", "template: a\n");
+    repo.commit("Add a");
+    let server = Server::start(&repo, &[]);
+    let names: serde_json::Map<String, Value> =
+        (0..60_000).map(|i| (format!("v{i}"), json!(1))).collect();
+    let body = json!({ "variables": names }).to_string();
+    assert!(body.len() < 1024 * 1024);
+    let answer = post(&server, "/v1/render/a", &body);
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        &answer.body[..answer.body.len().min(300)]
+    );
+    assert_eq!(
+        answer.json()["unused"].as_array().map(Vec::len),
+        Some(60_000)
+    );
+}
