@@ -68,7 +68,7 @@ pub(crate) struct RenderedMessage {
 #[utoipa::path(tag = "api", post, path = "/v1/render/{id}",
     params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), VersionQuery),
     request_body = RenderBody,
-    responses((status = 200, body = RenderDoc), (status = 400, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = RenderDoc), (status = 400, body = Problem), (status = 404, body = Problem), (status = 408, body = Problem, description = "the render did not finish within the request's time limit"), (status = 413, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem, description = "every render slot stayed taken (`Retry-After`)")))]
 pub(crate) async fn render(
     State(state): State<Shared>,
     Path(path): Path<String>,
@@ -80,7 +80,7 @@ pub(crate) async fn render(
         Err(problem) => return problem.into_response(),
     };
     let current = state.current.load_full();
-    let answer = || -> Result<Response, Problem> {
+    let answer = move || -> Result<Response, Problem> {
         let request: RenderBody = if bytes.iter().all(u8::is_ascii_whitespace) {
             RenderBody::default()
         } else {
@@ -134,5 +134,57 @@ pub(crate) async fn render(
         };
         fresh_json(&doc)
     };
-    answer().unwrap_or_else(IntoResponse::into_response)
+    // Compiling and rendering are CPU work: they run on the blocking pool, a few at a time, so
+    // the async workers stay free (`/healthz` answers while hostile renders run), and under the
+    // request's time limit.
+    let started = std::time::Instant::now();
+    let limit = crate::serve::http::REQUEST_TIMEOUT;
+    let Ok(Ok(permit)) = tokio::time::timeout(limit, renders().clone().acquire_owned()).await
+    else {
+        return busy();
+    };
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        answer().unwrap_or_else(IntoResponse::into_response)
+    });
+    match tokio::time::timeout(limit.saturating_sub(started.elapsed()), work).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the render stopped: {err}"),
+        )
+        .into_response(),
+        Err(_) => Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("the render did not finish within {} s", limit.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// The renders that may run at once: two per core.
+fn renders() -> &'static std::sync::Arc<tokio::sync::Semaphore> {
+    static RENDERS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    RENDERS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        std::sync::Arc::new(tokio::sync::Semaphore::new(cores * 2))
+    })
+}
+
+/// The answer when every render slot stayed taken for the whole time limit.
+fn busy() -> Response {
+    let mut response = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too-many-renders",
+        "every render slot stayed taken; try again",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
 }
