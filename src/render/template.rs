@@ -257,6 +257,7 @@ impl Templates {
 /// The templates `source` names in `include`, `import`, `from` and `extends` (constants only),
 /// each with whether a missing one is ignored, as minijinja's parser reads them: nothing inside
 /// a comment, a `{% raw %}` block or a string literal. Empty when the text does not compile.
+#[cfg(any(feature = "watch", feature = "unstable"))]
 pub fn referenced_templates(source: &str, syntax: Syntax) -> Vec<(String, bool)> {
     names_in(source, syntax)
 }

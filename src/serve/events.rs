@@ -116,6 +116,7 @@ pub(crate) fn diff(seq: u64, old: &Current, new: &Current) -> Change {
 }
 
 /// How many event streams may be open at once when `--max-event-streams` does not say.
+#[cfg(feature = "cli")]
 pub const MAX_STREAMS: usize = 1000;
 
 /// The events sent so far (the newest [`KEPT`]) and the channel new ones go out on.

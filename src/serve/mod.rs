@@ -20,6 +20,8 @@ pub(crate) mod api;
 pub mod auth;
 pub(crate) mod current;
 pub(crate) mod events;
+// `promptreg export` (the CLI), built on the server's own router.
+#[cfg(feature = "cli")]
 pub(crate) mod export;
 pub mod follow;
 pub(crate) mod http;
