@@ -212,6 +212,13 @@ pub struct CompiledPrompt {
 }
 
 impl CompiledPrompt {
+    /// About how much memory this compiled prompt takes: its file's text, parsed, and its
+    /// templates compiled (each a few times its text), plus a fixed part. For caches bounded by
+    /// bytes.
+    pub fn footprint(&self) -> usize {
+        self.text.len().saturating_mul(4).saturating_add(4096)
+    }
+
     pub(crate) fn new(
         id: String,
         file: String,

@@ -20,8 +20,60 @@ use crate::serve::metrics::Metrics;
 /// How often the server asks git whether the tip moved (two small file reads).
 pub(crate) const POLL: Duration = Duration::from_millis(25);
 
-/// How many compiled prompts the server keeps, across snapshots.
+/// How many compiled prompts (and kept bodies) the server keeps, across snapshots.
 const MAX_COMPILED: usize = 4096;
+
+/// About how much memory the kept compiled prompts may take.
+const MAX_COMPILED_BYTES: usize = 256 << 20;
+
+/// How many bytes of kept response bodies the server holds.
+const MAX_BODY_BYTES: usize = 128 << 20;
+
+/// A cache bounded by entries and by bytes: when one more value would pass either bound, it
+/// starts again empty (as the count-bounded caches did). Values are shared (`Arc`, `Bytes`), so
+/// one dropped here stays alive for the requests that still hold it.
+pub(crate) struct Bounded<K, V> {
+    map: HashMap<K, V>,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
+    pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Bounded<K, V> {
+        Bounded {
+            map: HashMap::new(),
+            bytes: 0,
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        self.map.get(key).cloned()
+    }
+
+    /// Keeps `value`, which takes about `size` bytes; a value larger than the whole budget is
+    /// not kept.
+    pub(crate) fn insert(&mut self, key: K, value: V, size: usize) {
+        if size > self.max_bytes {
+            return;
+        }
+        if self.map.len() >= self.max_entries || self.bytes.saturating_add(size) > self.max_bytes {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        if self.map.insert(key, value).is_none() {
+            self.bytes = self.bytes.saturating_add(size);
+        }
+    }
+
+    /// The bytes kept, about.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
 
 /// The state, as handlers hold it.
 pub(crate) type Shared = Arc<State>;
@@ -32,9 +84,9 @@ pub(crate) struct State {
     pub current: ArcSwap<Current>,
     /// Compiled prompts by id and version commit: a version's content never changes, so they
     /// outlive the snapshot that compiled them.
-    compiled: Mutex<HashMap<(String, ObjectId), Arc<CompiledPrompt>>>,
+    compiled: Mutex<Bounded<(String, ObjectId), Arc<CompiledPrompt>>>,
     /// Response bodies of immutable representations (a prompt at one version), by ETag.
-    bodies: Mutex<HashMap<String, axum::body::Bytes>>,
+    bodies: Mutex<Bounded<String, axum::body::Bytes>>,
     pub metrics: Metrics,
     pub tokens: Option<Tokens>,
     /// Whether the write routes are on (`--allow-writes`).
@@ -74,8 +126,8 @@ impl State {
             root: registry.root().display().to_string(),
             registry,
             current: ArcSwap::from_pointee(current),
-            compiled: Mutex::new(HashMap::new()),
-            bodies: Mutex::new(HashMap::new()),
+            compiled: Mutex::new(Bounded::new(MAX_COMPILED, MAX_COMPILED_BYTES)),
+            bodies: Mutex::new(Bounded::new(MAX_COMPILED, MAX_BODY_BYTES)),
             metrics,
             tokens,
             allow_writes,
@@ -176,7 +228,7 @@ impl State {
         };
         let key = (id.to_string(), commit);
         if let Some(found) = self.kept().get(&key) {
-            return Ok(found.clone());
+            return Ok(found);
         }
         let compiled = Arc::new(
             current
@@ -185,11 +237,8 @@ impl State {
                 .load_resolved(id, resolved)?
                 .compile()?,
         );
-        let mut kept = self.kept();
-        if kept.len() >= MAX_COMPILED {
-            kept.clear();
-        }
-        kept.insert(key, compiled.clone());
+        let size = compiled.footprint();
+        self.kept().insert(key, compiled.clone(), size);
         Ok(compiled)
     }
 
@@ -205,19 +254,15 @@ impl State {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        if let Some(found) = lock().get(etag) {
-            return Ok(found.clone());
+        if let Some(found) = lock().get(&etag.to_string()) {
+            return Ok(found);
         }
         let bytes = axum::body::Bytes::from(make()?);
-        let mut kept = lock();
-        if kept.len() >= MAX_COMPILED {
-            kept.clear();
-        }
-        kept.insert(etag.to_string(), bytes.clone());
+        lock().insert(etag.to_string(), bytes.clone(), bytes.len());
         Ok(bytes)
     }
 
-    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<(String, ObjectId), Arc<CompiledPrompt>>> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, Bounded<(String, ObjectId), Arc<CompiledPrompt>>> {
         // A cache: a panic while it was held leaves it usable.
         self.compiled
             .lock()
@@ -327,5 +372,35 @@ impl Analyst {
             .saturating_add(config.max_wait)
             .saturating_mul(tries)
             .saturating_add(Duration::from_secs(10))
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use crate::serve::state::Bounded;
+
+    #[test]
+    fn a_cache_is_bounded_by_bytes_as_well_as_entries() {
+        // 150 values of 1 MB in a cache of 8 MB never hold more than 8 MB.
+        let mut cache: Bounded<u32, u32> = Bounded::new(4096, 8 << 20);
+        for i in 0..150 {
+            cache.insert(i, i, 1 << 20);
+            assert!(cache.bytes() <= 8 << 20, "{}", cache.bytes());
+        }
+        assert_eq!(cache.get(&149), Some(149));
+        assert_eq!(cache.get(&0), None);
+        // A value larger than the whole budget is not kept; the same key twice counts once.
+        cache.insert(1000, 1, 9 << 20);
+        assert_eq!(cache.get(&1000), None);
+        let before = cache.bytes();
+        cache.insert(149, 149, 1 << 20);
+        assert_eq!(cache.bytes(), before);
+        // And by entries.
+        let mut small: Bounded<u32, u32> = Bounded::new(3, usize::MAX);
+        for i in 0..10 {
+            small.insert(i, i, 1);
+        }
+        assert!(small.get(&9).is_some());
+        assert!(small.get(&0).is_none());
     }
 }
