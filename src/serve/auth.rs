@@ -231,10 +231,7 @@ fn parse_hex(hex: &str) -> Option<[u8; 32]> {
 fn plain_name(name: &str) -> bool {
     !name.trim().is_empty()
         && name.len() <= 64
-        && !name.chars().any(|c| {
-            c.is_control()
-                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        })
+        && !name.chars().any(crate::write::rules::forbidden_char)
 }
 
 /// Whether `email` can author a commit: one `@` with something on each side, no spaces,

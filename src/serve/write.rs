@@ -15,7 +15,6 @@ use utoipa::ToSchema;
 
 use crate::error::Error;
 use crate::git::Identity;
-use crate::registry::reference::{Reference, Selector};
 use crate::serve::current::Current;
 use crate::serve::http::read_body;
 use crate::serve::http::{etag, to_json, Problem};
@@ -345,16 +344,9 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(
 
 /// A plain id: no `@`, and one a write may name (the library's rule, [`crate::write::check_id`]).
 fn plain_id(path: &str) -> Result<String, Problem> {
+    // The library's rule refuses `@` too: a write never names a version.
     crate::write::check_id(path).map_err(Problem::from)?;
-    let reference = Reference::parse(path)?;
-    if *reference.selector() != Selector::Default {
-        return Err(problem(
-            StatusCode::BAD_REQUEST,
-            "usage",
-            "a write names a prompt by id alone, without `@`",
-        ));
-    }
-    Ok(reference.id().to_string())
+    Ok(path.to_string())
 }
 
 /// The validator of a prompt's newest version in `current`, as `GET /v1/prompts/ID@latest`
@@ -394,13 +386,7 @@ pub(crate) async fn create(
                 .with_hint("send {\"message\": \"what changed\", \"source\": \"<the YAML>\"} or {\"message\": ..., \"prompt\": {...}}")
         })?;
         let id = plain_id(&path)?;
-        if request.message.trim().is_empty() {
-            return Err(problem(
-                StatusCode::BAD_REQUEST,
-                "usage",
-                "the commit message is empty; say what changed",
-            ));
-        }
+        crate::write::check_message(&request.message).map_err(Problem::from)?;
         let text = match (request.source, request.prompt) {
             (Some(text), None) => text,
             (None, Some(prompt)) => serde_yaml::to_string(&prompt).map_err(|e| {

@@ -56,11 +56,6 @@ impl Edit {
             | Edit::Unpoint { id, .. } => id,
         }
     }
-
-    /// Whether the edit changes `defaults.yaml` alone.
-    pub fn is_manifest_only(&self) -> bool {
-        matches!(self, Edit::Point { .. } | Edit::Unpoint { .. })
-    }
 }
 
 /// A planned write: the files to change and the commit message.

@@ -15,9 +15,9 @@
 mod apply;
 mod edit;
 mod plan;
-mod rules;
+pub(crate) mod rules;
 
 pub use crate::write::apply::{apply, build_commit, commit_to_branch, commit_to_index, Applied};
 pub use crate::write::edit::{edit_manifest, Edit, Plan};
 pub use crate::write::plan::{plan, plan_unborn};
-pub use crate::write::rules::{check_id, check_message, point_message, unpoint_message};
+pub use crate::write::rules::{check_id, check_message};

@@ -12,7 +12,7 @@ pub(crate) const RESERVED: [&str; 2] = [manifest::FILE, crate::format::config::F
 /// Whether `c` is a character no id may hold: a control character (NUL included) or one that
 /// reorders text (bidirectional overrides, isolates and marks), which would make an id read as
 /// another in a review, a log line or a terminal.
-fn forbidden_char(c: char) -> bool {
+pub(crate) fn forbidden_char(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
@@ -81,7 +81,12 @@ pub(crate) fn label_error(label: &str, why: &str) -> Error {
 }
 
 /// The message of a default or label move: `Set default of greet to v2 (was v1)`.
-pub fn point_message(label: Option<&str>, id: &str, before: Option<u32>, version: u32) -> String {
+pub(crate) fn point_message(
+    label: Option<&str>,
+    id: &str,
+    before: Option<u32>,
+    version: u32,
+) -> String {
     format!(
         "Set {} to v{version} (was {})",
         what(label, id),
@@ -90,7 +95,7 @@ pub fn point_message(label: Option<&str>, id: &str, before: Option<u32>, version
 }
 
 /// The message of a default or label removal: `Remove default of greet (was v2)`.
-pub fn unpoint_message(label: Option<&str>, id: &str, before: Option<u32>) -> String {
+pub(crate) fn unpoint_message(label: Option<&str>, id: &str, before: Option<u32>) -> String {
     format!(
         "Remove {} (was {})",
         what(label, id),
