@@ -81,6 +81,10 @@ pub enum Error {
     /// A write that lost a race: what it was based on moved meanwhile.
     #[error("{0}")]
     Conflict(String),
+    /// A write whose precondition failed: what the caller read last (an `If-Match` validator)
+    /// is no longer what is there. Nothing was written.
+    #[error("{0}")]
+    Stale(String),
     /// A model endpoint failed, or answered with something other than what was asked for
     /// (the message names the model and the endpoint, never the key).
     #[error("{0}")]
@@ -122,6 +126,7 @@ impl Error {
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Refused(_) => ErrorKind::Refused,
             Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Stale(_) => ErrorKind::Stale,
             Error::Model(_) => ErrorKind::Model,
             Error::Internal(_) => ErrorKind::Internal,
         }
@@ -187,6 +192,8 @@ pub enum ErrorKind {
     Refused,
     /// A write based on something that moved meanwhile.
     Conflict,
+    /// A write whose precondition (what the caller read last) no longer holds.
+    Stale,
     /// A model endpoint failed or gave an answer that could not be used.
     Model,
     /// promptreg itself could not carry on (not the caller's fault).
@@ -214,6 +221,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Refused => "refused",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::Stale => "stale",
             ErrorKind::Model => "model",
             ErrorKind::Internal => "internal",
         }

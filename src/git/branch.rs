@@ -283,31 +283,67 @@ impl Repo {
         self.check_state()?;
         let _writer =
             crate::git::lock::WriterLock::acquire(&self.repo.path().join("promptreg.lock"))?;
-        let current = match self.repo.find_reference(branch) {
-            Ok(reference) => Some(reference.peel_to_commit()?.id()),
-            Err(e) if e.code() == git2::ErrorCode::NotFound => None,
-            Err(e) => return Err(e.into()),
-        };
-        if current.map(from_oid) != base {
+        let current = self.branch_tip(branch)?;
+        if current != base {
             return Err(Error::Conflict(format!(
                 "{branch} moved to {} while the change was prepared on {}",
-                current.map_or("nothing".to_string(), |c| from_oid(c).short()),
+                current.map_or("nothing".to_string(), |c| c.short()),
                 base.map_or("nothing".to_string(), |b| b.short())
             )));
         }
-        let id = self
-            .build_commit(current.map(from_oid), changes, message, author)?
-            .oid();
+        let id = self.build_commit(current, changes, message, author)?.oid();
         crash_point("branch-commit-written");
         let head = Head::Branch {
             name: branch.to_string(),
-            target: current,
+            target: current.map(|c| c.oid()),
         };
         self.move_head(&head, id, message).map_err(|e| match e {
             Error::Refused(why) => Error::Conflict(why),
             other => other,
         })?;
         Ok(from_oid(id))
+    }
+
+    /// The commit `branch` (a full ref name) points at; `None` when it does not exist.
+    fn branch_tip(&self, branch: &str) -> Result<Option<ObjectId>> {
+        match self.repo.find_reference(branch) {
+            Ok(reference) => Ok(Some(from_oid(reference.peel_to_commit()?.id()))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Moves `branch` (a full ref name) from `base` to `commit`, a commit already in the
+    /// object database, by compare-and-swap: [`Error::Conflict`] when the branch is no longer
+    /// at `base`, and nothing moves. The reflog gets `message`'s first line.
+    pub fn move_branch(
+        &self,
+        branch: &str,
+        base: Option<ObjectId>,
+        commit: ObjectId,
+        message: &str,
+    ) -> Result<()> {
+        self.check_state()?;
+        let _writer =
+            crate::git::lock::WriterLock::acquire(&self.repo.path().join("promptreg.lock"))?;
+        let current = self.branch_tip(branch)?;
+        if current != base {
+            return Err(Error::Conflict(format!(
+                "{branch} moved to {} while the change was prepared on {}",
+                current.map_or("nothing".to_string(), |c| c.short()),
+                base.map_or("nothing".to_string(), |b| b.short())
+            )));
+        }
+        crash_point("branch-commit-written");
+        let head = Head::Branch {
+            name: branch.to_string(),
+            target: current.map(|c| c.oid()),
+        };
+        self.move_head(&head, commit.oid(), message)
+            .map_err(|e| match e {
+                Error::Refused(why) => Error::Conflict(why),
+                other => other,
+            })
     }
 }
 

@@ -149,6 +149,12 @@ impl Registry {
         Registry::pinned(self.shared, pin)
     }
 
+    /// The registry read from the first-parent history of `rev` (a branch, a tag, a commit),
+    /// sharing this one's open repository and caches.
+    pub fn at_rev(&self, rev: &str) -> Registry {
+        Registry::pinned(self.shared.clone(), Pin::Rev(rev.to_string()))
+    }
+
     /// The root as given.
     pub fn root(&self) -> &Path {
         &self.shared.root
@@ -264,7 +270,7 @@ impl Registry {
         Ok(*self.tip.get_or_init(|| tip))
     }
 
-    pub(super) fn require_repo(&self) -> Result<RepoGuard<'_>> {
+    pub(crate) fn require_repo(&self) -> Result<RepoGuard<'_>> {
         self.repo().ok_or_else(|| {
             Error::NoHistory(format!(
                 "{} is not inside a git repository, so prompts have no versions; only the working copy (ID@work) is available",

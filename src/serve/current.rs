@@ -2,6 +2,7 @@
 //! from it once (the rows of the prompt list, the manifest's blob).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Result;
@@ -30,7 +31,7 @@ pub(crate) struct Row {
 /// The registry at one commit, and what is derived from it once.
 #[derive(Debug)]
 pub(crate) struct Current {
-    pub snapshot: Snapshot,
+    pub snapshot: Arc<Snapshot>,
     /// The commit, in hex.
     pub commit: String,
     /// The blob of `defaults.yaml` at the commit (`none` without one).
@@ -44,12 +45,10 @@ pub(crate) struct Current {
 impl Current {
     /// Builds everything a snapshot answers from: the version index, the manifest, the rows.
     pub(crate) fn load(registry: &Registry, previous: Option<&Current>) -> Result<Current> {
-        let snapshot = registry.snapshot_after(previous.map(|p| &p.snapshot))?;
+        let snapshot = registry.snapshot_after(previous.map(|p| &*p.snapshot))?;
         let commit = snapshot.commit();
         let source = snapshot.registry().commit_source(commit)?;
-        let manifest_blob = source
-            .blob_id(crate::format::manifest::FILE)?
-            .map_or_else(|| "none".to_string(), |b| b.to_string());
+        let manifest_blob = manifest_blob(&snapshot)?;
         let counts: BTreeMap<String, u32> = match snapshot.index() {
             Ok(index) => index
                 .files
@@ -114,10 +113,20 @@ impl Current {
         }
         Ok(Current {
             commit: commit.to_string(),
-            snapshot,
+            snapshot: Arc::new(snapshot),
             manifest_blob,
             rows,
             loaded: Instant::now(),
         })
     }
+}
+
+/// The blob of `defaults.yaml` at the snapshot's commit, as the manifest's validator names it
+/// (`none` when there is none).
+pub(crate) fn manifest_blob(snapshot: &Snapshot) -> Result<String> {
+    Ok(snapshot
+        .registry()
+        .commit_source(snapshot.commit())?
+        .blob_id(crate::format::manifest::FILE)?
+        .map_or_else(|| "none".to_string(), |b| b.to_string()))
 }

@@ -72,6 +72,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
         | ErrorKind::RenderLimit
         | ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Refused | ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Stale => StatusCode::PRECONDITION_FAILED,
         ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         // The model behind the server failed, or did not answer as asked.
         ErrorKind::Model => StatusCode::BAD_GATEWAY,
@@ -87,6 +88,9 @@ impl From<&Error> for Problem {
             Error::UnknownPrompt { suggestions, .. } if suggestions.is_empty() => {
                 Some("GET /v1/prompts lists every prompt".into())
             }
+            Error::Stale(_) => Some(
+                "read it again, apply your change to what is there now, and send it with the new ETag".into(),
+            ),
             _ => err.hint(),
         };
         problem.diagnostics = match err {

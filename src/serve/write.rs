@@ -13,21 +13,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use std::sync::Arc;
+
 use crate::error::Error;
+use crate::git::oid::ObjectId;
 use crate::git::Identity;
-use crate::serve::current::Current;
+use crate::registry::Snapshot;
 use crate::serve::http::read_body;
 use crate::serve::http::{etag, to_json, Problem};
 use crate::serve::state::Shared;
-use crate::write::{Edit, Plan};
+use crate::write::{apply_to_branch, Branch, Edit};
 
 /// Who is writing: the name of the token, set by the access check.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub String);
-
-/// How many times a write is prepared again when the branch moved under it (a commit from
-/// outside the server, a push).
-const RETRIES: usize = 3;
 
 /// A new version of a prompt.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -74,9 +73,20 @@ pub(crate) struct Written {
     message: String,
 }
 
-/// The write, once the body is read: the library's plan against one snapshot, and the
-/// validator the request's `If-Match` is compared with (`None`: nothing exists).
-type Prepare<'a> = dyn Fn(&Current) -> Result<(Plan, Option<String>), Problem> + Send + Sync + 'a;
+/// The write, once the body is read: the edit, its commit message, and which validator the
+/// request's `If-Match` is compared with.
+struct Request {
+    edit: Edit,
+    message: Option<String>,
+    validator: Validator,
+}
+
+/// What `If-Match` is compared with: the prompt's newest version, or the manifest.
+#[derive(Clone, Copy)]
+enum Validator {
+    Latest,
+    Manifest,
+}
 
 fn problem(status: StatusCode, kind: &str, detail: impl Into<String>) -> Problem {
     Problem::new(status, kind, detail)
@@ -125,31 +135,90 @@ fn written(
     }
 }
 
-/// The first of `paths` whose content differs between two snapshots.
-fn changed_between<'a>(
-    before: &Current,
-    after: &Current,
-    mut paths: impl Iterator<Item = &'a str>,
-) -> Option<String> {
-    let blob = |current: &Current, path: &str| {
-        current
-            .snapshot
-            .registry()
-            .commit_source(current.snapshot.commit())
-            .ok()
-            .and_then(|s| s.blob_id(path).ok().flatten())
-    };
-    paths
-        .find(|path| blob(before, path) != blob(after, path))
-        .map(str::to_string)
+/// The branch the server writes to: the one `HEAD` names, moved by compare-and-swap, or on a
+/// replica the remote's branch it follows, moved by a push. Its tip is always the snapshot the
+/// server serves, refreshed first.
+struct Served<'s> {
+    state: &'s crate::serve::state::State,
+    /// The full ref of `HEAD`'s branch, when not following.
+    local: Option<String>,
 }
 
-/// Runs a write: serialized, on the newest tip, retried when the branch moved, then served.
+/// How many times a write waits for the served snapshot to catch up with the branch.
+const LAG: usize = 3;
+
+impl Branch for Served<'_> {
+    fn tip(&mut self) -> Result<Arc<Snapshot>, Error> {
+        for _ in 0..LAG {
+            self.state.refresh()?;
+            let current = self.state.current.load_full();
+            let Some(branch) = &self.local else {
+                // A replica writes to the branch it follows, on top of the tip it serves.
+                return Ok(current.snapshot.clone());
+            };
+            let repo = self.state.registry.require_repo()?;
+            let (head, tip) = repo.head_branch()?;
+            drop(repo);
+            if head != *branch {
+                return Err(Error::Conflict(format!(
+                    "HEAD moved from {branch} to {head} while the write was made; nothing was written"
+                )));
+            }
+            if tip.map(|t| t.to_string()).as_deref() == Some(current.commit.as_str()) {
+                return Ok(current.snapshot.clone());
+            }
+            // The snapshot lags the branch by a moment: take the next one.
+        }
+        Err(Error::Conflict("the branch kept moving; try again".into()))
+    }
+
+    fn publish(&mut self, base: ObjectId, commit: ObjectId, message: &str) -> Result<bool, Error> {
+        let published = match (&self.local, &self.state.following) {
+            (Some(branch), _) => {
+                let repo = self.state.registry.require_repo()?;
+                match repo.move_branch(branch, Some(base), commit, message) {
+                    Ok(()) => true,
+                    Err(Error::Conflict(_)) => false,
+                    Err(other) => return Err(other),
+                }
+            }
+            (None, Some(following)) => crate::serve::follow::push(
+                &following.follow,
+                &base.to_string(),
+                &commit.to_string(),
+            )?,
+            (None, None) => return Err(Error::Internal("a write with no branch".into())),
+        };
+        self.state.refresh()?;
+        Ok(published)
+    }
+
+    fn describe(&self) -> String {
+        match (&self.local, &self.state.following) {
+            (Some(branch), _) => branch.trim_start_matches("refs/heads/").to_string(),
+            (None, Some(following)) => format!("the remote's {}", following.follow.branch),
+            (None, None) => "the branch".into(),
+        }
+    }
+}
+
+/// The validator `If-Match` is compared with, at `snapshot` (`None`: nothing exists).
+fn validator_at(snapshot: &Snapshot, id: &str, validator: Validator) -> Option<String> {
+    match validator {
+        Validator::Latest => latest_etag(snapshot, id),
+        Validator::Manifest => crate::serve::current::manifest_blob(snapshot)
+            .ok()
+            .map(|blob| etag(&["m", &blob])),
+    }
+}
+
+/// Runs a write: serialized, through the library's [`apply_to_branch`] (planned on the newest
+/// tip, planned again when the branch moved), then answered from the snapshot that serves it.
 async fn write(
     state: Shared,
     caller: Option<Extension<Caller>>,
     headers: HeaderMap,
-    prepare: Box<Prepare<'static>>,
+    request: Request,
 ) -> Response {
     if !state.allow_writes {
         return writes_off();
@@ -172,137 +241,69 @@ async fn write(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let author: Option<Identity> = state.tokens.as_ref().and_then(|t| t.identity(&name));
-        let mut last = None;
-        for _ in 0..RETRIES {
-            state.refresh().map_err(Problem::from)?;
-            let current = state.current.load_full();
-            let repo = state.registry.repo().ok_or_else(|| {
-                problem(
-                    StatusCode::CONFLICT,
-                    "no-history",
-                    "the registry is not in a git repository",
-                )
-            })?;
-            let following = state.following.as_ref().map(|f| f.follow.clone());
-            let (branch, tip) = match &following {
-                // A replica writes to the branch it follows, on top of the tip it serves.
-                Some(follow) => (
-                    format!("refs/heads/{}", follow.branch),
-                    Some(current.snapshot.commit()),
-                ),
-                None => repo.head_branch().map_err(Problem::from)?,
-            };
-            let short = branch
-                .strip_prefix("refs/heads/")
-                .unwrap_or(&branch)
-                .to_string();
-            if state
-                .tokens
-                .as_ref()
-                .is_some_and(|t| t.is_protected(&short))
-            {
-                return Err(problem(
-                    StatusCode::FORBIDDEN,
-                    "protected",
-                    format!("branch {short} is protected in the auth file: change it through a pull request"),
-                ));
-            }
-            if tip.map(|t| t.to_string()).as_deref() != Some(current.commit.as_str()) {
-                // The snapshot lags the branch by a moment: take the next one first.
-                continue;
-            }
-            let (planned, tag) = prepare(&current)?;
-            if let Some(expected) = &if_match {
-                let matches = match &tag {
-                    Some(tag) => expected == "*" || expected.split(',').any(|e| e.trim() == tag),
-                    None => false,
-                };
-                if !matches {
-                    return Err(problem(
-                        StatusCode::PRECONDITION_FAILED,
-                        "stale",
-                        format!(
-                            "If-Match {expected} is not the current version ({})",
-                            tag.as_deref().unwrap_or("none")
-                        ),
-                    )
-                    .with_hint("read it again, apply your change to what is there now, and send it with the new ETag"));
-                }
-            }
-            if planned.is_noop() {
-                // The same value again: a success that commits nothing.
-                let message = planned.message().to_string();
-                return Ok((
-                    StatusCode::OK,
-                    written(&state, planned.edit(), current.commit.clone(), message),
-                ));
-            }
-            if let Some(follow) = &following {
-                let Some(commit) =
-                    crate::write::build_commit(&repo, tip, &planned, author.as_ref())
-                        .map_err(Problem::from)?
-                else {
-                    continue;
-                };
-                drop(repo);
-                let base = current.commit.clone();
-                let pushed = crate::serve::follow::push(follow, &base, &commit.to_string())
-                    .map_err(Problem::from)?;
-                state.refresh().map_err(Problem::from)?;
-                if pushed {
-                    let answer = written(
-                        &state,
-                        planned.edit(),
-                        commit.to_string(),
-                        planned.message().to_string(),
-                    );
-                    return Ok((StatusCode::CREATED, answer));
-                }
-                // The remote moved: the write is made again on its new tip, unless one of its
-                // files changed there too.
-                let moved = state.current.load_full();
-                if let Some(path) = changed_between(&current, &moved, planned.paths()) {
-                    return Err(problem(
+        let (local, short) = match &state.following {
+            Some(following) => (None, following.follow.branch.clone()),
+            None => {
+                let repo = state.registry.repo().ok_or_else(|| {
+                    problem(
                         StatusCode::CONFLICT,
-                        "conflict",
-                        format!(
-                            "{path} changed on the remote (now at commit {}) while this write was made; nothing was written",
-                            &moved.commit[..12.min(moved.commit.len())]
-                        ),
+                        "no-history",
+                        "the registry is not in a git repository",
                     )
-                    .with_hint("read it again, apply your change to the remote's version, and send it again"));
-                }
-                last = Some(Error::Conflict(format!(
-                    "{} moved on the remote",
-                    follow.branch
-                )));
-                continue;
+                })?;
+                let (branch, _) = repo.head_branch().map_err(Problem::from)?;
+                let short = branch.trim_start_matches("refs/heads/").to_string();
+                (Some(branch), short)
             }
-            match crate::write::commit_to_branch(&repo, &branch, tip, &planned, author.as_ref()) {
-                Ok(commit) => {
-                    drop(repo);
-                    state.refresh().map_err(Problem::from)?;
-                    let commit = commit.map_or_else(|| current.commit.clone(), |c| c.to_string());
-                    let answer = written(
-                        &state,
-                        planned.edit(),
-                        commit,
-                        planned.message().to_string(),
-                    );
-                    return Ok((StatusCode::CREATED, answer));
-                }
-                Err(err @ Error::Conflict(_)) => last = Some(err),
-                Err(err) => return Err(Problem::from(err)),
-            }
+        };
+        if state
+            .tokens
+            .as_ref()
+            .is_some_and(|t| t.is_protected(&short))
+        {
+            return Err(problem(
+                StatusCode::FORBIDDEN,
+                "protected",
+                format!("branch {short} is protected in the auth file: change it through a pull request"),
+            ));
         }
-        Err(match last {
-            Some(err) => Problem::from(err),
-            None => problem(
-                StatusCode::CONFLICT,
-                "conflict",
-                "the branch kept moving; try again",
-            ),
-        })
+        let id = request.edit.id().to_string();
+        let mut precondition = |tip: &Snapshot| -> Result<(), Error> {
+            let Some(expected) = &if_match else {
+                return Ok(());
+            };
+            let tag = validator_at(tip, &id, request.validator);
+            let matches = match &tag {
+                Some(tag) => expected == "*" || expected.split(',').any(|e| e.trim() == tag),
+                None => false,
+            };
+            if matches {
+                return Ok(());
+            }
+            Err(Error::Stale(format!(
+                "If-Match {expected} is not the current version ({})",
+                tag.as_deref().unwrap_or("none")
+            )))
+        };
+        let mut branch = Served {
+            state: &state,
+            local,
+        };
+        let landed = apply_to_branch(
+            &mut branch,
+            &request.edit,
+            request.message.as_deref(),
+            author.as_ref(),
+            &mut precondition,
+        )
+        .map_err(Problem::from)?;
+        let (status, commit) = match landed.commit {
+            // The same value again: a success that commits nothing.
+            None => (StatusCode::OK, landed.base.commit().to_string()),
+            Some(commit) => (StatusCode::CREATED, commit.to_string()),
+        };
+        let message = landed.plan.message().to_string();
+        Ok((status, written(&state, landed.plan.edit(), commit, message)))
     });
     match task.await {
         Ok(Ok((status, written))) => match to_json(&written) {
@@ -351,8 +352,8 @@ fn plain_id(path: &str) -> Result<String, Problem> {
 
 /// The validator of a prompt's newest version in `current`, as `GET /v1/prompts/ID@latest`
 /// gives it.
-fn latest_etag(current: &Current, id: &str) -> Option<String> {
-    let index = current.snapshot.index().ok()?;
+fn latest_etag(snapshot: &Snapshot, id: &str) -> Option<String> {
+    let index = snapshot.index().ok()?;
     let file = index.file_of(id)?;
     let version = index.versions(&file).last()?;
     Some(etag(&[
@@ -361,10 +362,6 @@ fn latest_etag(current: &Current, id: &str) -> Option<String> {
         &index.commit(version).id.to_string(),
         &version.blob.to_string(),
     ]))
-}
-
-fn manifest_etag(current: &Current) -> String {
-    etag(&["m", &current.manifest_blob])
 }
 
 /// Creates the next version of a prompt (or its first).
@@ -410,22 +407,16 @@ pub(crate) async fn create(
         Ok(found) => found,
         Err(p) => return p.into_response(),
     };
-    let target = id;
-    write(
-        state,
-        caller,
-        headers,
-        Box::new(move |current: &Current| {
-            let edit = Edit::Commit {
-                id: target.clone(),
-                source: text.clone(),
-                file: None,
-            };
-            let plan = crate::write::plan(&current.snapshot, edit, Some(&message))?;
-            Ok((plan, latest_etag(current, &target)))
-        }),
-    )
-    .await
+    let request = Request {
+        edit: Edit::Commit {
+            id,
+            source: text,
+            file: None,
+        },
+        message: Some(message),
+        validator: Validator::Latest,
+    };
+    write(state, caller, headers, request).await
 }
 
 /// Deletes a prompt: a commit that removes its file (and its lines of `defaults.yaml`); its
@@ -450,18 +441,12 @@ pub(crate) async fn delete(
         Ok(found) => found,
         Err(p) => return p.into_response(),
     };
-    let target = id;
-    write(
-        state,
-        caller,
-        headers,
-        Box::new(move |current: &Current| {
-            let edit = Edit::Delete { id: target.clone() };
-            let plan = crate::write::plan(&current.snapshot, edit, message.as_deref())?;
-            Ok((plan, latest_etag(current, &target)))
-        }),
-    )
-    .await
+    let request = Request {
+        edit: Edit::Delete { id },
+        message,
+        validator: Validator::Latest,
+    };
+    write(state, caller, headers, request).await
 }
 
 /// Where a default or label write points.
@@ -474,27 +459,16 @@ fn point(
     version: Option<u32>,
     message: Option<String>,
 ) -> impl std::future::Future<Output = Response> {
-    let target = id;
-    write(
-        state,
-        caller,
-        headers,
-        Box::new(move |current: &Current| {
-            let edit = match version {
-                Some(version) => Edit::Point {
-                    label: label.clone(),
-                    id: target.clone(),
-                    version,
-                },
-                None => Edit::Unpoint {
-                    label: label.clone(),
-                    id: target.clone(),
-                },
-            };
-            let plan = crate::write::plan(&current.snapshot, edit, message.as_deref())?;
-            Ok((plan, Some(manifest_etag(current))))
-        }),
-    )
+    let edit = match version {
+        Some(version) => Edit::Point { label, id, version },
+        None => Edit::Unpoint { label, id },
+    };
+    let request = Request {
+        edit,
+        message,
+        validator: Validator::Manifest,
+    };
+    write(state, caller, headers, request)
 }
 
 async fn point_request(

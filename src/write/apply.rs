@@ -6,6 +6,7 @@ use crate::format::manifest::{self};
 use crate::git::oid::ObjectId;
 use crate::git::{Change, Committed, FileEdit, Identity, Repo};
 use crate::snapshot::work::Source;
+use crate::write::branch::{apply_to_branch, LocalBranch};
 use crate::write::edit::{edit_manifest, Edit, Plan};
 
 /// Commits `plan` on `branch` of `repo`, which must still point at `base` (compare-and-swap):
@@ -22,21 +23,6 @@ pub fn commit_to_branch(
         return Ok(None);
     }
     repo.commit_on_branch(branch, base, plan.changes(), plan.message(), author)
-        .map(Some)
-}
-
-/// Builds the commit of `plan` on top of `base` without moving any ref (a replica pushes it).
-/// `Ok(None)` for a plan that changes nothing.
-pub fn build_commit(
-    repo: &Repo,
-    base: Option<ObjectId>,
-    plan: &Plan,
-    author: Option<&Identity>,
-) -> Result<Option<ObjectId>> {
-    if plan.is_noop() {
-        return Ok(None);
-    }
-    repo.build_commit(base, plan.changes(), plan.message(), author)
         .map(Some)
 }
 
@@ -103,8 +89,8 @@ pub struct Applied {
 ///   same edit, under its lock, so its uncommitted lines stay. A prompt whose working file
 ///   holds edits that are neither `HEAD`'s nor the new text is refused first: they would be
 ///   lost.
-/// - In a bare repository, the commit goes onto `HEAD`'s branch by compare-and-swap
-///   ([`commit_to_branch`]).
+/// - In a bare repository, the commit goes onto `HEAD`'s branch by compare-and-swap, as
+///   [`apply_to_branch`] makes it.
 ///
 /// `plan` must have been made on the registry's current `HEAD` (from [`Registry::snapshot`], or
 /// with [`plan_unborn`] before the first commit); when `HEAD` moved since, the commit is
@@ -160,10 +146,29 @@ fn apply_once(registry: &crate::registry::Registry, plan: &Plan) -> Result<Appli
     }
     if repo.is_bare() {
         let (branch, tip) = repo.head_branch()?;
-        let commit = commit_to_branch(&repo, &branch, tip, plan, None)?;
+        drop(repo);
+        let short = branch.trim_start_matches("refs/heads/").to_string();
+        let commit = match tip {
+            // A branch others may move too: the library's one way to write to one.
+            Some(_) => {
+                let mut branch = LocalBranch::named(registry, &branch);
+                apply_to_branch(
+                    &mut branch,
+                    &plan.edit,
+                    plan.given_message.as_deref(),
+                    None,
+                    &mut |_| Ok(()),
+                )?
+                .commit
+            }
+            None => {
+                let repo = registry.require_repo()?;
+                commit_to_branch(&repo, &branch, None, plan, None)?
+            }
+        };
         return Ok(Applied {
             commit,
-            branch: Some(branch.trim_start_matches("refs/heads/").to_string()),
+            branch: Some(short),
         });
     }
     let work = registry.work_tree();

@@ -675,7 +675,7 @@ fn a_replica_pushes_its_writes_and_reapplies_them_when_the_remote_moved() {
     assert!(
         conflict.json()["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("a.prompt.yaml changed on the remote")),
+            .is_some_and(|d| d.contains("a.prompt.yaml changed on the remote's main")),
         "{}",
         conflict.body
     );

@@ -418,3 +418,205 @@ fn writes_are_planned_checked_and_applied_through_the_library() {
     let text = std::fs::read_to_string(repo.root().join("defaults.yaml")).expect("manifest");
     assert_eq!(text, "defaults:\n  greet: 1\n");
 }
+
+/// Commits `files` on `main` of the repository at `root` as another writer would, behind the
+/// library's back.
+fn commit_behind(root: &std::path::Path, files: &[(&str, &str)], message: &str) {
+    let repo = Repository::open(root).expect("open");
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).expect("write");
+    }
+    // On top of the branch's tip, whatever the index holds.
+    let parent = repo.head().expect("head").peel_to_commit().expect("commit");
+    let mut index = repo.index().expect("index");
+    index
+        .read_tree(&parent.tree().expect("tree"))
+        .expect("read tree");
+    for (path, _) in files {
+        index.add_path(std::path::Path::new(path)).expect("add");
+    }
+    index.write().expect("write index");
+    let tree = repo
+        .find_tree(index.write_tree().expect("tree"))
+        .expect("find tree");
+    let sig =
+        Signature::new("Other", "other@example.com", &Time::new(1_800_000_000, 0)).expect("sig");
+    let parent = repo.head().expect("head").peel_to_commit().expect("commit");
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent])
+        .expect("commit");
+}
+
+/// A branch that another writer moves once, between the tip a write is planned on and its
+/// publish: the race `apply_to_branch` exists for.
+struct Racing<'r> {
+    inner: promptreg::write::LocalBranch<'r>,
+    race: Option<Box<dyn FnOnce() + 'r>>,
+}
+
+impl promptreg::write::Branch for Racing<'_> {
+    fn tip(&mut self) -> promptreg::Result<Arc<Snapshot>> {
+        self.inner.tip()
+    }
+
+    fn publish(
+        &mut self,
+        base: promptreg::ObjectId,
+        commit: promptreg::ObjectId,
+        message: &str,
+    ) -> promptreg::Result<bool> {
+        if let Some(race) = self.race.take() {
+            race();
+        }
+        self.inner.publish(base, commit, message)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+fn log(root: &std::path::Path) -> Vec<String> {
+    let repo = Repository::open(root).expect("open");
+    let mut walk = repo.revwalk().expect("walk");
+    walk.push_head().expect("head");
+    walk.map(|id| {
+        let commit = repo.find_commit(id.expect("id")).expect("commit");
+        commit
+            .summary()
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_string()
+    })
+    .collect()
+}
+
+/// Writes to a branch others move: compare-and-swap, planned again when the branch moved
+/// elsewhere, refused when it moved in what the write is about, a precondition checked on the
+/// tip, and the same value again a success that commits nothing.
+#[test]
+fn writes_to_a_shared_branch_are_planned_again_or_refused_when_it_moves() {
+    use promptreg::write::{apply_to_branch, Edit, LocalBranch};
+    let mut repo = Repo::new();
+    repo.commit(
+        &[
+            ("greet.prompt.yaml", &greet("Hello")),
+            ("other.prompt.yaml", &greet("Hi")),
+            ("defaults.yaml", "defaults:\n  other: 1\n"),
+        ],
+        "Add greet and other",
+    );
+    std::env::set_var("GIT_COMMITTER_NAME", "Lib");
+    std::env::set_var("GIT_COMMITTER_EMAIL", "lib@example.com");
+    std::env::set_var("GIT_AUTHOR_NAME", "Lib");
+    std::env::set_var("GIT_AUTHOR_EMAIL", "lib@example.com");
+    let root = repo.root();
+    let registry = Registry::open(&root).expect("open");
+    let mut no_precondition = |_: &Snapshot| Ok(());
+
+    // Another writer changes another prompt meanwhile: the default is set on top of it.
+    let racer_root = root.clone();
+    let mut branch = Racing {
+        inner: LocalBranch::head(&registry).expect("branch"),
+        race: Some(Box::new(move || {
+            commit_behind(
+                &racer_root,
+                &[("other.prompt.yaml", &greet("Hey"))],
+                "other: hey",
+            )
+        })),
+    };
+    let point = Edit::Point {
+        label: None,
+        id: "greet".into(),
+        version: 1,
+    };
+    let landed = apply_to_branch(&mut branch, &point, None, None, &mut no_precondition)
+        .expect("planned again");
+    assert!(landed.commit.is_some());
+    assert_eq!(
+        log(&root),
+        [
+            "Set default of greet to v1 (was unset)",
+            "other: hey",
+            "Add greet and other"
+        ]
+    );
+    // The same value again: nothing committed, a success.
+    let mut branch = LocalBranch::head(&registry).expect("branch");
+    let again =
+        apply_to_branch(&mut branch, &point, None, None, &mut no_precondition).expect("no-op");
+    assert_eq!(again.commit, None);
+    assert!(again.plan.is_noop());
+
+    // Another writer changes the same prompt meanwhile: refused, theirs stays.
+    let racer_root = root.clone();
+    let mut branch = Racing {
+        inner: LocalBranch::head(&registry).expect("branch"),
+        race: Some(Box::new(move || {
+            commit_behind(
+                &racer_root,
+                &[("greet.prompt.yaml", &greet("Yo"))],
+                "greet: yo",
+            )
+        })),
+    };
+    let mine = Edit::Commit {
+        id: "greet".into(),
+        source: greet("Howdy"),
+        file: None,
+    };
+    let err = apply_to_branch(
+        &mut branch,
+        &mine,
+        Some("greet: howdy"),
+        None,
+        &mut no_precondition,
+    )
+    .expect_err("a conflict");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("greet.prompt.yaml changed on main (now at commit "),
+        "{err}"
+    );
+    assert_eq!(log(&root)[0], "greet: yo");
+
+    // A precondition that fails on the tip: its error, and nothing written.
+    let mut stale = |_: &Snapshot| Err(promptreg::Error::Stale("not what you read".into()));
+    let mut branch = LocalBranch::head(&registry).expect("branch");
+    let err = apply_to_branch(&mut branch, &mine, Some("greet: howdy"), None, &mut stale)
+        .expect_err("stale");
+    assert_eq!(err.kind(), ErrorKind::Stale, "{err}");
+    assert_eq!(log(&root)[0], "greet: yo");
+
+    // Another writer moves the same default meanwhile: refused, naming the line.
+    let racer_root = root.clone();
+    let mut branch = Racing {
+        inner: LocalBranch::head(&registry).expect("branch"),
+        race: Some(Box::new(move || {
+            commit_behind(
+                &racer_root,
+                &[("defaults.yaml", "defaults:\n  other: 1\n  greet: 2\n")],
+                "greet default: 2",
+            )
+        })),
+    };
+    let err = apply_to_branch(
+        &mut branch,
+        &Edit::Unpoint {
+            label: None,
+            id: "greet".into(),
+        },
+        None,
+        None,
+        &mut no_precondition,
+    )
+    .expect_err("a conflict");
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("greet's lines of defaults.yaml changed on main"),
+        "{err}"
+    );
+}
