@@ -25,7 +25,7 @@ pub use crate::write::apply::{apply, Applied};
 #[cfg(feature = "unstable")]
 pub use crate::write::apply::{commit_to_branch, commit_to_index};
 #[cfg(not(feature = "unstable"))]
-pub(crate) use crate::write::apply::{commit_to_branch, commit_to_index};
+pub(crate) use crate::write::apply::commit_to_index;
 pub use crate::write::branch::{apply_to_branch, Branch, Landed, LocalBranch};
 pub use crate::write::edit::{edit_manifest, Edit, Plan};
 pub use crate::write::plan::{plan, plan_unborn};
