@@ -125,7 +125,7 @@ impl RenderRequest {
         if let Some(n) = self.test {
             let rows = &prompt.prompt().test_data;
             let row = rows.get(n).ok_or_else(|| {
-                Error::Usage(match rows.len() {
+                Error::NotFound(match rows.len() {
                     0 => format!("`{}` has no test data", prompt.id()),
                     len => format!(
                         "`{}` has {len} test case{} (0 to {}); there is no test case {n}",

@@ -7,7 +7,7 @@
 // A problem becomes the response at once: its size is paid once per failed request.
 #![allow(clippy::result_large_err)]
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -16,8 +16,8 @@ use utoipa::ToSchema;
 
 use crate::error::Error;
 use crate::model::analyze::{analyze, criteria_in, judge_in, judge_model, Analysis};
-use crate::serve::http::{fresh_json, read_body, Problem};
-use crate::serve::prompts::{facts, index_of, reference, VersionQuery};
+use crate::serve::http::{fresh_json, read_body, Params, Problem};
+use crate::serve::prompts::{facts, index_of, VersionQuery};
 use crate::serve::state::{Judge, Shared};
 
 /// What to analyse with.
@@ -56,7 +56,7 @@ pub(crate) struct AnalysisDoc {
 pub(crate) async fn analyze_route(
     State(state): State<Shared>,
     Path((name, path)): Path<(String, String)>,
-    Query(query): Query<VersionQuery>,
+    Params(query): Params<VersionQuery>,
     body: axum::body::Body,
 ) -> Response {
     let bytes = match read_body(body).await {
@@ -94,21 +94,10 @@ async fn answer(
             )
             .with_hint("the analyses are score, risk, balance and heatmap")
         })?;
-    let request: AnalyzeBody = if bytes.iter().all(u8::is_ascii_whitespace) {
-        AnalyzeBody::default()
-    } else {
-        serde_json::from_slice(bytes).map_err(|e| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-body",
-                format!("the request body is not an analysis request: {e}"),
-            )
-            .with_hint("send nothing, or JSON like {\"model\": \"openai/gpt-4o\"}")
-        })?
-    };
+    let request: AnalyzeBody = crate::serve::http::json_object(bytes, "an analysis request", true)
+        .map_err(|p| p.with_hint("send nothing, or JSON like {\"model\": \"openai/gpt-4o\"}"))?;
     let current = state.current.load_full();
-    let reference = reference(path, query)?;
-    let resolved = current.snapshot.resolve(&reference)?;
+    let (reference, resolved) = crate::serve::prompts::resolve(&current, path, query)?;
     let compiled = state.compiled(&current, reference.id(), &resolved)?;
     let index = index_of(&current)?;
     let facts = facts(&current, index, &compiled, &resolved)?;

@@ -14,13 +14,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::serve::http::{cached_json, etag, to_json, Problem, SHORT};
+use crate::serve::http::{cached_json, etag, to_json, Params, Problem, SHORT};
 use crate::serve::state::Shared;
 
 /// The most prompts one page of the list holds.
@@ -38,6 +38,7 @@ pub(crate) struct ListQuery {
     /// Only prompts whose id, name or description contains this text (any case).
     q: Option<String>,
     /// Prompts per page (1 to 1000; 100 when not given).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Where the page starts: the `next_cursor` of the page before.
     cursor: Option<String>,
@@ -75,7 +76,7 @@ pub(crate) struct PromptPage {
     responses((status = 200, body = PromptPage), (status = 304, description = "unchanged"), (status = 400, body = Problem)))]
 pub(crate) async fn list(
     State(state): State<Shared>,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
     headers: HeaderMap,
 ) -> Response {
     let current = state.current.load_full();

@@ -240,31 +240,48 @@ impl Following {
     }
 }
 
-/// Whether a webhook's signature is right: GitHub's and Gitea's `X-Hub-Signature-256`
-/// (HMAC-SHA256 of the body), Gitea's `X-Gitea-Signature`, GitLab's `X-Gitlab-Token`; each
-/// compared in constant time.
-pub(crate) fn signed(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> bool {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let hmac_ok = |hex: &str| {
-        let Some(given) = decode_hex(hex.trim()) else {
-            return false;
+/// How a push webhook proves it comes from the git host: a header alone (GitLab's token), or
+/// an HMAC-SHA256 of the body (GitHub, Gitea), computed as the body arrives.
+pub(crate) enum Signature {
+    /// Checked from the headers: nothing of the body is needed.
+    Token(bool),
+    /// The MAC being computed, and the one the host sent.
+    Hmac(Box<Hmac<Sha256>>, Vec<u8>),
+}
+
+impl Signature {
+    /// What the headers say; `None` when no signature header is there (or it is malformed).
+    pub(crate) fn from_headers(headers: &HeaderMap, secret: &[u8]) -> Option<Signature> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let hmac = |hex: &str| {
+            let given = decode_hex(hex.trim())?;
+            let mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
+            Some(Signature::Hmac(Box::new(mac), given))
         };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-            return false;
-        };
-        mac.update(body);
-        mac.verify_slice(&given).is_ok()
-    };
-    if let Some(signature) = header("x-hub-signature-256") {
-        return signature.strip_prefix("sha256=").is_some_and(hmac_ok);
+        if let Some(signature) = header("x-hub-signature-256") {
+            return signature.strip_prefix("sha256=").and_then(hmac);
+        }
+        if let Some(signature) = header("x-gitea-signature") {
+            return hmac(signature);
+        }
+        header("x-gitlab-token")
+            .map(|token| Signature::Token(bool::from(token.as_bytes().ct_eq(secret))))
     }
-    if let Some(signature) = header("x-gitea-signature") {
-        return hmac_ok(signature);
+
+    /// Takes the next piece of the body.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        if let Signature::Hmac(mac, _) = self {
+            mac.update(bytes);
+        }
     }
-    if let Some(token) = header("x-gitlab-token") {
-        return bool::from(token.as_bytes().ct_eq(secret));
+
+    /// Whether the body, now whole, is the host's.
+    pub(crate) fn verify(self) -> bool {
+        match self {
+            Signature::Token(ok) => ok,
+            Signature::Hmac(mac, given) => mac.verify_slice(&given).is_ok(),
+        }
     }
-    false
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
@@ -280,6 +297,17 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use crate::serve::follow::*;
+
+    /// The body fed in two pieces, as it streams.
+    fn signed(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> bool {
+        let Some(mut signature) = Signature::from_headers(headers, secret) else {
+            return false;
+        };
+        let (a, b) = body.split_at(body.len() / 2);
+        signature.update(a);
+        signature.update(b);
+        signature.verify()
+    }
 
     #[test]
     fn signatures_of_each_host() {

@@ -7,7 +7,7 @@
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Diagnostic;
 use crate::error::{Error, ErrorKind};
@@ -38,9 +38,64 @@ pub struct Problem {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Every kind of problem the server answers: the library's error kinds, then the server's own.
+/// The document declares `type` as one of these; a debug build refuses any other.
+pub(crate) const KINDS: &[&str] = &[
+    // crate::error::ErrorKind::as_str, every one (a test checks).
+    "io",
+    "unreadable",
+    "git",
+    "no-history",
+    "unknown-prompt",
+    "bad-reference",
+    "not-found",
+    "invalid",
+    "missing-variables",
+    "wrong-type",
+    "unused-variables",
+    "template",
+    "render-limit",
+    "usage",
+    "unsupported",
+    "refused",
+    "conflict",
+    "stale",
+    "model",
+    "internal",
+    // The server's own.
+    "analyses-off",
+    "bad-body",
+    "bad-request",
+    "bad-signature",
+    "busy",
+    "error",
+    "forbidden",
+    "method-not-allowed",
+    "no-route",
+    "not-following",
+    "protected",
+    "serialize",
+    "shutting-down",
+    "slow-body",
+    "timeout",
+    "too-large",
+    "too-many-analyses",
+    "too-many-renders",
+    "too-many-streams",
+    "unauthorized",
+    "unknown-analysis",
+    "unsigned",
+    "unsupported-media-type",
+    "writes-off",
+];
+
 impl Problem {
     /// A problem of a kind of its own (not a library error).
     pub(crate) fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Problem {
+        debug_assert!(
+            KINDS.contains(&kind),
+            "problem kind `{kind}` is not in KINDS"
+        );
         Problem {
             kind: format!("urn:promptreg:problem:{kind}"),
             title: status.canonical_reason().unwrap_or("error").to_string(),
@@ -161,6 +216,39 @@ pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Byte
                 ),
             ))
         })
+}
+
+/// Hands each piece of the request body to `take` as it arrives, keeping none of it; over
+/// `limit` bytes in all, a `413`.
+pub(crate) async fn stream_body(
+    mut body: axum::body::Body,
+    limit: usize,
+    mut take: impl FnMut(&[u8]),
+) -> Result<(), Problem> {
+    use http_body_util::BodyExt;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > limit {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("the request body is larger than {limit} bytes"),
+            ));
+        }
+        take(&data);
+    }
+    Ok(())
 }
 
 /// The request body, at most `limit` bytes of it.
@@ -297,4 +385,99 @@ mod tests {
         assert_eq!(status_of(ErrorKind::Git), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status_of(ErrorKind::Model), StatusCode::BAD_GATEWAY);
     }
+}
+
+/// The query of a request as `T`: each parameter's first occurrence counts (a repeated one is
+/// not an error), names `T` does not have are ignored, and a value that does not read as its
+/// type is a `400` problem naming it.
+#[derive(Debug)]
+pub(crate) struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        let mut first = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if seen.insert(name.clone()) {
+                first.append_pair(&name, &value);
+            }
+        }
+        serde_urlencoded::from_str(&first.finish())
+            .map(Params)
+            .map_err(|e| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "usage",
+                    format!("the query cannot be read: {e}"),
+                )
+            })
+    }
+}
+
+/// A JSON request body as `T`: an object (a JSON array or scalar is refused even where `T`
+/// could read one), or `T::default()` when the body is empty and `empty` allows it.
+pub(crate) fn json_object<T: serde::de::DeserializeOwned + Default>(
+    bytes: &[u8],
+    what: &str,
+    empty: bool,
+) -> Result<T, Problem> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    // JSON's `null` is no body, where none is needed.
+    let null = bytes.trim_ascii() == b"null";
+    match first {
+        None if empty => return Ok(T::default()),
+        Some(_) if empty && null => return Ok(T::default()),
+        Some(b'{') => {}
+        _ => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                format!("the request body is not {what}: it must be a JSON object"),
+            ))
+        }
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-body",
+            format!("the request body is not {what}: {e}"),
+        )
+    })
+}
+
+/// A whole number from a JSON body, written as JSON Schema counts integers: `3` or `3.0`.
+pub(crate) fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error as _;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let value = match (number.as_u64(), number.as_f64()) {
+        (Some(n), _) => Some(n),
+        (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Some(f as u64),
+        _ => None,
+    };
+    value
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| D::Error::custom(format!("{number} is not a whole number in range")))
+}
+
+/// [`whole`], for an optional field.
+pub(crate) fn whole_opt<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    #[derive(serde::Deserialize)]
+    struct Whole<T: TryFrom<u64>>(#[serde(deserialize_with = "whole")] T);
+    Ok(Option::<Whole<T>>::deserialize(deserializer)?.map(|w| w.0))
 }

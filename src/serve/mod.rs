@@ -18,6 +18,7 @@
 pub(crate) mod analyses;
 pub(crate) mod api;
 pub mod auth;
+pub(crate) mod contract;
 pub(crate) mod current;
 pub(crate) mod events;
 // `promptreg export` (the CLI), built on the server's own router.
@@ -40,9 +41,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
-use utoipa::OpenApi;
 
 use crate::error::{Error, Result};
 use crate::registry::Registry;
@@ -70,68 +69,16 @@ pub struct Options {
     pub max_event_streams: usize,
 }
 
-/// Every route the server has, as the router and the OpenAPI document name them.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/v1/prompts"),
-    ("GET", "/v1/prompts/{id}"),
-    ("POST", "/v1/prompts/{id}"),
-    ("DELETE", "/v1/prompts/{id}"),
-    ("PUT", "/v1/manifest/defaults/{id}"),
-    ("DELETE", "/v1/manifest/defaults/{id}"),
-    ("PUT", "/v1/manifest/labels/{label}/{id}"),
-    ("DELETE", "/v1/manifest/labels/{label}/{id}"),
-    ("GET", "/v1/versions/{id}"),
-    ("POST", "/v1/render/{id}"),
-    ("POST", "/v1/analyze/{analysis}/{id}"),
-    ("GET", "/v1/manifest"),
-    ("GET", "/v1/events"),
-    ("POST", "/v1/hooks/push"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-];
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "promptreg",
-        description = "The prompt registry of a git repository: prompts, their versions (one per commit that changed the file) and `defaults.yaml`, served from commits. Ids contain `/`; a version is chosen with `@N`, `@LABEL` or `@COMMIT` after the id, or with the `version`, `label` and `commit` query parameters."
-    ),
-    paths(
-        api::list,
-        prompts::prompt,
-        write::create,
-        write::delete,
-        write::set_default,
-        write::unset_default,
-        write::set_label,
-        write::unset_label,
-        prompts::versions,
-        render::render,
-        analyses::analyze_route,
-        api::manifest,
-        notify::events,
-        notify::hook,
-        api::healthz,
-        api::readyz,
-        api::metrics,
-        openapi
-    ),
-    components(schemas(Problem))
-)]
-struct ApiDoc;
-
 /// The OpenAPI 3.1 document of the routes, generated from the code.
 pub fn openapi_json() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_default())
+    DOC.get_or_init(|| contract::document().to_pretty_json().unwrap_or_default())
         .clone()
 }
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
-async fn openapi() -> Response {
+pub(crate) async fn openapi() -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -147,45 +94,8 @@ fn router(state: Shared) -> Router {
         .analyst
         .as_ref()
         .map_or(REQUEST_TIMEOUT, state::Analyst::budget);
-    let analyses = Router::new()
-        .route(
-            "/v1/analyze/{analysis}/{*id}",
-            post(analyses::analyze_route),
-        )
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            analysis_time,
-        ));
-    Router::new()
-        .route("/v1/prompts", get(api::list))
-        .route(
-            "/v1/prompts/{*id}",
-            get(prompts::prompt)
-                .post(write::create)
-                .delete(write::delete),
-        )
-        .route(
-            "/v1/manifest/defaults/{*id}",
-            axum::routing::put(write::set_default).delete(write::unset_default),
-        )
-        .route(
-            "/v1/manifest/labels/{label}/{*id}",
-            axum::routing::put(write::set_label).delete(write::unset_label),
-        )
-        .route("/v1/versions/{*id}", get(prompts::versions))
-        .route("/v1/render/{*id}", post(render::render))
-        .route("/v1/manifest", get(api::manifest))
-        .route("/v1/events", get(notify::events))
-        .route("/v1/hooks/push", post(notify::hook))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
-        .route("/openapi.json", get(openapi))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .merge(analyses)
+    let (routes, _) = contract::table(analysis_time);
+    routes
         .fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(state.clone(), around))
         .with_state(state)
@@ -204,7 +114,7 @@ async fn no_route(request: Request) -> Response {
 /// The route a path belongs to, for metrics and logs (never the raw path, whose ids are
 /// unbounded).
 fn route_of(path: &str) -> &'static str {
-    for (_, route) in ROUTES {
+    for (_, route) in contract::routes() {
         if let Some(prefix) = route
             .strip_suffix("{label}/{id}")
             .or_else(|| route.strip_suffix("{analysis}/{id}"))
@@ -236,23 +146,18 @@ async fn around(
     let mut who = "-".to_string();
     // A write is a method the route has as a write: a method the route lacks is the router's
     // 405 (with `Allow`) on every server, never a 403 for writes being off.
-    let has_method = ROUTES
+    let has_method = contract::routes()
         .iter()
         .any(|(m, r)| *r == route && *m == method.as_str());
-    let writes = has_method
-        && (matches!(method, axum::http::Method::PUT | axum::http::Method::DELETE)
-            || (method == axum::http::Method::POST && route == "/v1/prompts/{id}"));
-    let scope = if writes {
-        Scope::Write
-    } else if route == "/v1/analyze/{analysis}/{id}" {
-        Scope::Analyze
-    } else {
-        Scope::Read
+    let scope = match has_method {
+        true => contract::scope_of(method.as_str(), route),
+        false => Scope::Read,
     };
+    let writes = scope == Scope::Write;
     let response = match (&state.tokens, route) {
         _ if writes && !state.allow_writes => write::writes_off(),
         // Webhooks carry their own signature; a host cannot send a bearer token.
-        (Some(tokens), r) if r != "/healthz" && r != "/v1/hooks/push" => {
+        (Some(tokens), r) if !contract::is_open(r) => {
             let presented = request
                 .headers()
                 .get(header::AUTHORIZATION)
@@ -563,12 +468,74 @@ mod tests {
             }
         }
         documented.sort();
-        let mut routes: Vec<(String, String)> = ROUTES
+        let mut routes: Vec<(String, String)> = contract::routes()
             .iter()
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         routes.sort();
         assert_eq!(documented, routes);
+    }
+
+    /// The published contract: any change to a route, a schema or a status shows in review.
+    #[test]
+    fn the_document_is_as_reviewed() {
+        insta::assert_snapshot!("openapi", openapi_json());
+    }
+
+    /// Every library error kind is a declared problem kind.
+    #[test]
+    fn every_error_kind_is_a_declared_problem_kind() {
+        use crate::error::ErrorKind;
+        // A new kind stops this match from compiling until it is listed here and in KINDS.
+        fn listed(kind: ErrorKind) -> ErrorKind {
+            match kind {
+                ErrorKind::Io
+                | ErrorKind::Unreadable
+                | ErrorKind::Git
+                | ErrorKind::NoHistory
+                | ErrorKind::UnknownPrompt
+                | ErrorKind::BadReference
+                | ErrorKind::NotFound
+                | ErrorKind::Invalid
+                | ErrorKind::MissingVariables
+                | ErrorKind::WrongType
+                | ErrorKind::UnusedVariables
+                | ErrorKind::Template
+                | ErrorKind::RenderLimit
+                | ErrorKind::Usage
+                | ErrorKind::Unsupported
+                | ErrorKind::Refused
+                | ErrorKind::Conflict
+                | ErrorKind::Stale
+                | ErrorKind::Model
+                | ErrorKind::Internal => kind,
+            }
+        }
+        let all = [
+            ErrorKind::Io,
+            ErrorKind::Unreadable,
+            ErrorKind::Git,
+            ErrorKind::NoHistory,
+            ErrorKind::UnknownPrompt,
+            ErrorKind::BadReference,
+            ErrorKind::NotFound,
+            ErrorKind::Invalid,
+            ErrorKind::MissingVariables,
+            ErrorKind::WrongType,
+            ErrorKind::UnusedVariables,
+            ErrorKind::Template,
+            ErrorKind::RenderLimit,
+            ErrorKind::Usage,
+            ErrorKind::Unsupported,
+            ErrorKind::Refused,
+            ErrorKind::Conflict,
+            ErrorKind::Stale,
+            ErrorKind::Model,
+            ErrorKind::Internal,
+        ];
+        for kind in all.map(listed) {
+            assert!(http::KINDS.contains(&kind.as_str()), "{kind}");
+        }
     }
 
     #[test]

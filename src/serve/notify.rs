@@ -18,7 +18,7 @@ use crate::serve::state::Shared;
 /// The change events, from after `Last-Event-ID` when it is given.
 #[utoipa::path(tag = "api", get, path = "/v1/events",
     params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "`text/event-stream`: one `snapshot` event per new snapshot, its data a Change", body = crate::serve::events::Change), (status = 503, body = Problem, description = "every event stream the server keeps open is taken (`Retry-After`)")))]
+    responses((status = 200, description = "`text/event-stream`: one `snapshot` event per new snapshot, its data a `Change` (JSON)", body = String, content_type = "text/event-stream"), (status = 503, body = Problem, description = "every event stream the server keeps open is taken (`Retry-After`)")))]
 pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let after: u64 = headers
         .get("last-event-id")
@@ -86,15 +86,22 @@ pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> R
         .into_response()
 }
 
-/// A push webhook (GitHub, GitLab, Gitea): checked, then a fetch starts at once.
+/// How many push webhooks are read at once: the route takes no token, so its work is bounded
+/// before anything else.
+const HOOKS_AT_ONCE: usize = 4;
+
+/// A push webhook (GitHub, GitLab, Gitea): checked, then a fetch starts at once. The signature
+/// is checked as the body streams (nothing of it is kept), after the cheap checks: that the
+/// server follows a remote, has a secret, and got a signature header; at most four at once.
 #[utoipa::path(tag = "api", post, path = "/v1/hooks/push",
-    request_body(content = String, description = "The push event, as the git host sends it"),
-    responses((status = 202, description = "a fetch was started"), (status = 401, body = Problem), (status = 409, body = Problem)))]
+    request_body(content = Object, content_type = "application/json", description = "The push event, as the git host sends it (its content is not read: a push means fetch)"),
+    responses((status = 202, description = "a fetch was started", body = String, content_type = "text/plain"), (status = 401, body = Problem, description = "no hook secret, or no signature, or one that does not match"), (status = 409, body = Problem, description = "the server follows no remote"), (status = 503, body = Problem, description = "as many webhooks as the server reads at once are being read (`Retry-After`)")))]
 pub(crate) async fn hook(
     State(state): State<Shared>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
+    static READING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HOOKS_AT_ONCE);
     let Some(following) = state.following.as_ref() else {
         return Problem::new(
             StatusCode::CONFLICT,
@@ -103,15 +110,6 @@ pub(crate) async fn hook(
         )
         .with_hint("start it with --follow REMOTE")
         .into_response();
-    };
-    let bytes = match crate::serve::http::read_body_limited(
-        body,
-        crate::serve::follow::MAX_HOOK_BODY,
-    )
-    .await
-    {
-        Ok(bytes) => bytes,
-        Err(problem) => return problem.into_response(),
     };
     let Some(secret) = following.follow.hook_secret.as_deref() else {
         tracing::warn!("push webhook refused: no hook secret is configured");
@@ -123,16 +121,60 @@ pub(crate) async fn hook(
         .with_hint("give the secret with --hook-secret-file FILE or PROMPTREG_HOOK_SECRET")
         .into_response();
     };
-    if !crate::serve::follow::signed(&headers, &bytes, secret) {
+    let bad_signature = || {
         tracing::warn!("push webhook refused: bad or missing signature");
-        return Problem::new(
+        Problem::new(
             StatusCode::UNAUTHORIZED,
             "bad-signature",
             "the webhook's signature does not match the secret",
         )
         .with_hint("GitHub and Gitea sign with X-Hub-Signature-256, GitLab sends X-Gitlab-Token")
+        .into_response()
+    };
+    let Some(mut signature) = crate::serve::follow::Signature::from_headers(&headers, secret)
+    else {
+        return bad_signature();
+    };
+    let Ok(_reading) = READING.try_acquire() else {
+        let mut response = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "as many webhooks as this server reads at once are being read",
+        )
         .into_response();
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return response;
+    };
+    let read =
+        crate::serve::http::stream_body(body, crate::serve::follow::MAX_HOOK_BODY, |piece| {
+            signature.update(piece)
+        });
+    if let Err(problem) = tokio::time::timeout(crate::serve::http::REQUEST_TIMEOUT, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "slow-body",
+                "the webhook's body did not arrive in time",
+            ))
+        })
+    {
+        return problem.into_response();
+    }
+    if !signature.verify() {
+        return bad_signature();
     }
     following.wake.notify_one();
-    (StatusCode::ACCEPTED, "fetching\n").into_response()
+    (
+        StatusCode::ACCEPTED,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        "fetching\n",
+    )
+        .into_response()
 }

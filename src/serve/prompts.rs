@@ -4,7 +4,7 @@
 // A problem becomes the response at once: its size is paid once per failed request.
 #![allow(clippy::result_large_err)]
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -19,25 +19,39 @@ use crate::registry::Resolved;
 use crate::render::CompiledPrompt;
 use crate::serve::current::Current;
 use crate::serve::http::{
-    cached_json, etag, id_tag, to_json, to_json_vec, Problem, IMMUTABLE, SHORT,
+    cached_json, etag, id_tag, to_json, to_json_vec, Params, Problem, IMMUTABLE, SHORT,
 };
 use crate::serve::state::Shared;
 
 // ---------------------------------------------------------------------------------------
 // One prompt
 
-/// Which version: at most one of these, and not together with `@` in the path.
+/// Which version. With more than one (or with `@` in the path too), every one must name the
+/// same version, else the answer is 404.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct VersionQuery {
     /// A version number (1-based).
+    #[param(minimum = 1)]
     version: Option<u32>,
     /// A label of `defaults.yaml`.
+    #[param(min_length = 1)]
     label: Option<String>,
     /// A commit (7 to 40 hex digits): the version current at it.
+    #[param(pattern = "^[0-9a-fA-F]{7,40}$")]
     commit: Option<String>,
     /// `versions` adds every version of the prompt, newest first.
+    #[param(inline, value_type = Option<Expand>)]
     expand: Option<String>,
+}
+
+/// What a prompt's document can add.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum Expand {
+    /// Every version, newest first.
+    Versions,
 }
 
 /// A declared variable.
@@ -47,8 +61,9 @@ pub(crate) struct VariableDoc {
     #[serde(rename = "type")]
     ty: &'static str,
     required: bool,
+    /// The default value, of the variable's type.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     default: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
@@ -111,12 +126,14 @@ pub(crate) struct PromptDoc {
     #[schema(value_type = Vec<Object>)]
     test_data: Vec<Map<String, Value>>,
     tags: Vec<String>,
+    /// `text`, `json_object` or `json_schema` (as the file says it).
     #[serde(rename = "responseFormat", skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    response_format: Option<Value>,
+    response_format: Option<String>,
+    /// The JSON schema of a `json_schema` response, as an object (a file may hold it as JSON
+    /// text, as GitHub Models' files do; it is parsed).
     #[serde(rename = "jsonSchema", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    json_schema: Option<Value>,
+    json_schema: Option<Map<String, Value>>,
     /// Prompt tokens of every template, before rendering.
     tokens: usize,
     /// The file's text.
@@ -126,19 +143,24 @@ pub(crate) struct PromptDoc {
     versions: Option<Vec<VersionDoc>>,
 }
 
-/// The reference a path (`ID` or `ID@SELECTOR`) and a query name.
-pub(crate) fn reference(path: &str, query: &VersionQuery) -> Result<Reference, Problem> {
-    let parsed = Reference::parse(path).map_err(Problem::from)?;
-    let chosen: Vec<Selector> = [
-        query.version.map(Selector::Version),
-        query.label.clone().map(Selector::Name),
-        query.commit.clone().map(Selector::Name),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+/// The references a path (`ID` or `ID@SELECTOR`) and a query name: one, or the default.
+fn references(path: &str, query: &VersionQuery) -> Result<Vec<Reference>, Problem> {
+    // A path that is no reference names nothing: 404, as any unknown prompt.
+    let parsed = Reference::parse(path).map_err(|err| {
+        Problem::new(StatusCode::NOT_FOUND, "bad-reference", err.to_string())
+            .with_hint("GET /v1/prompts lists every prompt")
+    })?;
+    if let Some(version) = query.version {
+        if version == 0 {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "usage",
+                "version numbers start at 1",
+            ));
+        }
+    }
     if let Some(hex) = &query.commit {
-        if hex.len() < 7 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if hex.len() < 7 || hex.len() > 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Problem::new(
                 StatusCode::BAD_REQUEST,
                 "usage",
@@ -146,18 +168,70 @@ pub(crate) fn reference(path: &str, query: &VersionQuery) -> Result<Reference, P
             ));
         }
     }
-    match chosen.len() {
-        0 => Ok(parsed),
-        1 if *parsed.selector() == Selector::Default => {
-            let selector = chosen.into_iter().next().unwrap_or(Selector::Default);
-            Reference::new(parsed.id(), selector).map_err(Problem::from)
-        }
-        _ => Err(Problem::new(
+    if query.label.as_deref() == Some("") {
+        return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "usage",
-            "name the version once: `@` in the path or one of version, label and commit",
-        )),
+            "label is empty",
+        ));
     }
+    let chosen = [
+        query.version.map(Selector::Version),
+        query.label.clone().map(Selector::Name),
+        query.commit.clone().map(Selector::Name),
+    ];
+    let mut all = Vec::new();
+    if *parsed.selector() != Selector::Default || chosen.iter().all(Option::is_none) {
+        all.push(parsed.clone());
+    }
+    for selector in chosen.into_iter().flatten() {
+        let reference = Reference::new(parsed.id(), selector)
+            .map_err(|err| Problem::new(StatusCode::NOT_FOUND, "bad-reference", err.to_string()))?;
+        all.push(reference);
+    }
+    Ok(all)
+}
+
+/// The version a path and a query name, resolved at the served commit. Several names (`@` in
+/// the path, `version`, `label`, `commit`) must all name one version.
+pub(crate) fn resolve(
+    current: &Current,
+    path: &str,
+    query: &VersionQuery,
+) -> Result<(Reference, Resolved), Problem> {
+    let mut chosen: Option<(Reference, Resolved)> = None;
+    for reference in references(path, query)? {
+        let resolved = current.snapshot.resolve(&reference)?;
+        let Some((first, known)) = &chosen else {
+            chosen = Some((reference, resolved));
+            continue;
+        };
+        let same = match (known, &resolved) {
+            (Resolved::Version { number: a, .. }, Resolved::Version { number: b, .. }) => a == b,
+            (a, b) => a == b,
+        };
+        if !same {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "bad-reference",
+                format!("`{first}` and `{reference}` name different versions"),
+            )
+            .with_hint(
+                "name the version once: `@` in the path, or one of version, label and commit",
+            ));
+        }
+        // A number names the version for good: it is the one kept.
+        if matches!(reference.selector(), Selector::Version(_)) {
+            chosen = Some((reference, resolved));
+        }
+    }
+    chosen.ok_or_else(|| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "no reference was made",
+        )
+    })
 }
 
 /// The version facts of a resolved prompt: number, commit, blob and the version itself.
@@ -276,8 +350,15 @@ fn prompt_doc(
         template,
         test_data: prompt.test_data.clone(),
         tags: prompt.tags.clone(),
-        response_format: prompt.response_format.clone(),
-        json_schema: prompt.json_schema.clone(),
+        response_format: prompt.response_format.as_ref().map(|format| match format {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        }),
+        json_schema: prompt.json_schema.as_ref().and_then(|schema| match schema {
+            Value::Object(object) => Some(object.clone()),
+            Value::String(text) => serde_json::from_str(text).ok(),
+            _ => None,
+        }),
         tokens,
         source: compiled.source_text().to_string(),
         versions,
@@ -300,12 +381,11 @@ pub(crate) fn index_of(current: &Current) -> Result<Option<&VersionIndex>, Probl
 pub(crate) async fn prompt(
     State(state): State<Shared>,
     Path(path): Path<String>,
-    Query(query): Query<VersionQuery>,
+    Params(query): Params<VersionQuery>,
     headers: HeaderMap,
 ) -> Response {
     let current = state.current.load_full();
     let answer = || -> Result<Response, Problem> {
-        let reference = reference(&path, &query)?;
         let expand = match query.expand.as_deref() {
             None => false,
             Some("versions") => true,
@@ -317,7 +397,7 @@ pub(crate) async fn prompt(
                 ))
             }
         };
-        let resolved = current.snapshot.resolve(&reference)?;
+        let (reference, resolved) = resolve(&current, &path, &query)?;
         let compiled = state.compiled(&current, reference.id(), &resolved)?;
         let index = index_of(&current)?;
         let facts = facts(&current, index, &compiled, &resolved)?;
@@ -374,14 +454,18 @@ pub(crate) async fn versions(
 ) -> Response {
     let current = state.current.load_full();
     let answer = || -> Result<Response, Problem> {
-        let reference = Reference::parse(&id)?;
-        if *reference.selector() != Selector::Default {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "usage",
-                "the versions of a prompt are listed by id alone, without `@`",
-            ));
-        }
+        // Ids hold no `@`: a path with one names no prompt.
+        let reference = Reference::parse(&id)
+            .ok()
+            .filter(|r| *r.selector() == Selector::Default)
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown-prompt",
+                    format!("no prompt `{}`", id.escape_debug()),
+                )
+                .with_hint("the versions of a prompt are listed by its id alone, without `@`")
+            })?;
         let index = index_of(&current)?.ok_or_else(|| {
             Problem::from(Error::NoHistory(
                 "this is a shallow clone, so versions cannot be numbered".into(),

@@ -3,7 +3,7 @@
 // A problem becomes the response at once: its size is paid once per failed request.
 #![allow(clippy::result_large_err)]
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 use crate::registry::Resolved;
 use crate::render::request::RenderRequest;
 use crate::render::Output;
-use crate::serve::http::{fresh_json, read_body, Problem};
-use crate::serve::prompts::{reference, VersionQuery};
+use crate::serve::http::{fresh_json, read_body, Params, Problem};
+use crate::serve::prompts::VersionQuery;
 use crate::serve::state::Shared;
 
 // ---------------------------------------------------------------------------------------
@@ -32,8 +32,13 @@ pub(crate) struct RenderBody {
     #[serde(default)]
     strict: bool,
     /// Start from test case N of the prompt's `testData` (0-based).
-    #[serde(default, rename = "testCase")]
-    test_case: Option<usize>,
+    #[serde(
+        default,
+        rename = "testCase",
+        deserialize_with = "crate::serve::http::whole_opt"
+    )]
+    #[schema(minimum = 0, maximum = 4294967295_u64)]
+    test_case: Option<u32>,
 }
 
 /// A rendered prompt, ready for a chat API.
@@ -72,7 +77,7 @@ pub(crate) struct RenderedMessage {
 pub(crate) async fn render(
     State(state): State<Shared>,
     Path(path): Path<String>,
-    Query(query): Query<VersionQuery>,
+    Params(query): Params<VersionQuery>,
     body: axum::body::Body,
 ) -> Response {
     let bytes = match read_body(body).await {
@@ -81,24 +86,13 @@ pub(crate) async fn render(
     };
     let current = state.current.load_full();
     let answer = move || -> Result<Response, Problem> {
-        let request: RenderBody = if bytes.iter().all(u8::is_ascii_whitespace) {
-            RenderBody::default()
-        } else {
-            serde_json::from_slice(&bytes).map_err(|e| {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad-body",
-                    format!("the request body is not a render request: {e}"),
-                )
-                .with_hint("send JSON like {\"variables\": {\"name\": \"value\"}}")
-            })?
-        };
-        let reference = reference(&path, &query)?;
-        let resolved = current.snapshot.resolve(&reference)?;
+        let request: RenderBody = crate::serve::http::json_object(&bytes, "a render request", true)
+            .map_err(|p| p.with_hint("send JSON like {\"variables\": {\"name\": \"value\"}}"))?;
+        let (reference, resolved) = crate::serve::prompts::resolve(&current, &path, &query)?;
         let compiled = state.compiled(&current, reference.id(), &resolved)?;
         let mut render = RenderRequest::new().strict(request.strict);
         if let Some(n) = request.test_case {
-            render = render.test_case(n);
+            render = render.test_case(n as usize);
         }
         let render = render.values(&request.variables)?;
         let outcome = render.render(&compiled)?;

@@ -28,8 +28,42 @@ use crate::write::{apply_to_branch, Branch, Edit};
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub String);
 
-/// A new version of a prompt.
+/// A new version of a prompt: the file's text, or the prompt as JSON.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum NewVersion {
+    /// The file's text.
+    Source(NewSource),
+    /// The prompt as JSON.
+    Prompt(NewPrompt),
+}
+
+/// A new version as the file's text.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct NewSource {
+    /// The change note: the commit message.
+    message: String,
+    /// The file's new text (YAML).
+    source: String,
+}
+
+/// A new version as the prompt in JSON, written as YAML.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct NewPrompt {
+    /// The change note: the commit message.
+    message: String,
+    /// The prompt, as `GET /v1/prompts/ID` gives it or as its file holds it.
+    #[schema(value_type = Object)]
+    prompt: Value,
+}
+
+/// A new version of a prompt, as read (the document's shape is [`NewVersion`]).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateBody {
     /// The change note: the commit message.
@@ -39,14 +73,16 @@ pub(crate) struct CreateBody {
     source: Option<String>,
     /// Or the prompt as JSON, written as YAML.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    prompt: Option<Value>,
+    prompt: Option<serde_json::Map<String, Value>>,
 }
 
 /// A version to point a default or label at.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PointBody {
+    /// The version (1-based).
+    #[serde(deserialize_with = "crate::serve::http::whole")]
+    #[schema(minimum = 1)]
     version: u32,
     /// The commit message (one naming the move when not given).
     #[serde(default)]
@@ -57,6 +93,7 @@ pub(crate) struct PointBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MessageBody {
+    /// The commit message (one naming the change when not given).
     #[serde(default)]
     message: Option<String>,
 }
@@ -331,16 +368,7 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(
     bytes: &[u8],
     what: &str,
 ) -> Result<T, Problem> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            "bad-body",
-            format!("the request body is not {what}: {e}"),
-        )
-    })
+    crate::serve::http::json_object(bytes, what, true)
 }
 
 /// A plain id: no `@`, and one a write may name (the library's rule, [`crate::write::check_id`]).
@@ -367,8 +395,8 @@ fn latest_etag(snapshot: &Snapshot, id: &str) -> Option<String> {
 /// Creates the next version of a prompt (or its first).
 #[utoipa::path(post, path = "/v1/prompts/{id}",
     params(("id" = String, Path, description = "The prompt id (it may contain `/`)")),
-    request_body = CreateBody,
-    responses((status = 201, body = Written), (status = 400, body = Problem), (status = 403, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    request_body = NewVersion,
+    responses((status = 201, body = Written, description = "committed: the new commit is served"), (status = 200, body = Written, description = "the same value again: nothing was committed"), (status = 400, body = Problem), (status = 403, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<Shared>,
     caller: Option<Extension<Caller>>,
@@ -378,9 +406,8 @@ pub(crate) async fn create(
 ) -> Response {
     let prepared = async {
         let bytes = read_body(body).await?;
-        let request: CreateBody = serde_json::from_slice(&bytes).map_err(|e| {
-            problem(StatusCode::BAD_REQUEST, "bad-body", format!("the request body is not a new version: {e}"))
-                .with_hint("send {\"message\": \"what changed\", \"source\": \"<the YAML>\"} or {\"message\": ..., \"prompt\": {...}}")
+        let request: CreateBody = crate::serve::http::json_object(&bytes, "a new version", false).map_err(|p| {
+            p.with_hint("send {\"message\": \"what changed\", \"source\": \"<the YAML>\"} or {\"message\": ..., \"prompt\": {...}}")
         })?;
         let id = plain_id(&path)?;
         crate::write::check_message(&request.message).map_err(Problem::from)?;
@@ -423,8 +450,8 @@ pub(crate) async fn create(
 /// history stays readable by version and commit.
 #[utoipa::path(delete, path = "/v1/prompts/{id}",
     params(("id" = String, Path, description = "The prompt id (it may contain `/`)")),
-    request_body(content = MessageBody, description = "An optional commit message"),
-    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+    request_body(content = Option<MessageBody>, description = "An optional commit message"),
+    responses((status = 201, body = Written, description = "committed: the new commit is served"), (status = 200, body = Written, description = "the same value again: nothing was committed"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
 pub(crate) async fn delete(
     State(state): State<Shared>,
     caller: Option<Extension<Caller>>,
@@ -497,14 +524,8 @@ async fn point_request(
             ));
         }
         if set {
-            let request: PointBody = serde_json::from_slice(&bytes).map_err(|e| {
-                problem(
-                    StatusCode::BAD_REQUEST,
-                    "bad-body",
-                    format!("the request body is not a version: {e}"),
-                )
-                .with_hint("send {\"version\": N}")
-            })?;
+            let request: PointBody = crate::serve::http::json_object(&bytes, "a version", false)
+                .map_err(|p| p.with_hint("send {\"version\": N}"))?;
             Ok((id, Some(request.version), request.message))
         } else {
             let request: MessageBody = parse_body(&bytes, "a commit message")?;
@@ -523,7 +544,7 @@ async fn point_request(
 #[utoipa::path(put, path = "/v1/manifest/defaults/{id}",
     params(("id" = String, Path, description = "The prompt id (it may contain `/`)")),
     request_body = PointBody,
-    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+    responses((status = 201, body = Written, description = "committed: the new commit is served"), (status = 200, body = Written, description = "the same value again: nothing was committed"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
 pub(crate) async fn set_default(
     State(state): State<Shared>,
     caller: Option<Extension<Caller>>,
@@ -537,8 +558,8 @@ pub(crate) async fn set_default(
 /// Removes a prompt's default: it gets its latest version again.
 #[utoipa::path(delete, path = "/v1/manifest/defaults/{id}",
     params(("id" = String, Path, description = "The prompt id (it may contain `/`)")),
-    request_body(content = MessageBody, description = "An optional commit message"),
-    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+    request_body(content = Option<MessageBody>, description = "An optional commit message"),
+    responses((status = 201, body = Written, description = "committed: the new commit is served"), (status = 200, body = Written, description = "the same value again: nothing was committed"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
 pub(crate) async fn unset_default(
     State(state): State<Shared>,
     caller: Option<Extension<Caller>>,
@@ -553,7 +574,7 @@ pub(crate) async fn unset_default(
 #[utoipa::path(put, path = "/v1/manifest/labels/{label}/{id}",
     params(("label" = String, Path, description = "The label"), ("id" = String, Path, description = "The prompt id (it may contain `/`)")),
     request_body = PointBody,
-    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+    responses((status = 201, body = Written, description = "committed: the new commit is served"), (status = 200, body = Written, description = "the same value again: nothing was committed"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
 pub(crate) async fn set_label(
     State(state): State<Shared>,
     caller: Option<Extension<Caller>>,
@@ -567,8 +588,8 @@ pub(crate) async fn set_label(
 /// Removes a label from a prompt.
 #[utoipa::path(delete, path = "/v1/manifest/labels/{label}/{id}",
     params(("label" = String, Path, description = "The label"), ("id" = String, Path, description = "The prompt id (it may contain `/`)")),
-    request_body(content = MessageBody, description = "An optional commit message"),
-    responses((status = 201, body = Written), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+    request_body(content = Option<MessageBody>, description = "An optional commit message"),
+    responses((status = 201, body = Written, description = "committed: the new commit is served"), (status = 200, body = Written, description = "the same value again: nothing was committed"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
 pub(crate) async fn unset_label(
     State(state): State<Shared>,
     caller: Option<Extension<Caller>>,

@@ -101,8 +101,8 @@ const RETRIES: usize = 5;
 /// [`plan`](crate::write::plan) does), built on that tip in the object database (no index or
 /// working copy is read or written), and published by compare-and-swap.
 ///
-/// - `precondition` is asked about each tip before the edit is planned on it: an `If-Match`
-///   check, say. Its error (an [`Error::Stale`]) is returned as it is, and nothing is written.
+/// - `precondition` is asked about each tip once the edit is planned on it (so a malformed
+///   edit is refused as such first): an `If-Match` check, say. Its error (an [`Error::Stale`]) is returned as it is, and nothing is written.
 /// - When the branch moved between the tip and the publish, the edit is planned again on the
 ///   new tip, unless the move changed what the edit is about: the prompt's file, or its own
 ///   entry of `defaults.yaml`. That is a [`Error::Conflict`], as it would silently undo
@@ -129,8 +129,10 @@ pub fn apply_to_branch(
                 )));
             }
         }
-        precondition(&tip)?;
+        // The request is checked whole first: a malformed one is refused as such, whatever
+        // the precondition says.
         let plan = crate::write::plan(&tip, edit.clone(), message)?;
+        precondition(&tip)?;
         if plan.is_noop() {
             return Ok(Landed {
                 plan,

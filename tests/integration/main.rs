@@ -5,6 +5,7 @@ mod common;
 mod analyze;
 mod cli;
 mod compat;
+mod contract;
 mod corpus;
 mod docs;
 mod hermetic;

@@ -508,10 +508,30 @@ fn problems_are_problem_json() {
         400,
         "usage",
     );
+    // Several names of a version must agree: a path and a query that name two versions name
+    // none; ones that name the same version are that version.
     check(
         &get(&server, "/v1/prompts/support/triage@2?version=1"),
-        400,
-        "usage",
+        404,
+        "bad-reference",
+    );
+    let agreeing = get(&server, "/v1/prompts/support/triage@2?version=2&version=1");
+    assert_eq!(agreeing.status, 200, "{}", agreeing.body);
+    assert_eq!(
+        agreeing.json()["version"],
+        2,
+        "the first of a repeated parameter counts"
+    );
+    // A path that is no reference names nothing, for reads: 404.
+    check(
+        &get(&server, "/v1/prompts/support/triage@"),
+        404,
+        "bad-reference",
+    );
+    check(
+        &get(&server, "/v1/versions/support/triage@2"),
+        404,
+        "unknown-prompt",
     );
     check(
         &get(&server, "/v1/prompts/support/triage?commit=xyz"),
@@ -524,7 +544,6 @@ fn problems_are_problem_json() {
         "usage",
     );
     check(&get(&server, "/v1/prompts?limit=0"), 400, "usage");
-    check(&get(&server, "/v1/versions/support/triage@2"), 400, "usage");
     check(&get(&server, "/v1/nothing"), 404, "no-route");
     // A path out of the root names no prompt, and reads nothing.
     check(
