@@ -82,7 +82,9 @@ fn the_api_keeps_its_published_contract_under_schemathesis() {
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--checks", "all"])
         .args(["-H", "Authorization: Bearer writer-token"])
-        .args(["--max-time", "60", "--workers", "2", "--seed", "20261206"])
+        // One worker: with two threads, CPython 3.11.7's parser (which hypothesis calls to
+        // describe a filter) fails with "AST constructor recursion depth mismatch".
+        .args(["--max-time", "60", "--workers", "1", "--seed", "1"])
         .args(["--request-timeout", "15"])
         .env("NO_COLOR", "1")
         .current_dir(dir.path())
