@@ -24,6 +24,16 @@ impl Registry {
 
     /// Resolves a reference to the working copy or a committed version.
     pub fn resolve(&self, reference: &Reference) -> Result<Resolved> {
+        // A prompt deleted at the tip has no default, latest or label any more, whatever the
+        // manifest still says: the CLI answers as a server does.
+        if reference.selector != Selector::Work && self.shared.repo.is_some() {
+            if let Ok(tip) = self.tip() {
+                let source = self.commit_source(tip)?;
+                let present = find_file(source.as_ref(), &reference.id, "").is_ok();
+                let manifest = self.manifest_shared()?;
+                self.refuse_deleted(reference, &manifest, present, tip)?;
+            }
+        }
         // The latest version, and a default the manifest does not pin, is the file at the tip:
         // no version numbers, and so no version index, are needed to render it.
         let latest_like = match reference.selector {
@@ -40,6 +50,42 @@ impl Registry {
             }
         }
         self.resolve_numbered(reference)
+    }
+
+    /// Refuses a reference that names a prompt deleted at `tip` (not `present` there) by
+    /// anything but a number or a commit: its versions stay readable as `ID@N`, but it has no
+    /// default, latest or label any more.
+    pub(crate) fn refuse_deleted(
+        &self,
+        reference: &Reference,
+        manifest: &crate::format::manifest::Manifest,
+        present: bool,
+        tip: ObjectId,
+    ) -> Result<()> {
+        let named_by_number = matches!(reference.selector, Selector::Version(_))
+            || matches!(&reference.selector, Selector::Name(name) if manifest.labels.get(name.as_str()).is_none_or(|l| !l.contains_key(&reference.id)));
+        if named_by_number || present {
+            return Ok(());
+        }
+        let versions = self
+            .versions(&reference.id)
+            .map(|(_, v)| v.len())
+            .unwrap_or(0);
+        if versions == 0 {
+            return Ok(());
+        }
+        Err(Error::BadReference {
+            reference: reference.to_string(),
+            reason: format!(
+                "`{}` was deleted before commit {}",
+                reference.id,
+                tip.short()
+            ),
+            available: format!(
+                "its versions stay readable: `{}@1` to `{}@{versions}`",
+                reference.id, reference.id
+            ),
+        })
     }
 
     /// Resolves a reference to the working copy or a numbered version (never to

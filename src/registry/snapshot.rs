@@ -110,31 +110,9 @@ impl Snapshot {
                 self.commit.short()
             )));
         }
-        let named_by_number = matches!(reference.selector, Selector::Version(_))
-            || matches!(&reference.selector, Selector::Name(name) if self.manifest.labels.get(name.as_str()).is_none_or(|l| !l.contains_key(&reference.id)));
-        if !named_by_number && !self.discovery.prompts.contains_key(&reference.id) {
-            // Deleted at this commit: its versions stay readable by number or commit, but it
-            // has no default or latest any more.
-            let versions = self
-                .registry
-                .versions(&reference.id)
-                .map(|(_, v)| v.len())
-                .unwrap_or(0);
-            if versions > 0 {
-                return Err(Error::BadReference {
-                    reference: reference.to_string(),
-                    reason: format!(
-                        "`{}` was deleted before commit {}",
-                        reference.id,
-                        self.commit.short()
-                    ),
-                    available: format!(
-                        "its versions stay readable: `{}@1` to `{}@{versions}`",
-                        reference.id, reference.id
-                    ),
-                });
-            }
-        }
+        let present = self.discovery.prompts.contains_key(&reference.id);
+        self.registry
+            .refuse_deleted(reference, &self.manifest, present, self.commit)?;
         match self.registry.resolve_numbered(reference)? {
             Resolved::Work => Err(Error::NoHistory(format!(
                 "`{}` has no committed versions at commit {}",

@@ -1040,4 +1040,25 @@ fn a_manifest_entry_for_a_deleted_prompt_is_a_finding() {
         "{}",
         stdout(&out)
     );
+    // The CLI resolves it as a server does: no default any more, its versions by number.
+    let out = run(repo.path(), &["render", "a"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        err.contains("cannot resolve `a`: `a` was deleted before commit"),
+        "{err}"
+    );
+    assert!(err.contains("its versions stay readable: `a@1`"), "{err}");
+    let out = run(repo.path(), &["render", "a@1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let server = crate::serve::Server::start(&repo, &[]);
+    let served = crate::serve::get(&server, "/v1/prompts/a");
+    assert_eq!(served.status, 404, "{}", served.body);
+    assert_eq!(
+        served.json()["type"],
+        "urn:promptreg:problem:bad-reference",
+        "{}",
+        served.body
+    );
+    assert_eq!(crate::serve::get(&server, "/v1/prompts/a@1").status, 200);
 }
