@@ -1,6 +1,6 @@
 //! HTTP as caches and proxies expect it: problem+json errors (RFC 9457) mapped from the
-//! library's error kinds in one place, strong ETags, `If-None-Match`, and the two caching
-//! policies (immutable versions; short-lived defaults, labels and lists).
+//! library's error kinds in one place, strong ETags, `If-None-Match`, and the caching
+//! policy (every document short-lived and revalidated by ETag).
 
 // A problem becomes the response at once: its size is paid once per failed request.
 #![allow(clippy::result_large_err)]
@@ -12,8 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::diagnostic::Diagnostic;
 use crate::error::{Error, ErrorKind};
 
-/// A version by number never changes: caches may keep it for a year without asking.
-pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Defaults, labels and lists move with the history: a few seconds, then revalidate.
 pub(crate) const SHORT: &str = "public, max-age=5, must-revalidate";
 

@@ -18,9 +18,7 @@ use crate::registry::reference::{Reference, Selector};
 use crate::registry::Resolved;
 use crate::render::CompiledPrompt;
 use crate::serve::current::Current;
-use crate::serve::http::{
-    cached_json, etag, id_tag, to_json, to_json_vec, Params, Problem, IMMUTABLE, SHORT,
-};
+use crate::serve::http::{cached_json, etag, id_tag, to_json, to_json_vec, Params, Problem, SHORT};
 use crate::serve::state::Shared;
 
 // ---------------------------------------------------------------------------------------
@@ -138,9 +136,46 @@ pub(crate) struct PromptDoc {
     tokens: usize,
     /// The file's text.
     source: String,
+    /// Whether applications get this version by default (the manifest's default, else the
+    /// latest).
+    default: bool,
+    /// The labels of `defaults.yaml` that point at this version.
+    labels: Vec<String>,
     /// With `expand=versions`: every version, newest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     versions: Option<Vec<VersionDoc>>,
+}
+
+/// Whether version `number` of `id` is its default at the served commit, and which labels
+/// point at it.
+fn marks(
+    current: &Current,
+    index: Option<&VersionIndex>,
+    id: &str,
+    number: Option<u32>,
+) -> (bool, Vec<String>) {
+    let Some(number) = number else {
+        return (false, Vec::new());
+    };
+    let manifest = current.snapshot.manifest();
+    let present = current.snapshot.discovery().prompts.contains_key(id);
+    let latest = index.and_then(|index| {
+        index
+            .file_of(id)
+            .map(|file| index.versions(&file).len() as u32)
+    });
+    let default = present
+        && match manifest.defaults.get(id) {
+            Some(pinned) => *pinned == number,
+            None => latest == Some(number),
+        };
+    let labels = manifest
+        .labels
+        .iter()
+        .filter(|(_, ids)| present && ids.get(id) == Some(&number))
+        .map(|(label, _)| label.clone())
+        .collect();
+    (default, labels)
 }
 
 /// The references a path (`ID` or `ID@SELECTOR`) and a query name: one, or the default.
@@ -299,6 +334,7 @@ fn versions_of(current: &Current, index: &VersionIndex, id: &str) -> Vec<Version
 fn prompt_doc(
     compiled: &CompiledPrompt,
     facts: &Facts<'_>,
+    marks: (bool, Vec<String>),
     versions: Option<Vec<VersionDoc>>,
 ) -> PromptDoc {
     let prompt = compiled.prompt();
@@ -361,6 +397,8 @@ fn prompt_doc(
         }),
         tokens,
         source: compiled.source_text().to_string(),
+        default: marks.0,
+        labels: marks.1,
         versions,
     }
 }
@@ -401,28 +439,32 @@ pub(crate) async fn prompt(
         let compiled = state.compiled(&current, reference.id(), &resolved)?;
         let index = index_of(&current)?;
         let facts = facts(&current, index, &compiled, &resolved)?;
-        // A version by number never changes; with the list of versions it grows. The id is
-        // part of the validator (and so of the body cache's key): two prompts with the same
-        // text at one commit are two documents.
-        let immutable = matches!(reference.selector(), Selector::Version(_)) && !expand;
+        // The validator names everything the document says: the id (two prompts with the same
+        // text at one commit are two documents), the version's commit and blob, and the
+        // manifest its default and label marks come from; with the list of versions, the
+        // served commit. The marks move, so no document is `immutable`.
         let id = id_tag(reference.id());
         let tag = if expand {
             etag(&["p", &id, &facts.commit, &facts.blob, "x", &current.commit])
         } else {
-            etag(&["p", &id, &facts.commit, &facts.blob])
+            etag(&["p", &id, &facts.commit, &facts.blob, &current.manifest_blob])
         };
-        let cache = if immutable { IMMUTABLE } else { SHORT };
+        let cache = SHORT;
+        let marks = marks(&current, index, reference.id(), facts.number);
         Ok(cached_json(&headers, &tag, cache, || {
             if expand {
                 let versions = index.map(|index| versions_of(&current, index, reference.id()));
                 return to_json(&prompt_doc(
                     &compiled,
                     &facts,
+                    marks,
                     Some(versions.unwrap_or_default()),
                 ));
             }
             // One version's document never changes: it is built once.
-            state.body(&tag, || to_json_vec(&prompt_doc(&compiled, &facts, None)))
+            state.body(&tag, || {
+                to_json_vec(&prompt_doc(&compiled, &facts, marks, None))
+            })
         }))
     };
     answer().unwrap_or_else(IntoResponse::into_response)

@@ -10,7 +10,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use std::sync::Arc;
@@ -364,6 +364,50 @@ async fn write(
     }
 }
 
+/// The fields of a prompt's document (`GET /v1/prompts/ID`) that describe where and what a
+/// version is, rather than what its file says.
+const READ_ONLY: [&str; 14] = [
+    "id", "file", "version", "commit", "blob", "author", "email", "time", "message", "tokens",
+    "source", "default", "labels", "versions",
+];
+
+/// A prompt as its file holds it, from either the file's form or the document `GET` returns:
+/// the read-only fields dropped, `variables` as a mapping by name, messages without their
+/// token counts, and nothing empty or null. So a document can be sent back as it was read.
+fn file_form(mut prompt: Map<String, Value>) -> Map<String, Value> {
+    for field in READ_ONLY {
+        prompt.remove(field);
+    }
+    if let Some(Value::Array(variables)) = prompt.get("variables").cloned() {
+        let mut by_name = Map::new();
+        for variable in variables {
+            let Value::Object(mut variable) = variable else {
+                continue;
+            };
+            let Some(Value::String(name)) = variable.remove("name") else {
+                continue;
+            };
+            variable.retain(|_, v| !v.is_null());
+            by_name.insert(name, Value::Object(variable));
+        }
+        prompt.insert("variables".into(), Value::Object(by_name));
+    }
+    if let Some(Value::Array(messages)) = prompt.get_mut("messages") {
+        for message in messages.iter_mut() {
+            if let Value::Object(message) = message {
+                message.remove("tokens");
+            }
+        }
+    }
+    prompt.retain(|_, v| match v {
+        Value::Null => false,
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(fields) => !fields.is_empty(),
+        _ => true,
+    });
+    prompt
+}
+
 fn parse_body<T: for<'de> Deserialize<'de> + Default>(
     bytes: &[u8],
     what: &str,
@@ -384,11 +428,13 @@ fn latest_etag(snapshot: &Snapshot, id: &str) -> Option<String> {
     let index = snapshot.index().ok()?;
     let file = index.file_of(id)?;
     let version = index.versions(&file).last()?;
+    let manifest = crate::serve::current::manifest_blob(snapshot).ok()?;
     Some(etag(&[
         "p",
         &crate::serve::http::id_tag(id),
         &index.commit(version).id.to_string(),
         &version.blob.to_string(),
+        &manifest,
     ]))
 }
 
@@ -413,7 +459,7 @@ pub(crate) async fn create(
         crate::write::check_message(&request.message).map_err(Problem::from)?;
         let text = match (request.source, request.prompt) {
             (Some(text), None) => text,
-            (None, Some(prompt)) => serde_yaml::to_string(&prompt).map_err(|e| {
+            (None, Some(prompt)) => serde_yaml::to_string(&file_form(prompt)).map_err(|e| {
                 problem(
                     StatusCode::BAD_REQUEST,
                     "bad-body",

@@ -907,3 +907,58 @@ fn the_cli_and_the_server_make_the_same_commits() {
         "# pins\ndefaults:\n  a: 1\n"
     );
 }
+
+/// A prompt's document says whether it is the default and which labels point at it, and what
+/// `GET` returns can be sent back to `POST` as the prompt, unchanged.
+#[test]
+fn a_document_says_its_marks_and_can_be_written_back_as_read() {
+    let repo = repo();
+    let dir = crate::common::tempdir();
+    let server = writing_server(&repo, dir.path(), "release");
+    let two = json!({"message": "two", "source": "template: \"two {{ x }}\"\nvariables:\n  x: { type: integer, default: 3, description: The x }\ntestData:\n  - x: 1\n"});
+    let made = send(&server, "POST", "/v1/prompts/a", Some(WRITER), &two, None);
+    assert_eq!(made.status, 201, "{}", made.body);
+    let marks = |path: &str| {
+        let doc = read(&server, path).json();
+        (doc["default"].clone(), doc["labels"].clone())
+    };
+    assert_eq!(marks("/v1/prompts/a@1"), (json!(false), json!([])));
+    assert_eq!(marks("/v1/prompts/a"), (json!(true), json!([])));
+    let label = send(
+        &server,
+        "PUT",
+        "/v1/manifest/labels/prod/a",
+        Some(WRITER),
+        &json!({"version": 1}),
+        None,
+    );
+    assert_eq!(label.status, 201, "{}", label.body);
+    assert_eq!(marks("/v1/prompts/a@1"), (json!(false), json!(["prod"])));
+    let pinned = send(
+        &server,
+        "PUT",
+        "/v1/manifest/defaults/a",
+        Some(WRITER),
+        &json!({"version": 1}),
+        None,
+    );
+    assert_eq!(pinned.status, 201, "{}", pinned.body);
+    assert_eq!(marks("/v1/prompts/a@1"), (json!(true), json!(["prod"])));
+    assert_eq!(marks("/v1/prompts/a@2"), (json!(false), json!([])));
+    // Version 2 as read, sent back as the prompt: the same prompt again, as version 3.
+    let read_back = read(&server, "/v1/prompts/a@2").json();
+    let again = json!({"message": "round trip", "prompt": read_back});
+    let written = send(&server, "POST", "/v1/prompts/a", Some(WRITER), &again, None);
+    assert_eq!(written.status, 201, "{}", written.body);
+    assert_eq!(written.json()["version"], 3, "{}", written.body);
+    let three = read(&server, "/v1/prompts/a@3").json();
+    for field in [
+        "template",
+        "variables",
+        "testData",
+        "modelParameters",
+        "tags",
+    ] {
+        assert_eq!(three[field], read_back[field], "{field}");
+    }
+}
