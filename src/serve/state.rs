@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::git::oid::ObjectId;
 use crate::model::cache::CachedClient;
 use crate::registry::{Registry, Resolved};
@@ -109,6 +109,42 @@ pub(crate) struct State {
     pub root: String,
 }
 
+/// How far back a replica looks for a commit that loads when its remote's tip does not.
+const LOOK_BACK: usize = 100;
+
+/// The newest first-parent ancestor of the registry's tip that loads, and the tip's failure
+/// (as the server reports it while degraded). `err` is why the tip itself did not load.
+fn last_good(registry: &Registry, err: Error) -> Result<(Current, Option<(String, String)>)> {
+    let Some(tip) = registry.current_tip()? else {
+        return Err(err);
+    };
+    let mut next = tip;
+    for _ in 0..LOOK_BACK {
+        let parent = {
+            let Some(repo) = registry.repo() else {
+                return Err(err);
+            };
+            let objects = repo.objects()?;
+            let links = objects.commit_links(next)?;
+            links.first_parent
+        };
+        let Some(parent) = parent else {
+            break;
+        };
+        next = parent;
+        if let Ok(current) = Current::load(&registry.at_rev(&parent.to_string()), None) {
+            let why = format!(
+                "commit {} does not load: {err}; serving {}, the newest commit before it that does",
+                tip.short(),
+                parent.short()
+            );
+            tracing::warn!(tip = %tip, serving = %parent, error = %err, "the remote's tip does not load; starting from an older commit");
+            return Ok((current, Some((tip.to_string(), why))));
+        }
+    }
+    Err(err)
+}
+
 impl State {
     pub(crate) fn new(
         registry: Registry,
@@ -120,8 +156,16 @@ impl State {
         max_event_streams: usize,
     ) -> Result<State> {
         let started = Instant::now();
-        let current = Current::load(&registry, None)?;
+        let (current, failed) = match Current::load(&registry, None) {
+            Ok(current) => (current, None),
+            // A replica whose remote's tip does not load starts from the newest commit before
+            // it that does, and says so: replicas can restart and scale out while someone fixes
+            // the remote.
+            Err(err) if follow.is_some() => last_good(&registry, err)?,
+            Err(err) => return Err(err),
+        };
         metrics.snapshot(&current.commit, None, started.elapsed());
+        metrics.degraded(failed.is_some());
         Ok(State {
             root: registry.root().display().to_string(),
             registry,
@@ -134,7 +178,7 @@ impl State {
             analyst,
             events: crate::serve::events::Events::new(max_event_streams),
             following: follow.map(crate::serve::follow::Following::new),
-            failed_tip: Mutex::new(None),
+            failed_tip: Mutex::new(failed),
             write_lock: Mutex::new(()),
             refreshing: Mutex::new(()),
         })

@@ -430,6 +430,19 @@ fn faults_keep_the_last_snapshot_and_recover() {
         2,
         "the last good snapshot"
     );
+    // A new replica (scaling out while the tip is broken) starts from the newest commit that
+    // loads, and says so.
+    let fresh = Replica::start(&remote, "3600");
+    let ready = fresh.get("/readyz").json();
+    assert_eq!(ready["degraded"], true, "{ready}");
+    assert!(
+        ready["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("does not load")
+                && r.contains("the newest commit before it that does")),
+        "{ready}"
+    );
+    assert_eq!(fresh.get("/v1/prompts/a").json()["version"], 2);
     remote.push(
         &[("defaults.yaml", Some("defaults:\n  a: 1\n"))],
         "Fix manifest",
@@ -439,6 +452,10 @@ fn faults_keep_the_last_snapshot_and_recover() {
         a.json()["version"] == 1
     });
     assert_eq!(replica.get("/readyz").json()["degraded"], false);
+    fresh.signed_hook();
+    fresh.until("/readyz", "the new replica recovered", |a| {
+        a.json()["degraded"] == false
+    });
 }
 
 /// A free loopback port.
