@@ -1,6 +1,11 @@
 //! Change events: for every snapshot swapped in, which prompts gained versions and which
 //! defaults and labels moved, sent as Server-Sent Events (`GET /v1/events`) with
 //! `Last-Event-ID` resumption, so a client's cache drops exactly what changed.
+//!
+//! An event's id is the commit it brings the client to: the same on every replica of one
+//! history and across restarts. A client that resumes from a commit the server has an event
+//! for gets the events after it; from any other id (a restart, another replica, a rewritten
+//! history, an id from the future) it gets a `resync` event, never silence.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -50,6 +55,47 @@ pub(crate) struct Change {
     /// Prompts that appeared, and that went.
     added: Vec<String>,
     removed: Vec<String>,
+    /// After a history rewrite (a force-push): the versions whose content changed, or that no
+    /// longer exist, by number. A cache of `ID@N` drops exactly these.
+    rewritten: Vec<Gained>,
+}
+
+/// The versions of `old` whose content differs in `new`, or that `new` does not have: empty
+/// unless the history was rewritten (an extended history keeps every version as it was).
+fn rewritten(old: &Current, new: &Current) -> Vec<Gained> {
+    let (Ok(before), Ok(after)) = (old.snapshot.index(), new.snapshot.index()) else {
+        return Vec::new();
+    };
+    let mut changed: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    let ids: BTreeMap<&str, &str> = old
+        .snapshot
+        .discovery()
+        .prompts
+        .iter()
+        .chain(new.snapshot.discovery().prompts.iter())
+        .map(|(id, file)| (file.as_str(), id.as_str()))
+        .collect();
+    for (file, versions) in &before.files {
+        let now = after.versions(file);
+        for version in versions.iter() {
+            let same = (version.number as usize)
+                .checked_sub(1)
+                .and_then(|i| now.get(i))
+                .is_some_and(|v| {
+                    v.blob == version.blob && after.commit(v).id == before.commit(version).id
+                });
+            if !same {
+                let id = ids
+                    .get(file.as_str())
+                    .map_or_else(|| file.clone(), |id| id.to_string());
+                changed.entry(id).or_default().push(version.number);
+            }
+        }
+    }
+    changed
+        .into_iter()
+        .map(|(id, versions)| Gained { id, versions })
+        .collect()
 }
 
 /// What changed from `old` to `new`.
@@ -68,6 +114,7 @@ pub(crate) fn diff(seq: u64, old: &Current, new: &Current) -> Change {
         labels: Vec::new(),
         added: Vec::new(),
         removed: Vec::new(),
+        rewritten: rewritten(old, new),
     };
     for id in ids {
         let (b, a) = (before.get(id), after.get(id));
@@ -195,21 +242,52 @@ impl Events {
         let _ = self.sender.send(change);
     }
 
-    pub(crate) fn since(&self, seq: u64) -> Vec<Arc<Change>> {
+    /// What a client that last saw the event `id` (a commit) missed: the events after the
+    /// newest one for that commit, or `None` when no kept event has that id (the server
+    /// restarted, the id is another replica's, or the history was rewritten).
+    pub(crate) fn after(&self, id: &str) -> Option<Vec<Arc<Change>>> {
         let kept = self
             .kept
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.iter().filter(|c| c.seq > seq).cloned().collect()
+        if let Some(at) = kept.iter().rposition(|c| c.commit == id) {
+            return Some(kept.iter().skip(at + 1).cloned().collect());
+        }
+        // An id the server gave without an event (a resync's): the events from the state it
+        // names on.
+        let from = kept.iter().rposition(|c| c.previous == id)?;
+        Some(kept.iter().skip(from).cloned().collect())
     }
 }
 
 pub(crate) fn event(change: &Change) -> Event {
     let data = serde_json::to_string(change).unwrap_or_default();
     Event::default()
-        .id(change.seq.to_string())
+        .id(change.commit.clone())
         .event("snapshot")
         .data(data)
+}
+
+/// Told to a client that resumes from an id the server has no event for: what it holds may be
+/// out of date in ways no event here says, so it should drop its cache.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Resync {
+    /// The commit served now (the event's id).
+    commit: String,
+    /// The id the client resumed from.
+    after: String,
+    /// Why.
+    reason: String,
+}
+
+pub(crate) fn resync(commit: &str, after: &str) -> Event {
+    let data = serde_json::to_string(&Resync {
+        commit: commit.to_string(),
+        after: after.to_string(),
+        reason: "this server has no event for that id (it restarted, the id is another server's, or the history was rewritten): drop what you hold and read again".into(),
+    })
+    .unwrap_or_default();
+    Event::default().id(commit).event("resync").data(data)
 }
 
 #[cfg(test)]

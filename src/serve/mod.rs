@@ -304,6 +304,9 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
             .local_addr()
             .map_err(|e| Error::io(format!("address {}", options.listen), e))?;
         ready(addr);
+        if let Some(why) = state.degraded() {
+            tracing::warn!(reason = %why, "serving degraded from the start");
+        }
         let refresher = tokio::spawn(follow_tip(state.clone()));
         let follower = tokio::spawn(follow_remote(state.clone()));
         accept(listener, router(state.clone()), &state).await;

@@ -17,14 +17,14 @@ use crate::serve::state::Shared;
 
 /// The change events, from after `Last-Event-ID` when it is given.
 #[utoipa::path(tag = "api", get, path = "/v1/events",
-    params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (an event's id is the commit it brings you to): the events after it, or a `resync` event when the server has none for that id")),
     responses((status = 200, description = "`text/event-stream`: one `snapshot` event per new snapshot, its data a `Change` (JSON)", body = String, content_type = "text/event-stream"), (status = 503, body = Problem, description = "every event stream the server keeps open is taken (`Retry-After`)")))]
 pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let after: u64 = headers
+    let after: Option<String> = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
     // Each stream holds a connection and a receiver for as long as the client likes: their
     // number is bounded, and one over the bound is told to come back.
     let Some(slot) = state.events.open_stream() else {
@@ -44,12 +44,27 @@ pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> R
     // Subscribe first, then replay what was kept: nothing falls between the two, and what
     // is in both is sent once.
     let receiver = state.events.sender.subscribe();
-    let replay = state.events.since(after);
-    let last = replay.last().map_or(after, |c| c.seq);
+    let current = state.current.load_full();
+    let (replay, resync) = match after.as_deref() {
+        // A new client, or one that saw the commit served now: only what comes.
+        None => (Vec::new(), None),
+        Some(id) if id == current.commit => (Vec::new(), None),
+        Some(id) => match state.events.after(id) {
+            Some(missed) => (missed, None),
+            None => (
+                Vec::new(),
+                Some(crate::serve::events::resync(&current.commit, id)),
+            ),
+        },
+    };
+    // What the receiver holds that was replayed too is sent once.
+    let last = replay.last().map_or(0, |c| c.seq);
     let replayed = futures_util::stream::iter(
-        replay
-            .into_iter()
-            .map(|c| Ok::<Event, Infallible>(crate::serve::events::event(&c))),
+        resync.into_iter().map(Ok::<Event, Infallible>).chain(
+            replay
+                .into_iter()
+                .map(|c| Ok::<Event, Infallible>(crate::serve::events::event(&c))),
+        ),
     );
     let closing = state.events.closing.subscribe();
     let live = futures_util::stream::unfold(

@@ -138,7 +138,6 @@ fn last_good(registry: &Registry, err: Error) -> Result<(Current, Option<(String
                 tip.short(),
                 parent.short()
             );
-            tracing::warn!(tip = %tip, serving = %parent, error = %err, "the remote's tip does not load; starting from an older commit");
             return Ok((current, Some((tip.to_string(), why))));
         }
     }

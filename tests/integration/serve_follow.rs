@@ -297,10 +297,23 @@ fn a_replica_follows_pushes_through_the_hook_and_the_interval() {
         200,
         "b is back in the rewritten history"
     );
+    // Rewritten again: version 3 of `a` now has other content.
+    std::fs::write(remote.path("work/a.prompt.yaml"), prompt("amended")).expect("write");
+    remote.git(
+        &["commit", "--quiet", "--amend", "-am", "a: amended"],
+        "work",
+    );
+    remote.git(&["push", "--quiet", "--force", "origin", "main"], "work");
+    replica.signed_hook();
+    replica.until("/v1/prompts/a@3", "the amended version", |a| {
+        a.json()["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("amended"))
+    });
 
     std::thread::sleep(Duration::from_millis(300));
     let seen = events.lock().map(|e| e.clone()).unwrap_or_default();
-    assert!(seen.len() >= 3, "{seen:?}");
+    assert!(seen.len() >= 4, "{seen:?}");
     assert_eq!(
         seen[0]["versions"],
         serde_json::json!([{"id": "a", "versions": [2]}])
@@ -319,13 +332,38 @@ fn a_replica_follows_pushes_through_the_hook_and_the_interval() {
     );
     assert_eq!(seen[1]["removed"], serde_json::json!(["b"]));
     assert_eq!(seen[2]["added"], serde_json::json!(["b"]));
-    // Resuming after the first event replays the rest, and only the rest.
-    let resumed = read_for_a_while(&replica.base, "/v1/events", &[("Last-Event-ID", "1")]);
+    // A rewrite names the versions whose content changed or vanished: none when it only
+    // dropped a commit that changed no prompt file, `a@3` when that version was amended.
+    assert_eq!(seen[0]["rewritten"], serde_json::json!([]));
+    assert_eq!(seen[2]["rewritten"], serde_json::json!([]), "{}", seen[2]);
+    assert_eq!(
+        seen[3]["rewritten"],
+        serde_json::json!([{"id": "a", "versions": [3]}]),
+        "{}",
+        seen[3]
+    );
+    // An event's id is the commit it brings the client to: resuming after the first event
+    // replays the rest, and only the rest.
+    let commit = |i: usize| seen[i]["commit"].as_str().unwrap_or_default().to_string();
+    let first = commit(0);
+    let resumed = read_for_a_while(&replica.base, "/v1/events", &[("Last-Event-ID", &first)]);
     let ids: Vec<&str> = resumed
         .lines()
         .filter_map(|l| l.strip_prefix("id: "))
         .collect();
-    assert_eq!(ids, ["2", "3"], "{resumed}");
+    assert_eq!(ids, [commit(1), commit(2), commit(3)], "{resumed}");
+    // An id the server has no event for (another replica's, one from before a restart, one
+    // from the future) is a `resync`, never silence.
+    let unknown = read_for_a_while(&replica.base, "/v1/events", &[("Last-Event-ID", "7")]);
+    assert!(unknown.contains("event: resync"), "{unknown}");
+    assert!(unknown.contains(&format!("id: {}", commit(3))), "{unknown}");
+    // The commit served now: nothing missed, nothing sent.
+    let current = read_for_a_while(
+        &replica.base,
+        "/v1/events",
+        &[("Last-Event-ID", &commit(3))],
+    );
+    assert!(!current.contains("event:"), "{current}");
 }
 
 #[test]
