@@ -51,7 +51,7 @@ impl Registry {
             commit,
             discovery,
             manifest,
-            compiled: Mutex::new(BTreeMap::new()),
+            compiled: Mutex::new(Compiled::default()),
         })
     }
 }
@@ -67,8 +67,40 @@ pub struct Snapshot {
     pub(super) discovery: Discovery,
     pub(super) manifest: Manifest,
     /// Compiled prompts by id and version number.
-    pub(super) compiled: Mutex<BTreeMap<(String, u32), Arc<CompiledPrompt>>>,
+    pub(super) compiled: Mutex<Compiled>,
 }
+
+/// The compiled prompts a snapshot keeps, and their size (by [`CompiledPrompt::footprint`]).
+#[derive(Debug, Default)]
+pub(super) struct Compiled {
+    by_version: BTreeMap<(String, u32), Arc<CompiledPrompt>>,
+    bytes: usize,
+}
+
+impl Compiled {
+    /// Keeps `compiled`; past a bound (`max` entries or `max_bytes`), the cache starts again
+    /// empty first.
+    fn keep(
+        &mut self,
+        key: (String, u32),
+        compiled: Arc<CompiledPrompt>,
+        max: usize,
+        max_bytes: usize,
+    ) {
+        let size = compiled.footprint();
+        if self.by_version.len() >= max || self.bytes.saturating_add(size) > max_bytes {
+            self.by_version.clear();
+            self.bytes = 0;
+        }
+        if self.by_version.insert(key, compiled).is_none() {
+            self.bytes = self.bytes.saturating_add(size);
+        }
+    }
+}
+
+/// How many bytes of compiled prompts a snapshot keeps: a registry of large prompts cannot
+/// fill the memory through it.
+pub(super) const MAX_COMPILED_BYTES: usize = 256 << 20;
 
 /// How many compiled prompts a snapshot keeps.
 pub(super) const MAX_COMPILED: usize = 1024;
@@ -132,7 +164,7 @@ impl Snapshot {
             _ => 0,
         };
         let key = (reference.id.clone(), number);
-        if let Some(found) = self.compiled_prompts().get(&key) {
+        if let Some(found) = self.compiled_prompts().by_version.get(&key) {
             return Ok((resolved, found.clone()));
         }
         let compiled = Arc::new(
@@ -140,17 +172,12 @@ impl Snapshot {
                 .load_resolved(&reference.id, &resolved)?
                 .compile()?,
         );
-        let mut kept = self.compiled_prompts();
-        if kept.len() >= MAX_COMPILED {
-            kept.clear();
-        }
-        kept.insert(key, compiled.clone());
+        self.compiled_prompts()
+            .keep(key, compiled.clone(), MAX_COMPILED, MAX_COMPILED_BYTES);
         Ok((resolved, compiled))
     }
 
-    pub(super) fn compiled_prompts(
-        &self,
-    ) -> std::sync::MutexGuard<'_, BTreeMap<(String, u32), Arc<CompiledPrompt>>> {
+    pub(super) fn compiled_prompts(&self) -> std::sync::MutexGuard<'_, Compiled> {
         // A cache: a panic while it was held leaves it usable.
         self.compiled
             .lock()
@@ -196,4 +223,38 @@ pub fn marked_versions<'a>(
                 .collect(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::registry::snapshot::*;
+
+    fn compiled(text: &str) -> Arc<CompiledPrompt> {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("p.prompt.yaml"), text).expect("write");
+        let loaded = Registry::open(dir.path())
+            .and_then(|r| r.load_work("p"))
+            .expect("loads");
+        Arc::new(loaded.compile().expect("compiles"))
+    }
+
+    #[test]
+    fn the_compiled_cache_is_bounded_by_bytes_and_entries() {
+        let big = compiled(&format!("template: \"{}\"\n", "x".repeat(100_000)));
+        let size = big.footprint();
+        let mut kept = Compiled::default();
+        kept.keep(("a".into(), 1), big.clone(), 100, size * 2);
+        kept.keep(("a".into(), 2), big.clone(), 100, size * 2);
+        assert_eq!((kept.by_version.len(), kept.bytes), (2, size * 2));
+        // A third would pass the bytes: the cache starts again with it alone.
+        kept.keep(("a".into(), 3), big.clone(), 100, size * 2);
+        assert_eq!((kept.by_version.len(), kept.bytes), (1, size));
+        // And by entries.
+        let small = compiled("template: hi\n");
+        let mut kept = Compiled::default();
+        for n in 0..3 {
+            kept.keep(("b".into(), n), small.clone(), 2, usize::MAX);
+        }
+        assert_eq!(kept.by_version.len(), 1);
+    }
 }
