@@ -72,7 +72,7 @@ pub(crate) struct RenderedMessage {
 /// Renders a prompt at its default, or at the version the path or query names.
 #[utoipa::path(tag = "api", post, path = "/v1/render/{id}",
     params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), VersionQuery),
-    request_body = RenderBody,
+    request_body(content = Option<RenderBody>, description = "Optional: the values, a test case, strictness"),
     responses((status = 200, body = RenderDoc), (status = 400, body = Problem), (status = 404, body = Problem), (status = 408, body = Problem, description = "the render did not finish within the request's time limit"), (status = 413, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem, description = "every render slot stayed taken (`Retry-After`)")))]
 pub(crate) async fn render(
     State(state): State<Shared>,
