@@ -83,7 +83,7 @@ pub struct Applied {
 /// Commits `plan` on the registry's `HEAD` as one transaction, and brings the working copy
 /// along: what `promptreg commit`, `set-default --commit` and `delete` do, for any program.
 ///
-/// - In a working copy, the commit is made through git's index ([`commit_to_index`]): every
+/// - In a working copy, the commit is made through git's index (as `git commit` of those files alone would): every
 ///   other staged and unstaged change stays as it was. Then the prompt's working file gets the
 ///   committed text (or goes, for a delete) and `defaults.yaml` in the working copy gets the
 ///   same edit, under its lock, so its uncommitted lines stay. A prompt whose working file
