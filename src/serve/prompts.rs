@@ -450,20 +450,21 @@ pub(crate) async fn prompt(
             etag(&["p", &id, &facts.commit, &facts.blob, &current.manifest_blob])
         };
         let cache = SHORT;
-        let marks = marks(&current, index, reference.id(), facts.number);
+        // The marks are read only when a body is built: a 304 needs none.
+        let marks = || marks(&current, index, reference.id(), facts.number);
         Ok(cached_json(&headers, &tag, cache, || {
             if expand {
                 let versions = index.map(|index| versions_of(&current, index, reference.id()));
                 return to_json(&prompt_doc(
                     &compiled,
                     &facts,
-                    marks,
+                    marks(),
                     Some(versions.unwrap_or_default()),
                 ));
             }
             // One version's document never changes: it is built once.
             state.body(&tag, || {
-                to_json_vec(&prompt_doc(&compiled, &facts, marks, None))
+                to_json_vec(&prompt_doc(&compiled, &facts, marks(), None))
             })
         }))
     };
