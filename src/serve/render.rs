@@ -132,7 +132,7 @@ pub(crate) async fn render(
     // the async workers stay free (`/healthz` answers while hostile renders run), and under the
     // request's time limit.
     let started = std::time::Instant::now();
-    let limit = crate::serve::http::REQUEST_TIMEOUT;
+    let limit = render_limit();
     let Ok(Ok(permit)) = tokio::time::timeout(limit, renders().clone().acquire_owned()).await
     else {
         return busy();
@@ -152,10 +152,26 @@ pub(crate) async fn render(
         Err(_) => Problem::new(
             StatusCode::REQUEST_TIMEOUT,
             "timeout",
-            format!("the render did not finish within {} s", limit.as_secs()),
+            format!("the render did not finish within {} ms", limit.as_millis()),
         )
         .into_response(),
     }
+}
+
+/// How long a render may take, waiting for a slot included: the request's time limit.
+/// `PROMPTREG_TEST_RENDER_LIMIT_MS` shortens it, so that the test suite can reach the 408 and
+/// the 503 with renders that take a fraction of a second.
+fn render_limit() -> std::time::Duration {
+    static LIMIT: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("PROMPTREG_TEST_RENDER_LIMIT_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map_or(
+                crate::serve::http::REQUEST_TIMEOUT,
+                std::time::Duration::from_millis,
+            )
+    })
 }
 
 /// The renders that may run at once: two per core.

@@ -113,6 +113,7 @@ pub(crate) struct Answer {
     pub(crate) etag: Option<String>,
     pub(crate) cache: Option<String>,
     pub(crate) content_type: Option<String>,
+    pub(crate) retry_after: Option<String>,
     pub(crate) body: String,
 }
 
@@ -130,10 +131,11 @@ pub(crate) fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let (etag, cache, content_type) = (
+    let (etag, cache, content_type, retry_after) = (
         header("etag"),
         header("cache-control"),
         header("content-type"),
+        header("retry-after"),
     );
     let status = response.status().as_u16();
     let body = response.body_mut().read_to_string().unwrap_or_default();
@@ -142,6 +144,7 @@ pub(crate) fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         etag,
         cache,
         content_type,
+        retry_after,
         body,
     }
 }
@@ -1147,4 +1150,73 @@ fn a_render_with_many_names_is_answered() {
         answer.json()["unused"].as_array().map(Vec::len),
         Some(60_000)
     );
+}
+
+/// Renders run on a pool of their own under the request's time limit: one that does not finish
+/// in time is a 408, one that finds every slot taken for that long a 503 with `Retry-After`,
+/// and `/healthz` answers while they run. The limit is shortened for the test
+/// (`PROMPTREG_TEST_RENDER_LIMIT_MS`), so renders of a fraction of a second reach it.
+#[test]
+fn slow_renders_are_cut_off_and_a_full_pool_says_come_back() {
+    let mut repo = TestRepo::new();
+    // Slow but within the render budget: a long loop that prints little.
+    repo.write(
+        "slow.prompt.yaml",
+        "template: \"{% for i in range(250) %}{% for j in range(250) %}{% if i == j %}x{% endif %}{% endfor %}{% endfor %}\"\n",
+    );
+    repo.commit("Add slow");
+    let server = Server::start_with(&repo, &[], &[("PROMPTREG_TEST_RENDER_LIMIT_MS", "30")]);
+    let url = server.url("/v1/render/slow");
+    // More requests than the pool has slots (two per core).
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..cores * 2 + 8)
+            .map(|_| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    answer(
+                        agent()
+                            .post(&url)
+                            .header("Content-Type", "application/json")
+                            .send("{}")
+                            .expect("POST"),
+                    )
+                })
+            })
+            .collect();
+        // Meanwhile the server answers the rest at once.
+        let started = Instant::now();
+        let health = get(&server, "/healthz");
+        assert_eq!(health.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect()
+    });
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert!(statuses.contains(&408), "{statuses:?}");
+    assert!(statuses.contains(&503), "{statuses:?}");
+    // The first to get a slot may finish in time; every other answer is a problem.
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        assert_eq!(
+            answer.content_type.as_deref(),
+            Some("application/problem+json"),
+            "{}",
+            answer.body
+        );
+        let kind = answer.json()["type"].clone();
+        match answer.status {
+            408 => assert_eq!(kind, "urn:promptreg:problem:timeout"),
+            503 => {
+                assert_eq!(kind, "urn:promptreg:problem:too-many-renders");
+                assert_eq!(answer.retry_after.as_deref(), Some("1"));
+            }
+            other => panic!("unexpected {other}: {}", answer.body),
+        }
+    }
 }
