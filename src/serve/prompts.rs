@@ -38,6 +38,21 @@ pub(crate) struct VersionQuery {
     /// A commit (7 to 40 hex digits): the version current at it.
     #[param(pattern = "^[0-9a-fA-F]{7,40}$")]
     commit: Option<String>,
+}
+
+/// Which version, and what the document adds.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PromptQuery {
+    /// A version number (1-based).
+    #[param(minimum = 1)]
+    version: Option<u32>,
+    /// A label of `defaults.yaml`.
+    #[param(min_length = 1)]
+    label: Option<String>,
+    /// A commit (7 to 40 hex digits): the version current at it.
+    #[param(pattern = "^[0-9a-fA-F]{7,40}$")]
+    commit: Option<String>,
     /// `versions` adds every version of the prompt, newest first.
     #[param(inline, value_type = Option<Expand>)]
     expand: Option<String>,
@@ -414,16 +429,21 @@ pub(crate) fn index_of(current: &Current) -> Result<Option<&VersionIndex>, Probl
 
 /// One prompt at its default, or at the version the path or query names.
 #[utoipa::path(tag = "api", get, path = "/v1/prompts/{id}",
-    params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), VersionQuery),
+    params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), PromptQuery),
     responses((status = 200, body = PromptDoc), (status = 304, description = "unchanged"), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn prompt(
     State(state): State<Shared>,
     Path(path): Path<String>,
-    Params(query): Params<VersionQuery>,
+    Params(query): Params<PromptQuery>,
     headers: HeaderMap,
 ) -> Response {
     let current = state.current.load_full();
     let answer = || -> Result<Response, Problem> {
+        let select = VersionQuery {
+            version: query.version,
+            label: query.label.clone(),
+            commit: query.commit.clone(),
+        };
         let expand = match query.expand.as_deref() {
             None => false,
             Some("versions") => true,
@@ -435,7 +455,7 @@ pub(crate) async fn prompt(
                 ))
             }
         };
-        let (reference, resolved) = resolve(&current, &path, &query)?;
+        let (reference, resolved) = resolve(&current, &path, &select)?;
         let compiled = state.compiled(&current, reference.id(), &resolved)?;
         let index = index_of(&current)?;
         let facts = facts(&current, index, &compiled, &resolved)?;
