@@ -438,57 +438,80 @@ pub(crate) async fn prompt(
     headers: HeaderMap,
 ) -> Response {
     let current = state.current.load_full();
-    let answer = || -> Result<Response, Problem> {
-        let select = VersionQuery {
-            version: query.version,
-            label: query.label.clone(),
-            commit: query.commit.clone(),
-        };
-        let expand = match query.expand.as_deref() {
-            None => false,
-            Some("versions") => true,
-            Some(other) => {
-                return Err(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "usage",
-                    format!("expand=`{other}` is not known; use expand=versions"),
-                ))
-            }
-        };
-        let (reference, resolved) = resolve(&current, &path, &select)?;
-        let compiled = state.compiled(&current, reference.id(), &resolved)?;
-        let index = index_of(&current)?;
-        let facts = facts(&current, index, &compiled, &resolved)?;
-        // The validator names everything the document says: the id (two prompts with the same
-        // text at one commit are two documents), the version's commit and blob, and the
-        // manifest its default and label marks come from; with the list of versions, the
-        // served commit. The marks move, so no document is `immutable`.
-        let id = id_tag(reference.id());
-        let tag = if expand {
-            etag(&["p", &id, &facts.commit, &facts.blob, "x", &current.commit])
-        } else {
-            etag(&["p", &id, &facts.commit, &facts.blob, &current.manifest_blob])
-        };
-        let cache = SHORT;
-        // The marks are read only when a body is built: a 304 needs none.
-        let marks = || marks(&current, index, reference.id(), facts.number);
-        Ok(cached_json(&headers, &tag, cache, || {
-            if expand {
-                let versions = index.map(|index| versions_of(&current, index, reference.id()));
-                return to_json(&prompt_doc(
-                    &compiled,
-                    &facts,
-                    marks(),
-                    Some(versions.unwrap_or_default()),
-                ));
-            }
-            // One version's document never changes: it is built once.
-            state.body(&tag, || {
-                to_json_vec(&prompt_doc(&compiled, &facts, marks(), None))
-            })
-        }))
+    let select = VersionQuery {
+        version: query.version,
+        label: query.label.clone(),
+        commit: query.commit.clone(),
     };
-    answer().unwrap_or_else(IntoResponse::into_response)
+    let expand = match query.expand.as_deref() {
+        None => false,
+        Some("versions") => true,
+        Some(other) => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "usage",
+                format!("expand=`{other}` is not known; use expand=versions"),
+            )
+            .into_response()
+        }
+    };
+    let (reference, resolved) = match resolve(&current, &path, &select) {
+        Ok(found) => found,
+        Err(problem) => return problem.into_response(),
+    };
+    // A version compiled before is answered here; one that needs git reads and a compile is
+    // answered on the blocking pool, under the time limit, so the async workers stay free.
+    let kept = state.is_compiled(&current, reference.id(), &resolved);
+    let answer = move || {
+        document(&state, &current, &reference, &resolved, expand, &headers)
+            .unwrap_or_else(IntoResponse::into_response)
+    };
+    if kept {
+        answer()
+    } else {
+        crate::serve::render::on_pool(answer).await
+    }
+}
+
+/// The document of one version of a prompt, or a 304.
+fn document(
+    state: &crate::serve::state::State,
+    current: &Current,
+    reference: &Reference,
+    resolved: &Resolved,
+    expand: bool,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let compiled = state.compiled(current, reference.id(), resolved)?;
+    let index = index_of(current)?;
+    let facts = facts(current, index, &compiled, resolved)?;
+    // The validator names everything the document says: the id (two prompts with the same
+    // text at one commit are two documents), the version's commit and blob, and the manifest
+    // its default and label marks come from; with the list of versions, the served commit.
+    // The marks move, so no document is `immutable`.
+    let id = id_tag(reference.id());
+    let tag = if expand {
+        etag(&["p", &id, &facts.commit, &facts.blob, "x", &current.commit])
+    } else {
+        etag(&["p", &id, &facts.commit, &facts.blob, &current.manifest_blob])
+    };
+    // The marks are read only when a body is built: a 304 needs none.
+    let marks = || marks(current, index, reference.id(), facts.number);
+    Ok(cached_json(headers, &tag, SHORT, || {
+        if expand {
+            let versions = index.map(|index| versions_of(current, index, reference.id()));
+            return to_json(&prompt_doc(
+                &compiled,
+                &facts,
+                marks(),
+                Some(versions.unwrap_or_default()),
+            ));
+        }
+        // One version's document never changes: it is built once.
+        state.body(&tag, || {
+            to_json_vec(&prompt_doc(&compiled, &facts, marks(), None))
+        })
+    }))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -131,6 +131,13 @@ pub(crate) async fn render(
     // Compiling and rendering are CPU work: they run on the blocking pool, a few at a time, so
     // the async workers stay free (`/healthz` answers while hostile renders run), and under the
     // request's time limit.
+    on_pool(move || answer().unwrap_or_else(IntoResponse::into_response)).await
+}
+
+/// Runs `work` (git reads, compiles, renders) on the blocking pool, a few at a time, under the
+/// render limit: a 503 when no slot frees up in that time, a 408 when the work does not
+/// finish in what is left of it.
+pub(crate) async fn on_pool(work: impl FnOnce() -> Response + Send + 'static) -> Response {
     let started = std::time::Instant::now();
     let limit = render_limit();
     let Ok(Ok(permit)) = tokio::time::timeout(limit, renders().clone().acquire_owned()).await
@@ -139,20 +146,20 @@ pub(crate) async fn render(
     };
     let work = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        answer().unwrap_or_else(IntoResponse::into_response)
+        work()
     });
     match tokio::time::timeout(limit.saturating_sub(started.elapsed()), work).await {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("the render stopped: {err}"),
+            format!("the work stopped: {err}"),
         )
         .into_response(),
         Err(_) => Problem::new(
             StatusCode::REQUEST_TIMEOUT,
             "timeout",
-            format!("the render did not finish within {} ms", limit.as_millis()),
+            format!("the answer did not finish within {} ms", limit.as_millis()),
         )
         .into_response(),
     }

@@ -285,6 +285,16 @@ impl State {
         Ok(compiled)
     }
 
+    /// Whether the compiled prompt `id` as `resolved` names it is kept: answering from it needs
+    /// no git read and no compile.
+    pub(crate) fn is_compiled(&self, current: &Current, id: &str, resolved: &Resolved) -> bool {
+        let commit = match resolved {
+            Resolved::Version { commit, .. } | Resolved::Tip { commit } => *commit,
+            Resolved::Work => current.snapshot.commit(),
+        };
+        self.kept().get(&(id.to_string(), commit)).is_some()
+    }
+
     /// The body kept for `etag`, or `make`'s, kept from now on. Only for representations
     /// that never change while their ETag is the same.
     pub(crate) fn body<E>(

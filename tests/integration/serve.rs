@@ -1220,3 +1220,30 @@ fn slow_renders_are_cut_off_and_a_full_pool_says_come_back() {
         }
     }
 }
+
+/// A prompt's document that needs git reads and a compile is made on the blocking pool, under
+/// the time limit; once compiled it is answered on the spot. With the limit at 0 ms, the first
+/// answer is the pool's 408 while the compile goes on, and a later one is the document.
+#[test]
+fn a_first_read_compiles_on_the_pool_and_later_ones_do_not() {
+    let mut repo = TestRepo::new();
+    repo.write(
+        "a.prompt.yaml",
+        "template: \"hi {{ x }}\"\ntestData:\n  - x: 1\n",
+    );
+    repo.commit("Add a");
+    let server = Server::start_with(&repo, &[], &[("PROMPTREG_TEST_RENDER_LIMIT_MS", "0")]);
+    let first = get(&server, "/v1/prompts/a@1");
+    assert_eq!(first.status, 408, "{}", first.body);
+    assert_eq!(first.json()["type"], "urn:promptreg:problem:timeout");
+    let started = Instant::now();
+    let later = loop {
+        let answer = get(&server, "/v1/prompts/a@1");
+        if answer.status == 200 || started.elapsed() > Duration::from_secs(10) {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(later.status, 200, "{}", later.body);
+    assert_eq!(later.json()["version"], 1);
+}
