@@ -42,16 +42,8 @@ fn schemathesis() -> Option<std::path::PathBuf> {
     found.then(|| "schemathesis".into())
 }
 
-#[test]
-fn the_api_keeps_its_published_contract_under_schemathesis() {
-    let Some(tool) = schemathesis() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "schemathesis is not installed, and CI needs it: .ci/run installs it (or set PROMPTREG_SCHEMATHESIS)"
-        );
-        eprintln!("warning: schemathesis is not installed; the API contract was not checked (pip install schemathesis)");
-        return;
-    };
+/// A writing server on a copy of prompts-example/, with the token `writer-token`.
+fn writing_server() -> (Server, TestRepo, tempfile::TempDir) {
     let mut repo = TestRepo::new();
     copy_into(&repo, &crate_root().join("prompts-example"), "");
     repo.commit("The example registry");
@@ -74,6 +66,87 @@ fn the_api_keeps_its_published_contract_under_schemathesis() {
             ("GIT_COMMITTER_EMAIL", "server@example.com"),
         ],
     );
+    (server, repo, dir)
+}
+
+/// A client generated from the document by a standard generator (openapi-python-client, from
+/// PyPI, in the virtualenv `PROMPTREG_CLIENT_VENV` that .ci/run makes) is generated without a
+/// warning, and drives every route as declared (tests/contract/client.py).
+#[test]
+fn a_client_generated_from_the_document_works_for_every_route() {
+    let Some(venv) = std::env::var_os("PROMPTREG_CLIENT_VENV").map(std::path::PathBuf::from) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openapi-python-client is not installed, and CI needs it: .ci/run installs it (PROMPTREG_CLIENT_VENV)"
+        );
+        eprintln!(
+            "warning: PROMPTREG_CLIENT_VENV is not set; the generated client was not checked"
+        );
+        return;
+    };
+    let (server, _repo, dir) = writing_server();
+    let document = crate::serve::answer(
+        crate::serve::agent()
+            .get(&server.url("/openapi.json"))
+            .header("Authorization", "Bearer writer-token")
+            .call()
+            .expect("GET the document"),
+    );
+    assert_eq!(document.status, 200, "{}", document.body);
+    let doc = dir.path().join("openapi.json");
+    std::fs::write(&doc, &document.body).expect("write the document");
+    let bin = venv.join("bin");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(bin.join("openapi-python-client"))
+        .args(["generate", "--path"])
+        .arg(&doc)
+        .arg("--output-path")
+        .arg(dir.path().join("client"))
+        .env("PATH", &path)
+        .current_dir(dir.path())
+        .output()
+        .expect("openapi-python-client runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("Warning"), "the generator warned:\n{said}");
+    let out = std::process::Command::new(bin.join("python"))
+        .arg(crate_root().join("tests/contract/client.py"))
+        .arg(server.url(""))
+        .arg("writer-token")
+        .env("PYTHONPATH", dir.path().join("client"))
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "every route answered as declared"
+    );
+}
+
+#[test]
+fn the_api_keeps_its_published_contract_under_schemathesis() {
+    let Some(tool) = schemathesis() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "schemathesis is not installed, and CI needs it: .ci/run installs it (or set PROMPTREG_SCHEMATHESIS)"
+        );
+        eprintln!("warning: schemathesis is not installed; the API contract was not checked (pip install schemathesis)");
+        return;
+    };
+    let (server, _repo, dir) = writing_server();
     let config = crate_root().join("tests/contract/schemathesis.toml");
     let out = std::process::Command::new(tool)
         .arg("--config-file")
