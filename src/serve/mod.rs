@@ -13,7 +13,8 @@
 //!   `api`, their loops here, so that the files import only downwards);
 //! - `analyses`: the analyses of a version as POST routes (`--analyses`), over `model`;
 //! - `auth`: bearer tokens and scopes (`--auth FILE`);
-//! - `metrics`: `/metrics`.
+//! - `metrics`: `/metrics`;
+//! - `pool`: the blocking pool that compiles and renders run on, under the time limit.
 
 pub(crate) mod analyses;
 pub(crate) mod api;
@@ -28,6 +29,7 @@ pub mod follow;
 pub(crate) mod http;
 pub(crate) mod metrics;
 pub(crate) mod notify;
+pub(crate) mod pool;
 pub(crate) mod prompts;
 pub(crate) mod render;
 pub(crate) mod state;

@@ -469,7 +469,7 @@ pub(crate) async fn prompt(
     if kept {
         answer()
     } else {
-        crate::serve::render::on_pool(answer).await
+        crate::serve::pool::on_pool(answer).await
     }
 }
 
