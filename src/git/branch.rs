@@ -281,27 +281,11 @@ impl Repo {
         // bisect under way in this repository is not moved underneath.
         self.check_identity()?;
         self.check_state()?;
-        let _writer =
-            crate::git::lock::WriterLock::acquire(&self.repo.path().join("promptreg.lock"))?;
-        let current = self.branch_tip(branch)?;
-        if current != base {
-            return Err(Error::Conflict(format!(
-                "{branch} moved to {} while the change was prepared on {}",
-                current.map_or("nothing".to_string(), |c| c.short()),
-                base.map_or("nothing".to_string(), |b| b.short())
-            )));
-        }
-        let id = self.build_commit(current, changes, message, author)?.oid();
-        crash_point("branch-commit-written");
-        let head = Head::Branch {
-            name: branch.to_string(),
-            target: current.map(|c| c.oid()),
-        };
-        self.move_head(&head, id, message).map_err(|e| match e {
-            Error::Refused(why) => Error::Conflict(why),
-            other => other,
-        })?;
-        Ok(from_oid(id))
+        // Written first (objects are harmless when the move fails), then moved by the one
+        // compare-and-swap every branch writer shares.
+        let id = self.build_commit(base, changes, message, author)?;
+        self.move_branch(branch, base, id, message)?;
+        Ok(id)
     }
 
     /// The commit `branch` (a full ref name) points at; `None` when it does not exist.

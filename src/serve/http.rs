@@ -217,7 +217,8 @@ pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Byte
 }
 
 /// Hands each piece of the request body to `take` as it arrives, keeping none of it; over
-/// `limit` bytes in all, a `413`.
+/// `limit` bytes in all, a `413` (what follows is read and dropped, up to a bound, so that a
+/// client still sending gets the answer rather than a reset connection).
 pub(crate) async fn stream_body(
     mut body: axum::body::Body,
     limit: usize,
@@ -237,40 +238,8 @@ pub(crate) async fn stream_body(
             continue;
         };
         total = total.saturating_add(data.len());
-        if total > limit {
-            return Err(Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("the request body is larger than {limit} bytes"),
-            ));
-        }
-        take(&data);
-    }
-    Ok(())
-}
-
-/// The request body, at most `limit` bytes of it.
-pub(crate) async fn read_body_limited(
-    mut body: axum::body::Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, Problem> {
-    use http_body_util::BodyExt;
-    let mut kept = Vec::new();
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-body",
-                format!("the request body could not be read: {e}"),
-            )
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        total = total.saturating_add(data.len());
         if total <= limit {
-            kept.extend_from_slice(&data);
+            take(&data);
         } else if total > DRAIN.max(limit) {
             break;
         }
@@ -282,7 +251,36 @@ pub(crate) async fn read_body_limited(
             format!("the request body is larger than {limit} bytes"),
         ));
     }
+    Ok(())
+}
+
+/// The request body, at most `limit` bytes of it.
+pub(crate) async fn read_body_limited(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Problem> {
+    let mut kept = Vec::new();
+    stream_body(body, limit, |data| kept.extend_from_slice(data)).await?;
     Ok(axum::body::Bytes::from(kept))
+}
+
+/// A `503` with `Retry-After`: a bounded resource (render slots, event streams, webhook
+/// readers) stayed taken.
+pub(crate) fn unavailable(
+    kind: &str,
+    detail: &str,
+    hint: Option<&str>,
+    retry_after: &'static str,
+) -> Response {
+    let mut problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, kind, detail);
+    if let Some(hint) = hint {
+        problem = problem.with_hint(hint);
+    }
+    let mut response = problem.into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
+    response
 }
 
 /// A strong ETag built from object ids (never from the body).

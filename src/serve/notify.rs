@@ -28,18 +28,12 @@ pub(crate) async fn events(State(state): State<Shared>, headers: HeaderMap) -> R
     // Each stream holds a connection and a receiver for as long as the client likes: their
     // number is bounded, and one over the bound is told to come back.
     let Some(slot) = state.events.open_stream() else {
-        let mut response = Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return crate::serve::http::unavailable(
             "too-many-streams",
             "every event stream this server keeps open is taken",
-        )
-        .with_hint("retry later, or raise --max-event-streams")
-        .into_response();
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("5"),
+            Some("retry later, or raise --max-event-streams"),
+            "5",
         );
-        return response;
     };
     // Subscribe first, then replay what was kept: nothing falls between the two, and what
     // is in both is sent once.
@@ -151,17 +145,12 @@ pub(crate) async fn hook(
         return bad_signature();
     };
     let Ok(_reading) = READING.try_acquire() else {
-        let mut response = Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return crate::serve::http::unavailable(
             "busy",
             "as many webhooks as this server reads at once are being read",
-        )
-        .into_response();
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("1"),
+            None,
+            "1",
         );
-        return response;
     };
     let read =
         crate::serve::http::stream_body(body, crate::serve::follow::MAX_HOOK_BODY, |piece| {

@@ -66,15 +66,10 @@ fn renders() -> &'static std::sync::Arc<tokio::sync::Semaphore> {
 
 /// The answer when every render slot stayed taken for the whole time limit.
 fn busy() -> Response {
-    let mut response = Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
+    crate::serve::http::unavailable(
         "too-many-renders",
         "every render slot stayed taken; try again",
+        None,
+        "1",
     )
-    .into_response();
-    response.headers_mut().insert(
-        axum::http::header::RETRY_AFTER,
-        axum::http::HeaderValue::from_static("1"),
-    );
-    response
 }
