@@ -16,32 +16,7 @@ pub struct NewArgs {
     pub id: String,
 }
 
-/// The skeleton written by `new`.
-pub fn skeleton(id: &str) -> String {
-    let name = id.rsplit('/').next().unwrap_or(id).replace(['-', '_'], " ");
-    format!(
-        r#"name: {name}
-description: TODO say what this prompt is for
-model: gpt-4o-mini
-modelParameters:
-  temperature: 0.2
-variables:
-  input:
-    type: string
-    required: true
-    description: The user's message
-messages:
-  - role: system
-    content: |
-      You are a helpful assistant.
-  - role: user
-    content: "{{{{ input }}}}"
-testData:
-  - input: Hello!
-tags: []
-"#
-    )
-}
+pub use crate::write::skeleton;
 
 /// The id and file suffix of what `new` was given: `a.prompt.yml` is id `a` in `a.prompt.yml`,
 /// `a` is id `a` in `a.prompt.yaml`.

@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// `Retry-After`.
     #[arg(long, value_name = "N", default_value_t = crate::serve::events::MAX_STREAMS)]
     pub max_event_streams: usize,
+    /// Serve no web UI at `/`: only the API.
+    #[arg(long)]
+    pub no_ui: bool,
     /// The access log's format on stderr: one line per request.
     #[arg(long, value_enum, default_value_t)]
     pub log_format: LogFormat,
@@ -216,6 +219,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
         follow,
         analyses,
         max_event_streams: args.max_event_streams,
+        ui: !args.no_ui,
     };
     let root = registry.root().display().to_string();
     crate::serve::run(registry, options, |addr: SocketAddr| {

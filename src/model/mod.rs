@@ -22,3 +22,4 @@ pub mod client;
 pub mod config;
 pub mod eval;
 pub mod evaluator;
+pub mod generate;

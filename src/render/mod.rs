@@ -139,7 +139,7 @@ pub fn coerce(ty: Option<VarType>, raw: &str) -> Value {
 /// A JSON value as a template value, converted directly rather than through serde's
 /// serializer (a third of the library's overhead over a bare render): the same values
 /// minijinja's serde conversion makes, with maps keeping their order.
-fn template_value(value: &Value) -> minijinja::Value {
+pub(crate) fn template_value(value: &Value) -> minijinja::Value {
     match value {
         Value::Null => minijinja::Value::from(()),
         Value::Bool(b) => minijinja::Value::from(*b),

@@ -146,7 +146,7 @@ fn export_into(registry: Registry, out: &Path, all_versions: bool) -> Result<Exp
         .enable_all()
         .build()
         .map_err(|e| Error::io("the export's runtime", e))?;
-    let app = crate::serve::router(state.clone());
+    let app = crate::serve::router(state.clone(), false);
     let mut bodies: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     runtime.block_on(async {
         for path in &paths {

@@ -14,7 +14,8 @@
 //! - `analyses`: the analyses of a version as POST routes (`--analyses`), over `model`;
 //! - `auth`: bearer tokens and scopes (`--auth FILE`);
 //! - `metrics`: `/metrics`;
-//! - `pool`: the blocking pool that compiles and renders run on, under the time limit.
+//! - `pool`: the blocking pool that compiles and renders run on, under the time limit;
+//! - `ui`: the web UI at `/`, pages over the API's own answers (`--no-ui` turns it off).
 
 pub(crate) mod analyses;
 pub(crate) mod api;
@@ -33,6 +34,7 @@ pub(crate) mod pool;
 pub(crate) mod prompts;
 pub(crate) mod render;
 pub(crate) mod state;
+pub(crate) mod ui;
 pub(crate) mod write;
 
 use std::net::SocketAddr;
@@ -69,6 +71,8 @@ pub struct Options {
     pub analyses: Option<Arc<crate::model::cache::CachedClient>>,
     /// How many event streams may be open at once (`--max-event-streams`).
     pub max_event_streams: usize,
+    /// Whether the web UI is served at `/` (`--no-ui` turns it off).
+    pub ui: bool,
 }
 
 /// The OpenAPI 3.1 document of the routes, generated from the code.
@@ -89,18 +93,22 @@ pub(crate) async fn openapi() -> Response {
         .into_response()
 }
 
-/// The router over a loaded state.
-fn router(state: Shared) -> Router {
+/// The router over a loaded state: the API, and the web UI beside it (which asks the API's
+/// own router for its data).
+fn router(state: Shared, with_ui: bool) -> Router {
     // An analysis waits for a model: it has the model's time, not the other routes'.
     let analysis_time = state
         .analyst
         .as_ref()
         .map_or(REQUEST_TIMEOUT, state::Analyst::budget);
     let (routes, _) = contract::table(analysis_time);
-    routes
-        .fallback(no_route)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), around))
-        .with_state(state)
+    let api: Router = routes.with_state(state.clone());
+    let all = match with_ui {
+        true => api.clone().merge(ui::routes(state.clone(), api)),
+        false => api,
+    };
+    all.fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(state, around))
 }
 
 async fn no_route(request: Request) -> Response {
@@ -144,7 +152,9 @@ async fn around(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let route = route_of(&path);
+    // The UI's pages have their own sign-in (a session cookie), and one metrics label.
+    let ui_page = state.ui && ui::owns(&path);
+    let route = if ui_page { "ui" } else { route_of(&path) };
     let mut who = "-".to_string();
     // A write is a method the route has as a write: a method the route lacks is the router's
     // 405 (with `Allow`) on every server, never a 403 for writes being off.
@@ -157,6 +167,7 @@ async fn around(
     };
     let writes = scope == Scope::Write;
     let response = match (&state.tokens, route) {
+        _ if ui_page => next.run(request).await,
         _ if writes && !state.allow_writes => write::writes_off(),
         // Webhooks carry their own signature; a host cannot send a bearer token.
         (Some(tokens), r) if !contract::is_open(r) => {
@@ -298,7 +309,7 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
             .await
             .map_err(|e| Error::Internal(format!("the snapshot could not be built: {e}")))??
         };
-        let state = Arc::new(state);
+        let state = Arc::new(state.with_ui(options.ui));
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .map_err(|e| Error::io(format!("address {}", options.listen), e))?;
@@ -311,7 +322,7 @@ pub fn run(registry: Registry, options: Options, ready: impl FnOnce(SocketAddr))
         }
         let refresher = tokio::spawn(follow_tip(state.clone()));
         let follower = tokio::spawn(follow_remote(state.clone()));
-        accept(listener, router(state.clone()), &state).await;
+        accept(listener, router(state.clone(), options.ui), &state).await;
         refresher.abort();
         follower.abort();
         Ok(())

@@ -107,6 +107,8 @@ pub(crate) struct State {
     refreshing: Mutex<()>,
     /// Where the registry is, for `/readyz`.
     pub root: String,
+    /// Whether the web UI is served (its pages then have their own sign-in).
+    pub ui: bool,
 }
 
 /// How far back a replica looks for a commit that loads when its remote's tip does not.
@@ -180,7 +182,13 @@ impl State {
             failed_tip: Mutex::new(failed),
             write_lock: Mutex::new(()),
             refreshing: Mutex::new(()),
+            ui: false,
         })
+    }
+
+    /// The state with the web UI on or off.
+    pub(crate) fn with_ui(self, ui: bool) -> State {
+        State { ui, ..self }
     }
 
     /// Loads a new snapshot when the tip moved; `Ok(true)` when it swapped one in.

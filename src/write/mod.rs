@@ -28,5 +28,5 @@ pub(crate) use crate::write::apply::commit_to_index;
 pub use crate::write::apply::{commit_to_branch, commit_to_index};
 pub use crate::write::branch::{apply_to_branch, Branch, Landed, LocalBranch};
 pub use crate::write::edit::{edit_manifest, Edit, Plan};
-pub use crate::write::plan::{plan, plan_unborn};
+pub use crate::write::plan::{findings, plan, plan_unborn, skeleton};
 pub use crate::write::rules::{check_id, check_message};

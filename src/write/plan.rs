@@ -221,3 +221,52 @@ fn guard(plan: &Plan) -> Result<()> {
     }
     Ok(())
 }
+
+/// Every finding `validate` would report for `source` as the file of prompt `id` at
+/// `snapshot`'s commit (errors and warnings, at their lines), without writing anything: what
+/// an editor shows before a commit. A prompt the registry does not have yet is checked as
+/// `ID.prompt.yaml`.
+pub fn findings(snapshot: &Snapshot, id: &str, source: &str) -> Result<Vec<crate::Diagnostic>> {
+    check_id(id)?;
+    let base: Arc<dyn Source> = snapshot.registry().commit_source(snapshot.commit())?;
+    let file = match snapshot.discovery().prompts.get(id) {
+        Some(file) => file.clone(),
+        None => format!("{id}{}", crate::snapshot::matcher::PROMPT_SUFFIXES[0]),
+    };
+    let overlay: Arc<dyn Source> =
+        Arc::new(Overlay::new(base, &file, Some(source.as_bytes().to_vec())));
+    Ok(crate::check::validate::check_file(overlay, id, &file))
+}
+
+/// The text of a new prompt file: a system and a user message, one declared variable and a
+/// test case, valid as it is (what `promptreg new` writes).
+///
+/// ```
+/// let text = promptreg::write::skeleton("support/triage");
+/// assert!(text.starts_with("name: triage\n"));
+/// ```
+pub fn skeleton(id: &str) -> String {
+    let name = id.rsplit('/').next().unwrap_or(id).replace(['-', '_'], " ");
+    format!(
+        r#"name: {name}
+description: TODO say what this prompt is for
+model: gpt-4o-mini
+modelParameters:
+  temperature: 0.2
+variables:
+  input:
+    type: string
+    required: true
+    description: The user's message
+messages:
+  - role: system
+    content: |
+      You are a helpful assistant.
+  - role: user
+    content: "{{{{ input }}}}"
+testData:
+  - input: Hello!
+tags: []
+"#
+    )
+}
