@@ -14,9 +14,48 @@ pub struct NewArgs {
     /// The new prompt's id, e.g. `support/escalation` (creates `support/escalation.prompt.yaml`),
     /// or its file name, e.g. `support/escalation.prompt.yml` (creates that file).
     pub id: String,
+    /// Have the model write the file from this description (what the prompt is for) instead
+    /// of the skeleton. The file is written only when it validates without errors.
+    #[arg(long, value_name = "TEXT")]
+    pub generate: Option<String>,
+    /// Where the model is (with --generate).
+    #[command(flatten)]
+    pub model: super::model::ModelArgs,
 }
 
 pub use crate::write::skeleton;
+
+/// The file the model writes from `description`, refused (and not written) when it has errors.
+fn generated(
+    registry: &crate::registry::Registry,
+    args: &NewArgs,
+    id: &str,
+    suffix: &str,
+    description: &str,
+) -> Result<String, Failure> {
+    if description.trim().is_empty() {
+        return Err(Error::Usage("--generate needs a description of what the prompt is for".into()).into());
+    }
+    let config = super::model::config(&args.model.settings(), registry)?;
+    let client = super::model::client(config);
+    let text = crate::model::generate::generate(&client, id, description)?;
+    // Checked as the working copy would hold it: its partials and config, committed or not.
+    let file = format!("{id}{suffix}");
+    let overlay = crate::snapshot::overlay::Overlay::new(registry.work(), &file, Some(text.clone().into_bytes()));
+    let errors: Vec<_> = crate::check::validate::check_file(std::sync::Arc::new(overlay), id, &file)
+        .into_iter()
+        .filter(|d| d.is_error())
+        .collect();
+    if !errors.is_empty() {
+        return Err(Error::Invalid {
+            file: format!("{id} (as the model wrote it)"),
+            text: Some(text),
+            diagnostics: errors,
+        }
+        .into());
+    }
+    Ok(text)
+}
 
 /// The id and file suffix of what `new` was given: `a.prompt.yml` is id `a` in `a.prompt.yml`,
 /// `a` is id `a` in `a.prompt.yaml`.
@@ -50,6 +89,10 @@ pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
             .into());
         }
     }
+    let text = match &args.generate {
+        None => skeleton(id),
+        Some(description) => generated(&registry, &args, id, suffix, description)?,
+    };
     let path = registry.root().join(format!("{id}{suffix}"));
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {
@@ -69,7 +112,7 @@ pub fn run(ctx: &Context, args: NewArgs) -> Result<u8, Failure> {
                 source: e,
             })
         })?;
-    std::io::Write::write_all(&mut file, skeleton(id).as_bytes()).map_err(|e| {
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| {
         Failure::from(Error::Io {
             path: path.clone(),
             source: e,

@@ -189,7 +189,11 @@ async fn around(
         }
         _ => next.run(request).await,
     };
-    let response = as_problem(response).await;
+    // The UI answers its own errors as pages.
+    let response = match ui_page {
+        true => response,
+        false => as_problem(response).await,
+    };
     let took = started.elapsed();
     let status = response.status().as_u16();
     state.metrics.request(route, method.as_str(), status, took);

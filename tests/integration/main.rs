@@ -18,6 +18,7 @@ mod review;
 mod serve;
 mod serve_follow;
 mod serve_write;
+mod ui;
 mod validate;
 mod watch;
 mod writes;

@@ -23,6 +23,8 @@ struct Editor {
     problem: Option<Value>,
     conflict: Option<Value>,
     message: String,
+    /// The older version whose text the editor started from.
+    from: Option<u32>,
 }
 
 /// The editor's page for `id`, holding `text`, based on version `base` (none for a new
@@ -45,6 +47,7 @@ async fn editor(
     context["problem"] = json!(shown.problem);
     context["conflict"] = json!(shown.conflict);
     context["message"] = json!(shown.message);
+    context["from"] = json!(shown.from);
     context["file"] = json!(file_of(ui, id));
     page(status, "edit.html", context)
 }
@@ -124,8 +127,9 @@ pub(crate) async fn form_page(
     };
     let base = doc["version"].as_u64();
     let from = query_value(uri.query(), "from").and_then(|v| v.parse::<u32>().ok());
+    let from = from.filter(|n| Some(u64::from(*n)) != base);
     let text = match from {
-        Some(n) if Some(u64::from(n)) != base => {
+        Some(n) => {
             let old = ui
                 .api(
                     Method::GET,

@@ -74,12 +74,10 @@ fn values_of(doc: &Value, form: &[(String, String)]) -> (Map<String, Value>, Map
             values.insert(name.into(), Value::Bool(given.as_deref() == Some("true")));
             continue;
         }
-        let Some(text) = given.filter(|t| !t.trim().is_empty() || ty == "string") else {
+        // An empty field gives no value: its default applies, or the API names it missing.
+        let Some(text) = given.filter(|t| !t.trim().is_empty()) else {
             continue;
         };
-        if text.is_empty() && v["required"] != Value::Bool(true) {
-            continue;
-        }
         let parsed = match ty {
             "integer" => text
                 .trim()
