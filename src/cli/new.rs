@@ -34,18 +34,26 @@ fn generated(
     description: &str,
 ) -> Result<String, Failure> {
     if description.trim().is_empty() {
-        return Err(Error::Usage("--generate needs a description of what the prompt is for".into()).into());
+        return Err(Error::Usage(
+            "--generate needs a description of what the prompt is for".into(),
+        )
+        .into());
     }
     let config = super::model::config(&args.model.settings(), registry)?;
     let client = super::model::client(config);
     let text = crate::model::generate::generate(&client, id, description)?;
     // Checked as the working copy would hold it: its partials and config, committed or not.
     let file = format!("{id}{suffix}");
-    let overlay = crate::snapshot::overlay::Overlay::new(registry.work(), &file, Some(text.clone().into_bytes()));
-    let errors: Vec<_> = crate::check::validate::check_file(std::sync::Arc::new(overlay), id, &file)
-        .into_iter()
-        .filter(|d| d.is_error())
-        .collect();
+    let overlay = crate::snapshot::overlay::Overlay::new(
+        registry.work(),
+        &file,
+        Some(text.clone().into_bytes()),
+    );
+    let errors: Vec<_> =
+        crate::check::validate::check_file(std::sync::Arc::new(overlay), id, &file)
+            .into_iter()
+            .filter(|d| d.is_error())
+            .collect();
     if !errors.is_empty() {
         return Err(Error::Invalid {
             file: format!("{id} (as the model wrote it)"),

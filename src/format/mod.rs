@@ -7,4 +7,5 @@ pub(crate) mod evaluators;
 pub mod manifest;
 pub mod prompt;
 pub mod schema;
+pub mod skeleton;
 pub(crate) mod yaml;

@@ -28,7 +28,7 @@ pub fn generate(client: &Client, id: &str, description: &str) -> Result<String> 
         .clone()
         .or_else(|| config.fallback_model.clone())
         .unwrap_or_else(|| DEFAULT_MODEL.to_string());
-    let example = crate::write::skeleton(id);
+    let example = crate::format::skeleton::skeleton(id);
     let body = json!({
         "model": model,
         "temperature": 0.2,

@@ -54,6 +54,8 @@ pub(crate) struct RenderDoc {
     messages: Vec<RenderedMessage>,
     /// Given names the prompt does not use.
     unused: Vec<String>,
+    /// Prompt tokens of the rendered messages (o200k_base).
+    tokens: usize,
     /// The body of an OpenAI-compatible chat-completions request, when the prompt names a
     /// model.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +126,7 @@ pub(crate) async fn render(
             messages,
             unused: outcome.unused,
             request: request_body,
+            tokens: crate::render::tokens::count_rendered(&rendered),
         };
         fresh_json(&doc)
     };

@@ -22,11 +22,12 @@ pub(crate) mod rules;
 pub use crate::git::Identity;
 pub use crate::write::apply::{apply, Applied};
 // Applying a plan to a repository the caller holds: internals, for the project's own front ends.
+pub use crate::format::skeleton::skeleton;
 #[cfg(all(feature = "cli", not(feature = "unstable")))]
 pub(crate) use crate::write::apply::commit_to_index;
 #[cfg(feature = "unstable")]
 pub use crate::write::apply::{commit_to_branch, commit_to_index};
 pub use crate::write::branch::{apply_to_branch, Branch, Landed, LocalBranch};
 pub use crate::write::edit::{edit_manifest, Edit, Plan};
-pub use crate::write::plan::{findings, plan, plan_unborn, skeleton};
+pub use crate::write::plan::{findings, plan, plan_unborn};
 pub use crate::write::rules::{check_id, check_message};

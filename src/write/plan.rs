@@ -226,7 +226,11 @@ fn guard(plan: &Plan) -> Result<()> {
 /// `snapshot`'s commit (errors and warnings, at their lines), without writing anything: what
 /// an editor shows before a commit. A prompt the registry does not have yet is checked as
 /// `ID.prompt.yaml`.
-pub fn findings(snapshot: &Snapshot, id: &str, source: &str) -> Result<Vec<crate::Diagnostic>> {
+pub fn findings(
+    snapshot: &Snapshot,
+    id: &str,
+    source: &str,
+) -> Result<Vec<crate::diagnostic::Diagnostic>> {
     check_id(id)?;
     let base: Arc<dyn Source> = snapshot.registry().commit_source(snapshot.commit())?;
     let file = match snapshot.discovery().prompts.get(id) {
@@ -236,37 +240,4 @@ pub fn findings(snapshot: &Snapshot, id: &str, source: &str) -> Result<Vec<crate
     let overlay: Arc<dyn Source> =
         Arc::new(Overlay::new(base, &file, Some(source.as_bytes().to_vec())));
     Ok(crate::check::validate::check_file(overlay, id, &file))
-}
-
-/// The text of a new prompt file: a system and a user message, one declared variable and a
-/// test case, valid as it is (what `promptreg new` writes).
-///
-/// ```
-/// let text = promptreg::write::skeleton("support/triage");
-/// assert!(text.starts_with("name: triage\n"));
-/// ```
-pub fn skeleton(id: &str) -> String {
-    let name = id.rsplit('/').next().unwrap_or(id).replace(['-', '_'], " ");
-    format!(
-        r#"name: {name}
-description: TODO say what this prompt is for
-model: gpt-4o-mini
-modelParameters:
-  temperature: 0.2
-variables:
-  input:
-    type: string
-    required: true
-    description: The user's message
-messages:
-  - role: system
-    content: |
-      You are a helpful assistant.
-  - role: user
-    content: "{{{{ input }}}}"
-testData:
-  - input: Hello!
-tags: []
-"#
-    )
 }

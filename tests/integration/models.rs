@@ -745,3 +745,48 @@ fn corpus_files_with_evaluators_eval_as_gh_models_does() {
     assert_eq!(again.code, out.code);
     assert_eq!(server.requests().len(), calls);
 }
+
+#[test]
+fn new_generate_writes_the_models_file_only_when_it_validates() {
+    let repo = greet_repo();
+    let file = "name: refund\ndescription: Answers refund questions\nmodel: gpt-4o-mini\nvariables:\n  question:\n    type: string\n    required: true\nmessages:\n  - role: system\n    content: You answer refund questions.\n  - role: user\n    content: \"{{ question }}\"\ntestData:\n  - question: May I?\n";
+    let server = ModelServer::answering(&format!("```yaml\n{file}```"));
+    let out = output(model_cli(&repo, &server).args([
+        "new",
+        "support/refund",
+        "--generate",
+        "Answer refund questions",
+    ]));
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{}", out.stdout);
+    assert_eq!(repo.read("support/refund.prompt.yaml"), file);
+    // The model was shown the format and asked for this id and description.
+    let asked = server.bodies();
+    assert_eq!(asked.len(), 1);
+    let system = asked[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default();
+    let user = asked[0]["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        system.contains("testData")
+            && user.contains("support/refund")
+            && user.contains("Answer refund questions"),
+        "{asked:?}"
+    );
+
+    // A file with errors is refused, with its findings, and nothing is written.
+    let broken =
+        ModelServer::answering("messages:\n  - role: user\n    content: \"{{ undeclared }\"\n");
+    let out = output(model_cli(&repo, &broken).args(["new", "broken", "--generate", "Anything"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("broken (as the model wrote it)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!repo.path().join("broken.prompt.yaml").exists());
+    // Without a description there is nothing to ask.
+    let out = output(model_cli(&repo, &broken).args(["new", "empty", "--generate", " "]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}

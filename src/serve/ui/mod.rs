@@ -459,7 +459,8 @@ fn templates() -> &'static Environment<'static> {
     })
 }
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
+    ("_macros.html", include_str!("templates/_macros.html")),
     ("base.html", include_str!("templates/base.html")),
     ("list.html", include_str!("templates/list.html")),
     ("prompt.html", include_str!("templates/prompt.html")),

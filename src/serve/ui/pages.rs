@@ -120,6 +120,15 @@ pub(crate) async fn prompt(
     context["doc"] = doc.body.clone();
     context["pinned"] = json!(pinned(&doc.body));
     context["chosen"] = json!(reference.contains('@'));
+    context["all_labels"] = json!(ui
+        .state
+        .current
+        .load()
+        .snapshot
+        .manifest()
+        .labels
+        .keys()
+        .collect::<Vec<_>>());
     render_into(&mut context, &rendered);
     let name = match query_value(uri.query(), "part").as_deref() {
         Some("view") => "view.html",
