@@ -589,7 +589,24 @@ fn reading_works_with_javascript_off() {
 #[test]
 fn the_playground_renders_names_missing_fields_and_streams_a_run() {
     let repo = registry();
-    let model = crate::common::model_server::ModelServer::answering("Hello Ada, twice over.");
+    let model = crate::common::model_server::ModelServer::start(|body| {
+        // The model greets, and grades a prompt when asked to (the score analysis's judge).
+        if body["messages"].to_string().contains("Grade the prompt") {
+            let criteria: Vec<Value> = [
+                "clarity",
+                "specificity",
+                "context",
+                "structure",
+                "output format",
+                "constraints",
+            ]
+            .iter()
+            .map(|n| json!({ "name": n, "score": 70, "feedback": format!("{n} is fine") }))
+            .collect();
+            return json!({ "criteria": criteria, "strengths": ["short"], "improvements": ["name the tone"] }).to_string();
+        }
+        "Hello Ada, twice over.".to_string()
+    });
     let endpoint = model.endpoint();
     let server = Server::start_with(
         &repo,
@@ -727,6 +744,27 @@ fn the_playground_renders_names_missing_fields_and_streams_a_run() {
                 .contains("Greet Grace 3 times."),
             "{last}"
         );
+        // The analyses are panels.
+        button(&client, "Analyse: score")
+            .await
+            .click()
+            .await
+            .expect("score");
+        wait_for_text(&client, "Analysis: score").await;
+        let panel = client
+            .find(Locator::Css("section.panel"))
+            .await
+            .expect("panel")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            panel.contains("Judged by test-model")
+                && panel.contains("name the tone")
+                && panel.contains("clarity is fine"),
+            "{panel}"
+        );
+        screenshot(&client, "playground-analysis").await;
     });
 }
 
@@ -1372,4 +1410,35 @@ fn no_ui_serves_the_api_alone() {
             .as_u16(),
         200
     );
+}
+
+#[test]
+fn running_a_prompt_on_the_model_takes_the_analyze_scope() {
+    let repo = registry();
+    let auth = auth_file(&repo);
+    let model = crate::common::model_server::ModelServer::answering("Hi there.");
+    let endpoint = model.endpoint();
+    let server = Server::start_with(
+        &repo,
+        &["--auth", &auth, "--analyses"],
+        &[("PROMPTREG_ENDPOINT", endpoint.as_str())],
+    );
+    let run = |token: &str| {
+        let (session, _) = http_sign_in(&server, token);
+        let mut response = agent()
+            .post(&server.url("/run/greet@1"))
+            .header("cookie", &session)
+            .header("origin", &server.base)
+            .content_type("application/x-www-form-urlencoded")
+            .send("var.customer=Ada")
+            .expect("post");
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().expect("body"))
+    };
+    // Bob may read and write, not spend the model's budget.
+    let (status, body) = run("bob-secret");
+    assert_eq!(status, 403, "{body}");
+    assert!(model.bodies().is_empty(), "the model was not asked");
+    // Alice may: the reply streams back as text.
+    assert_eq!(run("alice-secret"), (200, "Hi there.".to_string()));
 }

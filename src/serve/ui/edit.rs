@@ -403,6 +403,9 @@ pub(crate) async fn new_submit(
         return refuse(format!("`{id}` exists already: edit it instead"));
     }
     let text = match field(&form, "action").as_deref() {
+        Some("generate") if !viewer.may(&ui, crate::serve::auth::Scope::Analyze) => {
+            return refuse("your token may not use the model (it needs the analyze scope)".into())
+        }
         Some("generate") => match generate(&ui, &id, &description).await {
             Ok(text) => text,
             Err(why) => return refuse(why),

@@ -100,6 +100,15 @@ pub(crate) struct Viewer {
 }
 
 impl Viewer {
+    /// Whether this person's token may do `scope` (anyone may, on a server without tokens).
+    pub(crate) fn may(&self, ui: &Ui, scope: Scope) -> bool {
+        match (&ui.state.tokens, &self.session) {
+            (Some(tokens), Some(session)) => session.may(tokens, scope),
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+    }
+
     /// The template context every page shares.
     fn context(&self, ui: &Ui) -> Value {
         let current = ui.state.current.load();

@@ -214,12 +214,7 @@ async fn analyze(ui: &Ui, viewer: &Viewer, name: &str, pinned: &str) -> Value {
     if !ANALYSES.contains(&name) {
         return json!({ "name": name, "problem": { "detail": "no such analysis" } });
     }
-    let allowed = match (&ui.state.tokens, &viewer.session) {
-        (Some(tokens), Some(session)) => session.may(tokens, Scope::Analyze),
-        (Some(_), None) => false,
-        (None, _) => true,
-    };
-    if !allowed {
+    if !viewer.may(ui, Scope::Analyze) {
         return json!({ "name": name, "problem": { "detail": "your token may not run analyses" } });
     }
     let answer = ui
@@ -286,6 +281,13 @@ pub(crate) async fn run(
             "this server has no model: start it with --analyses to run prompts here".into(),
         );
     };
+    // A run spends the model's budget, as an analysis does: it takes the same scope.
+    if !viewer.may(&ui, Scope::Analyze) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "your token may not run prompts on the model (it needs the analyze scope)".into(),
+        );
+    }
     let doc = ui
         .api(
             Method::GET,
