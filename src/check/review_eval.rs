@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::git::oid::ObjectId;
 use crate::model::analyze::{analyze, criteria, judge, Analysis};
 use crate::model::cache::CachedClient;
-use crate::model::eval::evaluate;
+use crate::model::eval::evaluate_in;
 use crate::registry::{find_file, LoadedPrompt, Registry};
 
 /// One side of a changed prompt.
@@ -62,7 +62,9 @@ pub fn evaluate_review(
             };
             let text = loaded.text.clone();
             let compiled = loaded.compile()?;
-            let result = evaluate(&compiled, client)?;
+            // Each side with its own commit's evaluator overrides.
+            let source = registry.commit_source(at)?;
+            let result = evaluate_in(source.as_ref(), &compiled, client)?;
             let failed_evaluators = result
                 .test_results
                 .iter()

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use super::model::{cached, config, ModelArgs};
 use super::output::{eprint, print};
 use super::{Context, Failure};
-use crate::model::eval::{evaluate, PromptEval};
+use crate::model::eval::{evaluate_in, PromptEval};
 use crate::registry::reference::{Reference, Selector};
 use crate::registry::Registry;
 
@@ -61,8 +61,9 @@ pub fn run(ctx: &Context, args: EvalArgs) -> Result<u8, Failure> {
     let targets = targets(&registry, &args.prompts)?;
     let client = cached(config, &registry, args.no_cache);
     let mut results = Vec::new();
-    for (file, compiled) in targets {
-        results.push((file, evaluate(&compiled, &client)?));
+    // Evaluator overrides come from where each prompt does: the working copy, or its commit.
+    for (file, source, compiled) in targets {
+        results.push((file, evaluate_in(source.as_ref(), &compiled, &client)?));
     }
     let failed = results.iter().any(|(_, r)| !r.passed());
     let text = match args.format {
@@ -88,10 +89,14 @@ pub fn run(ctx: &Context, args: EvalArgs) -> Result<u8, Failure> {
 }
 
 /// The prompts to evaluate: each reference given, or every prompt with evaluators.
-fn targets(
-    registry: &Registry,
-    prompts: &[String],
-) -> Result<Vec<(String, crate::render::CompiledPrompt)>, Failure> {
+/// A prompt to evaluate: its file, the source it came from, and the prompt compiled.
+type Target = (
+    String,
+    std::sync::Arc<dyn crate::snapshot::work::Source>,
+    crate::render::CompiledPrompt,
+);
+
+fn targets(registry: &Registry, prompts: &[String]) -> Result<Vec<Target>, Failure> {
     let mut out = Vec::new();
     if prompts.is_empty() {
         for id in registry.discover_work()?.prompts.into_keys() {
@@ -102,8 +107,8 @@ fn targets(
                 .as_ref()
                 .is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty()));
             if has {
-                let file = loaded.file.clone();
-                out.push((file, loaded.compile()?));
+                let (file, source) = (loaded.file.clone(), loaded.source.clone());
+                out.push((file, source, loaded.compile()?));
             }
         }
         if out.is_empty() {
@@ -122,8 +127,8 @@ fn targets(
                 registry.load_resolved(reference.id(), &resolved)?
             }
         };
-        let file = loaded.file.clone();
-        out.push((file, loaded.compile()?));
+        let (file, source) = (loaded.file.clone(), loaded.source.clone());
+        out.push((file, source, loaded.compile()?));
     }
     Ok(out)
 }

@@ -2,7 +2,6 @@
 //! offset.
 
 /// Days since 1970-01-01 to a civil (year, month, day), proleptic Gregorian.
-#[cfg(any(feature = "cli", feature = "serve", feature = "unstable"))]
 fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -16,7 +15,6 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-#[cfg(any(feature = "cli", feature = "serve", feature = "unstable"))]
 fn parts(secs: i64, offset_minutes: i32) -> (i64, u32, u32, i64, i64, i64) {
     let local = secs + i64::from(offset_minutes) * 60;
     let (y, m, d) = civil(local.div_euclid(86_400));
@@ -30,7 +28,6 @@ fn parts(secs: i64, offset_minutes: i32) -> (i64, u32, u32, i64, i64, i64) {
 /// assert_eq!(promptreg::git::time::rfc3339(0, 0), "1970-01-01T00:00:00Z");
 /// assert_eq!(promptreg::git::time::rfc3339(1_700_000_000, 60), "2023-11-14T23:13:20+01:00");
 /// ```
-#[cfg(any(feature = "cli", feature = "serve", feature = "unstable"))]
 pub fn rfc3339(secs: i64, offset_minutes: i32) -> String {
     let (y, m, d, hh, mm, ss) = parts(secs, offset_minutes);
     let offset = if offset_minutes == 0 {

@@ -89,11 +89,38 @@ pub fn model_for(
         .map(str::to_string)
 }
 
-/// Evaluates every test case of `prompt`.
+/// Evaluates every test case of `prompt`, with the built-in evaluators promptreg ships.
 pub fn evaluate(prompt: &CompiledPrompt, client: &CachedClient) -> Result<PromptEval> {
+    run_all(prompt, client, &|uses| Ok(evaluator::builtin(uses)))
+}
+
+/// Evaluates every test case of `prompt`, with the built-in evaluators as `source` (the working
+/// copy or the commit the prompt comes from) overrides them (`promptreg/evaluators/NAME.yaml`).
+pub fn evaluate_in(
+    source: &dyn crate::snapshot::work::Source,
+    prompt: &CompiledPrompt,
+    client: &CachedClient,
+) -> Result<PromptEval> {
+    run_all(prompt, client, &|uses| evaluator::builtin_in(source, uses))
+}
+
+/// Evaluates every test case of `prompt`, `uses:` evaluators found by `named`.
+fn run_all(
+    prompt: &CompiledPrompt,
+    client: &CachedClient,
+    named: &dyn Fn(&str) -> Result<Option<evaluator::LlmEvaluator>>,
+) -> Result<PromptEval> {
     let config = client.client().config();
-    let evaluators = evaluator::parse(prompt.prompt().evaluators.as_ref())
+    let mut evaluators = evaluator::parse(prompt.prompt().evaluators.as_ref())
         .map_err(|e| Error::Usage(format!("`{}`: {e}", prompt.id())))?;
+    // `uses:` is resolved once, before any model call: a broken override stops the run.
+    for e in &mut evaluators {
+        if let Method::Uses(uses) = &e.method {
+            if let Some(llm) = named(uses)? {
+                e.method = Method::Llm(llm);
+            }
+        }
+    }
     let model = model_for(
         prompt,
         config.model.as_deref(),
@@ -171,10 +198,8 @@ fn run_case(
                 evaluator::run_string(&e.name, *check, pattern, &values, &reply)
             }
             Method::Llm(llm) => judge(&e.name, llm, &values, &reply, judge_model, client)?,
-            Method::Uses(uses) => match evaluator::builtin(uses) {
-                Some(llm) => judge(&e.name, &llm, &values, &reply, judge_model, client)?,
-                None => evaluator::unknown_plugin(&e.name, uses),
-            },
+            // Names that are no built-in were left as they are.
+            Method::Uses(uses) => evaluator::unknown_plugin(&e.name, uses),
         };
         evaluation_results.push(result);
     }

@@ -8,7 +8,9 @@
 //!   the judge's lowercased reply contains gives the score, and the evaluator passes when that
 //!   score is above 0 (no choice matched: score 0, failed);
 //! - `uses: github/NAME`: the built-in `llm` evaluators `similarity`, `coherence`, `fluency`,
-//!   `relevance` and `groundedness` ([`builtin`]); any other name fails the evaluator.
+//!   `relevance` and `groundedness` ([`builtin`], in promptreg's own words; a registry's
+//!   `promptreg/evaluators/NAME.yaml` replaces one, [`builtin_in`]); any other name fails the
+//!   evaluator.
 //!
 //! Templating is gh-models' own: each `{{key}}` of the values replaced literally, unknown
 //! placeholders left as they are (not minijinja).
@@ -16,10 +18,12 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::error::{Error, Result};
 use crate::format::evaluators::parse_llm;
 pub use crate::format::evaluators::{
     parse, Check, Choice, Evaluator, EvaluatorError, LlmEvaluator, Method,
 };
+use crate::snapshot::work::Source;
 
 /// The result of one evaluator on one reply, in gh-models' JSON shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -153,21 +157,75 @@ pub fn unknown_plugin(name: &str, uses: &str) -> EvaluationResult {
 }
 
 /// The built-in evaluator `uses` names (`github/similarity`, `github/coherence`,
-/// `github/fluency`, `github/relevance`, `github/groundedness`), as gh-models defines it:
-/// see `builtin_evaluators.yaml` for the text and where it came from. Each scores one to five
-/// stars as 0, 0.25, 0.5, 0.75, 1.
+/// `github/fluency`, `github/relevance`, `github/groundedness`): the names, inputs, judge model
+/// and scale of gh-models' built-ins, in promptreg's own words (`builtin_evaluators.yaml`).
+/// Each scores one to five as 0, 0.25, 0.5, 0.75, 1.
 pub fn builtin(uses: &str) -> Option<LlmEvaluator> {
     let name = uses.strip_prefix("github/")?;
     let all: Value = serde_yaml::from_str(include_str!("builtin_evaluators.yaml")).ok()?;
     let llm = all.get(name)?.as_object()?;
     let mut llm = parse_llm(llm).ok()?;
-    llm.choices = (1..=5)
+    llm.choices = stars();
+    Some(llm)
+}
+
+/// The five answers of a built-in evaluator and their scores: `1` is 0, `5` is 1.
+fn stars() -> Vec<Choice> {
+    (1..=5)
         .map(|stars| Choice {
             choice: stars.to_string(),
             score: f64::from(stars - 1) * 0.25,
         })
-        .collect();
-    Some(llm)
+        .collect()
+}
+
+/// The file a registry overrides built-in evaluator `name` with.
+pub fn override_file(name: &str) -> String {
+    format!("promptreg/evaluators/{name}.yaml")
+}
+
+/// The evaluator `uses` names as `source` (a working copy or a commit) has it: the registry's
+/// own `promptreg/evaluators/NAME.yaml` when there is one (an `llm` evaluator's mapping:
+/// `prompt`, and optionally `systemPrompt`, `modelId` and `choices`; without `choices` it
+/// scores one to five as the built-ins do), else the built-in. `None` for a name that is
+/// neither. A file that does not parse is an error naming it, never a silent fallback.
+pub fn builtin_in(source: &dyn Source, uses: &str) -> Result<Option<LlmEvaluator>> {
+    let Some(name) = uses.strip_prefix("github/") else {
+        return Ok(None);
+    };
+    let shipped = builtin(uses);
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !plain {
+        return Ok(shipped);
+    }
+    let file = override_file(name);
+    let Some(bytes) = source.read(&file)? else {
+        return Ok(shipped);
+    };
+    let invalid = |why: String| {
+        Error::Usage(format!(
+            "{file} overrides evaluator `{uses}` but {why}; fix it, or delete it to use the built-in"
+        ))
+    };
+    let text = String::from_utf8(bytes).map_err(|_| invalid("is not UTF-8".into()))?;
+    let value: Value =
+        serde_yaml::from_str(&text).map_err(|e| invalid(format!("is not YAML: {e}")))?;
+    let map = value
+        .as_object()
+        .ok_or_else(|| invalid("is not a mapping".into()))?;
+    let mut llm = parse_llm(map).map_err(|(_, why)| invalid(why))?;
+    if llm.model_id.is_empty() {
+        llm.model_id = shipped
+            .as_ref()
+            .map_or_else(|| "openai/gpt-4o".to_string(), |b| b.model_id.clone());
+    }
+    if llm.choices.is_empty() {
+        llm.choices = stars();
+    }
+    Ok(Some(llm))
 }
 
 #[cfg(test)]
@@ -253,7 +311,7 @@ mod tests {
         assert_eq!(llm.model_id, "openai/gpt-4o");
         assert!(llm
             .prompt
-            .ends_with("predicted answer: {{completion}}\nstars:"));
+            .ends_with("Candidate answer:\n{{completion}}\n\nYour rating (one digit, 1 to 5):"));
         let r = score_judge("sim", &llm, " 4\n");
         assert_eq!((r.score, r.passed), (0.75, true));
         let r = score_judge("sim", &llm, "1");
@@ -289,7 +347,7 @@ mod tests {
         assert_eq!(body["stream"], true);
         assert_eq!(body["messages"][0]["role"], "system");
         let user = body["messages"][1]["content"].as_str().unwrap_or("");
-        assert!(user.contains("CONTEXT: Paris\nQUERY: Where?\nRESPONSE: In Paris\n"));
+        assert!(user.contains("Source material:\nParis\n\nRequest:\nWhere?\n\nReply:\nIn Paris\n"));
         let body = judge_request(&llm, &v, "x", Some("local-judge"));
         assert_eq!(body["model"], "local-judge");
     }

@@ -141,6 +141,18 @@ pub struct LoadedPrompt {
 }
 
 impl LoadedPrompt {
+    /// Reads a prompt file's text on its own, with no registry around it (a copy kept apart
+    /// from its registry, such as a client's fallback): `file` is the name it had there. Its
+    /// partials cannot be read, so a template that includes one does not render.
+    pub fn from_text(id: &str, file: &str, text: &str) -> Result<LoadedPrompt> {
+        let alone: Arc<dyn Source> = Arc::new(crate::snapshot::overlay::Overlay::new(
+            Arc::new(crate::snapshot::work::Empty("a prompt file on its own")),
+            file,
+            Some(text.as_bytes().to_vec()),
+        ));
+        LoadedPrompt::read(alone, id, file)
+    }
+
     /// Reads and checks the prompt file `file` of `source`.
     pub(crate) fn read(source: Arc<dyn Source>, id: &str, file: &str) -> Result<LoadedPrompt> {
         let bytes = source.read(file)?.ok_or_else(|| {

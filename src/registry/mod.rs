@@ -4,9 +4,11 @@
 //! - `discovery.rs`: which files are prompts, by id, and one prompt read;
 //! - `resolve.rs`: references resolved to versions and loaded;
 //! - `snapshot.rs`: the registry at one commit, shared by threads;
-//! - `summary.rs`: one line per prompt.
+//! - `summary.rs`: one line per prompt;
+//! - `document.rs`: a prompt at one version as data (the API's and the Python package's shape).
 
 mod discovery;
+pub mod document;
 mod open;
 pub mod reference;
 mod resolve;

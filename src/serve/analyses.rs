@@ -100,7 +100,7 @@ async fn answer(
     let (reference, resolved) = crate::serve::prompts::resolve(&current, path, query)?;
     let compiled = state.compiled(&current, reference.id(), &resolved)?;
     let index = index_of(&current)?;
-    let facts = facts(&current, index, &compiled, &resolved)?;
+    let facts = facts(&current.snapshot, index, &compiled, &resolved)?;
     let (number, commit, blob) = (facts.number, facts.commit.clone(), facts.blob.clone());
     // The judge and the criteria are the served commit's, as every other answer is.
     let served = current.snapshot.commit();

@@ -191,6 +191,25 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
+/// A source with no files, described as its text says: a history with no commit, or a prompt
+/// file read on its own.
+#[derive(Debug)]
+pub(crate) struct Empty(pub &'static str);
+
+impl Source for Empty {
+    fn read(&self, _path: &str) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    fn prompt_files(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    fn describe(&self) -> String {
+        self.0.to_string()
+    }
+}
+
 /// The files on disk under the registry root.
 #[derive(Debug, Clone)]
 pub struct WorkTree {

@@ -7,7 +7,7 @@ use crate::format::manifest::{self};
 use crate::git::Change;
 use crate::registry::{LoadedPrompt, Snapshot};
 use crate::snapshot::overlay::Overlay;
-use crate::snapshot::work::Source;
+use crate::snapshot::work::{Empty, Source};
 use crate::write::edit::{edit_manifest, Edit, Plan};
 use crate::write::rules::{
     check_id, check_message, label_error, point_message, unpoint_message, RESERVED,
@@ -23,25 +23,12 @@ pub fn plan(snapshot: &Snapshot, edit: Edit, message: Option<&str>) -> Result<Pl
 /// Plans `edit` in a repository whose `HEAD` has no commit yet: only a new prompt can be
 /// committed there (every other edit needs a version).
 pub fn plan_unborn(edit: Edit, message: Option<&str>) -> Result<Plan> {
-    plan_on(None, Arc::new(Empty), edit, message)
-}
-
-/// The files of a history with no commit.
-#[derive(Debug)]
-struct Empty;
-
-impl Source for Empty {
-    fn read(&self, _path: &str) -> Result<Option<Vec<u8>>> {
-        Ok(None)
-    }
-
-    fn prompt_files(&self) -> Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-
-    fn describe(&self) -> String {
-        "a repository with no commit".into()
-    }
+    plan_on(
+        None,
+        Arc::new(Empty("a repository with no commit")),
+        edit,
+        message,
+    )
 }
 
 fn plan_on(

@@ -12,6 +12,7 @@ mod hermetic;
 mod history;
 mod layers;
 mod models;
+mod python;
 mod reliability;
 mod render;
 mod review;

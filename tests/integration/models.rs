@@ -456,34 +456,30 @@ fn eval_github_annotations_name_the_failed_evaluators() {
     settings.bind(|| insta::assert_snapshot!("models_eval_github", out.stdout));
 }
 
-#[test]
-fn eval_builtins_send_gh_models_prompts() {
-    let server = ModelServer::start(|body| {
+/// A file that uses every built-in evaluator (written here; the corpus's own such files run in
+/// `corpus_files_with_evaluators_eval_as_gh_models_does`).
+const BUILTINS: &str = "model: openai/gpt-4o\nmodelParameters:\n  temperature: 0.5\n  maxTokens: 100\ntestData:\n  - input: Why is the sky blue?\n    expected: Air scatters blue sunlight more than red.\nmessages:\n  - role: system\n    content: You explain science to children.\n  - role: user\n    content: '{{input}}'\nevaluators:\n  - { name: alike, uses: github/similarity }\n  - { name: holds together, uses: github/coherence }\n  - { name: reads well, uses: github/fluency }\n  - { name: on topic, uses: github/relevance }\n  - { name: grounded, uses: github/groundedness }\n  - name: unknown\n    uses: github/nope\n";
+
+const SKY: &str = "Blue light bounces around the air the most.";
+
+/// A model that answers `SKY`, and as a judge answers `judged` (when its system prompt
+/// starts with `judge_prefix`).
+fn builtin_judges(judge_prefix: &'static str, judged: &'static str) -> ModelServer {
+    ModelServer::start(move |body| {
         let system = body["messages"][0]["content"].as_str().unwrap_or("");
-        if system.starts_with("# Instruction") || system.starts_with("You are an AI assistant.") {
-            "Let's think step by step: fine.\n4".into()
+        if system.starts_with(judge_prefix) {
+            judged.into()
         } else {
-            "Photosynthesis turns light into chemical energy.".into()
+            SKY.into()
         }
-    });
-    let mut repo = TestRepo::new();
-    let example = crate::common::crate_root()
-        .join("../shared/corpus/github-models/github__gh-models/examples/test_builtins.yml");
-    let text = std::fs::read_to_string(&example).unwrap_or_else(|_| {
-        // The examples as gh-models ships them; kept here when the corpus is not beside us.
-        "model: openai/gpt-4o\nmodelParameters:\n  temperature: 0.5\n  maxTokens: 100\ntestData:\n  - input: 'What is photosynthesis?'\n    expected: 'Photosynthesis is the process by which plants convert sunlight into energy.'\nmessages:\n  - role: system\n    content: You are a helpful assistant that provides accurate scientific information.\n  - role: user\n    content: '{{input}}'\nevaluators:\n  - { name: similarity test, uses: github/similarity }\n  - { name: coherence test, uses: github/coherence }\n  - { name: fluency test, uses: github/fluency }\n  - { name: relevance test, uses: github/relevance }\n  - { name: groundedness test, uses: github/groundedness }\n".into()
-    });
-    let text = format!("{text}\n  - name: unknown\n    uses: github/nope\n");
-    repo.write("builtins.prompt.yml", &text);
-    repo.commit("builtins");
-    let out = output(model_cli(&repo, &server).args(["eval", "builtins", "--format", "json"]));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let result: Value = serde_json::from_str(&out.stdout).expect("json");
-    let evals = result["prompts"][0]["testResults"][0]["evaluationResults"]
+    })
+}
+
+fn scores(stdout: &str) -> Vec<(String, f64, bool)> {
+    let result: Value = serde_json::from_str(stdout).expect("json");
+    result["prompts"][0]["testResults"][0]["evaluationResults"]
         .as_array()
         .expect("results")
-        .clone();
-    let scores: Vec<(String, f64, bool)> = evals
         .iter()
         .map(|e| {
             (
@@ -492,64 +488,116 @@ fn eval_builtins_send_gh_models_prompts() {
                 e["passed"] == true,
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn eval_builtins_judge_on_gh_models_scale_in_promptregs_words() {
+    let server = builtin_judges("You grade", "4");
+    let mut repo = TestRepo::new();
+    repo.write("builtins.prompt.yml", BUILTINS);
+    repo.commit("builtins");
+    let out = output(model_cli(&repo, &server).args(["eval", "builtins", "--format", "json"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let four = |name: &str| (name.to_string(), 0.75, true);
     assert_eq!(
-        scores,
+        scores(&out.stdout),
         [
-            ("similarity test".to_string(), 0.75, true),
-            ("coherence test".to_string(), 0.75, true),
-            ("fluency test".to_string(), 0.75, true),
-            ("relevance test".to_string(), 0.75, true),
-            ("groundedness test".to_string(), 0.75, true),
+            four("alike"),
+            four("holds together"),
+            four("reads well"),
+            four("on topic"),
+            four("grounded"),
             ("unknown".to_string(), 0.0, false),
         ]
     );
-    assert_eq!(
-        evals[5]["details"],
-        "Plugin evaluator 'github/nope' not found"
-    );
     let bodies = server.bodies();
-    let case = &bodies
+    let case = bodies
         .iter()
         .find(|b| b.get("max_tokens").is_some())
         .expect("test case request");
-    assert_eq!(case["max_tokens"], 100);
-    assert_eq!(case["temperature"], 0.5);
+    assert_eq!(
+        (case["max_tokens"].clone(), case["temperature"].clone()),
+        (json!(100), json!(0.5))
+    );
     let judges: Vec<&Value> = bodies
         .iter()
         .filter(|b| b.get("max_tokens").is_none())
         .collect();
     assert_eq!(judges.len(), 5);
-    let reply = "Photosynthesis turns light into chemical energy.";
-    let users: Vec<String> = judges
-        .iter()
-        .map(|b| {
-            b["messages"][1]["content"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect();
-    assert!(users.iter().any(|u| u.starts_with("Equivalence, as a metric")
-        && u.contains("\nquestion: What is photosynthesis?\ncorrect answer: Photosynthesis is the process")
-        && u.ends_with(&format!("predicted answer: {reply}\nstars:"))));
-    assert!(users
-        .iter()
-        .any(|u| u.contains(&format!("# Data\nRESPONSE: {reply}\n"))
-            && u.starts_with("# Definition\n**Fluency**")));
-    assert!(users.iter().any(|u| u.contains(&format!(
-        "QUERY: What is photosynthesis?\nRESPONSE: {reply}\n"
-    )) && u.starts_with("# Definition\n**Coherence**")));
-    assert!(users
-        .iter()
-        .any(|u| u.starts_with("# Definition\n**Relevance**")));
-    assert!(users
-        .iter()
-        .any(|u| u.contains("CONTEXT: Photosynthesis is the process")
-            && u.starts_with("# Definition\n**Groundedness**")));
     assert!(judges
         .iter()
         .all(|b| b["model"] == "openai/gpt-4o" && b["stream"] == true));
+    let users: Vec<&str> = judges
+        .iter()
+        .map(|b| b["messages"][1]["content"].as_str().unwrap_or(""))
+        .collect();
+    // Each judge gets the inputs gh-models gives it, in promptreg's own prompts.
+    let has = |parts: &[&str]| users.iter().any(|u| parts.iter().all(|p| u.contains(p)));
+    assert!(has(&[
+        "Question:\nWhy is the sky blue?",
+        "Reference answer:\nAir scatters blue sunlight more than red.",
+        &format!("Candidate answer:\n{SKY}\n")
+    ]));
+    assert!(has(&[
+        "coherence",
+        "Request:\nWhy is the sky blue?",
+        &format!("Reply:\n{SKY}\n")
+    ]));
+    assert!(has(&["fluency", &format!("Text:\n{SKY}\n")]));
+    assert!(has(&["relevant", "Request:\nWhy is the sky blue?"]));
+    assert!(has(&[
+        "Source material:\nAir scatters blue sunlight more than red.",
+        "Request:\nWhy is the sky blue?",
+        &format!("Reply:\n{SKY}\n")
+    ]));
+    assert!(users
+        .iter()
+        .all(|u| u.ends_with("Your rating (one digit, 1 to 5):")));
+}
+
+#[test]
+fn a_registry_overrides_a_builtin_evaluator_with_its_own_file() {
+    let server = builtin_judges("Own judge", "great");
+    let mut repo = TestRepo::new();
+    repo.write("builtins.prompt.yml", BUILTINS);
+    repo.write(
+        "promptreg/evaluators/similarity.yaml",
+        "systemPrompt: Own judge. Say great or poor.\nprompt: \"Reference {{expected}} / answer {{completion}}\"\nchoices:\n  - { choice: great, score: 1 }\n  - { choice: poor, score: 0 }\n",
+    );
+    repo.commit("builtins, with our own similarity judge");
+    let out = output(model_cli(&repo, &server).args(["eval", "builtins", "--format", "json"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let got = scores(&out.stdout);
+    // The registry's own similarity judge, on the built-in's judge model; the others are the
+    // built-ins (whose judges this server does not answer with a digit).
+    assert_eq!(got[0], ("alike".to_string(), 1.0, true));
+    assert!(
+        got[1..5].iter().all(|(_, score, _)| *score == 0.0),
+        "{got:?}"
+    );
+    let bodies = server.bodies();
+    let own = bodies
+        .iter()
+        .find(|b| b["messages"][0]["content"] == "Own judge. Say great or poor.")
+        .expect("the registry's judge was asked");
+    assert_eq!(own["model"], "openai/gpt-4o");
+    assert_eq!(
+        own["messages"][1]["content"],
+        format!("Reference Air scatters blue sunlight more than red. / answer {SKY}")
+    );
+    // A file that does not parse is an error naming it, before any model call.
+    repo.write("promptreg/evaluators/fluency.yaml", "prompt: [not, text]\n");
+    let before = server.requests().len();
+    let out = output(model_cli(&repo, &server).args(["eval", "builtins"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("promptreg/evaluators/fluency.yaml overrides evaluator `github/fluency`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.requests().len(), before);
 }
 
 #[test]

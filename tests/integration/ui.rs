@@ -12,10 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fantoccini::actions::{InputSource, MouseActions, PointerAction};
-use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+use crate::common::webdriver::{By, Element, Session};
 use crate::common::{crate_root, git, TestRepo};
 use crate::serve::Server;
 
@@ -123,7 +122,7 @@ fn driver() -> Option<Driver> {
 }
 
 /// A new headless Chromium session, with JavaScript on or off.
-async fn browser(driver: &Driver, javascript: bool) -> Client {
+fn browser(driver: &Driver, javascript: bool) -> Session {
     let profile = tempfile::tempdir().expect("profile").keep();
     let mut options = json!({
         "binary": std::env::var("PROMPTREG_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
@@ -137,69 +136,45 @@ async fn browser(driver: &Driver, javascript: bool) -> Client {
     if !javascript {
         options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
     }
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert("goog:chromeOptions".into(), options);
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session")
+    Session::start(
+        &driver.url,
+        json!({ "browserName": "chrome", "goog:chromeOptions": options }),
+    )
+    .unwrap_or_else(|e| panic!("a Chromium session: {e}"))
 }
 
 /// Runs `test` in a browser session (JavaScript on), one test at a time.
-fn with_browser<F>(test: impl FnOnce(Client) -> F)
-where
-    F: std::future::Future<Output = ()>,
-{
+fn with_browser(test: impl FnOnce(Session)) {
     let _one = ONE_BROWSER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(driver) = driver() else { return };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let client = browser(&driver, true).await;
-        test(client.clone()).await;
-        let _ = client.close().await;
-    });
+    test(browser(&driver, true));
 }
 
 /// The element a label names (`<label for>`).
-async fn labelled(client: &Client, label: &str) -> fantoccini::elements::Element {
+fn labelled(client: &Session, label: &str) -> Element {
     let xpath = format!(
         "//*[@id=//label[normalize-space(.)={}]/@for]",
         xpath_text(label)
     );
     client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath(&xpath))
-        .await
+        .wait_for(By::XPath(&xpath), 10)
         .unwrap_or_else(|e| panic!("no field labelled {label:?}: {e}"))
 }
 
 /// The button with this text.
-async fn button(client: &Client, text: &str) -> fantoccini::elements::Element {
+fn button(client: &Session, text: &str) -> Element {
     let xpath = format!("//button[normalize-space(.)={}]", xpath_text(text));
     client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath(&xpath))
-        .await
+        .wait_for(By::XPath(&xpath), 10)
         .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
 }
 
 /// The link with this text.
-async fn link(client: &Client, text: &str) -> fantoccini::elements::Element {
+fn link(client: &Session, text: &str) -> Element {
     client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::LinkText(text))
-        .await
+        .wait_for(By::LinkText(text), 10)
         .unwrap_or_else(|e| panic!("no link {text:?}: {e}"))
 }
 
@@ -212,18 +187,18 @@ fn xpath_text(text: &str) -> String {
 }
 
 /// The visible text of the page's main content (empty while a page is being replaced).
-async fn main_text(client: &Client) -> String {
-    match client.find(Locator::Css("main")).await {
-        Ok(main) => main.text().await.unwrap_or_default(),
+fn main_text(client: &Session) -> String {
+    match client.find(By::Css("main")) {
+        Ok(main) => main.text().unwrap_or_default(),
         Err(_) => String::new(),
     }
 }
 
 /// Waits until the main content holds `text`.
-async fn wait_for_text(client: &Client, text: &str) {
+fn wait_for_text(client: &Session, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let now = main_text(client).await;
+        let now = main_text(client);
         if now.contains(text) {
             return;
         }
@@ -231,22 +206,22 @@ async fn wait_for_text(client: &Client, text: &str) {
             Instant::now() < deadline,
             "the page never said {text:?}; it says:\n{now}"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Writes a screenshot of the page to `target/ui-screenshots/NAME.png`.
-async fn screenshot(client: &Client, name: &str) {
+fn screenshot(client: &Session, name: &str) {
     let dir = crate_root().join("target/ui-screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot folder");
-    let png = client.screenshot().await.expect("screenshot");
+    let png = client.screenshot().expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
 }
 
 /// axe-core's serious and critical violations on the page (none where axe is not
 /// installed outside CI; in CI `.ci/run` installs it and sets `PROMPTREG_AXE`).
-async fn accessibility(client: &Client, page: &str) {
+fn accessibility(client: &Session, page: &str) {
     let Some(path) = std::env::var_os("PROMPTREG_AXE").map(PathBuf::from) else {
         assert!(
             !required(),
@@ -256,7 +231,7 @@ async fn accessibility(client: &Client, page: &str) {
         return;
     };
     let axe = std::fs::read_to_string(&path).expect("axe.min.js");
-    client.execute(&axe, vec![]).await.expect("load axe");
+    client.execute(&axe, vec![]).expect("load axe");
     let found = client
         .execute_async(
             "const done = arguments[arguments.length - 1];\
@@ -265,7 +240,6 @@ async fn accessibility(client: &Client, page: &str) {
                .catch(e => done([{ id: 'axe-failed', impact: 'critical', help: String(e), nodes: [] }]));",
             vec![],
         )
-        .await
         .expect("run axe");
     let serious: Vec<&Value> = found
         .as_array()
@@ -277,30 +251,23 @@ async fn accessibility(client: &Client, page: &str) {
 }
 
 /// Signs in with `token` on the sign-in page.
-async fn sign_in(client: &Client, server: &Server, token: &str) {
-    client.goto(&server.url("/")).await.expect("open");
+fn sign_in(client: &Session, server: &Server, token: &str) {
+    client.goto(&server.url("/")).expect("open");
     labelled(client, "Token")
-        .await
         .send_keys(token)
-        .await
         .expect("type the token");
-    button(client, "Sign in")
-        .await
-        .click()
-        .await
-        .expect("sign in");
-    wait_for_text(client, "Prompts").await;
+    button(client, "Sign in").click().expect("sign in");
+    wait_for_text(client, "Prompts");
 }
 
 /// Replaces a field's text.
-async fn set_text(client: &Client, label: &str, text: &str) {
-    let field = labelled(client, label).await;
+fn set_text(client: &Session, label: &str, text: &str) {
+    let field = labelled(client, label);
     client
         .execute(
             "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));",
-            vec![serde_json::to_value(&field).expect("element"), json!(text)],
+            vec![field.arg(), json!(text)],
         )
-        .await
         .expect("set the text");
 }
 
@@ -311,58 +278,41 @@ async fn set_text(client: &Client, label: &str, text: &str) {
 fn a_person_finds_a_prompt_previews_versions_by_hovering_and_loads_one_by_clicking() {
     let repo = registry();
     let server = Server::start(&repo, &[]);
-    with_browser(|client| async move {
-        client.goto(&server.url("/")).await.expect("open the list");
-        let text = main_text(&client).await;
+    with_browser(|client| {
+        client.goto(&server.url("/")).expect("open the list");
+        let text = main_text(&client);
         assert!(
             text.contains("greet")
                 && text.contains("Greets a customer")
                 && text.contains("prod: v1"),
             "{text}"
         );
-        screenshot(&client, "list").await;
-        accessibility(&client, "the list").await;
+        screenshot(&client, "list");
+        accessibility(&client, "the list");
         // Filtered by text, then by tag.
         labelled(&client, "Search")
-            .await
             .send_keys("something")
-            .await
             .expect("type");
-        button(&client, "Filter")
-            .await
-            .click()
-            .await
-            .expect("filter");
-        wait_for_text(&client, "1 prompt at").await;
-        assert!(!main_text(&client).await.contains("Greets a customer"));
-        client
-            .goto(&server.url("/?tag=support"))
-            .await
-            .expect("by tag");
-        wait_for_text(&client, "Greets a customer").await;
-        assert!(!main_text(&client).await.contains("Something else"));
+        button(&client, "Filter").click().expect("filter");
+        wait_for_text(&client, "1 prompt at");
+        assert!(!main_text(&client).contains("Greets a customer"));
+        client.goto(&server.url("/?tag=support")).expect("by tag");
+        wait_for_text(&client, "Greets a customer");
+        assert!(!main_text(&client).contains("Something else"));
 
         // The prompt opens at its default, v2, with the versions newest first.
-        link(&client, "greet")
-            .await
-            .click()
-            .await
-            .expect("open greet");
-        wait_for_text(&client, "You greet customers of Acme. Be warm.").await;
+        link(&client, "greet").click().expect("open greet");
+        wait_for_text(&client, "You greet customers of Acme. Be warm.");
         let view = client
-            .find(Locator::Css("#view h2"))
-            .await
+            .find(By::Css("#view h2"))
             .expect("view")
             .text()
-            .await
             .expect("text");
         assert!(view.contains("v2") && view.contains("default"), "{view}");
         let panel = client
-            .find(Locator::Css("nav.versions"))
-            .await
+            .find(By::Css("nav.versions"))
             .expect("panel")
             .text()
-            .await
             .expect("text");
         let order: Vec<usize> = ["v3", "v2", "v1"]
             .iter()
@@ -377,55 +327,29 @@ fn a_person_finds_a_prompt_previews_versions_by_hovering_and_loads_one_by_clicki
             "{panel}"
         );
         // Rendered with its first test case, with the model and its parameters.
-        let rendered = main_text(&client).await;
+        let rendered = main_text(&client);
         assert!(
             rendered.contains("Greet Ada 2 times.")
                 && rendered.contains("openai/gpt-4o-mini")
                 && rendered.contains("temperature"),
             "{rendered}"
         );
-        screenshot(&client, "prompt").await;
-        accessibility(&client, "a prompt").await;
+        screenshot(&client, "prompt");
+        accessibility(&client, "a prompt");
 
         // Hovering v3 shows it in place; leaving shows v2 again.
-        let v3 = link(&client, "v3").await;
+        let v3 = link(&client, "v3");
+        client.hover(&v3.clone()).expect("hover");
         client
-            .perform_actions(
-                MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
-                    element: v3.clone(),
-                    duration: None,
-                    x: 0.0,
-                    y: 0.0,
-                }),
-            )
-            .await
-            .expect("hover");
-        client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#view.preview"))
-            .await
+            .wait_for(By::Css("#view.preview"), 10)
             .expect("a preview");
-        assert!(main_text(&client).await.contains("Be warm and brief."));
-        screenshot(&client, "prompt-hover").await;
-        let heading = client
-            .find(Locator::Css("h1, .crumbs"))
-            .await
-            .expect("crumbs");
-        client
-            .perform_actions(
-                MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
-                    element: heading,
-                    duration: None,
-                    x: 0.0,
-                    y: 0.0,
-                }),
-            )
-            .await
-            .expect("leave");
-        wait_for_text(&client, "Be warm.").await;
+        assert!(main_text(&client).contains("Be warm and brief."));
+        screenshot(&client, "prompt-hover");
+        let heading = client.find(By::Css("h1, .crumbs")).expect("crumbs");
+        client.hover(&heading).expect("leave");
+        wait_for_text(&client, "Be warm.");
         assert!(
-            client.find(Locator::Css("#view.preview")).await.is_err(),
+            client.find(By::Css("#view.preview")).is_err(),
             "the preview ends"
         );
 
@@ -435,34 +359,23 @@ fn a_person_finds_a_prompt_previews_versions_by_hovering_and_loads_one_by_clicki
                 "document.querySelector('a[href$=\"@1\"][data-preview]').focus()",
                 vec![],
             )
-            .await
             .expect("focus");
         client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#view.preview"))
-            .await
+            .wait_for(By::Css("#view.preview"), 10)
             .expect("a preview on focus");
-        assert!(main_text(&client).await.contains("Be brief."));
+        assert!(main_text(&client).contains("Be brief."));
 
         // Clicking loads it, at a URL that can be shared.
-        link(&client, "v3").await.click().await.expect("load v3");
-        wait_for_text(&client, "greet v3").await;
+        link(&client, "v3").click().expect("load v3");
+        wait_for_text(&client, "greet v3");
         assert!(client
             .current_url()
-            .await
             .expect("url")
             .as_str()
             .ends_with("/p/greet@3"));
-        client
-            .goto(&server.url("/p/greet@1"))
-            .await
-            .expect("shared");
-        wait_for_text(&client, "Be brief.").await;
-        assert!(
-            main_text(&client).await.contains("prod"),
-            "v1 carries its label"
-        );
+        client.goto(&server.url("/p/greet@1")).expect("shared");
+        wait_for_text(&client, "Be brief.");
+        assert!(main_text(&client).contains("prod"), "v1 carries its label");
     });
 }
 
@@ -470,31 +383,17 @@ fn a_person_finds_a_prompt_previews_versions_by_hovering_and_loads_one_by_clicki
 fn two_versions_compare_as_source_and_rendered_per_test_case() {
     let repo = registry();
     let server = Server::start(&repo, &[]);
-    with_browser(|client| async move {
-        client.goto(&server.url("/p/greet")).await.expect("open");
-        link(&client, "Compare versions")
-            .await
-            .click()
-            .await
-            .expect("compare");
+    with_browser(|client| {
+        client.goto(&server.url("/p/greet")).expect("open");
+        link(&client, "Compare versions").click().expect("compare");
         labelled(&client, "From")
-            .await
             .select_by_value("1")
-            .await
             .expect("from");
-        labelled(&client, "To")
-            .await
-            .select_by_value("3")
-            .await
-            .expect("to");
-        button(&client, "Compare")
-            .await
-            .click()
-            .await
-            .expect("compare");
-        wait_for_text(&client, "Test case 2").await;
-        let removed: Vec<String> = futures_text(&client, "pre.diff .del").await;
-        let added: Vec<String> = futures_text(&client, "pre.diff .add").await;
+        labelled(&client, "To").select_by_value("3").expect("to");
+        button(&client, "Compare").click().expect("compare");
+        wait_for_text(&client, "Test case 2");
+        let removed: Vec<String> = futures_text(&client, "pre.diff .del");
+        let added: Vec<String> = futures_text(&client, "pre.diff .add");
         assert!(
             removed.iter().any(|l| l.contains("Be brief.")),
             "{removed:?}"
@@ -505,22 +404,18 @@ fn two_versions_compare_as_source_and_rendered_per_test_case() {
         );
         // The source and each of the two test cases, rendered.
         assert_eq!(
-            client
-                .find_all(Locator::Css("pre.diff"))
-                .await
-                .expect("diffs")
-                .len(),
+            client.find_all(By::Css("pre.diff")).expect("diffs").len(),
             3
         );
-        screenshot(&client, "diff").await;
-        accessibility(&client, "the diff").await;
+        screenshot(&client, "diff");
+        accessibility(&client, "the diff");
     });
 }
 
-async fn futures_text(client: &Client, css: &str) -> Vec<String> {
+fn futures_text(client: &Session, css: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for element in client.find_all(Locator::Css(css)).await.expect("elements") {
-        out.push(element.text().await.expect("text"));
+    for element in client.find_all(By::Css(css)).expect("elements") {
+        out.push(element.text().expect("text"));
     }
     out
 }
@@ -533,54 +428,29 @@ fn reading_works_with_javascript_off() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(driver) = driver() else { return };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let client = browser(&driver, false).await;
-        client.goto(&server.url("/")).await.expect("open");
-        link(&client, "greet")
-            .await
-            .click()
-            .await
-            .expect("open greet");
-        wait_for_text(&client, "Be warm.").await;
-        link(&client, "v1").await.click().await.expect("load v1");
-        wait_for_text(&client, "Be brief.").await;
-        link(&client, "Compare versions")
-            .await
-            .click()
-            .await
-            .expect("compare");
-        wait_for_text(&client, "Source").await;
-        link(&client, "greet")
-            .await
-            .click()
-            .await
-            .expect("back to greet");
-        link(&client, "Playground")
-            .await
-            .click()
-            .await
-            .expect("playground");
+    {
+        let client = browser(&driver, false);
+        client.goto(&server.url("/")).expect("open");
+        link(&client, "greet").click().expect("open greet");
+        wait_for_text(&client, "Be warm.");
+        link(&client, "v1").click().expect("load v1");
+        wait_for_text(&client, "Be brief.");
+        link(&client, "Compare versions").click().expect("compare");
+        wait_for_text(&client, "Source");
+        link(&client, "greet").click().expect("back to greet");
+        link(&client, "Playground").click().expect("playground");
         labelled(&client, "customer string (required)")
-            .await
             .send_keys("Lin")
-            .await
             .expect("type");
-        button(&client, "Render")
-            .await
-            .click()
-            .await
-            .expect("render");
-        wait_for_text(&client, "Greet Lin 2 times.").await;
+        button(&client, "Render").click().expect("render");
+        wait_for_text(&client, "Greet Lin 2 times.");
         assert!(
             client
-                .find(Locator::XPath("//button[normalize-space(.)='Copy']"))
-                .await
+                .find(By::XPath("//button[normalize-space(.)='Copy']"))
                 .is_err(),
             "no script ran"
         );
-        let _ = client.close().await;
-    });
+    };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -616,98 +486,66 @@ fn the_playground_renders_names_missing_fields_and_streams_a_run() {
             ("PROMPTREG_MODEL", "test-model"),
         ],
     );
-    with_browser(|client| async move {
-        client.goto(&server.url("/p/greet@3")).await.expect("open");
-        link(&client, "Playground")
-            .await
-            .click()
-            .await
-            .expect("playground");
+    with_browser(|client| {
+        client.goto(&server.url("/p/greet@3")).expect("open");
+        link(&client, "Playground").click().expect("playground");
         // A form made from the typed variables: text, number, checkbox and JSON, defaults filled.
         assert_eq!(
             labelled(&client, "count integer")
-                .await
                 .prop("type")
-                .await
                 .expect("type")
                 .as_deref(),
             Some("number")
         );
         assert_eq!(
             labelled(&client, "count integer")
-                .await
                 .prop("value")
-                .await
                 .expect("value")
                 .as_deref(),
             Some("2")
         );
         assert_eq!(
             labelled(&client, "formal")
-                .await
                 .prop("type")
-                .await
                 .expect("type")
                 .as_deref(),
             Some("checkbox")
         );
         assert!(labelled(&client, "topics array")
-            .await
             .attr("class")
-            .await
             .expect("class")
             .unwrap_or_default()
             .contains("json"));
         // Rendering without the required customer names it at its field.
-        button(&client, "Render")
-            .await
-            .click()
-            .await
-            .expect("render");
-        wait_for_text(&client, "customer").await;
-        let field = labelled(&client, "customer string (required)").await;
+        button(&client, "Render").click().expect("render");
+        wait_for_text(&client, "customer");
+        let field = labelled(&client, "customer string (required)");
         assert_eq!(
-            field.attr("aria-invalid").await.expect("attr").as_deref(),
+            field.attr("aria-invalid").expect("attr").as_deref(),
             Some("true")
         );
-        screenshot(&client, "playground-missing").await;
+        screenshot(&client, "playground-missing");
         // A test case fills the form; a wrong JSON list is named at its field.
         labelled(&client, "Test case")
-            .await
             .select_by_value("1")
-            .await
             .expect("case 2");
-        button(&client, "Fill the form")
-            .await
-            .click()
-            .await
-            .expect("fill");
-        wait_for_text(&client, "Playground").await;
+        button(&client, "Fill the form").click().expect("fill");
+        wait_for_text(&client, "Playground");
         assert_eq!(
             labelled(&client, "customer string (required)")
-                .await
                 .prop("value")
-                .await
                 .expect("value")
                 .as_deref(),
             Some("Grace")
         );
-        set_text(&client, "topics array", "not json").await;
-        button(&client, "Render")
-            .await
-            .click()
-            .await
-            .expect("render");
-        wait_for_text(&client, "a JSON list is needed").await;
-        set_text(&client, "topics array", "[\"billing\"]").await;
-        button(&client, "Render")
-            .await
-            .click()
-            .await
-            .expect("render");
-        wait_for_text(&client, "Greet Grace 3 times.").await;
+        set_text(&client, "topics array", "not json");
+        button(&client, "Render").click().expect("render");
+        wait_for_text(&client, "a JSON list is needed");
+        set_text(&client, "topics array", "[\"billing\"]");
+        button(&client, "Render").click().expect("render");
+        wait_for_text(&client, "Greet Grace 3 times.");
         // The request to copy: JSON, curl and Python.
-        let page = main_text(&client).await;
+        let page = main_text(&client);
         assert!(
             page.contains("\"customer\": \"Grace\"")
                 && page.contains("curl -X POST")
@@ -715,22 +553,17 @@ fn the_playground_renders_names_missing_fields_and_streams_a_run() {
                 && page.contains("\"formal\": False"),
             "{page}"
         );
-        screenshot(&client, "playground").await;
-        accessibility(&client, "the playground").await;
+        screenshot(&client, "playground");
+        accessibility(&client, "the playground");
         // Run streams the model's reply into the page.
-        button(&client, "Run").await.click().await.expect("run");
+        button(&client, "Run").click().expect("run");
         client
-            .wait()
-            .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css("#reply[data-done='ok']"))
-            .await
+            .wait_for(By::Css("#reply[data-done='ok']"), 15)
             .expect("the reply ends");
         let reply = client
-            .find(Locator::Css("#reply"))
-            .await
+            .find(By::Css("#reply"))
             .expect("reply")
             .text()
-            .await
             .expect("text");
         assert_eq!(reply, "Hello Ada, twice over.");
         let sent = model.bodies();
@@ -745,18 +578,12 @@ fn the_playground_renders_names_missing_fields_and_streams_a_run() {
             "{last}"
         );
         // The analyses are panels.
-        button(&client, "Analyse: score")
-            .await
-            .click()
-            .await
-            .expect("score");
-        wait_for_text(&client, "Analysis: score").await;
+        button(&client, "Analyse: score").click().expect("score");
+        wait_for_text(&client, "Analysis: score");
         let panel = client
-            .find(Locator::Css("section.panel"))
-            .await
+            .find(By::Css("section.panel"))
             .expect("panel")
             .text()
-            .await
             .expect("text");
         assert!(
             panel.contains("Judged by test-model")
@@ -764,7 +591,7 @@ fn the_playground_renders_names_missing_fields_and_streams_a_run() {
                 && panel.contains("clarity is fine"),
             "{panel}"
         );
-        screenshot(&client, "playground-analysis").await;
+        screenshot(&client, "playground-analysis");
     });
 }
 
@@ -781,101 +608,76 @@ fn two_people_edit_one_prompt_the_second_sees_the_conflict_and_nothing_is_lost()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(driver) = driver() else { return };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let alice = browser(&driver, true).await;
-        let bob = browser(&driver, true).await;
-        sign_in(&alice, &server, "alice-secret").await;
-        sign_in(&bob, &server, "bob-secret").await;
+    {
+        let alice = browser(&driver, true);
+        let bob = browser(&driver, true);
+        sign_in(&alice, &server, "alice-secret");
+        sign_in(&bob, &server, "bob-secret");
         for client in [&alice, &bob] {
-            client.goto(&server.url("/p/greet")).await.expect("open");
-            link(client, "Edit").await.click().await.expect("edit");
-            wait_for_text(client, "Edit greet").await;
+            client.goto(&server.url("/p/greet")).expect("open");
+            link(client, "Edit").click().expect("edit");
+            wait_for_text(client, "Edit greet");
         }
-        screenshot(&alice, "edit").await;
-        accessibility(&alice, "the editor").await;
+        screenshot(&alice, "edit");
+        accessibility(&alice, "the editor");
         // Validate shows findings at their lines.
         let source = labelled(&alice, "greet.prompt.yaml")
-            .await
             .prop("value")
-            .await
             .expect("value")
             .unwrap_or_default();
         set_text(
             &alice,
             "greet.prompt.yaml",
             &source.replace("{{ count }} times", "{{ count }} times {{ undeclared }}"),
-        )
-        .await;
-        button(&alice, "Validate")
-            .await
-            .click()
-            .await
-            .expect("validate");
-        wait_for_text(&alice, "finding").await;
-        let findings = main_text(&alice).await;
+        );
+        button(&alice, "Validate").click().expect("validate");
+        wait_for_text(&alice, "finding");
+        let findings = main_text(&alice);
         assert!(
             findings.contains("line 23") && findings.contains("undeclared"),
             "{findings}"
         );
-        screenshot(&alice, "edit-findings").await;
+        screenshot(&alice, "edit-findings");
         // Alice commits a change.
         let alice_text = source.replace("Be warm and brief.", "Be warm, brief and kind.");
-        set_text(&alice, "greet.prompt.yaml", &alice_text).await;
+        set_text(&alice, "greet.prompt.yaml", &alice_text);
         labelled(&alice, "Commit message")
-            .await
             .send_keys("greet: kind too")
-            .await
             .expect("message");
-        button(&alice, "Commit")
-            .await
-            .click()
-            .await
-            .expect("commit");
-        wait_for_text(&alice, "greet v4").await;
+        button(&alice, "Commit").click().expect("commit");
+        wait_for_text(&alice, "greet v4");
         assert!(alice
             .current_url()
-            .await
             .expect("url")
             .as_str()
             .ends_with("/p/greet@4"));
         // Bob, who started from v3 too, commits his: he sees hers, his text is kept.
         let bob_text = source.replace("Greet {{ customer }}", "Welcome {{ customer }}");
-        set_text(&bob, "greet.prompt.yaml", &bob_text).await;
+        set_text(&bob, "greet.prompt.yaml", &bob_text);
         labelled(&bob, "Commit message")
-            .await
             .send_keys("greet: welcome")
-            .await
             .expect("message");
-        button(&bob, "Commit").await.click().await.expect("commit");
-        wait_for_text(&bob, "Someone else committed greet").await;
-        let conflict = main_text(&bob).await;
+        button(&bob, "Commit").click().expect("commit");
+        wait_for_text(&bob, "Someone else committed greet");
+        let conflict = main_text(&bob);
         assert!(
             conflict.contains("v4 by alice: greet: kind too")
                 && conflict.contains("Be warm, brief and kind."),
             "{conflict}"
         );
         let kept = labelled(&bob, "greet.prompt.yaml")
-            .await
             .prop("value")
-            .await
             .expect("value")
             .unwrap_or_default();
         assert_eq!(kept, bob_text, "Bob's text is kept");
-        screenshot(&bob, "edit-conflict").await;
-        accessibility(&bob, "the conflict").await;
+        screenshot(&bob, "edit-conflict");
+        accessibility(&bob, "the conflict");
         // He re-applies his change on top of hers and commits.
         let merged = alice_text.replace("Greet {{ customer }}", "Welcome {{ customer }}");
-        set_text(&bob, "greet.prompt.yaml", &merged).await;
-        button(&bob, "Commit")
-            .await
-            .click()
-            .await
-            .expect("commit again");
-        wait_for_text(&bob, "greet v5").await;
-        let _ = alice.close().await;
-        let _ = bob.close().await;
-    });
+        set_text(&bob, "greet.prompt.yaml", &merged);
+        button(&bob, "Commit").click().expect("commit again");
+        wait_for_text(&bob, "greet v5");
+    };
     // Both changes are in, each authored by the person who pressed Commit.
     let log = git(&path, &["log", "-3", "--format=%an <%ae>|%s", "main"]);
     assert_eq!(log.trim(), "bob <bob@example.com>|greet: welcome\nalice <alice@example.com>|greet: kind too\nTest Author <author@example.com>|Pin greet to 2, prod to 1", "{log}");
@@ -892,75 +694,47 @@ fn moving_the_default_shows_what_applications_get_then_commits_defaults_yaml() {
     let auth = auth_file(&repo);
     let server = Server::start(&repo, &["--allow-writes", "--auth", &auth]);
     let path = repo.path().to_path_buf();
-    with_browser(|client| async move {
-        sign_in(&client, &server, "alice-secret").await;
-        client
-            .goto(&server.url("/p/greet@3"))
-            .await
-            .expect("open v3");
-        link(&client, "Make v3 the default")
-            .await
-            .click()
-            .await
-            .expect("move");
-        wait_for_text(&client, "get v2 now, and v3 after this").await;
-        let preview = main_text(&client).await;
+    with_browser(|client| {
+        sign_in(&client, &server, "alice-secret");
+        client.goto(&server.url("/p/greet@3")).expect("open v3");
+        link(&client, "Make v3 the default").click().expect("move");
+        wait_for_text(&client, "get v2 now, and v3 after this");
+        let preview = main_text(&client);
         assert!(
             preview.contains("What they will get instead")
                 && preview.contains("Be warm and brief."),
             "{preview}"
         );
-        screenshot(&client, "point").await;
-        accessibility(&client, "the default move").await;
+        screenshot(&client, "point");
+        accessibility(&client, "the default move");
         labelled(&client, "Commit message (optional)")
-            .await
             .send_keys("greet: ship v3")
-            .await
             .expect("message");
         button(&client, "Confirm: commit to defaults.yaml")
-            .await
             .click()
-            .await
             .expect("confirm");
-        wait_for_text(&client, "greet v3").await;
+        wait_for_text(&client, "greet v3");
         let view = client
-            .find(Locator::Css("#view h2"))
-            .await
+            .find(By::Css("#view h2"))
             .expect("view")
             .text()
-            .await
             .expect("text");
         assert!(view.contains("default"), "{view}");
         // A label moves the same way, from the version's page.
-        client
-            .goto(&server.url("/p/greet@3"))
-            .await
-            .expect("open v3");
-        labelled(&client, "Label")
-            .await
-            .send_keys("prod")
-            .await
-            .expect("label");
+        client.goto(&server.url("/p/greet@3")).expect("open v3");
+        labelled(&client, "Label").send_keys("prod").expect("label");
         button(&client, "Point it at v3")
-            .await
             .click()
-            .await
             .expect("label move");
-        wait_for_text(&client, "ask for greet@prod get v1 now, and v3 after this").await;
+        wait_for_text(&client, "ask for greet@prod get v1 now, and v3 after this");
         button(&client, "Confirm: commit to defaults.yaml")
-            .await
             .click()
-            .await
             .expect("confirm");
-        wait_for_text(&client, "greet v3").await;
+        wait_for_text(&client, "greet v3");
         // Signing out ends the session: the next page asks for a token again.
-        button(&client, "Sign out")
-            .await
-            .click()
-            .await
-            .expect("sign out");
-        client.goto(&server.url("/p/greet")).await.expect("open");
-        labelled(&client, "Token").await;
+        button(&client, "Sign out").click().expect("sign out");
+        client.goto(&server.url("/p/greet")).expect("open");
+        labelled(&client, "Token");
     });
     let manifest = git(&path, &["show", "main:defaults.yaml"]);
     assert_eq!(
@@ -991,67 +765,37 @@ fn a_new_prompt_starts_from_the_skeleton_or_from_the_model_and_is_committed() {
         ],
     );
     let path = repo.path().to_path_buf();
-    with_browser(|client| async move {
-        sign_in(&client, &server, "alice-secret").await;
-        link(&client, "New prompt")
-            .await
-            .click()
-            .await
-            .expect("new");
+    with_browser(|client| {
+        sign_in(&client, &server, "alice-secret");
+        link(&client, "New prompt").click().expect("new");
         labelled(&client, "Id")
-            .await
             .send_keys("support/refund")
-            .await
             .expect("id");
         labelled(&client, "What it is for (to generate it with the model)")
-            .await
             .send_keys("Answer questions about refunds")
-            .await
             .expect("description");
-        screenshot(&client, "new").await;
-        accessibility(&client, "the new prompt page").await;
+        screenshot(&client, "new");
+        accessibility(&client, "the new prompt page");
         button(&client, "Generate with the model")
-            .await
             .click()
-            .await
             .expect("generate");
-        wait_for_text(&client, "Valid: no findings").await;
+        wait_for_text(&client, "Valid: no findings");
         let text = labelled(&client, "support/refund.prompt.yaml")
-            .await
             .prop("value")
-            .await
             .expect("value")
             .unwrap_or_default();
         assert_eq!(text, generated);
-        button(&client, "Commit")
-            .await
-            .click()
-            .await
-            .expect("commit");
-        wait_for_text(&client, "support/refund v1").await;
+        button(&client, "Commit").click().expect("commit");
+        wait_for_text(&client, "support/refund v1");
         // From the skeleton: it is valid as it is.
-        link(&client, "New prompt")
-            .await
-            .click()
-            .await
-            .expect("new");
-        labelled(&client, "Id")
-            .await
-            .send_keys("blank")
-            .await
-            .expect("id");
+        link(&client, "New prompt").click().expect("new");
+        labelled(&client, "Id").send_keys("blank").expect("id");
         button(&client, "Start from the skeleton")
-            .await
             .click()
-            .await
             .expect("skeleton");
-        wait_for_text(&client, "Valid: no findings").await;
-        button(&client, "Commit")
-            .await
-            .click()
-            .await
-            .expect("commit");
-        wait_for_text(&client, "blank v1").await;
+        wait_for_text(&client, "Valid: no findings");
+        button(&client, "Commit").click().expect("commit");
+        wait_for_text(&client, "blank v1");
     });
     let asked = model.bodies();
     assert!(asked[0]["messages"][1]["content"]
@@ -1073,36 +817,29 @@ fn an_open_page_learns_of_a_new_commit_and_names_it() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(driver) = driver() else { return };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let client = runtime.block_on(async {
-        let client = browser(&driver, true).await;
-        client.goto(&server.url("/")).await.expect("open");
-        wait_for_text(&client, "greet").await;
+    let client = {
+        let client = browser(&driver, true);
+        client.goto(&server.url("/")).expect("open");
+        wait_for_text(&client, "greet");
         // The event stream is open before the commit.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        std::thread::sleep(Duration::from_millis(500));
         client
-    });
+    };
     repo.write("other.prompt.yaml", "description: Something newer\ntemplate: \"other {{ x }}\"\nvariables:\n  x: { type: string, default: y }\ntags: [misc]\n");
     repo.commit("other: newer words");
-    runtime.block_on(async {
+    {
         client
-            .wait()
-            .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css("#live:not([hidden])"))
-            .await
+            .wait_for(By::Css("#live:not([hidden])"), 15)
             .expect("a banner");
         let banner = client
-            .find(Locator::Css("#live"))
-            .await
+            .find(By::Css("#live"))
             .expect("banner")
             .text()
-            .await
             .expect("text");
         assert_eq!(banner, "other v2 by Test Author: other: newer words");
-        wait_for_text(&client, "Something newer").await;
-        screenshot(&client, "live").await;
-        let _ = client.close().await;
-    });
+        wait_for_text(&client, "Something newer");
+        screenshot(&client, "live");
+    };
 }
 
 #[test]
@@ -1115,38 +852,29 @@ fn script_and_markup_in_prompts_ids_and_messages_stay_text() {
     );
     repo.commit(markup);
     let server = Server::start(&repo, &[]);
-    with_browser(|client| async move {
-        client.goto(&server.url("/")).await.expect("open");
-        wait_for_text(&client, "x<i>'\"&").await;
-        assert!(main_text(&client).await.contains(markup));
-        link(&client, "x<i>'\"&")
-            .await
-            .click()
-            .await
-            .expect("open the prompt");
-        wait_for_text(&client, markup).await;
-        let page = main_text(&client).await;
+    with_browser(|client| {
+        client.goto(&server.url("/")).expect("open");
+        wait_for_text(&client, "x<i>'\"&");
+        assert!(main_text(&client).contains(markup));
+        link(&client, "x<i>'\"&").click().expect("open the prompt");
+        wait_for_text(&client, markup);
+        let page = main_text(&client);
         assert!(
             page.matches("<script>").count() >= 3,
             "the file, the note and the render show it: {page}"
         );
         client
             .goto(&server.url("/play/x%3Ci%3E'%22&@1"))
-            .await
             .expect("playground");
-        button(&client, "Render")
-            .await
-            .click()
-            .await
-            .expect("render");
-        wait_for_text(&client, "Rendered").await;
-        let owned = client.execute("return [window.owned === undefined, document.scripts.length, document.querySelectorAll('main img, main i').length]", vec![]).await.expect("probe");
+        button(&client, "Render").click().expect("render");
+        wait_for_text(&client, "Rendered");
+        let owned = client.execute("return [window.owned === undefined, document.scripts.length, document.querySelectorAll('main img, main i').length]", vec![]).expect("probe");
         assert_eq!(
             owned,
             json!([true, 1, 0]),
             "no script of the prompt ran, no element of it exists"
         );
-        screenshot(&client, "markup").await;
+        screenshot(&client, "markup");
     });
 }
 
@@ -1338,16 +1066,12 @@ fn a_cross_site_page_cannot_make_a_signed_in_browser_commit() {
             let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}", page.len());
         }
     });
-    with_browser(|client| async move {
-        sign_in(&client, &server, "alice-secret").await;
-        client.goto(&evil_url).await.expect("the other site");
-        button(&client, "Win a prize")
-            .await
-            .click()
-            .await
-            .expect("submit");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let source = client.source().await.expect("source");
+    with_browser(|client| {
+        sign_in(&client, &server, "alice-secret");
+        client.goto(&evil_url).expect("the other site");
+        button(&client, "Win a prize").click().expect("submit");
+        std::thread::sleep(Duration::from_millis(500));
+        let source = client.source().expect("source");
         assert!(source.contains("<title>Refused"), "{source}");
     });
     assert_eq!(

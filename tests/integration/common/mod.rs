@@ -273,6 +273,7 @@ pub fn regex_escape(s: &str) -> String {
     out
 }
 pub mod model_server;
+pub mod webdriver;
 
 /// The git command in `dir`, hermetic: no user or system config, and no `GIT_DIR` or
 /// `GIT_WORK_TREE` from the environment the tests run in.
