@@ -166,7 +166,10 @@ Prompt.set_default = classmethod(_set_default)  # type: ignore[attr-defined]
 
 def _record_on_span(prompt: Prompt) -> None:
     """Records the prompt's id, version and commit on the current OpenTelemetry span, when
-    OpenTelemetry is installed and a span is recording."""
+    OpenTelemetry is installed and a span is recording: ``promptreg.prompt.id``,
+    ``promptreg.prompt.version``, ``promptreg.prompt.commit`` (the GenAI semantic conventions
+    have no names for a prompt's identity) and the GenAI conventions' ``gen_ai.request.model``
+    for the model the prompt names."""
     try:
         from opentelemetry import trace  # type: ignore
     except ImportError:
@@ -178,3 +181,5 @@ def _record_on_span(prompt: Prompt) -> None:
     if prompt.version is not None:
         span.set_attribute("promptreg.prompt.version", prompt.version)
     span.set_attribute("promptreg.prompt.commit", prompt.commit)
+    if prompt.model:
+        span.set_attribute("gen_ai.request.model", prompt.model)

@@ -107,8 +107,11 @@ def test_writes_through_a_server_and_athina_calls_against_it(repo, tmp_path, mon
             assert made["version"] == 4
             client.set_label("prod", "greet", 4)
             assert client.get("greet", label="prod").version == 4
-        with pytest.raises(promptreg.Unauthorized):
+        with pytest.raises(promptreg.Unauthorized) as err:
             Client(server.url).get("greet")
+        assert "bearer token" in err.value.message
+        with pytest.raises(promptreg.Unauthorized):
+            Client(server.url, token="wrong").get("greet")
         monkeypatch.setenv("PROMPTREG_REGISTRY", server.url)
         monkeypatch.setenv("PROMPTREG_TOKEN", "app-secret")
         from promptreg import Prompt

@@ -134,3 +134,22 @@ def test_athina_calls_work_on_the_registry_the_environment_names(repo, monkeypat
     Prompt.set_default(slug="greet", version=3)
     assert Prompt.get_default(slug="greet").version == 3
     assert repo.git("show", "HEAD:defaults.yaml").count("greet: 3") == 1
+
+
+def test_a_render_is_recorded_on_the_current_span(repo):
+    trace = pytest.importorskip("opentelemetry.trace")
+    sdk = pytest.importorskip("opentelemetry.sdk.trace")
+    export = pytest.importorskip("opentelemetry.sdk.trace.export")
+    memory = pytest.importorskip("opentelemetry.sdk.trace.export.in_memory_span_exporter")
+    exporter = memory.InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(export.SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    prompt = Registry(repo.path).get("greet", label="prod")
+    with tracer.start_as_current_span("answer"):
+        prompt.render(customer="Ada")
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["promptreg.prompt.id"] == "greet"
+    assert span.attributes["promptreg.prompt.version"] == 1
+    assert span.attributes["promptreg.prompt.commit"] == prompt.commit
+    assert span.attributes["gen_ai.request.model"] == "openai/gpt-4o-mini"
