@@ -70,12 +70,19 @@ static ONE_BROWSER: Mutex<()> = Mutex::new(());
 struct Driver {
     child: Child,
     url: String,
+    /// The folder every browser of this driver keeps its profile under.
+    profiles: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A browser whose session was not ended (a test that failed mid-way) would outlive its
+        // driver and keep a core busy: it is found by its profile folder and stopped.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", &self.profiles.path().display().to_string()])
+            .status();
     }
 }
 
@@ -100,30 +107,55 @@ fn driver() -> Option<Driver> {
         );
         return None;
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new(&binary)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen");
-        std::thread::sleep(Duration::from_millis(50));
+    // A free port can be taken by another test's server between choosing it and chromedriver
+    // binding it: a driver is ready only when its own status answers, else it is started again
+    // on another port.
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            if driver_ready(&url) {
+                return Some(Driver {
+                    child,
+                    url,
+                    profiles: tempfile::Builder::new()
+                        .prefix("promptreg-ui-profiles")
+                        .tempdir()
+                        .expect("a profile folder"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    Some(Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    })
+    panic!("chromedriver did not start on five ports");
+}
+
+/// Whether a chromedriver answers its status at `url`, ready for a session.
+fn driver_ready(url: &str) -> bool {
+    let Ok(mut response) = agent().get(&format!("{url}/status")).call() else {
+        return false;
+    };
+    let status: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+    status["value"]["ready"] == json!(true)
 }
 
 /// A new headless Chromium session, with JavaScript on or off.
 fn browser(driver: &Driver, javascript: bool) -> Session {
-    let profile = tempfile::tempdir().expect("profile").keep();
+    let profile = tempfile::tempdir_in(driver.profiles.path())
+        .expect("profile")
+        .keep();
     let mut options = json!({
         "binary": std::env::var("PROMPTREG_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
         "args": [
