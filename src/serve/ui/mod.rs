@@ -549,7 +549,7 @@ async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Respon
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::serve::ui::*;
 
     #[test]
     fn every_template_compiles() {

@@ -286,7 +286,7 @@ pub(crate) fn lines(diff: &str) -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::serve::ui::pages::*;
 
     #[test]
     fn diff_lines_are_classed() {

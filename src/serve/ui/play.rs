@@ -389,7 +389,7 @@ pub(crate) async fn events(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::serve::ui::play::*;
 
     fn doc() -> Value {
         json!({ "variables": [
