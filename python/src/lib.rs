@@ -4,6 +4,9 @@
 //! classes of `promptreg._errors`, one per error kind, with the hint and the findings. Git
 //! work and rendering run with the GIL released.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use pyo3::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -80,11 +83,17 @@ fn rendered_json(
     }))
 }
 
-/// A registry in a clone.
+/// A registry in a clone, with the snapshot of its tip and the prompts compiled from it kept
+/// until the tip moves (a version's compiled prompt is kept for good: it cannot change).
 #[pyclass(frozen, module = "promptreg._promptreg")]
 struct Registry {
     inner: promptreg::Registry,
+    current: Mutex<Option<Arc<promptreg::Snapshot>>>,
+    compiled: Mutex<HashMap<(String, String), Arc<promptreg::CompiledPrompt>>>,
 }
+
+/// How many compiled prompts a registry keeps before it starts again.
+const MAX_COMPILED: usize = 1024;
 
 #[pymethods]
 impl Registry {
@@ -92,7 +101,11 @@ impl Registry {
     #[pyo3(signature = (path, rev=None))]
     fn new(py: Python<'_>, path: String, rev: Option<String>) -> PyResult<Registry> {
         let inner = detached(py, || Ok(promptreg::Registry::open(&path)?.with_rev(rev)))?;
-        Ok(Registry { inner })
+        Ok(Registry {
+            inner,
+            current: Mutex::new(None),
+            compiled: Mutex::new(HashMap::new()),
+        })
     }
 
     fn root(&self) -> String {
@@ -103,8 +116,13 @@ impl Registry {
     fn get(&self, py: Python<'_>, reference: String) -> PyResult<String> {
         detached(py, || {
             let reference = Reference::parse(&reference)?;
-            let snapshot = self.inner.snapshot()?;
-            to_text(&snapshot.document(&reference, false)?)
+            let snapshot = self.snapshot()?;
+            let resolved = snapshot.resolve(&reference)?;
+            let compiled = self.compiled(&snapshot, reference.id(), &resolved)?;
+            let index = document::index_of(&snapshot)?;
+            let facts = document::facts(&snapshot, index, &compiled, &resolved)?;
+            let marks = document::marks(&snapshot, index, reference.id(), facts.number);
+            to_text(&document::prompt_doc(&compiled, &facts, marks, None))
         })
     }
 
@@ -113,12 +131,9 @@ impl Registry {
         detached(py, || {
             let reference = Reference::parse(&reference)?;
             let values = values_of(&values)?;
-            let snapshot = self.inner.snapshot()?;
+            let snapshot = self.snapshot()?;
             let resolved = snapshot.resolve(&reference)?;
-            let compiled = self
-                .inner
-                .load_resolved(reference.id(), &resolved)?
-                .compile()?;
+            let compiled = self.compiled(&snapshot, reference.id(), &resolved)?;
             rendered_json(&compiled, &values)
         })
     }
@@ -131,7 +146,7 @@ impl Registry {
     /// The versions of `id`, newest first, as JSON.
     fn versions(&self, py: Python<'_>, id: String) -> PyResult<String> {
         detached(py, || {
-            let snapshot = self.inner.snapshot()?;
+            let snapshot = self.snapshot()?;
             let index = snapshot.index()?;
             if index.file_of(&id).is_none() {
                 snapshot
@@ -189,13 +204,53 @@ impl Registry {
 }
 
 impl Registry {
+    /// The snapshot of the tip: the one kept while the tip has not moved (a ref read), a new
+    /// one (its version index extended from the kept one) when it has.
+    fn snapshot(&self) -> Result<Arc<promptreg::Snapshot>, Error> {
+        let tip = self.inner.current_tip()?;
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = current.as_ref().filter(|s| Some(s.commit()) == tip) {
+            return Ok(kept.clone());
+        }
+        let fresh = Arc::new(self.inner.snapshot_after(current.as_deref())?);
+        *current = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// The prompt `id` as `resolved` names it, compiled once per version commit.
+    fn compiled(
+        &self,
+        snapshot: &promptreg::Snapshot,
+        id: &str,
+        resolved: &promptreg::Resolved,
+    ) -> Result<Arc<promptreg::CompiledPrompt>, Error> {
+        let commit = match resolved {
+            promptreg::Resolved::Version { commit, .. } | promptreg::Resolved::Tip { commit } => {
+                commit.to_string()
+            }
+            promptreg::Resolved::Work => snapshot.commit().to_string(),
+        };
+        let key = (id.to_string(), commit);
+        let lock = || self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = lock().get(&key) {
+            return Ok(found.clone());
+        }
+        let compiled = Arc::new(snapshot.registry().load_resolved(id, resolved)?.compile()?);
+        let mut kept = lock();
+        if kept.len() >= MAX_COMPILED {
+            kept.clear();
+        }
+        kept.insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
     /// One write as one commit on `HEAD`, as the command line makes it; what it made, as JSON.
     fn apply(
         &self,
         edit: promptreg::write::Edit,
         message: Option<String>,
     ) -> Result<String, Error> {
-        let snapshot = self.inner.snapshot()?;
+        let snapshot = self.snapshot()?;
         let plan = promptreg::write::plan(&snapshot, edit, message.as_deref())?;
         let applied = promptreg::write::apply(&self.inner, &plan)?;
         let id = plan.edit().id().to_string();
@@ -204,7 +259,6 @@ impl Registry {
             promptreg::write::Edit::Point { version, .. } => Some(*version),
             promptreg::write::Edit::Delete { .. } => None,
             _ => self
-                .inner
                 .snapshot()?
                 .document(&Reference::parse(&format!("{id}@latest"))?, false)
                 .ok()
