@@ -167,6 +167,34 @@ class _Base:
         for id in ids:
             self.invalidate(id)
 
+    # -- one get, before and after its request
+
+    def _ask(self, id: str, label: Optional[str], version: Optional[int], commit: Optional[str]):
+        """The cache key, the request's path and headers, and what the cache holds: a fresh
+        entry (no request needed) or a known one (to revalidate)."""
+        selector = _selector(label, version, commit)
+        key = (id, selector[0], selector[1])
+        fresh = self._fresh(key)
+        with self._lock:
+            known = self._cache.get(key)
+        headers = {"If-None-Match": known.etag} if known is not None and known.etag else {}
+        return key, _path(id, selector), headers, fresh, known
+
+    def _answered(self, key: Tuple[str, str, Optional[str]], known: Optional[_Entry],
+                  response: httpx.Response) -> Prompt:
+        """The prompt a server's answer gives (a 304 keeps the known copy), cached."""
+        if response.status_code == 304 and known is not None:
+            self._touch(key)
+            return self._prompt(known.doc, "server")
+        if response.status_code != 200:
+            _raise_problem(response)
+        doc = response.json()
+        self._store(key, doc, response.headers.get("etag"))
+        if key[1] != "version" and doc.get("version") is not None:
+            # The version it resolved to is cached for good as well.
+            self._store((key[0], "version", str(doc["version"])), doc, None)
+        return self._prompt(doc, "server")
+
     # -- answers
 
     def _prompt(self, doc: Dict[str, Any], origin: str) -> Prompt:
@@ -273,29 +301,14 @@ class Client(_Base):
         commit: Optional[str] = None,
     ) -> Prompt:
         """The prompt ``id`` at its default, or at the label, version or commit given."""
-        selector = _selector(label, version, commit)
-        key = (id, selector[0], selector[1])
-        entry = self._fresh(key)
-        if entry is not None:
-            return self._prompt(entry.doc, "server")
-        with self._lock:
-            known = self._cache.get(key)
-        headers = {"If-None-Match": known.etag} if known is not None and known.etag else {}
+        key, path, headers, fresh, known = self._ask(id, label, version, commit)
+        if fresh is not None:
+            return self._prompt(fresh.doc, "server")
         try:
-            response = self._send("GET", _path(id, selector), headers=headers)
+            response = self._send("GET", path, headers=headers)
         except ConnectionError as err:
             return self._unreachable(key, id, str(err))
-        if response.status_code == 304 and known is not None:
-            self._touch(key)
-            return self._prompt(known.doc, "server")
-        if response.status_code != 200:
-            _raise_problem(response)
-        doc = response.json()
-        self._store(key, doc, response.headers.get("etag"))
-        if selector[0] != "version" and doc.get("version") is not None:
-            # The version it resolved to is cached for good as well.
-            self._store((id, "version", str(doc["version"])), doc, None)
-        return self._prompt(doc, "server")
+        return self._answered(key, known, response)
 
     def get_prompt(
         self,
@@ -456,26 +469,14 @@ class AsyncClient(_Base):
         commit: Optional[str] = None,
     ) -> Prompt:
         """The prompt ``id`` at its default, or at the label, version or commit given."""
-        selector = _selector(label, version, commit)
-        key = (id, selector[0], selector[1])
-        entry = self._fresh(key)
-        if entry is not None:
-            return self._prompt(entry.doc, "server")
-        with self._lock:
-            known = self._cache.get(key)
-        headers = {"If-None-Match": known.etag} if known is not None and known.etag else {}
+        key, path, headers, fresh, known = self._ask(id, label, version, commit)
+        if fresh is not None:
+            return self._prompt(fresh.doc, "server")
         try:
-            response = await self._send("GET", _path(id, selector), headers=headers)
+            response = await self._send("GET", path, headers=headers)
         except ConnectionError as err:
             return self._unreachable(key, id, str(err))
-        if response.status_code == 304 and known is not None:
-            self._touch(key)
-            return self._prompt(known.doc, "server")
-        if response.status_code != 200:
-            _raise_problem(response)
-        doc = response.json()
-        self._store(key, doc, response.headers.get("etag"))
-        return self._prompt(doc, "server")
+        return self._answered(key, known, response)
 
     async def render(self, prompt: Prompt, **values: Any) -> Dict[str, Any]:
         """The server's render of ``prompt`` (its messages, and the chat-completions body as

@@ -137,7 +137,7 @@ def test_athina_calls_work_on_the_registry_the_environment_names(repo, monkeypat
 
 
 def test_a_render_is_recorded_on_the_current_span(repo):
-    trace = pytest.importorskip("opentelemetry.trace")
+    pytest.importorskip("opentelemetry.trace")
     sdk = pytest.importorskip("opentelemetry.sdk.trace")
     export = pytest.importorskip("opentelemetry.sdk.trace.export")
     memory = pytest.importorskip("opentelemetry.sdk.trace.export.in_memory_span_exporter")
