@@ -32,21 +32,11 @@ import httpx
 
 from . import _promptreg
 from ._errors import PromptregError, Unavailable, from_problem
-from ._prompt import Prompt
+from ._prompt import Prompt, _selector
 
 Fallback = Union[str, "os.PathLike[str]", Mapping[str, Any], None]
 
 RETRIABLE = {502, 503, 504}
-
-
-def _selector(label: Optional[str], version: Optional[int], commit: Optional[str]) -> Tuple[str, Optional[str]]:
-    chosen = [(k, v) for k, v in (("label", label), ("version", version), ("commit", commit)) if v is not None]
-    if len(chosen) > 1:
-        raise ValueError("name the version once: one of label, version and commit")
-    if not chosen:
-        return "default", None
-    kind, value = chosen[0]
-    return kind, str(value)
 
 
 def _path(id: str, selector: Tuple[str, Optional[str]]) -> str:

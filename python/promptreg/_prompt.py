@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,18 @@ class Prompt:
                 f"`{self.id}` names no model: add `model:` to its file to make a request"
             )
         return dict(body)
+
+
+def _selector(label: Optional[str], version: Optional[int], commit: Optional[str]) -> Tuple[str, Optional[str]]:
+    """Which version a call names: ``("default", None)``, or ``("label"|"version"|"commit",
+    value)``; naming more than one is an error."""
+    chosen = [(k, v) for k, v in (("label", label), ("version", version), ("commit", commit)) if v is not None]
+    if len(chosen) > 1:
+        raise ValueError("name the version once: one of label, version and commit")
+    if not chosen:
+        return "default", None
+    kind, value = chosen[0]
+    return kind, str(value)
 
 
 def _from_environment() -> Any:

@@ -7,16 +7,14 @@ import os
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 from . import _promptreg
-from ._prompt import Prompt
+from ._prompt import Prompt, _selector
 
 
 def _reference(id: str, label: Optional[str], version: Optional[int], commit: Optional[str]) -> str:
-    chosen = [x for x in (label, version, commit) if x is not None]
-    if len(chosen) > 1:
-        raise ValueError("name the version once: one of label, version and commit")
-    if "@" in id or not chosen:
+    _, value = _selector(label, version, commit)
+    if "@" in id or value is None:
         return id
-    return f"{id}@{chosen[0]}"
+    return f"{id}@{value}"
 
 
 class Registry:

@@ -11,30 +11,38 @@ use crate::serve::http::Problem;
 /// render limit: a 503 when no slot frees up in that time, a 408 when the work does not
 /// finish in what is left of it.
 pub(crate) async fn on_pool(work: impl FnOnce() -> Response + Send + 'static) -> Response {
+    run(work).await.unwrap_or_else(|answer| answer)
+}
+
+/// [`on_pool`] for work whose answer is not a response yet (a page's diff or findings): its
+/// value, or the answer (503 busy with `Retry-After`, 408, 500) to give instead.
+pub(crate) async fn run<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
     let started = std::time::Instant::now();
     let limit = render_limit();
     let Ok(Ok(permit)) = tokio::time::timeout(limit, renders().clone().acquire_owned()).await
     else {
-        return busy();
+        return Err(busy());
     };
     let work = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         work()
     });
     match tokio::time::timeout(limit.saturating_sub(started.elapsed()), work).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(err)) => Problem::new(
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             format!("the work stopped: {err}"),
         )
-        .into_response(),
-        Err(_) => Problem::new(
+        .into_response()),
+        Err(_) => Err(Problem::new(
             StatusCode::REQUEST_TIMEOUT,
             "timeout",
             format!("the answer did not finish within {} ms", limit.as_millis()),
         )
-        .into_response(),
+        .into_response()),
     }
 }
 

@@ -67,13 +67,7 @@ fn file_of(ui: &Ui, id: &str) -> String {
 /// The newest version of `id`: its document, or `None` for a prompt not there yet.
 async fn latest(ui: &Ui, viewer: &Viewer, id: &str) -> Result<Option<(Value, String)>, Response> {
     let answer = ui
-        .api(
-            Method::GET,
-            &api_path("/v1/prompts/", &format!("{id}@latest")),
-            viewer,
-            None,
-            None,
-        )
+        .get(&api_path("/v1/prompts/", &format!("{id}@latest")), viewer)
         .await;
     if answer.status == StatusCode::NOT_FOUND
         && answer.body["type"]
@@ -131,13 +125,7 @@ pub(crate) async fn form_page(
     let text = match from {
         Some(n) => {
             let old = ui
-                .api(
-                    Method::GET,
-                    &api_path("/v1/prompts/", &format!("{id}@{n}")),
-                    &viewer,
-                    None,
-                    None,
-                )
+                .get(&api_path("/v1/prompts/", &format!("{id}@{n}")), &viewer)
                 .await;
             if !old.ok() {
                 return problem_page(&ui, &viewer, &old);
@@ -181,7 +169,7 @@ pub(crate) async fn submit(
         }
         _ => {
             let shown = Editor {
-                findings: Some(findings(&ui, &id, &text)),
+                findings: Some(findings(&ui, &id, &text).await),
                 message,
                 ..Editor::default()
             };
@@ -190,11 +178,17 @@ pub(crate) async fn submit(
     }
 }
 
-/// What `validate` reports for the text, on the render pool's thread.
-fn findings(ui: &Ui, id: &str, text: &str) -> Vec<Value> {
+/// What `validate` reports for the text, checked on the blocking pool (it reads the commit's
+/// partials and compiles).
+async fn findings(ui: &Ui, id: &str, text: &str) -> Vec<Value> {
     let current = ui.state.current.load_full();
-    match crate::write::findings(&current.snapshot, id, text) {
-        Ok(found) => found
+    let (id, text) = (id.to_string(), text.to_string());
+    let checked =
+        crate::serve::pool::run(move || crate::write::findings(&current.snapshot, &id, &text))
+            .await;
+    let finding = |code: &str, message: String| json!({ "line": 0, "column": 0, "code": code, "message": message, "error": true });
+    match checked {
+        Ok(Ok(found)) => found
             .iter()
             .map(|d| {
                 json!({
@@ -203,9 +197,12 @@ fn findings(ui: &Ui, id: &str, text: &str) -> Vec<Value> {
                 })
             })
             .collect(),
-        Err(err) => vec![
-            json!({ "line": 0, "column": 0, "code": err.kind().as_str(), "message": err.to_string(), "error": true }),
-        ],
+        Ok(Err(err)) => vec![finding(err.kind().as_str(), err.to_string())],
+        Err(_) => vec![finding(
+            "busy",
+            "the check could not run now (every slot was taken, or it took too long); try again"
+                .into(),
+        )],
     }
 }
 
@@ -308,15 +305,7 @@ async fn conflict(
     now: Option<u64>,
     message: String,
 ) -> Response {
-    let versions = ui
-        .api(
-            Method::GET,
-            &api_path("/v1/versions/", id),
-            viewer,
-            None,
-            None,
-        )
-        .await;
+    let versions = ui.get(&api_path("/v1/versions/", id), viewer).await;
     let theirs: Vec<Value> = versions.body["versions"]
         .as_array()
         .into_iter()
@@ -333,13 +322,7 @@ async fn conflict(
     }
     if let Some(now) = now {
         let newest = ui
-            .api(
-                Method::GET,
-                &api_path("/v1/prompts/", &format!("{id}@{now}")),
-                viewer,
-                None,
-                None,
-            )
+            .get(&api_path("/v1/prompts/", &format!("{id}@{now}")), viewer)
             .await;
         let source = newest.body["source"].as_str().unwrap_or_default();
         against_mine = json!(lines(&crate::check::diff::unified(
@@ -413,7 +396,7 @@ pub(crate) async fn new_submit(
         _ => crate::write::skeleton(&id),
     };
     let shown = Editor {
-        findings: Some(findings(&ui, &id, &text)),
+        findings: Some(findings(&ui, &id, &text).await),
         message: format!("Add {id}"),
         ..Editor::default()
     };
@@ -461,18 +444,8 @@ async fn point_page(
     problem: Option<Value>,
     status: StatusCode,
 ) -> Response {
-    let manifest = ui
-        .api(Method::GET, "/v1/manifest", viewer, None, None)
-        .await;
-    let versions = ui
-        .api(
-            Method::GET,
-            &api_path("/v1/versions/", id),
-            viewer,
-            None,
-            None,
-        )
-        .await;
+    let manifest = ui.get("/v1/manifest", viewer).await;
+    let versions = ui.get(&api_path("/v1/versions/", id), viewer).await;
     if !versions.ok() {
         return problem_page(ui, viewer, &versions);
     }

@@ -319,9 +319,53 @@ impl Ui {
         if_match: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let mut builder = Request::builder().method(method).uri(uri);
+        let mut headers = Vec::new();
         if let Some(tag) = if_match {
-            builder = builder.header(header::IF_MATCH, tag);
+            headers.push((header::IF_MATCH, tag));
+        }
+        let response = self.ask(method, uri, viewer, &headers, body).await;
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 256 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// `GET uri` of the API, as the signed-in person.
+    pub(crate) async fn get(&self, uri: &str, viewer: &Viewer) -> Answer {
+        self.api(Method::GET, uri, viewer, None, None).await
+    }
+
+    /// `GET uri` of the API, its answer handed on as it is (the event stream).
+    pub(crate) async fn get_raw(
+        &self,
+        uri: &str,
+        viewer: &Viewer,
+        last_event_id: Option<&str>,
+    ) -> Response {
+        let headers: Vec<_> = last_event_id
+            .map(|id| (header::HeaderName::from_static("last-event-id"), id))
+            .into_iter()
+            .collect();
+        self.ask(Method::GET, uri, viewer, &headers, None).await
+    }
+
+    /// One request to the API's router, in process, with the signed-in token as the caller.
+    async fn ask(
+        &self,
+        method: Method,
+        uri: &str,
+        viewer: &Viewer,
+        headers: &[(header::HeaderName, &str)],
+        body: Option<Value>,
+    ) -> Response {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(name, *value);
         }
         let body = match body {
             Some(value) => {
@@ -338,43 +382,6 @@ impl Ui {
                 .extensions_mut()
                 .insert(crate::serve::write::Caller(session.name.clone()));
         }
-        let response = match self.api.clone().oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, 256 * 1024 * 1024)
-            .await
-            .unwrap_or_default();
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
-    }
-}
-
-impl Ui {
-    /// Asks the API's router and hands its answer on as it is (the event stream).
-    pub(crate) async fn api_raw(
-        &self,
-        method: Method,
-        uri: &str,
-        viewer: &Viewer,
-        last_event_id: Option<&str>,
-    ) -> Response {
-        let mut builder = Request::builder().method(method).uri(uri);
-        if let Some(id) = last_event_id {
-            builder = builder.header("last-event-id", id);
-        }
-        let Ok(mut request) = builder.body(Body::empty()) else {
-            return StatusCode::BAD_REQUEST.into_response();
-        };
-        if let Some(session) = &viewer.session {
-            request
-                .extensions_mut()
-                .insert(crate::serve::write::Caller(session.name.clone()));
-        }
         match self.api.clone().oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
@@ -383,12 +390,13 @@ impl Ui {
 }
 
 impl Answer {
-    fn problem(status: StatusCode, detail: &str) -> Answer {
-        Answer {
+    /// A problem the UI answers itself, in the API's shape.
+    fn problem(status: StatusCode, detail: &str) -> Response {
+        (
             status,
-            headers: HeaderMap::new(),
-            body: json!({ "status": status.as_u16(), "detail": detail }),
-        }
+            axum::Json(json!({ "status": status.as_u16(), "detail": detail })),
+        )
+            .into_response()
     }
 }
 

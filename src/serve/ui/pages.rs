@@ -31,7 +31,7 @@ pub(crate) async fn list(
             ask.push_str(&format!("&{name}={}", encode_query(value)));
         }
     }
-    let answer = ui.api(Method::GET, &ask, &viewer, None, None).await;
+    let answer = ui.get(&ask, &viewer).await;
     if !answer.ok() {
         return problem_page(&ui, &viewer, &answer);
     }
@@ -39,9 +39,7 @@ pub(crate) async fn list(
     let tags = if q.is_empty() && tag.is_empty() && cursor.is_none() {
         tags_of(&answer.body)
     } else {
-        let all = ui
-            .api(Method::GET, "/v1/prompts?limit=1000", &viewer, None, None)
-            .await;
+        let all = ui.get("/v1/prompts?limit=1000", &viewer).await;
         tags_of(&all.body)
     };
     let mut context = viewer.context(&ui);
@@ -95,12 +93,9 @@ pub(crate) async fn prompt(
     uri: Uri,
 ) -> Response {
     let doc = ui
-        .api(
-            Method::GET,
+        .get(
             &format!("{}?expand=versions", api_path("/v1/prompts/", &reference)),
             &viewer,
-            None,
-            None,
         )
         .await;
     if !doc.ok() {
@@ -152,7 +147,7 @@ pub(crate) async fn versions(
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> Response {
-    ui.api_raw(Method::GET, &api_path("/v1/versions/", &id), &viewer, None)
+    ui.get_raw(&api_path("/v1/versions/", &id), &viewer, None)
         .await
 }
 
@@ -164,15 +159,7 @@ pub(crate) async fn diff(
     Path(id): Path<String>,
     uri: Uri,
 ) -> Response {
-    let versions = ui
-        .api(
-            Method::GET,
-            &api_path("/v1/versions/", &id),
-            &viewer,
-            None,
-            None,
-        )
-        .await;
+    let versions = ui.get(&api_path("/v1/versions/", &id), &viewer).await;
     if !versions.ok() {
         return problem_page(&ui, &viewer, &versions);
     }
@@ -244,22 +231,11 @@ pub(crate) async fn compare(ui: &Ui, id: &str, a: u32, b: u32) -> Result<Value, 
         })).collect::<Vec<_>>() }),
         )
     };
-    let answer = crate::serve::pool::on_pool(move || {
-        let value = work();
-        axum::response::IntoResponse::into_response(axum::Json(match value {
-            Ok(v) => json!({ "ok": v }),
-            Err(e) => json!({ "err": e }),
-        }))
-    })
-    .await;
-    let bytes = axum::body::to_bytes(answer.into_body(), 256 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
-    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    match (value.get("ok"), value.get("err")) {
-        (Some(ok), _) => Ok(ok.clone()),
-        (_, Some(err)) => Err(err.clone()),
-        _ => Err(json!({ "detail": "the comparison did not finish within the time limit" })),
+    match crate::serve::pool::run(work).await {
+        Ok(compared) => compared,
+        Err(_) => Err(
+            json!({ "detail": "the comparison could not run now (every slot was taken, or it took too long); try again" }),
+        ),
     }
 }
 

@@ -156,15 +156,7 @@ async fn playground(
     submitted: Option<&[(String, String)]>,
     case: Option<usize>,
 ) -> Response {
-    let doc = ui
-        .api(
-            Method::GET,
-            &api_path("/v1/prompts/", reference),
-            viewer,
-            None,
-            None,
-        )
-        .await;
+    let doc = ui.get(&api_path("/v1/prompts/", reference), viewer).await;
     if !doc.ok() {
         return problem_page(ui, viewer, &doc);
     }
@@ -288,15 +280,7 @@ pub(crate) async fn run(
             "your token may not run prompts on the model (it needs the analyze scope)".into(),
         );
     }
-    let doc = ui
-        .api(
-            Method::GET,
-            &api_path("/v1/prompts/", &reference),
-            &viewer,
-            None,
-            None,
-        )
-        .await;
+    let doc = ui.get(&api_path("/v1/prompts/", &reference), &viewer).await;
     if !doc.ok() {
         return plain(
             doc.status,
@@ -378,8 +362,7 @@ pub(crate) async fn events(
     Extension(viewer): Extension<Viewer>,
     headers: HeaderMap,
 ) -> Response {
-    ui.api_raw(
-        Method::GET,
+    ui.get_raw(
         "/v1/events",
         &viewer,
         headers.get("last-event-id").and_then(|v| v.to_str().ok()),
