@@ -40,7 +40,9 @@ pub(crate) struct VersionQuery {
     commit: Option<String>,
 }
 
-/// Which version, and what the document adds.
+/// Which version, and what the document adds. The fields of [`VersionQuery`] are repeated, not
+/// flattened: under `#[serde(flatten)]` serde_urlencoded hands every value over as text, so
+/// `version=2` would no longer read as a number.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct PromptQuery {

@@ -177,11 +177,17 @@ fn browser(driver: &Driver, javascript: bool) -> Session {
 
 /// Runs `test` in a browser session (JavaScript on), one test at a time.
 fn with_browser(test: impl FnOnce(Session)) {
+    with_driver(|driver| test(browser(driver, true)));
+}
+
+/// Runs `test` with a chromedriver of its own, one test at a time (for tests that open more
+/// than one browser, or one with JavaScript off).
+fn with_driver(test: impl FnOnce(&Driver)) {
     let _one = ONE_BROWSER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(driver) = driver() else { return };
-    test(browser(&driver, true));
+    test(&driver);
 }
 
 /// The element a label names (`<label for>`).
@@ -456,33 +462,31 @@ fn futures_text(client: &Session, css: &str) -> Vec<String> {
 fn reading_works_with_javascript_off() {
     let repo = registry();
     let server = Server::start(&repo, &[]);
-    let _one = ONE_BROWSER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some(driver) = driver() else { return };
-    {
-        let client = browser(&driver, false);
-        client.goto(&server.url("/")).expect("open");
-        link(&client, "greet").click().expect("open greet");
-        wait_for_text(&client, "Be warm.");
-        link(&client, "v1").click().expect("load v1");
-        wait_for_text(&client, "Be brief.");
-        link(&client, "Compare versions").click().expect("compare");
-        wait_for_text(&client, "Source");
-        link(&client, "greet").click().expect("back to greet");
-        link(&client, "Playground").click().expect("playground");
-        labelled(&client, "customer string (required)")
-            .send_keys("Lin")
-            .expect("type");
-        button(&client, "Render").click().expect("render");
-        wait_for_text(&client, "Greet Lin 2 times.");
-        assert!(
-            client
-                .find(By::XPath("//button[normalize-space(.)='Copy']"))
-                .is_err(),
-            "no script ran"
-        );
-    };
+    with_driver(|driver| {
+        {
+            let client = browser(driver, false);
+            client.goto(&server.url("/")).expect("open");
+            link(&client, "greet").click().expect("open greet");
+            wait_for_text(&client, "Be warm.");
+            link(&client, "v1").click().expect("load v1");
+            wait_for_text(&client, "Be brief.");
+            link(&client, "Compare versions").click().expect("compare");
+            wait_for_text(&client, "Source");
+            link(&client, "greet").click().expect("back to greet");
+            link(&client, "Playground").click().expect("playground");
+            labelled(&client, "customer string (required)")
+                .send_keys("Lin")
+                .expect("type");
+            button(&client, "Render").click().expect("render");
+            wait_for_text(&client, "Greet Lin 2 times.");
+            assert!(
+                client
+                    .find(By::XPath("//button[normalize-space(.)='Copy']"))
+                    .is_err(),
+                "no script ran"
+            );
+        };
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -636,88 +640,86 @@ fn two_people_edit_one_prompt_the_second_sees_the_conflict_and_nothing_is_lost()
     let auth = auth_file(&repo);
     let server = Server::start(&repo, &["--allow-writes", "--auth", &auth]);
     let path = repo.path().to_path_buf();
-    let _one = ONE_BROWSER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some(driver) = driver() else { return };
-    {
-        let alice = browser(&driver, true);
-        let bob = browser(&driver, true);
-        sign_in(&alice, &server, "alice-secret");
-        sign_in(&bob, &server, "bob-secret");
-        for client in [&alice, &bob] {
-            client.goto(&server.url("/p/greet")).expect("open");
-            link(client, "Edit").click().expect("edit");
-            wait_for_text(client, "Edit greet");
-        }
-        screenshot(&alice, "edit");
-        accessibility(&alice, "the editor");
-        // Validate shows findings at their lines.
-        let source = labelled(&alice, "greet.prompt.yaml")
-            .prop("value")
-            .expect("value")
-            .unwrap_or_default();
-        set_text(
-            &alice,
-            "greet.prompt.yaml",
-            &source.replace("{{ count }} times", "{{ count }} times {{ undeclared }}"),
-        );
-        button(&alice, "Validate").click().expect("validate");
-        wait_for_text(&alice, "finding");
-        let findings = main_text(&alice);
+    with_driver(|driver| {
+        {
+            let alice = browser(driver, true);
+            let bob = browser(driver, true);
+            sign_in(&alice, &server, "alice-secret");
+            sign_in(&bob, &server, "bob-secret");
+            for client in [&alice, &bob] {
+                client.goto(&server.url("/p/greet")).expect("open");
+                link(client, "Edit").click().expect("edit");
+                wait_for_text(client, "Edit greet");
+            }
+            screenshot(&alice, "edit");
+            accessibility(&alice, "the editor");
+            // Validate shows findings at their lines.
+            let source = labelled(&alice, "greet.prompt.yaml")
+                .prop("value")
+                .expect("value")
+                .unwrap_or_default();
+            set_text(
+                &alice,
+                "greet.prompt.yaml",
+                &source.replace("{{ count }} times", "{{ count }} times {{ undeclared }}"),
+            );
+            button(&alice, "Validate").click().expect("validate");
+            wait_for_text(&alice, "finding");
+            let findings = main_text(&alice);
+            assert!(
+                findings.contains("line 23") && findings.contains("undeclared"),
+                "{findings}"
+            );
+            screenshot(&alice, "edit-findings");
+            // Alice commits a change.
+            let alice_text = source.replace("Be warm and brief.", "Be warm, brief and kind.");
+            set_text(&alice, "greet.prompt.yaml", &alice_text);
+            labelled(&alice, "Commit message")
+                .send_keys("greet: kind too")
+                .expect("message");
+            button(&alice, "Commit").click().expect("commit");
+            wait_for_text(&alice, "greet v4");
+            assert!(alice
+                .current_url()
+                .expect("url")
+                .as_str()
+                .ends_with("/p/greet@4"));
+            // Bob, who started from v3 too, commits his: he sees hers, his text is kept.
+            let bob_text = source.replace("Greet {{ customer }}", "Welcome {{ customer }}");
+            set_text(&bob, "greet.prompt.yaml", &bob_text);
+            labelled(&bob, "Commit message")
+                .send_keys("greet: welcome")
+                .expect("message");
+            button(&bob, "Commit").click().expect("commit");
+            wait_for_text(&bob, "Someone else committed greet");
+            let conflict = main_text(&bob);
+            assert!(
+                conflict.contains("v4 by alice: greet: kind too")
+                    && conflict.contains("Be warm, brief and kind."),
+                "{conflict}"
+            );
+            let kept = labelled(&bob, "greet.prompt.yaml")
+                .prop("value")
+                .expect("value")
+                .unwrap_or_default();
+            assert_eq!(kept, bob_text, "Bob's text is kept");
+            screenshot(&bob, "edit-conflict");
+            accessibility(&bob, "the conflict");
+            // He re-applies his change on top of hers and commits.
+            let merged = alice_text.replace("Greet {{ customer }}", "Welcome {{ customer }}");
+            set_text(&bob, "greet.prompt.yaml", &merged);
+            button(&bob, "Commit").click().expect("commit again");
+            wait_for_text(&bob, "greet v5");
+        };
+        // Both changes are in, each authored by the person who pressed Commit.
+        let log = git(&path, &["log", "-3", "--format=%an <%ae>|%s", "main"]);
+        assert_eq!(log.trim(), "bob <bob@example.com>|greet: welcome\nalice <alice@example.com>|greet: kind too\nTest Author <author@example.com>|Pin greet to 2, prod to 1", "{log}");
+        let file = git(&path, &["show", "main:greet.prompt.yaml"]);
         assert!(
-            findings.contains("line 23") && findings.contains("undeclared"),
-            "{findings}"
+            file.contains("Be warm, brief and kind.") && file.contains("Welcome {{ customer }}"),
+            "{file}"
         );
-        screenshot(&alice, "edit-findings");
-        // Alice commits a change.
-        let alice_text = source.replace("Be warm and brief.", "Be warm, brief and kind.");
-        set_text(&alice, "greet.prompt.yaml", &alice_text);
-        labelled(&alice, "Commit message")
-            .send_keys("greet: kind too")
-            .expect("message");
-        button(&alice, "Commit").click().expect("commit");
-        wait_for_text(&alice, "greet v4");
-        assert!(alice
-            .current_url()
-            .expect("url")
-            .as_str()
-            .ends_with("/p/greet@4"));
-        // Bob, who started from v3 too, commits his: he sees hers, his text is kept.
-        let bob_text = source.replace("Greet {{ customer }}", "Welcome {{ customer }}");
-        set_text(&bob, "greet.prompt.yaml", &bob_text);
-        labelled(&bob, "Commit message")
-            .send_keys("greet: welcome")
-            .expect("message");
-        button(&bob, "Commit").click().expect("commit");
-        wait_for_text(&bob, "Someone else committed greet");
-        let conflict = main_text(&bob);
-        assert!(
-            conflict.contains("v4 by alice: greet: kind too")
-                && conflict.contains("Be warm, brief and kind."),
-            "{conflict}"
-        );
-        let kept = labelled(&bob, "greet.prompt.yaml")
-            .prop("value")
-            .expect("value")
-            .unwrap_or_default();
-        assert_eq!(kept, bob_text, "Bob's text is kept");
-        screenshot(&bob, "edit-conflict");
-        accessibility(&bob, "the conflict");
-        // He re-applies his change on top of hers and commits.
-        let merged = alice_text.replace("Greet {{ customer }}", "Welcome {{ customer }}");
-        set_text(&bob, "greet.prompt.yaml", &merged);
-        button(&bob, "Commit").click().expect("commit again");
-        wait_for_text(&bob, "greet v5");
-    };
-    // Both changes are in, each authored by the person who pressed Commit.
-    let log = git(&path, &["log", "-3", "--format=%an <%ae>|%s", "main"]);
-    assert_eq!(log.trim(), "bob <bob@example.com>|greet: welcome\nalice <alice@example.com>|greet: kind too\nTest Author <author@example.com>|Pin greet to 2, prod to 1", "{log}");
-    let file = git(&path, &["show", "main:greet.prompt.yaml"]);
-    assert!(
-        file.contains("Be warm, brief and kind.") && file.contains("Welcome {{ customer }}"),
-        "{file}"
-    );
+    });
 }
 
 #[test]
@@ -845,33 +847,31 @@ fn a_new_prompt_starts_from_the_skeleton_or_from_the_model_and_is_committed() {
 fn an_open_page_learns_of_a_new_commit_and_names_it() {
     let mut repo = registry();
     let server = Server::start(&repo, &[]);
-    let _one = ONE_BROWSER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some(driver) = driver() else { return };
-    let client = {
-        let client = browser(&driver, true);
-        client.goto(&server.url("/")).expect("open");
-        wait_for_text(&client, "greet");
-        // The event stream is open before the commit.
-        std::thread::sleep(Duration::from_millis(500));
-        client
-    };
-    repo.write("other.prompt.yaml", "description: Something newer\ntemplate: \"other {{ x }}\"\nvariables:\n  x: { type: string, default: y }\ntags: [misc]\n");
-    repo.commit("other: newer words");
-    {
-        client
-            .wait_for(By::Css("#live:not([hidden])"), 15)
-            .expect("a banner");
-        let banner = client
-            .find(By::Css("#live"))
-            .expect("banner")
-            .text()
-            .expect("text");
-        assert_eq!(banner, "other v2 by Test Author: other: newer words");
-        wait_for_text(&client, "Something newer");
-        screenshot(&client, "live");
-    };
+    with_driver(|driver| {
+        let client = {
+            let client = browser(driver, true);
+            client.goto(&server.url("/")).expect("open");
+            wait_for_text(&client, "greet");
+            // The event stream is open before the commit.
+            std::thread::sleep(Duration::from_millis(500));
+            client
+        };
+        repo.write("other.prompt.yaml", "description: Something newer\ntemplate: \"other {{ x }}\"\nvariables:\n  x: { type: string, default: y }\ntags: [misc]\n");
+        repo.commit("other: newer words");
+        {
+            client
+                .wait_for(By::Css("#live:not([hidden])"), 15)
+                .expect("a banner");
+            let banner = client
+                .find(By::Css("#live"))
+                .expect("banner")
+                .text()
+                .expect("text");
+            assert_eq!(banner, "other v2 by Test Author: other: newer words");
+            wait_for_text(&client, "Something newer");
+            screenshot(&client, "live");
+        };
+    });
 }
 
 #[test]
