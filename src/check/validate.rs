@@ -277,6 +277,8 @@ fn in_expression(text: &str, offset: usize, syntax: crate::format::prompt::Synta
     let (opens, closes): (&[&str], &[&str]) = match syntax {
         crate::format::prompt::Syntax::Jinja => (&["{{", "{%"], &["}}", "%}"]),
         crate::format::prompt::Syntax::Brackets => (&["[[", "[%"], &["]]", "%]"]),
+        crate::format::prompt::Syntax::Verbatim => return false,
+        crate::format::prompt::Syntax::Handlebars => (&["{{"], &["}}"]),
     };
     let before = &text[..offset];
     let open = opens.iter().filter_map(|o| before.rfind(o)).max();

@@ -26,19 +26,28 @@ use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
 use crate::error::Error;
+use crate::format::kind::{Format, IdRule, TextOptions, TextRole};
+use crate::format::prompt::Syntax;
 use crate::format::yaml::{self, join};
 
 /// The settings file's name, at the registry root.
 pub const FILE: &str = "promptreg.yaml";
 
-/// The patterns that make a file a prompt when no `promptreg.yaml` says otherwise.
-pub(crate) const DEFAULT_PROMPTS: &[&str] = &["**/*.prompt.yaml", "**/*.prompt.yml"];
+/// The patterns that make a file a prompt when no `promptreg.yaml` says otherwise: promptreg's
+/// YAML, Prompty, and Dotprompt (whose partials, `_NAME.prompt`, are not prompts).
+pub(crate) const DEFAULT_PROMPTS: &[&str] = &[
+    "**/*.prompt.yaml",
+    "**/*.prompt.yml",
+    "**/*.prompty",
+    "**/*.prompt",
+    "!**/_*.prompt",
+];
 
 /// The parsed settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The `prompts` patterns as written (a leading `!` excludes).
-    pub prompts: Vec<String>,
+    /// The `prompts` patterns, checked (a leading `!` excludes).
+    pub prompts: Vec<Pattern>,
     /// The `model` section: where the team's model is (every field optional).
     pub model: ModelSection,
 }
@@ -46,7 +55,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            prompts: DEFAULT_PROMPTS.iter().map(|p| p.to_string()).collect(),
+            prompts: DEFAULT_PROMPTS
+                .iter()
+                .filter_map(|p| Pattern::parse(p).ok())
+                .collect(),
             model: ModelSection::default(),
         }
     }
@@ -86,16 +98,29 @@ const MODEL_FIELDS: [&str; 7] = [
 /// A checked pattern, as the matcher compiles it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
+    /// The pattern as written (with its `!`).
+    pub written: String,
     /// Whether it excludes (written with a leading `!`).
     pub exclude: bool,
     /// The glob matched against root-relative paths: a pattern without `/` is matched in every
     /// folder (`**/` prepended); a leading `/` anchors it at the root (and is removed).
     pub glob: String,
+    /// The format of the files it selects; `None`: from each file's extension.
+    pub format: Option<Format>,
+    /// How a selected file's id is made.
+    pub id: IdRule,
+    /// For plain text files: how the text becomes a prompt.
+    pub text: TextOptions,
 }
 
 impl Pattern {
     /// Reads one pattern as written, or says what is wrong with it.
     pub fn parse(written: &str) -> Result<Pattern, String> {
+        Pattern::with(written, None)
+    }
+
+    /// Reads one pattern whose files are in `format` (`None`: from the extension).
+    pub fn with(written: &str, format: Option<Format>) -> Result<Pattern, String> {
         let (exclude, rest) = match written.strip_prefix('!') {
             Some(rest) => (true, rest),
             None => (false, written),
@@ -114,19 +139,61 @@ impl Pattern {
         if glob.split('/').any(|part| part == ".." || part == ".") {
             return Err("patterns are relative to the registry root: no `.` or `..`".into());
         }
-        let yaml = [".yml", ".yaml", ".{yml,yaml}", ".{yaml,yml}"];
-        if !exclude && !yaml.iter().any(|s| glob.ends_with(s)) {
-            return Err(
-                "prompt files are YAML: end the pattern in `.yml` or `.yaml` (e.g. `**/*.yml`)"
-                    .into(),
-            );
+        if !exclude && format.is_none() && extension_format(&glob).is_none() {
+            return Err(format!(
+                "say which format the files it selects are in: `- {{ pattern: \"{written}\", format: text }}` (formats: yaml, prompty, dotprompt, text), or end it in a known extension (`.yml`, `.prompty`, `.prompt`, `.md`, `.txt`)"
+            ));
         }
         globset::GlobBuilder::new(&glob)
             .literal_separator(true)
             .build()
             .map_err(|e| format!("not a glob pattern: {}", e.kind()))?;
-        Ok(Pattern { exclude, glob })
+        Ok(Pattern {
+            written: written.to_string(),
+            exclude,
+            glob,
+            format,
+            id: IdRule::Path,
+            text: TextOptions::default(),
+        })
     }
+
+    /// The fixed start of the glob, up to the `/` before its first wildcard (`data/patterns/`
+    /// of `data/patterns/*/system.md`): what [`IdRule::Folder`] takes off.
+    pub fn base(&self) -> &str {
+        let wild = self
+            .glob
+            .find(['*', '?', '[', '{'])
+            .unwrap_or(self.glob.len());
+        match self.glob[..wild].rfind('/') {
+            Some(slash) => &self.glob[..=slash],
+            None => "",
+        }
+    }
+
+    /// One line that changes whenever what the pattern selects, or how, does.
+    pub fn key(&self) -> String {
+        match (self.format, self.id, self.text == TextOptions::default()) {
+            (None, IdRule::Path, true) => self.written.clone(),
+            _ => format!(
+                "{}\t{}\t{}\t{:?}\t{:?}",
+                self.written,
+                self.format.map_or("", Format::as_str),
+                self.id.as_str(),
+                self.text.role,
+                self.text.syntax
+            ),
+        }
+    }
+}
+
+/// The format a glob's extension gives (`*.{yml,yaml}` is YAML), if it ends in one.
+fn extension_format(glob: &str) -> Option<Format> {
+    let yaml = [".{yml,yaml}", ".{yaml,yml}"];
+    if yaml.iter().any(|s| glob.ends_with(s)) {
+        return Some(Format::Yaml);
+    }
+    Format::of_path(glob)
 }
 
 impl Config {
@@ -193,8 +260,11 @@ impl Config {
                 );
                 continue;
             };
+            let before = diagnostics.len();
             config.prompts = patterns(&items, &spans, &mut diagnostics);
-            if !items.is_empty() && config.prompts.iter().all(|p| p.starts_with('!')) {
+            // Only when every pattern read: a bad include is not "only excludes".
+            let all_read = diagnostics.len() == before;
+            if all_read && !items.is_empty() && config.prompts.iter().all(|p| p.exclude) {
                 diagnostics.push(
                     Diagnostic::new(
                         Code::InvalidConfig,
@@ -213,7 +283,7 @@ impl Config {
                         "`prompts` is empty: no file would be a prompt",
                     )
                     .at(spans.field(&path))
-                    .with_hint("list glob patterns, or remove `prompts` for the default `**/*.prompt.yaml` and `**/*.prompt.yml`"),
+                    .with_hint("list glob patterns, or remove `prompts` for the default (`**/*.prompt.yaml`, `**/*.prompt.yml`, `**/*.prompty`, `**/*.prompt`)"),
                 );
             }
         }
@@ -234,12 +304,9 @@ impl Config {
         Ok(config)
     }
 
-    /// The checked patterns (every one parses after [`Config::load`]).
-    pub fn patterns(&self) -> Vec<Pattern> {
-        self.prompts
-            .iter()
-            .filter_map(|p| Pattern::parse(p).ok())
-            .collect()
+    /// The checked patterns.
+    pub fn patterns(&self) -> &[Pattern] {
+        &self.prompts
     }
 }
 
@@ -350,40 +417,112 @@ fn model_section(
     section
 }
 
+/// The fields of a pattern written as a mapping.
+const PATTERN_FIELDS: [&str; 5] = ["pattern", "format", "id", "role", "syntax"];
+
 /// The patterns of the `prompts` list, with a finding for each one that is not a pattern.
 fn patterns(
     items: &[Value],
     spans: &yaml::Spans,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<String> {
+) -> Vec<Pattern> {
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let at: Pos = spans.value(&join("/prompts", i));
-        let Value::String(written) = item else {
+        let path = join("/prompts", i);
+        let at: Pos = spans.value(&path);
+        let mut bad = |at: Pos, message: String, hint: String| {
             diagnostics.push(
+                Diagnostic::new(Code::InvalidConfig, FILE, message)
+                    .at(at)
+                    .with_hint(hint),
+            );
+        };
+        match item {
+            Value::String(written) => match Pattern::parse(written) {
+                Ok(pattern) => out.push(pattern),
+                Err(why) => bad(at, format!("bad `prompts` pattern `{written}`"), why),
+            },
+            Value::Object(map) => {
+                let Some(written) = map.get("pattern").and_then(Value::as_str) else {
+                    bad(
+                        at,
+                        "a `prompts` entry written as a mapping needs `pattern`".into(),
+                        "write `- { pattern: \"data/patterns/*/system.md\", format: text }`".into(),
+                    );
+                    continue;
+                };
+                let mut ok = true;
+                let field = |key: &str| spans.value(&join(&path, key));
+                let mut word = |key: &str, allowed: &[&str]| -> Option<String> {
+                    let value = map.get(key)?;
+                    match value.as_str().filter(|v| allowed.contains(v)) {
+                        Some(v) => Some(v.to_string()),
+                        None => {
+                            bad(
+                                field(key),
+                                format!("`{key}` of pattern `{written}` must be one of {}, found {value}", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
+                                format!("write `{key}: {}`", allowed[0]),
+                            );
+                            ok = false;
+                            None
+                        }
+                    }
+                };
+                let format_names: Vec<&str> = Format::NAMES.iter().map(|(n, _)| *n).collect();
+                let format = word("format", &format_names).and_then(|f| Format::from_name(&f));
+                let id = word("id", &["path", "folder"]);
+                let role = word("role", &["system", "user", "none"]);
+                let syntax = word("syntax", &["none", "jinja", "brackets"]);
+                for key in map.keys() {
+                    if !PATTERN_FIELDS.contains(&key.as_str()) {
+                        let hint = match crate::format::prompt::suggest(key, PATTERN_FIELDS) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!(
+                                "a pattern has {}",
+                                PATTERN_FIELDS.map(|f| format!("`{f}`")).join(", ")
+                            ),
+                        };
+                        bad(
+                            spans.field(&join(&path, key)),
+                            format!("unknown field `{key}` in pattern `{written}`"),
+                            hint,
+                        );
+                        ok = false;
+                    }
+                }
+                let mut pattern = match Pattern::with(written, format) {
+                    Ok(pattern) => pattern,
+                    Err(why) => {
+                        bad(at, format!("bad `prompts` pattern `{written}`"), why);
+                        continue;
+                    }
+                };
+                if id.as_deref() == Some("folder") {
+                    pattern.id = IdRule::Folder;
+                }
+                match role.as_deref() {
+                    Some("user") => pattern.text.role = Some(TextRole::User),
+                    Some("none") => pattern.text.role = None,
+                    _ => {}
+                }
+                if let Some(syntax) = syntax.as_deref().and_then(Syntax::from_name) {
+                    pattern.text.syntax = syntax;
+                }
+                if ok {
+                    out.push(pattern);
+                }
+            }
+            other => diagnostics.push(
                 Diagnostic::new(
                     Code::WrongType,
                     FILE,
                     format!(
-                        "a `prompts` pattern must be a string, found {}",
-                        crate::format::prompt::type_name(item)
+                        "a `prompts` pattern must be a string or a mapping, found {}",
+                        crate::format::prompt::type_name(other)
                     ),
                 )
                 .at(at)
                 .with_hint("quote the pattern: `- \"**/*.yml\"`"),
-            );
-            continue;
-        };
-        match Pattern::parse(written) {
-            Ok(_) => out.push(written.clone()),
-            Err(why) => diagnostics.push(
-                Diagnostic::new(
-                    Code::InvalidConfig,
-                    FILE,
-                    format!("bad `prompts` pattern `{written}`"),
-                )
-                .at(at)
-                .with_hint(why),
             ),
         }
     }
@@ -412,7 +551,7 @@ mod tests {
 
     #[test]
     fn bad_settings_are_errors_with_lines() {
-        let found = errors("prompts:\n  - \"**/*.yml\"\n  - \"**/*.md\"\n  - 3\n  - \"a/[\"\n");
+        let found = errors("prompts:\n  - \"**/*.yml\"\n  - \"**/*.rs\"\n  - 3\n  - \"a/[\"\n");
         let lines: Vec<(Code, usize)> = found.iter().map(|(c, l, _)| (*c, *l)).collect();
         assert_eq!(
             lines,

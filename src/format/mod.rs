@@ -3,9 +3,14 @@
 //! only `diagnostic` and `error`.
 
 pub mod config;
+pub mod dotprompt;
 pub(crate) mod evaluators;
+pub(crate) mod front;
+pub mod kind;
 pub mod manifest;
 pub mod prompt;
+pub mod prompty;
 pub mod schema;
 pub mod skeleton;
+pub mod text;
 pub(crate) mod yaml;

@@ -66,6 +66,8 @@ pub struct Prompt {
     pub extra: Map<String, Value>,
     /// Where each node of the file is.
     pub spans: Spans,
+    /// The format the file is written in.
+    pub format: crate::format::kind::Format,
 }
 
 /// The text of a prompt: chat messages or one template.
@@ -75,6 +77,28 @@ pub enum Body {
     Messages(Vec<Message>),
     /// The single-string form.
     Template(String),
+    /// One template whose rendered text is split into messages at the lines that name a
+    /// role (`system:`, `user:`, `assistant:`), as Prompty does. With `strict`, only the
+    /// template's own role lines split: a rendered value cannot start a message.
+    Chat {
+        /// The template.
+        template: String,
+        /// Whether only the template's own role lines split.
+        strict: bool,
+        /// Inputs whose value is a list of messages put in where the template names them
+        /// (Prompty's `thread` inputs), or media the prompt can take but not render (`image`,
+        /// `audio`, `file`: rendered as nothing when not given, refused when given).
+        inserts: Vec<(String, Insert)>,
+    },
+}
+
+/// What an input of a [`Body::Chat`] prompt puts where the template names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// A list of `{role, content}` messages, put in as messages.
+    Thread,
+    /// An image, audio or file input, which promptreg cannot put in a text message.
+    Media,
 }
 
 /// One chat message before rendering.
@@ -209,15 +233,7 @@ impl VarType {
     }
 }
 
-/// Template delimiters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Syntax {
-    /// `{{ var }}`, `{% block %}`, `{# comment #}`.
-    #[default]
-    Jinja,
-    /// `[[ var ]]`, `[% block %]`, `[# comment #]`.
-    Brackets,
-}
+pub use crate::format::kind::Syntax;
 
 use crate::diagnostic::with_article;
 
@@ -301,11 +317,32 @@ impl Prompt {
         }
     }
 
+    /// Reads a prompt from a mapping read elsewhere (a front matter with the body added as
+    /// `template`), with the positions of its nodes.
+    pub(crate) fn from_value(
+        file: &str,
+        value: Value,
+        spans: Spans,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Prompt> {
+        let mut reader = Reader {
+            file,
+            spans: &spans,
+            diagnostics,
+        };
+        let prompt = reader.prompt(value);
+        prompt.map(|mut p| {
+            p.spans = spans;
+            p
+        })
+    }
+
     /// Every template of the prompt with its path in the file: `/template` or
     /// `/messages/N/content`.
     pub fn templates(&self) -> Vec<(String, &str)> {
         match &self.body {
             Body::Template(text) => vec![("/template".to_string(), text.as_str())],
+            Body::Chat { template, .. } => vec![("/template".to_string(), template.as_str())],
             Body::Messages(messages) => messages
                 .iter()
                 .enumerate()
@@ -411,6 +448,7 @@ impl Reader<'_> {
             evaluators,
             extra: root,
             spans: Spans::default(),
+            format: crate::format::kind::Format::Yaml,
         };
         Some(prompt)
     }
@@ -730,14 +768,13 @@ impl Reader<'_> {
     }
 
     fn syntax(&mut self, value: Value) -> Syntax {
-        match value.as_str() {
-            Some("brackets") => Syntax::Brackets,
-            Some("jinja") | Some("default") => Syntax::Jinja,
-            _ => {
+        match value.as_str().and_then(Syntax::from_name) {
+            Some(syntax) => syntax,
+            None => {
                 self.push(
                     Code::WrongType,
                     "/syntax",
-                    format!("`syntax` must be `brackets` or `jinja`, found {value}"),
+                    format!("`syntax` must be `jinja`, `brackets` or `none`, found {value}"),
                     None,
                 );
                 Syntax::Jinja

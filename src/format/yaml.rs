@@ -37,6 +37,8 @@ pub enum ScalarStyle {
     Block,
     /// A mapping or a sequence.
     Collection,
+    /// The body of a file with front matter: its lines are the file's lines from the mark on.
+    Body,
 }
 
 /// Where a node is: the key that introduces it (in a mapping) and the value itself.
@@ -65,6 +67,11 @@ pub struct Spans {
 }
 
 impl Spans {
+    /// Records where the node at `path` is (the body of a front-matter file).
+    pub(crate) fn insert(&mut self, path: &str, span: NodeSpan) {
+        self.nodes.insert(path.to_string(), span);
+    }
+
     /// The span of the node at `path`, if the file has one there.
     pub fn get(&self, path: &str) -> Option<&NodeSpan> {
         self.nodes.get(path)

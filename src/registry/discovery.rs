@@ -3,11 +3,11 @@
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
+use crate::format::kind::{Format, Kind};
 use crate::format::prompt::{suggest, Prompt};
 use crate::registry::open::Registry;
 use crate::render::template::{FileContext, Templates};
 use crate::render::CompiledPrompt;
-use crate::snapshot::matcher::id_of;
 use crate::snapshot::work::Source;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,8 +42,11 @@ impl Discovery {
     pub fn scan(source: &dyn Source) -> Result<Discovery> {
         let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut discovery = Discovery::default();
+        let matcher = source.matcher()?;
         for file in source.prompt_files()? {
-            let Some(id) = id_of(&file) else { continue };
+            let Some(id) = matcher.prompt_id(&file) else {
+                continue;
+            };
             if id.contains('@') || id.contains('\u{FFFD}') {
                 discovery.diagnostics.push(
                     Diagnostic::new(
@@ -161,7 +164,12 @@ impl LoadedPrompt {
                 source.describe()
             ))
         })?;
-        let parsed = Prompt::parse(file, &bytes);
+        let kind = source
+            .matcher()
+            .ok()
+            .and_then(|m| m.kind_of(file).map(|(_, kind)| kind))
+            .unwrap_or_else(|| Kind::of(Format::of_path(file).unwrap_or_default()));
+        let parsed = parse_kind(kind, file, &bytes, source.as_ref());
         let text = String::from_utf8_lossy(&bytes).into_owned();
         if parsed.has_errors() {
             return Err(Error::Invalid {
@@ -208,6 +216,41 @@ impl LoadedPrompt {
                 diagnostics,
             }),
         }
+    }
+}
+
+/// Reads a prompt file's bytes in its format; the files a Prompty file's `${file:...}` names
+/// come from `source`.
+pub(crate) fn parse_kind(
+    kind: Kind,
+    file: &str,
+    bytes: &[u8],
+    source: &dyn Source,
+) -> crate::format::prompt::Parsed {
+    if kind.format == Format::Yaml {
+        return Prompt::parse(file, bytes);
+    }
+    let text = match crate::format::yaml::decode(file, bytes) {
+        Ok(text) => text,
+        Err(d) => {
+            return crate::format::prompt::Parsed {
+                prompt: None,
+                diagnostics: vec![*d],
+            }
+        }
+    };
+    match kind.format {
+        Format::Prompty => {
+            let read = |path: &str| -> Option<Vec<u8>> {
+                if crate::snapshot::work::is_hidden(path) {
+                    return None;
+                }
+                source.read(path).ok().flatten()
+            };
+            crate::format::prompty::parse(file, text, &read)
+        }
+        Format::Dotprompt => crate::format::dotprompt::parse(file, text),
+        _ => crate::format::text::parse(file, text, kind.text),
     }
 }
 

@@ -247,7 +247,9 @@ pub fn prompt_doc(
             let total = docs.iter().map(|m| m.tokens).sum();
             (Some(docs), None, total)
         }
-        Body::Template(text) => (None, Some(text.clone()), count(text)),
+        Body::Template(text) | Body::Chat { template: text, .. } => {
+            (None, Some(text.clone()), count(text))
+        }
     };
     PromptDoc {
         id: compiled.id().to_string(),

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::git::ObjectId;
 use crate::registry::discovery::Discovery;
 use crate::registry::open::Registry;
-use crate::snapshot::matcher::id_of;
+use crate::snapshot::work::Source;
 use std::collections::BTreeMap;
 
 impl Registry {
@@ -33,8 +33,12 @@ impl Registry {
             },
         };
         // Prompts committed at the tip but deleted from the working copy still show.
+        let matcher = match &tip_blobs {
+            Some(blobs) if !blobs.is_empty() => Some(self.commit_source(self.tip()?)?.matcher()?),
+            _ => None,
+        };
         for file in tip_blobs.iter().flat_map(BTreeMap::keys) {
-            if let Some(id) = id_of(file) {
+            if let Some(id) = matcher.as_ref().and_then(|m| m.prompt_id(file)) {
                 files.entry(id.to_string()).or_insert_with(|| file.clone());
             }
         }

@@ -3,7 +3,10 @@
 
 pub(crate) mod budget;
 pub mod chat;
+pub(crate) mod handlebars;
+pub(crate) mod place;
 pub mod request;
+pub mod roles;
 #[doc(hidden)]
 // Public only with the `unstable` feature (the benchmarks build an environment directly).
 #[cfg(feature = "unstable")]
@@ -377,9 +380,50 @@ impl CompiledPrompt {
     /// assert_eq!(rendered.to_string(), "Hello Ada x2");
     /// ```
     pub fn render(&self, values: &Map<String, Value>) -> Result<Rendered, RenderError> {
-        let ctx = minijinja::Value::from_object(self.template_context(values)?);
+        let inserts = match &self.prompt.body {
+            Body::Chat { inserts, .. } if !inserts.is_empty() => inserts.as_slice(),
+            _ => &[],
+        };
+        let marked;
+        let given = if inserts.is_empty() {
+            values
+        } else {
+            // An inserted input is a marker in the text, replaced by its messages after.
+            let mut with_marks = values.clone();
+            for (name, _) in inserts {
+                with_marks.insert(
+                    name.clone(),
+                    Value::String(self.templates.marks.insert(name)),
+                );
+            }
+            marked = with_marks;
+            &marked
+        };
+        let ctx = minijinja::Value::from_object(self.template_context(given)?);
         let mut texts = Vec::with_capacity(self.templates.parts.len());
-        for part in &self.templates.parts {
+        let verbatim = self.prompt.syntax == crate::format::prompt::Syntax::Verbatim;
+        let sources = if verbatim {
+            self.prompt.templates()
+        } else {
+            Vec::new()
+        };
+        for (i, part) in self.templates.parts.iter().enumerate() {
+            if verbatim {
+                texts.push(sources.get(i).map_or("", |(_, t)| *t).to_string());
+                continue;
+            }
+            if let Some(hbs) = &self.templates.handlebars {
+                let context = self.context(given)?;
+                let text = hbs.render(&context).map_err(|(at, message)| {
+                    RenderError::Template(Box::new(handlebars::render_error(
+                        &self.file_context(),
+                        at,
+                        message,
+                    )))
+                })?;
+                texts.push(text);
+                continue;
+            }
             let text = self
                 .templates
                 .env
@@ -402,6 +446,26 @@ impl CompiledPrompt {
             Body::Template(_) => Output::Text {
                 text: texts.pop().unwrap_or_default(),
             },
+            Body::Chat { strict, .. } => {
+                let text = texts.pop().unwrap_or_default();
+                let mode = match (self.prompt.syntax, strict) {
+                    (crate::format::prompt::Syntax::Handlebars, _) => roles::Split::Markers,
+                    (_, true) => roles::Split::Strict,
+                    (_, false) => roles::Split::Lines,
+                };
+                let messages = self
+                    .templates
+                    .marks
+                    .split(&text, mode, inserts, values)
+                    .map_err(|message| {
+                        RenderError::Template(Box::new(Diagnostic::new(
+                            crate::diagnostic::Code::RenderFailed,
+                            &self.file,
+                            message,
+                        )))
+                    })?;
+                Output::Messages { messages }
+            }
             Body::Messages(messages) => Output::Messages {
                 messages: messages
                     .iter()

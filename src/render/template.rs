@@ -8,20 +8,15 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
-use crate::format::prompt::{Prompt, Syntax};
-use crate::format::yaml::ScalarStyle;
+use crate::format::prompt::Syntax;
+pub use crate::render::place::MAX_NESTING;
+pub(crate) use crate::render::place::{file_position, FileContext};
 use crate::snapshot::work::{is_hidden, normalize, PathError, Refusal, Source};
 
 /// Nesting depth of includes, macros and blocks before a render is stopped.
 pub(crate) const RECURSION_LIMIT: usize = 64;
 /// Largest rendered text of one template, in bytes.
 pub(crate) const MAX_OUTPUT: usize = 16 * 1024 * 1024;
-
-/// Most operators (`+`, `|`, `(`, `not`, ...) one tag may hold, and most `elif` branches one
-/// template may have. minijinja turns both into nested trees that it walks recursively, and a
-/// few thousand of either overflow the stack, which aborts the process instead of failing the
-/// render. No real prompt comes near these.
-pub const MAX_NESTING: usize = 500;
 
 /// The prefix of the names under which a prompt's own templates are registered; a name with it
 /// can never be a file of the registry because `#` starts the fragment.
@@ -40,13 +35,10 @@ pub struct Templates {
     pub(crate) free: BTreeSet<String>,
     /// Partials named by the templates, directly or through other partials.
     pub(crate) partials: BTreeSet<String>,
-}
-
-/// What a compile needs to map errors to lines of the prompt file.
-pub(crate) struct FileContext<'a> {
-    pub file: &'a str,
-    pub text: &'a str,
-    pub prompt: &'a Prompt,
+    /// The secret of a chat template's role lines.
+    pub(crate) marks: crate::render::roles::Marks,
+    /// A Dotprompt body, compiled by Handlebars (the minijinja environment is then empty).
+    pub(crate) handlebars: Option<crate::render::handlebars::Compiled>,
 }
 
 fn syntax_config(syntax: Syntax) -> SyntaxConfig {
@@ -142,8 +134,43 @@ impl Templates {
         let mut env = environment(ctx.prompt.syntax, source.clone(), false);
         let mut parts = Vec::new();
         let mut errors = Vec::new();
+        let marks = crate::render::roles::Marks::new();
+        let verbatim = ctx.prompt.syntax == Syntax::Verbatim;
+        if ctx.prompt.syntax == Syntax::Handlebars {
+            let body = ctx
+                .prompt
+                .templates()
+                .first()
+                .map_or(String::new(), |(_, t)| t.to_string());
+            let found = crate::render::handlebars::compile(ctx, &body, &source, &marks)?;
+            return Ok(Templates {
+                env,
+                source,
+                syntax: ctx.prompt.syntax,
+                parts: vec![crate::render::handlebars::BODY.to_string()],
+                free: found.free,
+                partials: found.partials,
+                marks,
+                handlebars: Some(found.compiled),
+            });
+        }
+        let strict_chat = matches!(
+            ctx.prompt.body,
+            crate::format::prompt::Body::Chat { strict: true, .. }
+        );
         for (path, text) in ctx.prompt.templates() {
             let name = format!("#{path}");
+            if verbatim {
+                parts.push(name);
+                continue;
+            }
+            let marked;
+            let text = if strict_chat {
+                marked = marks.mark(text);
+                marked.as_str()
+            } else {
+                text
+            };
             if let Some((offset, what)) = too_nested(text, ctx.prompt.syntax) {
                 let (line, col) = line_col(text, offset);
                 errors.push(
@@ -176,8 +203,12 @@ impl Templates {
             parts,
             free: BTreeSet::new(),
             partials: BTreeSet::new(),
+            marks,
+            handlebars: None,
         };
-        templates.analyze(ctx, &mut errors);
+        if !verbatim {
+            templates.analyze(ctx, &mut errors);
+        }
         if errors.is_empty() {
             Ok(templates)
         } else {
@@ -325,6 +356,7 @@ fn too_nested(text: &str, syntax: Syntax) -> Option<(usize, String)> {
     // Each opening delimiter with its closing one; the comment comes last.
     let pairs = match syntax {
         Syntax::Jinja => [("{{", "}}"), ("{%", "%}"), ("{#", "#}")],
+        Syntax::Verbatim | Syntax::Handlebars => return None,
         Syntax::Brackets => [("[[", "]]"), ("[%", "%]"), ("[#", "#]")],
     };
     let mut elifs = 0;
@@ -430,27 +462,6 @@ fn refusal_code(why: &Refusal) -> Code {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let pos = Pos::of_offset(text, offset);
     (pos.line, pos.column)
-}
-
-/// Maps a line and column inside the template at YAML `path` to a position in the prompt file.
-pub(crate) fn file_position(ctx: &FileContext<'_>, path: &str, line: usize, col: usize) -> Pos {
-    let Some(span) = ctx.prompt.spans.get(path) else {
-        return ctx.prompt.spans.field(path);
-    };
-    match span.style {
-        ScalarStyle::Block => {
-            let file_line = span.value.line + line - 1;
-            let indent = ctx
-                .text
-                .lines()
-                .nth(file_line - 1)
-                .map_or(0, |l| l.len() - l.trim_start_matches(' ').len());
-            Pos::new(file_line, indent + col)
-        }
-        ScalarStyle::Quoted if line == 1 => Pos::new(span.value.line, span.value.column + col),
-        ScalarStyle::Plain if line == 1 => Pos::new(span.value.line, span.value.column + col - 1),
-        _ => Pos::new(span.value.line + line - 1, col),
-    }
 }
 
 /// The message of a minijinja error, without its debug dump.

@@ -10,7 +10,8 @@
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::error::{Error, Result};
-use crate::format::config::{self, Config};
+use crate::format::config::{self, Config, Pattern};
+use crate::format::kind::{Format, IdRule, Kind};
 
 /// Suffixes that make a file a prompt.
 pub const PROMPT_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml"];
@@ -39,12 +40,12 @@ pub fn is_hidden_name(name: &[u8]) -> bool {
     name.first() == Some(&b'.') && name != b"." && name != b".." && name != b".github"
 }
 
-/// What is stripped from a prompt file's path to make its id, tried in order.
+/// What is stripped from a YAML prompt file's path to make its id, tried in order.
 pub const ID_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml", ".yaml", ".yml"];
 
-/// The id a prompt file's root-relative path gives: the path without `.prompt.yaml` or
-/// `.prompt.yml`, else without `.yaml` or `.yml`. Whether the file is a prompt at all is the
-/// [`PromptMatcher`]'s to say.
+/// The id a YAML prompt file's root-relative path gives: the path without `.prompt.yaml` or
+/// `.prompt.yml`, else without `.yaml` or `.yml`. Whether the file is a prompt at all, and the
+/// id of a file in another format, are the [`PromptMatcher`]'s to say.
 ///
 /// ```
 /// use promptreg::snapshot::matcher::id_of;
@@ -59,18 +60,45 @@ pub fn id_of(path: &str) -> Option<&str> {
         .filter(|id| !id.is_empty() && !id.ends_with('/'))
 }
 
-/// Which files are prompts in one snapshot.
+/// The id a file's path gives under `rule` for a file in `format` (`base`: the pattern's
+/// fixed start, for [`IdRule::Folder`]).
+fn id_by_rule<'a>(path: &'a str, format: Format, rule: IdRule, base: &str) -> Option<&'a str> {
+    let id = match rule {
+        IdRule::Path => format
+            .suffixes()
+            .iter()
+            .find_map(|suffix| path.strip_suffix(suffix))
+            .or_else(|| {
+                let name_start = path.rfind('/').map_or(0, |i| i + 1);
+                path[name_start..]
+                    .rfind('.')
+                    .filter(|dot| *dot > 0)
+                    .map(|dot| &path[..name_start + dot])
+            })
+            .unwrap_or(path),
+        IdRule::Folder => {
+            let (folder, _) = path.rsplit_once('/')?;
+            folder.strip_prefix(base).filter(|rest| !rest.is_empty())?
+        }
+    };
+    (!id.is_empty() && !id.ends_with('/')).then_some(id)
+}
+
+/// Which files are prompts in one snapshot, in which format, under which id.
 #[derive(Debug, Clone)]
 pub struct PromptMatcher {
-    /// The patterns as written, for messages and the cache key.
-    patterns: Vec<String>,
+    /// The patterns, for messages and the cache key.
+    patterns: Vec<Pattern>,
     /// `None` for the default patterns, which are matched by suffix.
     globs: Option<Globs>,
 }
 
 #[derive(Debug, Clone)]
 struct Globs {
+    /// The include patterns, in order (the first that matches a file decides its kind).
     include: GlobSet,
+    /// For each include pattern: what it says and its fixed start.
+    rules: Vec<(Pattern, String)>,
     exclude: GlobSet,
 }
 
@@ -91,6 +119,7 @@ impl PromptMatcher {
         }
         let mut include = GlobSetBuilder::new();
         let mut exclude = GlobSetBuilder::new();
+        let mut rules = Vec::new();
         for pattern in config.patterns() {
             let glob = GlobBuilder::new(&pattern.glob)
                 .literal_separator(true)
@@ -100,6 +129,7 @@ impl PromptMatcher {
                 exclude.add(glob);
             } else {
                 include.add(glob);
+                rules.push((pattern.clone(), pattern.base().to_string()));
             }
         }
         let build = |set: GlobSetBuilder| {
@@ -110,6 +140,7 @@ impl PromptMatcher {
             patterns: config.prompts.clone(),
             globs: Some(Globs {
                 include: build(include)?,
+                rules,
                 exclude: build(exclude)?,
             }),
         })
@@ -125,13 +156,17 @@ impl PromptMatcher {
     }
 
     /// The patterns as written.
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
+    pub fn patterns(&self) -> Vec<&str> {
+        self.patterns.iter().map(|p| p.written.as_str()).collect()
     }
 
     /// A key that changes whenever the patterns do (the version index is stored with it).
     pub fn key(&self) -> String {
-        self.patterns.join("\n")
+        self.patterns
+            .iter()
+            .map(Pattern::key)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Whether a root-relative path is a prompt file.
@@ -141,29 +176,109 @@ impl PromptMatcher {
 
     /// The id of a root-relative path, if it is a prompt file.
     pub fn prompt_id<'a>(&self, path: &'a str) -> Option<&'a str> {
+        self.kind_of(path).map(|(id, _)| id)
+    }
+
+    /// The id and kind of a root-relative path, if it is a prompt file.
+    pub fn kind_of<'a>(&self, path: &'a str) -> Option<(&'a str, Kind)> {
         if path == config::FILE || path == crate::format::manifest::FILE || is_hidden(path) {
             return None;
         }
         match &self.globs {
-            None => PROMPT_SUFFIXES
-                .iter()
-                .find_map(|suffix| path.strip_suffix(suffix))
-                .filter(|id| !id.is_empty() && !id.ends_with('/')),
+            None => {
+                let format = default_format(path)?;
+                let id = id_by_rule(path, format, IdRule::Path, "")?;
+                Some((id, Kind::of(format)))
+            }
             Some(globs) => {
-                let id = id_of(path)?;
-                (globs.include.is_match(path) && !globs.exclude.is_match(path)).then_some(id)
+                if globs.exclude.is_match(path) {
+                    return None;
+                }
+                let first = globs.include.matches(path).into_iter().min()?;
+                let (pattern, base) = globs.rules.get(first)?;
+                let format = pattern.format.or_else(|| Format::of_path(path))?;
+                let id = id_by_rule(path, format, pattern.id, base)?;
+                Some((
+                    id,
+                    Kind {
+                        format,
+                        text: pattern.text,
+                    },
+                ))
             }
         }
     }
 
-    /// The files that would hold prompt `id`, in the order they are tried.
+    /// The files that would hold prompt `id`, in the order they are tried (a pattern whose
+    /// files cannot be named from an id names none: the caller scans).
     pub fn files_of(&self, id: &str) -> Vec<String> {
-        ID_SUFFIXES
-            .iter()
-            .map(|suffix| format!("{id}{suffix}"))
+        let mut candidates: Vec<String> = Vec::new();
+        let mut add = |file: String| {
+            if !candidates.contains(&file) {
+                candidates.push(file);
+            }
+        };
+        let all = [
+            Format::Yaml,
+            Format::Prompty,
+            Format::Dotprompt,
+            Format::Text,
+        ];
+        match &self.globs {
+            None => {
+                for format in [Format::Yaml, Format::Prompty, Format::Dotprompt] {
+                    for suffix in format.suffixes() {
+                        add(format!("{id}{suffix}"));
+                    }
+                }
+            }
+            Some(globs) => {
+                for (pattern, base) in &globs.rules {
+                    match pattern.id {
+                        IdRule::Path => {
+                            let formats: Vec<Format> =
+                                pattern.format.map_or(all.to_vec(), |f| vec![f]);
+                            for format in formats {
+                                for suffix in format.suffixes() {
+                                    add(format!("{id}{suffix}"));
+                                }
+                            }
+                            if let Some(dot) = pattern.glob.rfind("*.") {
+                                let ext = &pattern.glob[dot + 1..];
+                                if !ext.contains(['*', '?', '[', '{', '/']) {
+                                    add(format!("{id}{ext}"));
+                                }
+                            }
+                        }
+                        IdRule::Folder => {
+                            if let Some((_, name)) = pattern.glob.rsplit_once('/') {
+                                if !name.contains(['*', '?', '[', '{']) {
+                                    add(format!("{base}{id}/{name}"));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        candidates
+            .into_iter()
             .filter(|file| self.prompt_id(file) == Some(id))
             .collect()
     }
+}
+
+/// The format of a file the default patterns select: `.prompt.yaml`/`.prompt.yml`,
+/// `.prompty`, and `.prompt` unless its name starts with `_` (a Dotprompt partial).
+fn default_format(path: &str) -> Option<Format> {
+    if PROMPT_SUFFIXES.iter().any(|s| path.ends_with(s)) {
+        return Some(Format::Yaml);
+    }
+    if path.ends_with(".prompty") {
+        return Some(Format::Prompty);
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    (path.ends_with(".prompt") && !name.starts_with('_')).then_some(Format::Dotprompt)
 }
 
 #[cfg(test)]
@@ -172,7 +287,10 @@ mod tests {
 
     fn matcher(patterns: &[&str]) -> PromptMatcher {
         let config = Config {
-            prompts: patterns.iter().map(|p| p.to_string()).collect(),
+            prompts: patterns
+                .iter()
+                .map(|p| Pattern::parse(p).expect("pattern"))
+                .collect(),
             ..Config::default()
         };
         PromptMatcher::new(&config).expect("matcher")
@@ -194,7 +312,17 @@ mod tests {
         assert_eq!(m.prompt_id(".prompt.yaml"), None);
         assert_eq!(m.prompt_id(".git/a.prompt.yaml"), None);
         assert_eq!(m.prompt_id(".vscode/a.prompt.yaml"), None);
-        assert_eq!(m.files_of("a"), ["a.prompt.yaml", "a.prompt.yml"]);
+        assert_eq!(m.prompt_id("a/chat.prompty"), Some("a/chat"));
+        assert_eq!(m.prompt_id("recipe.robot.prompt"), Some("recipe.robot"));
+        assert_eq!(m.prompt_id("partials/_style.prompt"), None);
+        assert_eq!(
+            m.kind_of("a.prompty").map(|(_, k)| k.format),
+            Some(Format::Prompty)
+        );
+        assert_eq!(
+            m.files_of("a"),
+            ["a.prompt.yaml", "a.prompt.yml", "a.prompty", "a.prompt"]
+        );
     }
 
     #[test]

@@ -134,14 +134,14 @@ fn bad_settings_name_the_file_and_line() {
     std::fs::write(dir.path().join("a.prompt.yaml"), prompt("a")).expect("write");
     std::fs::write(
         dir.path().join("promptreg.yaml"),
-        "prompts:\n  - \"**/*.prompt.yaml\"\n  - \"docs/*.md\"\n",
+        "prompts:\n  - \"**/*.prompt.yaml\"\n  - \"docs/*.rs\"\n",
     )
     .expect("write");
     let out = run(dir.path(), &["list"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("promptreg.yaml:3:5"), "{err}");
-    assert!(err.contains("bad `prompts` pattern `docs/*.md`"), "{err}");
+    assert!(err.contains("bad `prompts` pattern `docs/*.rs`"), "{err}");
     let out = run(dir.path(), &["validate", "--format", "github"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
