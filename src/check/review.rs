@@ -415,13 +415,11 @@ fn compare_prompts(
             }
         }
         let cases = render_own_cases(&old, &new, ("before", "after"));
-        if kind == ChangeKind::OutputChanged && !cases.is_empty() && cases.iter().all(|c| c.same) {
-            continue;
-        }
+        // A changed partial makes a new version of the prompt (a version is whole), whether
+        // or not its test cases render differently.
         let base_count = count(history.base, id);
         let version_after = match kind {
             ChangeKind::Removed => None,
-            ChangeKind::OutputChanged => base_count,
             _ => Some(base_count.unwrap_or(0) + 1),
         };
         let file_name = new_file.or(old_file).cloned().unwrap_or_default();

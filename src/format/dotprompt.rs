@@ -78,6 +78,7 @@ pub fn parse(file: &str, text: &str) -> Parsed {
         extra,
         spans,
         format: Format::Dotprompt,
+        reads: Vec::new(),
     };
     Parsed {
         prompt: Some(prompt),

@@ -68,6 +68,9 @@ pub struct Prompt {
     pub spans: Spans,
     /// The format the file is written in.
     pub format: crate::format::kind::Format,
+    /// Other files the prompt file reads besides its templates' partials (Prompty's
+    /// `${file:...}`), root-relative: a change to one is a change to the prompt.
+    pub reads: Vec<String>,
 }
 
 /// The text of a prompt: chat messages or one template.
@@ -449,6 +452,7 @@ impl Reader<'_> {
             extra: root,
             spans: Spans::default(),
             format: crate::format::kind::Format::Yaml,
+            reads: Vec::new(),
         };
         Some(prompt)
     }

@@ -38,6 +38,7 @@ pub fn parse(file: &str, text: &str, read: ReadFile<'_>) -> Parsed {
         text,
         read,
         diagnostics: &mut diagnostics,
+        reads: Vec::new(),
     };
     let prompt = reader.prompt(parts);
     Parsed {
@@ -51,6 +52,8 @@ struct Reader<'a> {
     text: &'a str,
     read: ReadFile<'a>,
     diagnostics: &'a mut Vec<Diagnostic>,
+    /// The files `${file:...}` named.
+    reads: Vec<String>,
 }
 
 impl Reader<'_> {
@@ -136,6 +139,9 @@ impl Reader<'_> {
                 return Value::Null;
             }
         };
+        if !self.reads.contains(&normalized) {
+            self.reads.push(normalized.clone());
+        }
         let Some(bytes) = (self.read)(&normalized) else {
             self.error(
                 Code::IncludeMissing,
@@ -251,6 +257,7 @@ impl Reader<'_> {
             extra: Map::new(),
             spans,
             format: Format::Prompty,
+            reads: std::mem::take(&mut self.reads),
         })
     }
 

@@ -16,7 +16,7 @@ use crate::history::{Version, VersionIndex};
 #[cfg(feature = "unstable")]
 pub use crate::snapshot::kept_tree::{load_tree, store_tree, tree_path, KeptTree};
 
-const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x05";
+const MAGIC: &[u8; 8] = b"PRIDX\x00\x00\x06";
 
 /// Where the index of the registry with root `prefix` is cached.
 pub fn path(git_dir: &Path, prefix: &str) -> PathBuf {
@@ -79,9 +79,15 @@ pub fn encode(index: &VersionIndex) -> Vec<u8> {
         put_str(&mut out, &c.email);
         put_str(&mut out, &c.message);
     }
+    let id_of: BTreeMap<&str, &str> = index
+        .ids
+        .iter()
+        .flat_map(|(id, files)| files.iter().map(move |f| (f.as_str(), id.as_str())))
+        .collect();
     out.extend_from_slice(&(index.files.len() as u32).to_le_bytes());
     for (path, versions) in &index.files {
         put_str(&mut out, path);
+        put_str(&mut out, id_of.get(path.as_str()).copied().unwrap_or(""));
         out.extend_from_slice(&(versions.len() as u32).to_le_bytes());
         for v in versions.iter() {
             out.extend_from_slice(&v.seq.to_le_bytes());
@@ -168,10 +174,15 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
             message: r.str()?,
         });
     }
-    let n_files = r.count(8)?;
+    let n_files = r.count(12)?;
     let mut files = BTreeMap::new();
+    let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for _ in 0..n_files {
         let path = r.str()?;
+        let id = r.str()?;
+        if !id.is_empty() {
+            ids.entry(id).or_default().push(path.clone());
+        }
         let n = r.count(28)?;
         let mut versions = Vec::with_capacity(n);
         for number in 1..=n {
@@ -200,6 +211,7 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
         patterns,
         commits,
         files,
+        ids,
     })
 }
 
@@ -234,6 +246,11 @@ mod tests {
             patterns: "examples/*.yml".into(),
             commits: std::iter::once(commit).collect(),
             files,
+            ids: [(
+                "greeting".to_string(),
+                vec!["greeting.prompt.yaml".to_string()],
+            )]
+            .into(),
         }
     }
 

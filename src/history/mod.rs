@@ -10,9 +10,10 @@
 
 pub mod cache;
 pub mod chunked;
+mod deps;
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use crate::git::tree::RawTree;
 use crate::git::tree::{git_order, tree_entries};
 use crate::git::{CommitInfo, ObjectId, Objects, Repo};
 use crate::history::chunked::Chunked;
-use crate::snapshot::matcher::{id_of, PromptMatcher};
+use crate::snapshot::matcher::PromptMatcher;
 use crate::snapshot::work::is_hidden_name;
 
 /// One version of one prompt file.
@@ -58,6 +59,9 @@ pub struct VersionIndex {
     /// Versions by root-relative file path, oldest first (each file's list shared between
     /// clones until one of them adds a version of that file).
     pub files: BTreeMap<String, Arc<Vec<Version>>>,
+    /// The files of each prompt id, as the tip's patterns name them (one, unless a file was
+    /// replaced by one of another name with the same id).
+    pub ids: BTreeMap<String, Vec<String>>,
 }
 
 impl VersionIndex {
@@ -81,15 +85,15 @@ impl VersionIndex {
         self.files.get(file).map_or(&[], |v| v.as_slice())
     }
 
-    /// The file that holds prompt `id` in the index (`ID.prompt.yaml`, `ID.prompt.yml`, or
-    /// `ID.yaml`, `ID.yml` where the patterns select those), if any version of it exists; the
-    /// one changed most recently when several do.
+    /// The file that holds prompt `id` in the index, if any version of it exists; the one
+    /// changed most recently when several do.
     pub fn file_of(&self, id: &str) -> Option<String> {
-        crate::snapshot::matcher::ID_SUFFIXES
+        self.ids
+            .get(id)?
             .iter()
-            .map(|s| format!("{id}{s}"))
-            .filter(|f| id_of(f) == Some(id) && !self.versions(f).is_empty())
+            .filter(|f| !self.versions(f).is_empty())
             .max_by_key(|f| self.versions(f).last().map(|v| v.seq))
+            .cloned()
     }
 
     /// The commit of a version.
@@ -110,6 +114,7 @@ impl VersionIndex {
             patterns: matcher.key(),
             commits: Chunked::default(),
             files: BTreeMap::new(),
+            ids: BTreeMap::new(),
         };
         index.extend(repo, &objects, &matcher, &chain, TreeCache::default())?;
         Ok(index)
@@ -135,6 +140,18 @@ impl VersionIndex {
                 files.insert(path.clone(), Arc::new(kept));
             }
         }
+        let ids = self
+            .ids
+            .iter()
+            .filter_map(|(id, paths)| {
+                let kept: Vec<String> = paths
+                    .iter()
+                    .filter(|p| files.contains_key(*p))
+                    .cloned()
+                    .collect();
+                (!kept.is_empty()).then(|| (id.clone(), kept))
+            })
+            .collect();
         Ok(Some(VersionIndex {
             tip: commit,
             tip_root: repo.root_tree_at(commit)?,
@@ -144,6 +161,7 @@ impl VersionIndex {
             // Version commits are in chain order, so those of kept versions come first.
             commits: self.commits.prefix(commits),
             files,
+            ids,
         }))
     }
 
@@ -194,6 +212,9 @@ impl VersionIndex {
 
     /// Appends the commits of `chain` (oldest first, each the first child of the one before,
     /// the first a first child of the current tip).
+    ///
+    /// A commit is a version of a prompt file when it adds or changes the file, or changes a
+    /// file the prompt reads at that commit (see [`deps`]).
     fn extend(
         &mut self,
         repo: &Repo,
@@ -203,7 +224,13 @@ impl VersionIndex {
         mut trees: TreeCache,
     ) -> Result<()> {
         let mut prev_root = self.tip_root;
-        let mut changed = Vec::new();
+        let mut changes = Changes::default();
+        let mut deps = deps::Deps::default();
+        let mut lookups = deps::Trees::default();
+        if prev_root.is_none() {
+            // From an empty tree: the walk sees every prompt file appear.
+            deps.live = Some(BTreeSet::new());
+        }
         for &(commit, tree) in chain {
             let seq = self.chain_len;
             self.chain_len += 1;
@@ -212,23 +239,66 @@ impl VersionIndex {
             if root == prev_root {
                 continue;
             }
-            changed.clear();
+            changes.clear();
             trees.next_commit();
             let mut diff = Diff {
                 objects,
                 trees: &mut trees,
                 matcher,
-                out: &mut changed,
+                out: &mut changes,
             };
             diff.trees(prev_root, root, "")?;
             prev_root = root;
-            if changed.is_empty() {
+            if let Some(live) = &mut deps.live {
+                for (path, _) in &changes.prompts {
+                    live.insert(path.clone());
+                }
+                for path in &changes.deleted {
+                    live.remove(path);
+                }
+            }
+            // Prompts that read a file this commit changed (their own file unchanged).
+            let mut through = Vec::new();
+            if let (false, Some(root)) = (changes.others.is_empty(), root) {
+                if deps.live.is_none() {
+                    deps.live = Some(lookups.prompt_files(objects, root, matcher)?);
+                }
+                let own: BTreeSet<&str> = changes.prompts.iter().map(|(p, _)| p.as_str()).collect();
+                let live = deps.live.clone().unwrap_or_default();
+                for path in live.iter().filter(|p| !own.contains(p.as_str())) {
+                    let Some(last) = self.files.get(path).and_then(|v| v.last()) else {
+                        continue;
+                    };
+                    let blob = last.blob;
+                    if deps.reads_any(
+                        objects,
+                        matcher,
+                        root,
+                        &mut lookups,
+                        path,
+                        blob,
+                        &changes.others,
+                    )? {
+                        through.push((path.clone(), blob));
+                    }
+                }
+            }
+            if changes.prompts.is_empty() && through.is_empty() {
                 continue;
             }
             let commit_index = self.commits.len() as u32;
             self.commits.push(repo.commit_info(commit)?);
-            for (path, blob) in changed.drain(..) {
-                let versions = Arc::make_mut(self.files.entry(path).or_default());
+            for (path, blob) in changes.prompts.drain(..).chain(through) {
+                let entry = self.files.entry(path);
+                if let std::collections::btree_map::Entry::Vacant(vacant) = &entry {
+                    if let Some(id) = matcher.prompt_id(vacant.key()) {
+                        let files = self.ids.entry(id.to_string()).or_default();
+                        if !files.contains(vacant.key()) {
+                            files.push(vacant.key().clone());
+                        }
+                    }
+                }
+                let versions = Arc::make_mut(entry.or_default());
                 versions.push(Version {
                     number: versions.len() as u32 + 1,
                     seq,
@@ -239,6 +309,26 @@ impl VersionIndex {
         }
         self.tip_root = prev_root;
         Ok(())
+    }
+}
+
+/// What one commit changed under the registry root.
+#[derive(Default)]
+struct Changes {
+    /// Prompt files added or modified, with their new blobs.
+    prompts: Vec<(String, ObjectId)>,
+    /// Prompt files deleted.
+    deleted: Vec<String>,
+    /// Other files added, modified or deleted (not the manifest or the settings): what a
+    /// prompt may read.
+    others: BTreeSet<String>,
+}
+
+impl Changes {
+    fn clear(&mut self) {
+        self.prompts.clear();
+        self.deleted.clear();
+        self.others.clear();
     }
 }
 
@@ -379,18 +469,24 @@ fn changed_region<'a>(old: &'a [u8], new: &'a [u8]) -> (&'a [u8], &'a [u8]) {
     (&old[start.min(end_old)..end_old], &new[start..end_new])
 }
 
-/// One commit's diff: the prompt files (as `matcher` says) added or modified.
+/// One commit's diff: the prompt files (as `matcher` says) added, modified or deleted, and the
+/// other files changed.
 struct Diff<'a, 'o> {
     objects: &'a Objects<'o>,
     trees: &'a mut TreeCache,
     matcher: &'a PromptMatcher,
-    out: &'a mut Vec<(String, ObjectId)>,
+    out: &'a mut Changes,
 }
 
 impl Diff<'_, '_> {
-    /// Records every prompt file added or modified from `old` to `new` under `dir`.
+    /// Records every file added, modified or deleted from `old` to `new` under `dir`.
     fn trees(&mut self, old: Option<ObjectId>, new: Option<ObjectId>, dir: &str) -> Result<()> {
-        let Some(new) = new else { return Ok(()) };
+        let Some(new) = new else {
+            if let Some(old) = old {
+                self.gone(old, dir)?;
+            }
+            return Ok(());
+        };
         let old_data = match old {
             Some(id) => self.trees.read(self.objects, id)?,
             None => Rc::new(Vec::new()),
@@ -400,13 +496,15 @@ impl Diff<'_, '_> {
         self.trees.current.insert(new, new_data.clone());
         let (old_part, new_part) = changed_region(&old_data, &new_data);
         let mut olds = tree_entries(old_part).peekable();
-        let mut subtrees: Vec<(String, Option<ObjectId>, ObjectId)> = Vec::new();
+        let mut subtrees: Vec<(String, Option<ObjectId>, Option<ObjectId>)> = Vec::new();
         for entry in tree_entries(new_part) {
             let mut before = None;
             while let Some(o) = olds.peek() {
                 match git_order(o, &entry) {
                     Ordering::Less => {
+                        let o = *o;
                         olds.next();
+                        self.removed(&o, dir, &mut subtrees);
                     }
                     Ordering::Equal => {
                         before = olds.next();
@@ -421,20 +519,70 @@ impl Diff<'_, '_> {
             let Ok(name) = std::str::from_utf8(entry.name) else {
                 continue;
             };
+            if let Some(b) = before.filter(|b| b.is_tree != entry.is_tree) {
+                self.removed(&b, dir, &mut subtrees);
+            }
             if entry.is_tree {
                 let old_sub = before.filter(|b| b.is_tree).map(|b| b.id);
-                subtrees.push((format!("{dir}{name}/"), old_sub, entry.id));
+                subtrees.push((format!("{dir}{name}/"), old_sub, Some(entry.id)));
             } else if entry.is_file {
-                let path = format!("{dir}{name}");
-                if self.matcher.is_prompt(&path) {
-                    self.out.push((path, entry.id));
-                }
+                self.file(format!("{dir}{name}"), Some(entry.id));
             }
         }
+        for o in olds {
+            self.removed(&o, dir, &mut subtrees);
+        }
         for (path, old_sub, new_sub) in subtrees {
-            self.trees(old_sub, Some(new_sub), &path)?;
+            self.trees(old_sub, new_sub, &path)?;
         }
         Ok(())
+    }
+
+    /// An entry of the old tree that the new one does not have.
+    fn removed(
+        &mut self,
+        entry: &crate::git::tree::TreeEntry<'_>,
+        dir: &str,
+        subtrees: &mut Vec<(String, Option<ObjectId>, Option<ObjectId>)>,
+    ) {
+        if is_hidden_name(entry.name) {
+            return;
+        }
+        let Ok(name) = std::str::from_utf8(entry.name) else {
+            return;
+        };
+        if entry.is_tree {
+            subtrees.push((format!("{dir}{name}/"), Some(entry.id), None));
+        } else if entry.is_file {
+            self.file(format!("{dir}{name}"), None);
+        }
+    }
+
+    /// Every file of a deleted folder.
+    fn gone(&mut self, old: ObjectId, dir: &str) -> Result<()> {
+        let data = self.trees.read(self.objects, old)?;
+        let mut subtrees = Vec::new();
+        for entry in tree_entries(&data) {
+            self.removed(&entry, dir, &mut subtrees);
+        }
+        for (path, old_sub, _) in subtrees {
+            if let Some(old_sub) = old_sub {
+                self.gone(old_sub, &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A file added or modified (`Some` blob) or deleted.
+    fn file(&mut self, path: String, blob: Option<ObjectId>) {
+        if self.matcher.is_prompt(&path) {
+            match blob {
+                Some(blob) => self.out.prompts.push((path, blob)),
+                None => self.out.deleted.push(path),
+            }
+        } else if path != config::FILE && path != crate::format::manifest::FILE {
+            self.out.others.insert(path);
+        }
     }
 }
 

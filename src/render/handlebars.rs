@@ -107,16 +107,15 @@ pub(crate) fn compile(
     let mut errors = Vec::new();
     let mut free = BTreeSet::new();
     let mut partial_names = Vec::new();
-    walk(
-        &template,
-        true,
-        &mut free,
-        &mut partial_names,
-        &mut errors,
-        ctx,
-    );
-    if !errors.is_empty() {
-        return Err(errors);
+    let mut dynamic = false;
+    walk(&template, true, &mut free, &mut partial_names, &mut dynamic);
+    if dynamic {
+        return Err(vec![Diagnostic::new(
+            Code::TemplateSyntax,
+            ctx.file,
+            "a partial whose name is computed cannot be checked or versioned",
+        )
+        .with_hint("name the partial: `{{> header}}`")]);
     }
     let mut registry = Handlebars::new();
     registry.register_escape_fn(handlebars::no_escape);
@@ -156,8 +155,9 @@ pub(crate) fn compile(
         let text = partial_body(&file, &text);
         let mut inner_free = BTreeSet::new();
         let mut inner = Vec::new();
+        let mut dynamic = false;
         match Template::compile(&text) {
-            Ok(t) => walk(&t, true, &mut inner_free, &mut inner, &mut errors, ctx),
+            Ok(t) => walk(&t, true, &mut inner_free, &mut inner, &mut dynamic),
             Err(e) => {
                 let (line, col) = e.pos().unwrap_or((1, 1));
                 errors.push(
@@ -220,6 +220,17 @@ impl Compiled {
 /// at the registry root, `NAME.prompt` in the prompt's folder, `partials/NAME.prompt` in the
 /// prompt's folder or at the root (a name with `/` keeps its folders: `a/b` is `a/_b.prompt`).
 fn find_partial(source: &dyn Source, folder: &str, name: &str) -> Option<(String, String)> {
+    partial_files(folder, name).into_iter().find_map(|path| {
+        if is_hidden(&path) {
+            return None;
+        }
+        let bytes = source.read(&path).ok()??;
+        Some((path, String::from_utf8(bytes).ok()?))
+    })
+}
+
+/// The files partial `name` of a prompt in `folder` may be, in the order they are tried.
+pub(crate) fn partial_files(folder: &str, name: &str) -> Vec<String> {
     let (dir, base) = match name.rsplit_once('/') {
         Some((dir, base)) => (format!("{dir}/"), base),
         None => (String::new(), name),
@@ -238,14 +249,24 @@ fn find_partial(source: &dyn Source, folder: &str, name: &str) -> Option<(String
         under(format!("partials/{dir}{base}.prompt")),
         format!("partials/{dir}{base}.prompt"),
     ];
-    candidates.into_iter().find_map(|candidate| {
-        let path = normalize(&candidate).ok()?;
-        if is_hidden(&path) {
-            return None;
+    let mut files: Vec<String> = Vec::new();
+    for candidate in candidates {
+        if let Ok(path) = normalize(&candidate) {
+            if !files.contains(&path) {
+                files.push(path);
+            }
         }
-        let bytes = source.read(&path).ok()??;
-        Some((path, String::from_utf8(bytes).ok()?))
-    })
+    }
+    files
+}
+
+/// The partials a Handlebars text names (none when it does not parse).
+pub(crate) fn partial_names(text: &str) -> Vec<String> {
+    let (mut free, mut names, mut dynamic) = (BTreeSet::new(), Vec::new(), false);
+    if let Ok(template) = Template::compile(text) {
+        walk(&template, true, &mut free, &mut names, &mut dynamic);
+    }
+    names
 }
 
 /// A partial's text without a front matter it may have.
@@ -267,11 +288,10 @@ fn walk(
     top: bool,
     free: &mut BTreeSet<String>,
     partials: &mut Vec<String>,
-    errors: &mut Vec<Diagnostic>,
-    ctx: &FileContext<'_>,
+    dynamic: &mut bool,
 ) {
     for element in &template.elements {
-        element_names(element, top, free, partials, errors, ctx);
+        element_names(element, top, free, partials, dynamic);
     }
 }
 
@@ -280,8 +300,7 @@ fn element_names(
     top: bool,
     free: &mut BTreeSet<String>,
     partials: &mut Vec<String>,
-    errors: &mut Vec<Diagnostic>,
-    ctx: &FileContext<'_>,
+    dynamic: &mut bool,
 ) {
     match element {
         TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
@@ -289,7 +308,7 @@ fn element_names(
             if top {
                 if is_helper {
                     for p in h.params.iter().chain(h.hash.values()) {
-                        param_names(p, free, partials, errors, ctx);
+                        param_names(p, free, partials, dynamic);
                     }
                 } else {
                     match &h.name {
@@ -299,7 +318,7 @@ fn element_names(
                         Parameter::Name(name) => {
                             free.insert(root_of(name));
                         }
-                        other => param_names(other, free, partials, errors, ctx),
+                        other => param_names(other, free, partials, dynamic),
                     }
                 }
             }
@@ -307,7 +326,7 @@ fn element_names(
         TemplateElement::HelperBlock(h) => {
             if top {
                 for p in h.params.iter().chain(h.hash.values()) {
-                    param_names(p, free, partials, errors, ctx);
+                    param_names(p, free, partials, dynamic);
                 }
             }
             let name = match &h.name {
@@ -316,32 +335,25 @@ fn element_names(
             };
             let inner_top = top && !SCOPING.contains(&name);
             if let Some(t) = &h.template {
-                walk(t, inner_top, free, partials, errors, ctx);
+                walk(t, inner_top, free, partials, dynamic);
             }
             if let Some(t) = &h.inverse {
-                walk(t, top, free, partials, errors, ctx);
+                walk(t, top, free, partials, dynamic);
             }
         }
         TemplateElement::PartialExpression(d) | TemplateElement::PartialBlock(d) => {
             match &d.name {
                 Parameter::Name(name) => partials.push(name.clone()),
                 Parameter::Path(handlebars::Path::Relative((_, raw))) => partials.push(raw.clone()),
-                _ => errors.push(
-                    Diagnostic::new(
-                        Code::TemplateSyntax,
-                        ctx.file,
-                        "a partial whose name is computed cannot be checked or versioned",
-                    )
-                    .with_hint("name the partial: `{{> header}}`"),
-                ),
+                _ => *dynamic = true,
             }
             if top {
                 for p in d.params.iter().chain(d.hash.values()) {
-                    param_names(p, free, partials, errors, ctx);
+                    param_names(p, free, partials, dynamic);
                 }
             }
             if let Some(t) = &d.template {
-                walk(t, top, free, partials, errors, ctx);
+                walk(t, top, free, partials, dynamic);
             }
         }
         _ => {}
@@ -352,8 +364,7 @@ fn param_names(
     param: &Parameter,
     free: &mut BTreeSet<String>,
     partials: &mut Vec<String>,
-    errors: &mut Vec<Diagnostic>,
-    ctx: &FileContext<'_>,
+    dynamic: &mut bool,
 ) {
     match param {
         Parameter::Path(handlebars::Path::Relative((segs, _))) => {
@@ -364,7 +375,7 @@ fn param_names(
             }
         }
         Parameter::Subexpression(sub) => {
-            element_names(&sub.element, true, free, partials, errors, ctx);
+            element_names(&sub.element, true, free, partials, dynamic);
         }
         _ => {}
     }

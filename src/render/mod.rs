@@ -5,6 +5,7 @@ pub(crate) mod budget;
 pub mod chat;
 pub(crate) mod handlebars;
 pub(crate) mod place;
+pub mod refs;
 pub mod request;
 pub mod roles;
 #[doc(hidden)]

@@ -149,7 +149,11 @@ impl Templates {
                 syntax: ctx.prompt.syntax,
                 parts: vec![crate::render::handlebars::BODY.to_string()],
                 free: found.free,
-                partials: found.partials,
+                partials: found
+                    .partials
+                    .into_iter()
+                    .chain(ctx.prompt.reads.iter().cloned())
+                    .collect(),
                 marks,
                 handlebars: Some(found.compiled),
             });
@@ -209,6 +213,7 @@ impl Templates {
         if !verbatim {
             templates.analyze(ctx, &mut errors);
         }
+        templates.partials.extend(ctx.prompt.reads.iter().cloned());
         if errors.is_empty() {
             Ok(templates)
         } else {
@@ -295,7 +300,7 @@ pub fn referenced_templates(source: &str, syntax: Syntax) -> Vec<(String, bool)>
 
 /// The walk behind [`referenced_templates`], over minijinja's own AST (its
 /// `unstable_machinery` feature, pinned to one version in `Cargo.toml`).
-fn names_in(source: &str, syntax: Syntax) -> Vec<(String, bool)> {
+pub(crate) fn names_in(source: &str, syntax: Syntax) -> Vec<(String, bool)> {
     use minijinja::machinery::{ast, parse};
 
     fn names(expr: &ast::Expr<'_>, ignore_missing: bool, out: &mut Vec<(String, bool)>) {

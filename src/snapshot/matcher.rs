@@ -40,26 +40,6 @@ pub fn is_hidden_name(name: &[u8]) -> bool {
     name.first() == Some(&b'.') && name != b"." && name != b".." && name != b".github"
 }
 
-/// What is stripped from a YAML prompt file's path to make its id, tried in order.
-pub const ID_SUFFIXES: &[&str] = &[".prompt.yaml", ".prompt.yml", ".yaml", ".yml"];
-
-/// The id a YAML prompt file's root-relative path gives: the path without `.prompt.yaml` or
-/// `.prompt.yml`, else without `.yaml` or `.yml`. Whether the file is a prompt at all, and the
-/// id of a file in another format, are the [`PromptMatcher`]'s to say.
-///
-/// ```
-/// use promptreg::snapshot::matcher::id_of;
-/// assert_eq!(id_of("support/triage.prompt.yaml"), Some("support/triage"));
-/// assert_eq!(id_of("examples/sample_prompt.yml"), Some("examples/sample_prompt"));
-/// assert_eq!(id_of("notes.md"), None);
-/// ```
-pub fn id_of(path: &str) -> Option<&str> {
-    ID_SUFFIXES
-        .iter()
-        .find_map(|suffix| path.strip_suffix(suffix))
-        .filter(|id| !id.is_empty() && !id.ends_with('/'))
-}
-
 /// The id a file's path gives under `rule` for a file in `format` (`base`: the pattern's
 /// fixed start, for [`IdRule::Folder`]).
 fn id_by_rule<'a>(path: &'a str, format: Format, rule: IdRule, base: &str) -> Option<&'a str> {

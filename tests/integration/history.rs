@@ -283,26 +283,6 @@ fn commits_that_do_not_touch_the_file_are_not_versions() {
 }
 
 #[test]
-fn a_partial_only_commit_is_not_a_version_of_any_prompt() {
-    let mut repo = TestRepo::new();
-    repo.write("partials/x.md", "Be kind.\n");
-    repo.write(
-        "p.prompt.yaml",
-        "messages:\n  - role: system\n    content: '{% include \"partials/x.md\" %}'\n",
-    );
-    let c1 = repo.commit("Add p with a partial");
-    repo.write("partials/x.md", "Be terse.\n");
-    repo.commit("Change the partial only");
-    assert_eq!(rows_at(repo.path(), "p"), expected(&repo, &[&c1]));
-    let registry = Registry::open(repo.path()).expect("open");
-    let index = registry.index().expect("index");
-    assert_eq!(index.files.keys().collect::<Vec<_>>(), ["p.prompt.yaml"]);
-    // The partial-only commit is not recorded as a version commit at all.
-    assert_eq!(index.commits.len(), 1);
-    assert_index_matches_oracle(&repo.repo, repo.path(), "");
-}
-
-#[test]
 fn a_merge_that_brings_changes_in_is_one_version_with_the_merge_message() {
     let mut repo = TestRepo::new();
     repo.write("a.prompt.yaml", &prompt("A1"));

@@ -13,8 +13,10 @@ const LAYERS: &[&[&str]] = &[
     &["git", "format"],
     // The working copy and the commit sources of a registry's files.
     &["snapshot"],
-    // The version index and its cache; templates and rendering.
-    &["history", "render"],
+    // Templates and rendering (and what a template reads, for whole versions).
+    &["render"],
+    // The version index and its cache.
+    &["history"],
     &["registry"],
     // Talking to models: the client, its cache, evaluators and analyses.
     &["model"],

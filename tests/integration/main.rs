@@ -22,4 +22,5 @@ mod serve_write;
 mod ui;
 mod validate;
 mod watch;
+mod whole;
 mod writes;

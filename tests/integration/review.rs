@@ -331,14 +331,15 @@ fn review_partial_only_change() {
         ["support/refund", "support/triage"],
         "greeting does not include the partial"
     );
-    // The prompt files did not change: no new version, the default stays.
+    // The prompt files did not change, but a version is whole: the partial's commit is a new
+    // version of each prompt that includes it, and the default (the latest) moves with it.
     assert_eq!(
         numbers(&prompts["support/triage"]),
-        n("output-changed", Some(1), Some(1), Some(1), Some(1))
+        n("output-changed", Some(1), Some(2), Some(1), Some(2))
     );
     assert_eq!(
         numbers(&prompts["support/refund"]),
-        n("output-changed", Some(2), Some(2), Some(2), Some(2))
+        n("output-changed", Some(2), Some(3), Some(2), Some(3))
     );
     for p in prompts.values() {
         assert_eq!(
