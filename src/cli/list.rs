@@ -15,6 +15,42 @@ pub struct ListArgs {
     pub format: DataFormat,
 }
 
+/// What `list` says when it finds no prompt: the patterns it tried, and the files it saw that
+/// look like prompts with the `prompts` entries that would take them.
+fn nothing_found(registry: &crate::registry::Registry) -> Result<String, Failure> {
+    let matcher = registry.work().matcher()?;
+    let from = if registry.root().join(crate::format::config::FILE).is_file() {
+        "the `prompts` of promptreg.yaml"
+    } else {
+        "the default; `prompts` in promptreg.yaml changes them"
+    };
+    let mut out = format!(
+        "note: no prompt found under {}; the patterns tried ({from}): {}
+",
+        registry.root().display(),
+        matcher.patterns().join(", ")
+    );
+    let lookalikes = registry.lookalikes()?;
+    if lookalikes.is_empty() {
+        return Ok(out);
+    }
+    let mut by_entry: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for l in &lookalikes {
+        by_entry.entry(&l.entry).or_default().push(&l.file);
+    }
+    out.push_str(
+        "note: these files look like prompts; to take them, add to promptreg.yaml (a `prompts` list replaces the default patterns: keep those you use):\n  prompts:\n",
+    );
+    for (entry, files) in &by_entry {
+        let more = match files.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        out.push_str(&format!("    - {entry}    # {}{more}\n", files[0]));
+    }
+    Ok(out)
+}
+
 /// Runs `list`.
 pub fn run(ctx: &Context, args: ListArgs) -> Result<u8, Failure> {
     let registry = ctx.registry()?;
@@ -33,6 +69,9 @@ pub fn run(ctx: &Context, args: ListArgs) -> Result<u8, Failure> {
         Ok(_) => {}
     }
     let rows = registry.summaries_of(&discovery)?;
+    if rows.is_empty() && discovery.conflicts.is_empty() {
+        eprint(&nothing_found(&registry)?);
+    }
     if manifest_uncommitted(&registry)? {
         eprint(&format!(
             "note: {} has changes that are not committed: DEFAULT and LABELS show them, while `promptreg serve`, other clones and CI use the committed file until it is committed\n",

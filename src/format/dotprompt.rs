@@ -26,7 +26,7 @@ pub fn parse(file: &str, text: &str) -> Parsed {
             diagnostics,
         };
     }
-    let spans = parts.spans;
+    let mut spans = parts.spans;
     let mut root = parts.front;
     let mut take = |key: &str| root.shift_remove(key);
     let model = take("model").and_then(|v| v.as_str().map(str::to_string));
@@ -43,6 +43,30 @@ pub fn parse(file: &str, text: &str) -> Parsed {
                 _ => key,
             };
             parameters.insert(key, value);
+        }
+    }
+    // Findings about a variable point at its field in the schema.
+    if let Some(Value::Object(schema)) = input.as_ref().and_then(|i| i.get("schema")) {
+        for key in schema.keys() {
+            let name = key
+                .split('(')
+                .next()
+                .unwrap_or(key)
+                .trim_end_matches('?')
+                .trim();
+            if let Some(span) = spans.get(&join("/input/schema", key)).copied() {
+                spans.insert(&join("/variables", name), span);
+            }
+        }
+    }
+    if let Some(Value::Object(defaults)) = input.as_ref().and_then(|i| i.get("default")) {
+        for name in defaults.keys() {
+            let path = join("/variables", name);
+            if spans.get(&path).is_none() {
+                if let Some(span) = spans.get(&join("/input/default", name)).copied() {
+                    spans.insert(&path, span);
+                }
+            }
         }
     }
     let variables = inputs(file, input, &spans, &mut diagnostics);

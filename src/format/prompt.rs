@@ -530,10 +530,10 @@ impl Reader<'_> {
                     Code::PromptBody,
                     "",
                     "the prompt has neither `messages` nor `template`".into(),
-                    Some(
-                        "add `messages:` (a list of role/content) or `template:` (one string)"
-                            .into(),
-                    ),
+                    Some(format!(
+                        "add `messages:` (a list of role/content) or `template:` (one string); if `{}` is not a prompt (a workflow, a config file), keep it out with `- \"!{}\"` under `prompts` in promptreg.yaml",
+                        self.file, self.file
+                    )),
                 );
                 None
             }

@@ -212,6 +212,28 @@ impl Reader<'_> {
             take(key);
         }
 
+        // Findings about a variable point at its input.
+        let mut spans = spans;
+        match &inputs {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let (Some(name), Some(span)) = (
+                        item.get("name").and_then(Value::as_str),
+                        spans.get(&format!("/inputs/{i}")).copied(),
+                    ) {
+                        spans.insert(&format!("/variables/{name}"), span);
+                    }
+                }
+            }
+            Some(Value::Object(map)) => {
+                for name in map.keys() {
+                    if let Some(span) = spans.get(&format!("/inputs/{name}")).copied() {
+                        spans.insert(&format!("/variables/{name}"), span);
+                    }
+                }
+            }
+            _ => {}
+        }
         let (model_name, mut parameters) = self.model(model);
         let response_format = parameters.shift_remove("response_format");
         let (variables, inserts, mut test) = self.inputs(inputs);
@@ -363,9 +385,10 @@ impl Reader<'_> {
                 "boolean" | "bool" => VarType::Boolean,
                 "array" | "list" => VarType::Array,
                 "object" | "dict" => VarType::Object,
+                // Checked when its messages are put in (a list of `{role, content}`).
                 "thread" => {
                     inserts.push((name.clone(), Insert::Thread));
-                    VarType::Array
+                    VarType::Any
                 }
                 "image" | "audio" | "file" => {
                     inserts.push((name.clone(), Insert::Media));

@@ -275,3 +275,110 @@ pub(crate) fn find_file(source: &dyn Source, id: &str, root: &str) -> Result<Str
     let discovery = Discovery::scan(source)?;
     discovery.file(id, root).map(str::to_string)
 }
+
+/// A file of the working copy that looks like a prompt but that no pattern selects, with the
+/// `prompts` entry that would select it and its like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookalike {
+    /// The file, relative to the registry root.
+    pub file: String,
+    /// The `prompts` entry to add, as YAML.
+    pub entry: String,
+}
+
+/// Most files looked at when looking for prompts that no pattern selects.
+const LOOK_LIMIT: usize = 20_000;
+
+impl Registry {
+    /// Files of the working copy that look like prompts but that no pattern selects, each with
+    /// the `prompts` entry that would take it: for `list` to say more than "nothing found". A
+    /// file looks like a prompt when it is a Prompty or Dotprompt file, a YAML file with a
+    /// top-level `messages:` or `template:` line, or Markdown or text named `system.md`,
+    /// `user.md` or `*.prompt.md`, or kept under a `prompts` or `patterns` folder.
+    pub fn lookalikes(&self) -> Result<Vec<Lookalike>> {
+        let matcher = self.work().matcher()?;
+        let root = self.root().to_path_buf();
+        let mut out = Vec::new();
+        let walk = walkdir::WalkDir::new(&root)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || !crate::snapshot::matcher::is_hidden_name(
+                        e.file_name().to_string_lossy().as_bytes(),
+                    )
+            })
+            .filter_map(std::result::Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .take(LOOK_LIMIT);
+        for entry in walk {
+            let Ok(rel) = entry.path().strip_prefix(&root) else {
+                continue;
+            };
+            let file = rel.to_string_lossy().replace('\\', "/");
+            if matcher.is_prompt(&file)
+                || file == crate::format::config::FILE
+                || file == crate::format::manifest::FILE
+            {
+                continue;
+            }
+            if let Some(entry) = lookalike_entry(&file, entry.path()) {
+                out.push(Lookalike { file, entry });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The `prompts` entry that would select `file` (at `path` on disk), if it looks like a prompt.
+fn lookalike_entry(file: &str, path: &std::path::Path) -> Option<String> {
+    let (dir, name) = file.rsplit_once('/').unwrap_or(("", file));
+    let under = |pattern: &str| {
+        if dir.is_empty() {
+            pattern.to_string()
+        } else {
+            format!("{dir}/{pattern}")
+        }
+    };
+    match Format::of_path(file)? {
+        Format::Prompty => Some("\"**/*.prompty\"".into()),
+        Format::Dotprompt => Some("\"**/*.prompt\"".into()),
+        Format::Yaml => {
+            let bytes =
+                crate::snapshot::work::read_input(path, file, crate::snapshot::work::MAX_FILE_SIZE)
+                    .ok()
+                    .flatten()?;
+            let text = String::from_utf8_lossy(&bytes);
+            let prompt_like = text
+                .lines()
+                .any(|l| l.starts_with("messages:") || l.starts_with("template:"));
+            prompt_like.then(|| format!("\"{}\"", under(&format!("*{}", extension(name)))))
+        }
+        Format::Text => {
+            let in_folder = file
+                .split('/')
+                .any(|part| part == "prompts" || part == "patterns");
+            if name == "system.md" || name == "user.md" {
+                // One folder per prompt (fabric's `data/patterns/NAME/system.md`).
+                let parent = dir.rsplit_once('/').map_or("", |(p, _)| p);
+                let pattern = if parent.is_empty() {
+                    format!("*/{name}")
+                } else {
+                    format!("{parent}/*/{name}")
+                };
+                Some(format!("{{ pattern: \"{pattern}\", id: folder }}"))
+            } else if name.ends_with(".prompt.md") {
+                Some("\"**/*.prompt.md\"".into())
+            } else if in_folder {
+                Some(format!("\"{}\"", under(&format!("*{}", extension(name)))))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// A file name's last extension, with its dot.
+fn extension(name: &str) -> &str {
+    name.rfind('.').map_or("", |dot| &name[dot..])
+}

@@ -8,6 +8,7 @@ mod compat;
 mod contract;
 mod corpus;
 mod docs;
+mod formats;
 mod hermetic;
 mod history;
 mod layers;
