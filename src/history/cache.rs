@@ -95,6 +95,16 @@ pub fn encode(index: &VersionIndex) -> Vec<u8> {
             out.extend_from_slice(&v.blob.0);
         }
     }
+    match &index.reading {
+        None => out.push(0),
+        Some(reading) => {
+            out.push(1);
+            out.extend_from_slice(&(reading.len() as u32).to_le_bytes());
+            for path in reading {
+                put_str(&mut out, path);
+            }
+        }
+    }
     let sum = checksum(&out[body_start..]);
     out[24..32].copy_from_slice(&sum.to_le_bytes());
     out
@@ -200,6 +210,18 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
         }
         files.insert(path, std::sync::Arc::new(versions));
     }
+    let reading = match r.u8()? {
+        0 => None,
+        1 => {
+            let n = r.count(4)?;
+            let mut set = std::collections::BTreeSet::new();
+            for _ in 0..n {
+                set.insert(r.str()?);
+            }
+            Some(set)
+        }
+        _ => return None,
+    };
     if !r.data.is_empty() {
         return None;
     }
@@ -212,6 +234,7 @@ pub fn decode(data: &[u8]) -> Option<VersionIndex> {
         commits,
         files,
         ids,
+        reading,
     })
 }
 
@@ -251,6 +274,7 @@ mod tests {
                 vec!["greeting.prompt.yaml".to_string()],
             )]
             .into(),
+            reading: Some(["greeting.prompt.yaml".to_string()].into()),
         }
     }
 

@@ -62,6 +62,11 @@ pub struct VersionIndex {
     /// The files of each prompt id, as the tip's patterns name them (one, unless a file was
     /// replaced by one of another name with the same id).
     pub ids: BTreeMap<String, Vec<String>>,
+    /// The prompt files at the tip whose text reads other files (partials, `${file:}`), when
+    /// known: learnt at the first commit that changes a file other than prompt files, and kept
+    /// from then on, so that a later commit that changes such a file reads no prompt text but
+    /// theirs.
+    pub reading: Option<BTreeSet<String>>,
 }
 
 impl VersionIndex {
@@ -115,6 +120,7 @@ impl VersionIndex {
             commits: Chunked::default(),
             files: BTreeMap::new(),
             ids: BTreeMap::new(),
+            reading: None,
         };
         index.extend(repo, &objects, &matcher, &chain, TreeCache::default())?;
         Ok(index)
@@ -162,6 +168,8 @@ impl VersionIndex {
             commits: self.commits.prefix(commits),
             files,
             ids,
+            // Not known at an ancestor: learnt again when needed.
+            reading: None,
         }))
     }
 
@@ -214,7 +222,10 @@ impl VersionIndex {
     /// the first a first child of the current tip).
     ///
     /// A commit is a version of a prompt file when it adds or changes the file, or changes a
-    /// file the prompt reads at that commit (see [`deps`]).
+    /// file the prompt reads at that commit (see [`deps`]). The walk collects each commit's
+    /// changes; from the first commit that changes a file other than prompt files, a second
+    /// thread reads the texts of the prompt versions for the files they read, while the walk
+    /// goes on; then the commits are replayed in order into versions.
     fn extend(
         &mut self,
         repo: &Repo,
@@ -225,70 +236,200 @@ impl VersionIndex {
     ) -> Result<()> {
         let mut prev_root = self.tip_root;
         let mut changes = Changes::default();
-        let mut deps = deps::Deps::default();
+        let mut steps: Vec<deps::Step> = Vec::new();
+        let mut paths = deps::Paths::default();
         let mut lookups = deps::Trees::default();
-        if prev_root.is_none() {
-            // From an empty tree: the walk sees every prompt file appear.
-            deps.live = Some(BTreeSet::new());
-        }
-        for &(commit, tree) in chain {
-            let seq = self.chain_len;
-            self.chain_len += 1;
-            self.tip = commit;
-            let root = repo.root_tree(objects, tree)?;
-            if root == prev_root {
-                continue;
+        // Whether the prompts that read files are known at the current commit (from the
+        // cache); if not, they are learnt at the first commit that changes another file.
+        let mut known = self.reading.is_some();
+        // Prompt files changed since the last commit that changed another file (while known).
+        let mut pending: HashMap<u32, ObjectId> = HashMap::new();
+        let read = std::thread::scope(|scope| -> Result<deps::Read> {
+            let mut reader: Option<deps::Reader<'_>> = None;
+            for &(commit, tree) in chain {
+                let seq = self.chain_len;
+                self.chain_len += 1;
+                self.tip = commit;
+                let root = repo.root_tree(objects, tree)?;
+                if root == prev_root {
+                    continue;
+                }
+                changes.clear();
+                trees.next_commit();
+                let mut diff = Diff {
+                    objects,
+                    trees: &mut trees,
+                    matcher,
+                    out: &mut changes,
+                };
+                diff.trees(prev_root, root, "")?;
+                let before = prev_root;
+                prev_root = root;
+                if changes.prompts.is_empty()
+                    && changes.deleted.is_empty()
+                    && changes.others.is_empty()
+                {
+                    continue;
+                }
+                let mut step = deps::Step {
+                    seq,
+                    commit,
+                    root,
+                    prompts: Vec::with_capacity(changes.prompts.len()),
+                    deleted: changes.deleted.iter().map(|p| paths.id(p)).collect(),
+                    others: None,
+                    initial: None,
+                };
+                if !changes.others.is_empty() {
+                    if reader.is_none() {
+                        reader = Some(deps::Reader::start(scope, repo.owned_objects()?));
+                    }
+                    if let Some(reader) = &reader {
+                        if known {
+                            // The prompts changed since the last such commit, as they are now.
+                            for (path, blob) in pending.drain() {
+                                reader.send(paths.name(path), blob, matcher);
+                            }
+                        } else {
+                            // The prompts as they were before this commit.
+                            let listed = match before {
+                                Some(before) => lookups.prompt_files(objects, before, matcher)?,
+                                None => Vec::new(),
+                            };
+                            for (path, blob) in &listed {
+                                reader.send(path, *blob, matcher);
+                            }
+                            step.initial =
+                                Some(listed.iter().map(|(p, b)| (paths.id(p), *b)).collect());
+                            known = true;
+                        }
+                    }
+                    step.others = Some(std::mem::take(&mut changes.others));
+                }
+                for (path, blob) in changes.prompts.drain(..) {
+                    let id = paths.id(&path);
+                    if known {
+                        pending.insert(id, blob);
+                    }
+                    step.prompts.push((id, blob));
+                }
+                if known {
+                    for path in &step.deleted {
+                        pending.remove(path);
+                    }
+                }
+                steps.push(step);
             }
-            changes.clear();
-            trees.next_commit();
-            let mut diff = Diff {
-                objects,
-                trees: &mut trees,
-                matcher,
-                out: &mut changes,
-            };
-            diff.trees(prev_root, root, "")?;
-            prev_root = root;
-            if let Some(live) = &mut deps.live {
-                for (path, _) in &changes.prompts {
-                    live.insert(path.clone());
+            // What the prompts changed since the last such commit read, for the index to keep.
+            if known && !pending.is_empty() {
+                if reader.is_none() {
+                    reader = Some(deps::Reader::start(scope, repo.owned_objects()?));
                 }
-                for path in &changes.deleted {
-                    live.remove(path);
-                }
-            }
-            // Prompts that read a file this commit changed (their own file unchanged).
-            let mut through = Vec::new();
-            if let (false, Some(root)) = (changes.others.is_empty(), root) {
-                if deps.live.is_none() {
-                    deps.live = Some(lookups.prompt_files(objects, root, matcher)?);
-                }
-                let own: BTreeSet<&str> = changes.prompts.iter().map(|(p, _)| p.as_str()).collect();
-                let live = deps.live.clone().unwrap_or_default();
-                for path in live.iter().filter(|p| !own.contains(p.as_str())) {
-                    let Some(last) = self.files.get(path).and_then(|v| v.last()) else {
-                        continue;
-                    };
-                    let blob = last.blob;
-                    if deps.reads_any(
-                        objects,
-                        matcher,
-                        root,
-                        &mut lookups,
-                        path,
-                        blob,
-                        &changes.others,
-                    )? {
-                        through.push((path.clone(), blob));
+                if let Some(reader) = &reader {
+                    for (path, blob) in pending.drain() {
+                        reader.send(paths.name(path), blob, matcher);
                     }
                 }
             }
-            if changes.prompts.is_empty() && through.is_empty() {
+            Ok(reader.map(deps::Reader::finish).unwrap_or_default())
+        })?;
+        self.tip_root = prev_root;
+        self.replay(repo, objects, matcher, steps, &paths, read, &mut lookups)
+    }
+
+    /// Turns the walk's steps into versions, in chain order: each commit's own changes, then
+    /// the prompts that read a file it changed.
+    #[allow(clippy::too_many_arguments)]
+    fn replay(
+        &mut self,
+        repo: &Repo,
+        objects: &Objects<'_>,
+        matcher: &PromptMatcher,
+        steps: Vec<deps::Step>,
+        paths: &deps::Paths,
+        mut read: deps::Read,
+        lookups: &mut deps::Trees,
+    ) -> Result<()> {
+        let mut reading = self.reading.take();
+        // Prompt files changed since the last commit that changed another file: which of them
+        // read files is settled at the next such commit (or at the end).
+        let mut unsettled: HashMap<u32, ObjectId> = HashMap::new();
+        let settle = |reading: &mut Option<BTreeSet<String>>,
+                      unsettled: &mut HashMap<u32, ObjectId>,
+                      read: &mut deps::Read|
+         -> Result<()> {
+            let Some(r) = reading else {
+                unsettled.clear();
+                return Ok(());
+            };
+            for (path, blob) in unsettled.drain() {
+                let path = paths.name(path);
+                if read.refs(objects, matcher, path, blob)?.is_empty() {
+                    r.remove(path);
+                } else {
+                    r.insert(path.to_string());
+                }
+            }
+            Ok(())
+        };
+        for step in steps {
+            if let Some(initial) = &step.initial {
+                let mut known = BTreeSet::new();
+                for (path, blob) in initial {
+                    let path = paths.name(*path);
+                    if !read.refs(objects, matcher, path, *blob)?.is_empty() {
+                        known.insert(path.to_string());
+                    }
+                }
+                reading = Some(known);
+                unsettled.clear();
+            }
+            let own: BTreeSet<&str> = match step.others {
+                Some(_) => step.prompts.iter().map(|(p, _)| paths.name(*p)).collect(),
+                None => BTreeSet::new(),
+            };
+            let mut versions: Vec<(String, ObjectId)> = Vec::new();
+            if let (Some(others), Some(root)) = (&step.others, step.root) {
+                settle(&mut reading, &mut unsettled, &mut read)?;
+                let mut at = deps::Commit {
+                    objects,
+                    trees: lookups,
+                    root,
+                    changed: others,
+                    memo: HashMap::new(),
+                };
+                for path in reading.iter().flatten() {
+                    if own.contains(path.as_str()) {
+                        continue;
+                    }
+                    let Some(blob) = self.files.get(path).and_then(|v| v.last()).map(|v| v.blob)
+                    else {
+                        continue;
+                    };
+                    if read.reads_any(&mut at, matcher, path, blob)? {
+                        versions.push((path.clone(), blob));
+                    }
+                }
+            }
+            for (path, blob) in &step.prompts {
+                if reading.is_some() {
+                    unsettled.insert(*path, *blob);
+                }
+                versions.push((paths.name(*path).to_string(), *blob));
+            }
+            for path in &step.deleted {
+                unsettled.remove(path);
+                if let Some(r) = &mut reading {
+                    r.remove(paths.name(*path));
+                }
+            }
+            if versions.is_empty() {
                 continue;
             }
+            versions.sort();
             let commit_index = self.commits.len() as u32;
-            self.commits.push(repo.commit_info(commit)?);
-            for (path, blob) in changes.prompts.drain(..).chain(through) {
+            self.commits.push(repo.commit_info(step.commit)?);
+            for (path, blob) in versions {
                 let entry = self.files.entry(path);
                 if let std::collections::btree_map::Entry::Vacant(vacant) = &entry {
                     if let Some(id) = matcher.prompt_id(vacant.key()) {
@@ -298,16 +439,17 @@ impl VersionIndex {
                         }
                     }
                 }
-                let versions = Arc::make_mut(entry.or_default());
-                versions.push(Version {
-                    number: versions.len() as u32 + 1,
-                    seq,
+                let list = Arc::make_mut(entry.or_default());
+                list.push(Version {
+                    number: list.len() as u32 + 1,
+                    seq: step.seq,
                     commit: commit_index,
                     blob,
                 });
             }
         }
-        self.tip_root = prev_root;
+        settle(&mut reading, &mut unsettled, &mut read)?;
+        self.reading = reading;
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ pub struct Ref {
 }
 
 /// How a file is read, which decides what it can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reads {
     /// A prompt file of this kind.
     Prompt(Kind),

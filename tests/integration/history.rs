@@ -1021,11 +1021,12 @@ fn a_generated_history_matches_the_oracle() {
             .at_ancestor(&git, id)
             .expect("cut")
             .expect("on the chain");
-        assert_eq!(
-            cut,
-            VersionIndex::build(&git, id).expect("build"),
-            "at {commit}"
-        );
+        // Which prompts read files is learnt again at an ancestor, not cut.
+        let built = VersionIndex {
+            reading: None,
+            ..VersionIndex::build(&git, id).expect("build")
+        };
+        assert_eq!(cut, built, "at {commit}");
     }
     let merged = g
         .repo

@@ -173,3 +173,31 @@ fn prompty_files_and_dotprompt_partials_make_versions_too() {
         cold(repo.path())
     );
 }
+
+#[test]
+fn an_index_that_never_saw_a_partial_learns_them_when_one_appears() {
+    let mut repo = TestRepo::new();
+    repo.write("a.prompt.yaml", "template: a\n");
+    repo.commit("Add a");
+    // Cached with nothing known about what prompts read: no file but prompts changed yet.
+    let registry = Registry::open(repo.path()).expect("open");
+    assert_eq!(registry.index().expect("index").reading, None);
+    repo.write("w.prompt.yaml", W);
+    repo.write("parts/intro.txt", "One.");
+    let c2 = repo.commit("Add w and its partial");
+    let registry = Registry::open(repo.path()).expect("open");
+    let index = registry.index().expect("index");
+    assert_eq!(
+        index.reading,
+        Some(["w.prompt.yaml".to_string()].into_iter().collect())
+    );
+    repo.write("parts/intro.txt", "Two.");
+    let c3 = repo.commit("Intro: two");
+    assert_eq!(
+        version_commits(repo.path(), "w"),
+        [c2.as_str(), c3.as_str()]
+    );
+    assert_eq!(version_commits(repo.path(), "a").len(), 1);
+    let registry = Registry::open(repo.path()).expect("open");
+    assert_eq!(*registry.index().expect("index"), cold(repo.path()));
+}
