@@ -448,9 +448,9 @@ fn too_nested(text: &str) -> Option<(usize, String)> {
 /// Registers Dotprompt's helpers.
 fn helpers(registry: &mut Handlebars<'static>, marks: &Marks) {
     registry.register_helper("role", Box::new(Role(marks.clone())));
-    registry.register_helper("history", Box::new(Nothing));
-    registry.register_helper("media", Box::new(Nothing));
-    registry.register_helper("section", Box::new(Section));
+    registry.register_helper("history", Box::new(Block));
+    registry.register_helper("media", Box::new(Block));
+    registry.register_helper("section", Box::new(Block));
     registry.register_helper("json", Box::new(Json));
     registry.register_helper("ifEquals", Box::new(IfEquals(true)));
     registry.register_helper("unlessEquals", Box::new(IfEquals(false)));
@@ -483,26 +483,11 @@ impl HelperDef for Role {
     }
 }
 
-/// `history` and `media`: nothing (promptreg renders text messages from inputs alone).
-struct Nothing;
+/// `history`, `media` and `section`: the text of its block if it has one, else nothing
+/// (promptreg renders text messages from the inputs alone).
+struct Block;
 
-impl HelperDef for Nothing {
-    fn call<'reg: 'rc, 'rc>(
-        &self,
-        _: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-        _: &mut dyn Output,
-    ) -> HelperResult {
-        Ok(())
-    }
-}
-
-/// `section`: its block's text, if it has one.
-struct Section;
-
-impl HelperDef for Section {
+impl HelperDef for Block {
     fn call<'reg: 'rc, 'rc>(
         &self,
         h: &Helper<'rc>,

@@ -454,3 +454,81 @@ fn discovery_says_what_it_tried_and_what_it_saw() {
         "{report}"
     );
 }
+
+/// Prompty, Dotprompt and Markdown prompts are served and exported like any prompt, a
+/// partial's edit being a version there too.
+#[test]
+fn every_format_is_served_and_exported() {
+    use crate::serve::{agent, answer, Server};
+    let mut repo = TestRepo::new();
+    repo.write(
+        "promptreg.yaml",
+        "prompts:\n  - \"**/*.prompty\"\n  - \"**/*.prompt\"\n  - \"!**/_*.prompt\"\n  - pattern: \"notes/*.md\"\n    role: user\n",
+    );
+    repo.write(
+        "chat.prompty",
+        "---\ninputs:\n  - name: who\n    default: Ada\n---\nsystem:\n{% include \"parts/tone.md\" %}\n\nuser:\nHi {{who}}\n",
+    );
+    repo.write("parts/tone.md", "Be brief.");
+    repo.write(
+        "story.prompt",
+        "---\nmodel: m\n---\n{{role \"system\"}}\nTell a story.\n",
+    );
+    repo.write("notes/ask.md", "What is {{ this }}?\n");
+    repo.commit("Add three formats");
+    repo.write("parts/tone.md", "Be warm.");
+    repo.commit("Tone: warm");
+    let server = Server::start(&repo, &[]);
+    let post = |path: &str, body: Value| {
+        answer(
+            agent()
+                .post(&server.url(path))
+                .send_json(body)
+                .expect("post"),
+        )
+    };
+    let chat = post("/v1/render/chat@1", json!({"variables": {}}));
+    assert_eq!(chat.status, 200, "{}", chat.body);
+    assert_eq!(
+        chat.json()["messages"],
+        json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi Ada"}])
+    );
+    let latest = post("/v1/render/chat", json!({"variables": {"who": "Grace"}}));
+    assert_eq!(latest.json()["version"], 2, "{}", latest.body);
+    assert_eq!(latest.json()["messages"][0]["content"], "Be warm.");
+    let story = post("/v1/render/story", json!({"variables": {}}));
+    assert_eq!(
+        story.json()["messages"],
+        json!([{"role": "system", "content": "Tell a story."}])
+    );
+    let ask = post("/v1/render/notes/ask", json!({"variables": {}}));
+    assert_eq!(
+        ask.json()["messages"],
+        json!([{"role": "user", "content": "What is {{ this }}?\n"}])
+    );
+    drop(server);
+    let out_dir = crate::common::tempdir();
+    let site = out_dir.path().join("site");
+    let out = crate::common::cli(repo.path())
+        .args(["export", "--out"])
+        .arg(&site)
+        .output()
+        .expect("export");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (id, file) in [
+        ("chat@2", "chat.prompty"),
+        ("story@1", "story.prompt"),
+        ("notes/ask@1", "notes/ask.md"),
+    ] {
+        let doc: Value = serde_json::from_slice(
+            &std::fs::read(site.join(format!("v1/prompts/{id}/index.json"))).expect("exported"),
+        )
+        .expect("json");
+        assert_eq!(doc["file"], file, "{id}");
+    }
+}
