@@ -261,18 +261,7 @@ impl Repo {
         objects: &Objects<'_>,
         commit_tree: ObjectId,
     ) -> Result<Option<ObjectId>> {
-        let mut tree = commit_tree;
-        for part in self.prefix.split('/').filter(|p| !p.is_empty()) {
-            let data = objects.read(tree)?;
-            let found = tree_entries(&data)
-                .find(|e| e.name == part.as_bytes() && e.is_tree)
-                .map(|e| e.id);
-            match found {
-                Some(id) => tree = id,
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(tree))
+        root_tree_under(&self.prefix, objects, commit_tree)
     }
 
     /// The registry root's tree at a commit.
@@ -383,6 +372,27 @@ fn sha256_repository(path: &Path) -> Option<PathBuf> {
 /// Working files larger than this are never read to compare them with a blob.
 pub(super) const MAX_WORK_FILE: u64 = 64 << 20;
 
+/// The tree of the folder `prefix` (`""` or `dir/`) in the commit tree `commit_tree`, or `None`
+/// when it does not exist there.
+pub fn root_tree_under(
+    prefix: &str,
+    objects: &Objects<'_>,
+    commit_tree: ObjectId,
+) -> Result<Option<ObjectId>> {
+    let mut tree = commit_tree;
+    for part in prefix.split('/').filter(|p| !p.is_empty()) {
+        let data = objects.read(tree)?;
+        let found = tree_entries(&data)
+            .find(|e| e.name == part.as_bytes() && e.is_tree)
+            .map(|e| e.id);
+        match found {
+            Some(id) => tree = id,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(tree))
+}
+
 /// A handle on the object database of its own, which another thread can own: the repository
 /// opened again from its git dir.
 pub struct OwnedObjects {
@@ -390,6 +400,13 @@ pub struct OwnedObjects {
 }
 
 impl OwnedObjects {
+    /// Reads through this handle as through [`Repo::objects`].
+    pub fn objects(&self) -> Result<Objects<'_>> {
+        Ok(Objects {
+            odb: self.repo.odb()?,
+        })
+    }
+
     /// The raw bytes of an object.
     pub fn read(&self, id: ObjectId) -> Result<Vec<u8>> {
         let odb = self.repo.odb()?;

@@ -201,3 +201,51 @@ fn an_index_that_never_saw_a_partial_learns_them_when_one_appears() {
     let registry = Registry::open(repo.path()).expect("open");
     assert_eq!(*registry.index().expect("index"), cold(repo.path()));
 }
+
+/// A long history is diffed in two halves on two threads: the result is the index that
+/// commit-by-commit updates build (partials, deletions and other files included).
+#[test]
+fn a_long_history_walked_in_two_halves_is_the_same_index() {
+    let mut repo = TestRepo::new();
+    repo.write("parts/intro.txt", "Hello.");
+    repo.write("w.prompt.yaml", W);
+    let mut commits = vec![repo.commit("Start")];
+    for i in 0..320 {
+        match i % 7 {
+            0 => repo.write("parts/intro.txt", &format!("Hello {i}.")),
+            1 => repo.write("README.md", &format!("readme {i}")),
+            2 => repo.write(
+                &format!("p{}.prompt.yaml", i % 5),
+                &format!("template: t{i}\n"),
+            ),
+            3 if i % 3 == 0
+                && repo
+                    .path()
+                    .join(format!("p{}.prompt.yaml", (i + 2) % 5))
+                    .exists() =>
+            {
+                repo.remove(&format!("p{}.prompt.yaml", (i + 2) % 5))
+            }
+            4 => repo.write("w.prompt.yaml", &W.replace("Go.", &format!("Go {i}."))),
+            _ => repo.write(
+                &format!("deep/d{}.prompt.yml", i % 3),
+                &format!("template: d{i}\n"),
+            ),
+        }
+        commits.push(repo.commit(&format!("Change {i}")));
+    }
+    let registry = Registry::open(repo.path()).expect("open");
+    let git = registry.repo().expect("repo");
+    let id = |hex: &str| promptreg::ObjectId::from_hex(hex).expect("hex");
+    let whole = VersionIndex::build(&git, id(&commits[commits.len() - 1])).expect("build");
+    // The same history in steps shorter than the two-thread threshold.
+    let mut stepped = VersionIndex::build(&git, id(&commits[100])).expect("build");
+    for at in [200, 300, commits.len() - 1] {
+        stepped.update(&git, id(&commits[at])).expect("update");
+    }
+    assert_eq!(whole, stepped);
+    assert!(
+        whole.versions("w.prompt.yaml").len() > 90,
+        "w follows its partial"
+    );
+}
