@@ -441,11 +441,71 @@ impl Objects<'_> {
         Ok(f(object.data()))
     }
 
+    /// The metadata of a commit, read from its raw object (as [`Repo::commit_info`] gives it);
+    /// `None` when the object does not parse as this reader expects (the caller asks git2).
+    pub fn commit_info(&self, id: ObjectId) -> Result<Option<CommitInfo>> {
+        self.with(id, |data| parse_commit_info(id, data))
+    }
+
     /// The tree and first parent of a commit.
     pub fn commit_links(&self, id: ObjectId) -> Result<CommitLinks> {
         self.with(id, parse_commit_links)?
             .ok_or_else(|| Error::Git(GitError::new(format!("commit {id} cannot be parsed"))))
     }
+}
+
+/// A commit's author, committer time and message from its raw bytes, decoded as its `encoding`
+/// header says (UTF-8 without one), as git2 reads them.
+fn parse_commit_info(id: ObjectId, data: &[u8]) -> Option<CommitInfo> {
+    let end = data.windows(2).position(|w| w == b"\n\n")?;
+    let (headers, message) = (&data[..end], &data[end + 2..]);
+    let mut author = None;
+    let mut committer = None;
+    let mut encoding = encoding_rs::UTF_8;
+    for line in headers.split(|&b| b == b'\n') {
+        if let Some(rest) = line.strip_prefix(b"author ") {
+            author = Some(rest);
+        } else if let Some(rest) = line.strip_prefix(b"committer ") {
+            committer = Some(rest);
+        } else if let Some(label) = line.strip_prefix(b"encoding ") {
+            encoding = encoding_rs::Encoding::for_label(label).unwrap_or(encoding_rs::UTF_8);
+        }
+    }
+    let text = |bytes: &[u8]| encoding.decode_without_bom_handling(bytes).0.into_owned();
+    // `Name <email> seconds +hhmm`
+    let person = |line: &[u8]| -> Option<(String, String, i64, i32)> {
+        let close = line.iter().rposition(|&b| b == b'>')?;
+        let open = line[..close].iter().rposition(|&b| b == b'<')?;
+        let name = line[..open].trim_ascii();
+        let email = line[open + 1..close].trim_ascii();
+        let rest = std::str::from_utf8(&line[close + 1..]).ok()?;
+        let mut parts = rest.split_whitespace();
+        let seconds: i64 = parts.next()?.parse().ok()?;
+        let zone = parts.next()?;
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let digits = zone.trim_start_matches(['+', '-']);
+        if digits.len() != 4 {
+            return None;
+        }
+        let hours: i32 = digits[..2].parse().ok()?;
+        let minutes: i32 = digits[2..].parse().ok()?;
+        Some((
+            text(name),
+            text(email),
+            seconds,
+            sign * (hours * 60 + minutes),
+        ))
+    };
+    let (name, email, _, _) = person(author?)?;
+    let (_, _, time, offset_minutes) = person(committer?)?;
+    Some(CommitInfo {
+        id,
+        author: name,
+        email,
+        time,
+        offset_minutes,
+        message: text(message),
+    })
 }
 
 fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {

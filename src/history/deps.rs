@@ -25,6 +25,7 @@ const MAX_DEPTH: usize = 32;
 pub(crate) struct Step {
     pub seq: u32,
     pub commit: ObjectId,
+    pub info: Option<crate::git::CommitInfo>,
     pub root: Option<ObjectId>,
     /// Prompt files added or modified, with their blobs.
     pub prompts: Vec<(u32, ObjectId)>,
@@ -68,6 +69,8 @@ type Found = HashMap<ObjectId, Vec<(String, Vec<Ref>)>>;
 pub(crate) struct RawStep {
     pub seq: u32,
     pub commit: ObjectId,
+    /// The commit's metadata, read on the diff's thread (`None`: read it through git2).
+    pub info: Option<crate::git::CommitInfo>,
     pub root: Option<ObjectId>,
     pub prompts: Vec<(String, ObjectId)>,
     pub deleted: Vec<String>,
@@ -100,6 +103,7 @@ pub(crate) fn follow(
         let mut step = Step {
             seq: raw.seq,
             commit: raw.commit,
+            info: raw.info,
             root: raw.root,
             prompts: Vec::with_capacity(raw.prompts.len()),
             deleted: raw.deleted.iter().map(|p| paths.id(p)).collect(),
@@ -159,10 +163,15 @@ pub(crate) fn read_all(
     repo: &crate::git::Repo,
     objects: &Objects<'_>,
     matcher: &PromptMatcher,
-    mut wanted: Wanted,
+    wanted: Wanted,
 ) -> Result<Read> {
-    wanted.sort();
-    wanted.dedup();
+    // In the walk's order, each once: consecutive versions of a file are near each other in
+    // the pack (deltas of each other), so its delta base cache serves them.
+    let mut seen = std::collections::HashSet::new();
+    let wanted: Wanted = wanted
+        .into_iter()
+        .filter(|(path, blob)| seen.insert((path.clone(), *blob)))
+        .collect();
     let read_some = |objects: &Objects<'_>, part: &[(String, ObjectId)]| -> Result<Found> {
         let mut found = Found::new();
         for (path, blob) in part {

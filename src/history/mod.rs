@@ -349,7 +349,11 @@ impl VersionIndex {
             }
             versions.sort();
             let commit_index = self.commits.len() as u32;
-            self.commits.push(repo.commit_info(step.commit)?);
+            let info = match step.info {
+                Some(info) => info,
+                None => repo.commit_info(step.commit)?,
+            };
+            self.commits.push(info);
             for (path, blob) in versions {
                 let entry = self.files.entry(path);
                 if let std::collections::btree_map::Entry::Vacant(vacant) = &entry {
@@ -482,6 +486,7 @@ fn diff_range(
         steps.push(deps::RawStep {
             seq: this,
             commit,
+            info: objects.commit_info(commit)?,
             root,
             prompts: std::mem::take(&mut changes.prompts),
             deleted: std::mem::take(&mut changes.deleted),

@@ -40,6 +40,22 @@ pub fn references(reads: Reads, path: &str, text: &str) -> Vec<Ref> {
                 if !may_include(text) {
                     return Vec::new();
                 }
+                // The whole file read as one template names the partials its templates name
+                // (YAML around them is text to Jinja), unless YAML escapes inside a tag make it
+                // fail to parse: then the file is read as a prompt.
+                if !text.contains("syntax:") {
+                    if let Some(names) = crate::render::template::parsed_names(text, Syntax::Jinja)
+                    {
+                        return names
+                            .into_iter()
+                            .filter_map(|(name, _)| crate::format::front::normalize(&name))
+                            .map(|file| Ref {
+                                candidates: vec![file],
+                                reads: Some(Reads::Jinja(Syntax::Jinja)),
+                            })
+                            .collect();
+                    }
+                }
                 let parsed = Prompt::parse(path, text.as_bytes());
                 let Some(prompt) = parsed.prompt else {
                     return Vec::new();
@@ -134,4 +150,33 @@ fn handlebars(folder: &str, text: &str) -> Vec<Ref> {
             reads: Some(Reads::Handlebars),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::format::kind::{Format, Kind};
+    use crate::render::refs::*;
+
+    fn files(text: &str) -> Vec<String> {
+        references(Reads::Prompt(Kind::of(Format::Yaml)), "a.prompt.yaml", text)
+            .into_iter()
+            .flat_map(|r| r.candidates)
+            .collect()
+    }
+
+    #[test]
+    fn yaml_prompts_name_their_partials_however_they_are_quoted() {
+        assert_eq!(files("template: '{% include \"p/a.md\" %}'\n"), ["p/a.md"]);
+        // Escaped quotes inside a tag: the file does not parse as one template, so it is read
+        // as a prompt.
+        assert_eq!(
+            files("template: \"{% include \\\"p/b.md\\\" %}\"\n"),
+            ["p/b.md"]
+        );
+        assert_eq!(
+            files("syntax: brackets\ntemplate: \"[% include 'p/c.md' %] {{ x }}\"\n"),
+            ["p/c.md"]
+        );
+        assert!(files("template: \"{{ x }} imports nothing\"\n").is_empty());
+    }
 }

@@ -298,9 +298,10 @@ pub fn referenced_templates(source: &str, syntax: Syntax) -> Vec<(String, bool)>
     names_in(source, syntax)
 }
 
-/// The walk behind [`referenced_templates`], over minijinja's own AST (its
-/// `unstable_machinery` feature, pinned to one version in `Cargo.toml`).
-pub(crate) fn names_in(source: &str, syntax: Syntax) -> Vec<(String, bool)> {
+/// The templates `source` names (the walk behind [`referenced_templates`], over minijinja's own
+/// AST, its `unstable_machinery` feature pinned to one version in `Cargo.toml`), or `None` when
+/// the text does not parse.
+pub(crate) fn parsed_names(source: &str, syntax: Syntax) -> Option<Vec<(String, bool)>> {
     use minijinja::machinery::{ast, parse};
 
     fn names(expr: &ast::Expr<'_>, ignore_missing: bool, out: &mut Vec<(String, bool)>) {
@@ -348,10 +349,15 @@ pub(crate) fn names_in(source: &str, syntax: Syntax) -> Vec<(String, bool)> {
         }
     }
     let mut out = Vec::new();
-    if let Ok(ast) = parse(source, "<template>", syntax_config(syntax)) {
-        walk(&ast, &mut out);
-    }
-    out
+    let ast = parse(source, "<template>", syntax_config(syntax)).ok()?;
+    walk(&ast, &mut out);
+    Some(out)
+}
+
+/// The templates `source` names, as minijinja's parser reads them (see [`parsed_names`]);
+/// empty when the text does not compile.
+pub(crate) fn names_in(source: &str, syntax: Syntax) -> Vec<(String, bool)> {
+    parsed_names(source, syntax).unwrap_or_default()
 }
 
 /// Where `text` first goes past [`MAX_NESTING`], as a byte offset and a message: a tag with
