@@ -393,36 +393,6 @@ pub fn root_tree_under(
     Ok(Some(tree))
 }
 
-/// A handle on the object database of its own, which another thread can own: the repository
-/// opened again from its git dir.
-pub struct OwnedObjects {
-    repo: git2::Repository,
-}
-
-impl OwnedObjects {
-    /// Reads through this handle as through [`Repo::objects`].
-    pub fn objects(&self) -> Result<Objects<'_>> {
-        Ok(Objects {
-            odb: self.repo.odb()?,
-        })
-    }
-
-    /// The raw bytes of an object.
-    pub fn read(&self, id: ObjectId) -> Result<Vec<u8>> {
-        let odb = self.repo.odb()?;
-        let object = odb.read(id.oid())?;
-        Ok(object.data().to_vec())
-    }
-}
-
-impl Repo {
-    /// Another handle on this repository's objects, for a thread of its own.
-    pub fn owned_objects(&self) -> Result<OwnedObjects> {
-        let repo = git2::Repository::open(self.repo.path())?;
-        Ok(OwnedObjects { repo })
-    }
-}
-
 /// Reads objects one after another through one handle on the object database.
 pub struct Objects<'r> {
     odb: git2::Odb<'r>,

@@ -59,6 +59,11 @@ impl Paths {
     pub(crate) fn name(&self, id: u32) -> &str {
         self.names.get(id as usize).map_or("", String::as_str)
     }
+
+    /// Takes in `other`'s paths; returns each of its ids' id here.
+    pub(crate) fn merge(&mut self, other: &Paths) -> Vec<u32> {
+        other.names.iter().map(|name| self.id(name)).collect()
+    }
 }
 
 /// The files a prompt version's text reads, by its blob, then its path (one, unless two prompt
@@ -72,8 +77,9 @@ pub(crate) struct RawStep {
     /// The commit's metadata, read on the diff's thread (`None`: read it through git2).
     pub info: Option<crate::git::CommitInfo>,
     pub root: Option<ObjectId>,
-    pub prompts: Vec<(String, ObjectId)>,
-    pub deleted: Vec<String>,
+    /// Prompt files added or modified (interned in the walk's [`Paths`]), with their blobs.
+    pub prompts: Vec<(u32, ObjectId)>,
+    pub deleted: Vec<u32>,
     pub others: BTreeSet<String>,
 }
 
@@ -90,11 +96,11 @@ pub(crate) fn follow(
     objects: &Objects<'_>,
     matcher: &PromptMatcher,
     raw: Vec<RawStep>,
+    mut paths: Paths,
     start_root: Option<ObjectId>,
     mut known: bool,
     lookups: &mut Trees,
 ) -> Result<(Vec<Step>, Paths, Wanted)> {
-    let mut paths = Paths::default();
     let mut wanted: Wanted = Vec::new();
     let mut pending: HashMap<u32, ObjectId> = HashMap::new();
     let mut before = start_root;
@@ -106,7 +112,7 @@ pub(crate) fn follow(
             info: raw.info,
             root: raw.root,
             prompts: Vec::with_capacity(raw.prompts.len()),
-            deleted: raw.deleted.iter().map(|p| paths.id(p)).collect(),
+            deleted: raw.deleted,
             others: None,
             initial: None,
         };
@@ -130,8 +136,7 @@ pub(crate) fn follow(
             }
             step.others = Some(raw.others);
         }
-        for (path, blob) in raw.prompts {
-            let id = paths.id(&path);
+        for (id, blob) in raw.prompts {
             if known {
                 pending.insert(id, blob);
             }
@@ -158,9 +163,8 @@ pub(crate) fn follow(
 const PARALLEL_FROM: usize = 256;
 
 /// Reads the wanted prompt versions for the files they read: on two threads when there are
-/// many (each with its own handle on the objects).
+/// many (sharing one handle on the objects).
 pub(crate) fn read_all(
-    repo: &crate::git::Repo,
     objects: &Objects<'_>,
     matcher: &PromptMatcher,
     wanted: Wanted,
@@ -188,9 +192,8 @@ pub(crate) fn read_all(
         read_some(objects, &wanted)?
     } else {
         let (first, second) = wanted.split_at(wanted.len() / 2);
-        let owned = repo.owned_objects()?;
         std::thread::scope(|scope| -> Result<Found> {
-            let later = scope.spawn(move || read_some(&owned.objects()?, second));
+            let later = scope.spawn(move || read_some(objects, second));
             let mut found = read_some(objects, first)?;
             let more = later.join().map_err(|_| {
                 crate::error::Error::Internal("a thread reading prompt texts stopped".into())

@@ -240,7 +240,7 @@ impl VersionIndex {
         };
         let start_root = self.tip_root;
         let first_seq = self.chain_len;
-        let (raw, end_root) =
+        let (raw, paths, end_root) =
             diff_chain(repo, objects, matcher, chain, first_seq, start_root, trees)?;
         self.chain_len += chain.len() as u32;
         self.tip = last;
@@ -250,11 +250,12 @@ impl VersionIndex {
             objects,
             matcher,
             raw,
+            paths,
             start_root,
             self.reading.is_some(),
             &mut lookups,
         )?;
-        let read = deps::read_all(repo, objects, matcher, wanted)?;
+        let read = deps::read_all(objects, matcher, wanted)?;
         self.replay(repo, objects, matcher, steps, &paths, read, &mut lookups)
     }
 
@@ -413,45 +414,62 @@ fn diff_chain(
     first_seq: u32,
     start_root: Option<ObjectId>,
     mut trees: TreeCache,
-) -> Result<(Vec<deps::RawStep>, Option<ObjectId>)> {
+) -> Result<(Vec<deps::RawStep>, deps::Paths, Option<ObjectId>)> {
     let prefix = repo.prefix();
     let two = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let mut paths = deps::Paths::default();
     if chain.len() < PARALLEL_FROM || !two {
-        return diff_range(
-            objects, prefix, matcher, chain, first_seq, start_root, &mut trees,
-        );
+        let (steps, end) = diff_range(
+            objects, prefix, matcher, chain, first_seq, start_root, &mut trees, &mut paths,
+        )?;
+        return Ok((steps, paths, end));
     }
     let half = chain.len() / 2;
     let (first, second) = chain.split_at(half);
-    let owned = repo.owned_objects()?;
     let before_second = chain[half - 1].1;
+    // One handle on the object database, shared (libgit2's reads are thread-safe): a second
+    // handle would map the pack's index and keep a delta cache of its own.
     std::thread::scope(|scope| {
         let later = scope.spawn(move || {
-            let objects = owned.objects()?;
-            let start = root_tree_under(prefix, &objects, before_second)?;
+            let start = root_tree_under(prefix, objects, before_second)?;
             let mut trees = TreeCache::default();
-            diff_range(
-                &objects,
+            let mut paths = deps::Paths::default();
+            let (steps, end) = diff_range(
+                objects,
                 prefix,
                 matcher,
                 second,
                 first_seq + half as u32,
                 start,
                 &mut trees,
-            )
+                &mut paths,
+            )?;
+            Ok::<_, crate::error::Error>((steps, paths, end))
         });
         let (mut steps, _) = diff_range(
-            objects, prefix, matcher, first, first_seq, start_root, &mut trees,
+            objects, prefix, matcher, first, first_seq, start_root, &mut trees, &mut paths,
         )?;
-        let (more, end) = later.join().map_err(|_| {
+        let (more, theirs, end) = later.join().map_err(|_| {
             crate::error::Error::Internal("the second half of the history walk stopped".into())
         })??;
-        steps.extend(more);
-        Ok((steps, end))
+        let map = paths.merge(&theirs);
+        let mapped = |id: u32| map.get(id as usize).copied().unwrap_or(id);
+        for mut step in more {
+            for (id, _) in &mut step.prompts {
+                *id = mapped(*id);
+            }
+            for id in &mut step.deleted {
+                *id = mapped(*id);
+            }
+            steps.push(step);
+        }
+        Ok((steps, paths, end))
     })
 }
 
-/// Diffs the commits of `chain` (the first against `prev_root`), numbering them from `seq`.
+/// Diffs the commits of `chain` (the first against `prev_root`), numbering them from `seq`,
+/// the paths of prompt files interned in `paths`.
+#[allow(clippy::too_many_arguments)]
 fn diff_range(
     objects: &Objects<'_>,
     prefix: &str,
@@ -460,6 +478,7 @@ fn diff_range(
     mut seq: u32,
     mut prev_root: Option<ObjectId>,
     trees: &mut TreeCache,
+    paths: &mut deps::Paths,
 ) -> Result<(Vec<deps::RawStep>, Option<ObjectId>)> {
     let mut steps = Vec::new();
     let mut changes = Changes::default();
@@ -488,8 +507,12 @@ fn diff_range(
             commit,
             info: objects.commit_info(commit)?,
             root,
-            prompts: std::mem::take(&mut changes.prompts),
-            deleted: std::mem::take(&mut changes.deleted),
+            prompts: changes
+                .prompts
+                .drain(..)
+                .map(|(path, blob)| (paths.id(&path), blob))
+                .collect(),
+            deleted: changes.deleted.drain(..).map(|p| paths.id(&p)).collect(),
             others: std::mem::take(&mut changes.others),
         });
     }
