@@ -261,7 +261,18 @@ impl Repo {
         objects: &Objects<'_>,
         commit_tree: ObjectId,
     ) -> Result<Option<ObjectId>> {
-        root_tree_under(&self.prefix, objects, commit_tree)
+        let mut tree = commit_tree;
+        for part in self.prefix.split('/').filter(|p| !p.is_empty()) {
+            let data = objects.read(tree)?;
+            let found = tree_entries(&data)
+                .find(|e| e.name == part.as_bytes() && e.is_tree)
+                .map(|e| e.id);
+            match found {
+                Some(id) => tree = id,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(tree))
     }
 
     /// The registry root's tree at a commit.
@@ -372,25 +383,27 @@ fn sha256_repository(path: &Path) -> Option<PathBuf> {
 /// Working files larger than this are never read to compare them with a blob.
 pub(super) const MAX_WORK_FILE: u64 = 64 << 20;
 
-/// The tree of the folder `prefix` (`""` or `dir/`) in the commit tree `commit_tree`, or `None`
-/// when it does not exist there.
-pub fn root_tree_under(
-    prefix: &str,
-    objects: &Objects<'_>,
-    commit_tree: ObjectId,
-) -> Result<Option<ObjectId>> {
-    let mut tree = commit_tree;
-    for part in prefix.split('/').filter(|p| !p.is_empty()) {
-        let data = objects.read(tree)?;
-        let found = tree_entries(&data)
-            .find(|e| e.name == part.as_bytes() && e.is_tree)
-            .map(|e| e.id);
-        match found {
-            Some(id) => tree = id,
-            None => return Ok(None),
-        }
+/// A handle on the object database of its own, which another thread can own: the repository
+/// opened again from its git dir.
+pub struct OwnedObjects {
+    repo: git2::Repository,
+}
+
+impl OwnedObjects {
+    /// The raw bytes of an object.
+    pub fn read(&self, id: ObjectId) -> Result<Vec<u8>> {
+        let odb = self.repo.odb()?;
+        let object = odb.read(id.oid())?;
+        Ok(object.data().to_vec())
     }
-    Ok(Some(tree))
+}
+
+impl Repo {
+    /// Another handle on this repository's objects, for a thread of its own.
+    pub fn owned_objects(&self) -> Result<OwnedObjects> {
+        let repo = git2::Repository::open(self.repo.path())?;
+        Ok(OwnedObjects { repo })
+    }
 }
 
 /// Reads objects one after another through one handle on the object database.
@@ -411,71 +424,11 @@ impl Objects<'_> {
         Ok(f(object.data()))
     }
 
-    /// The metadata of a commit, read from its raw object (as [`Repo::commit_info`] gives it);
-    /// `None` when the object does not parse as this reader expects (the caller asks git2).
-    pub fn commit_info(&self, id: ObjectId) -> Result<Option<CommitInfo>> {
-        self.with(id, |data| parse_commit_info(id, data))
-    }
-
     /// The tree and first parent of a commit.
     pub fn commit_links(&self, id: ObjectId) -> Result<CommitLinks> {
         self.with(id, parse_commit_links)?
             .ok_or_else(|| Error::Git(GitError::new(format!("commit {id} cannot be parsed"))))
     }
-}
-
-/// A commit's author, committer time and message from its raw bytes, decoded as its `encoding`
-/// header says (UTF-8 without one), as git2 reads them.
-fn parse_commit_info(id: ObjectId, data: &[u8]) -> Option<CommitInfo> {
-    let end = data.windows(2).position(|w| w == b"\n\n")?;
-    let (headers, message) = (&data[..end], &data[end + 2..]);
-    let mut author = None;
-    let mut committer = None;
-    let mut encoding = encoding_rs::UTF_8;
-    for line in headers.split(|&b| b == b'\n') {
-        if let Some(rest) = line.strip_prefix(b"author ") {
-            author = Some(rest);
-        } else if let Some(rest) = line.strip_prefix(b"committer ") {
-            committer = Some(rest);
-        } else if let Some(label) = line.strip_prefix(b"encoding ") {
-            encoding = encoding_rs::Encoding::for_label(label).unwrap_or(encoding_rs::UTF_8);
-        }
-    }
-    let text = |bytes: &[u8]| encoding.decode_without_bom_handling(bytes).0.into_owned();
-    // `Name <email> seconds +hhmm`
-    let person = |line: &[u8]| -> Option<(String, String, i64, i32)> {
-        let close = line.iter().rposition(|&b| b == b'>')?;
-        let open = line[..close].iter().rposition(|&b| b == b'<')?;
-        let name = line[..open].trim_ascii();
-        let email = line[open + 1..close].trim_ascii();
-        let rest = std::str::from_utf8(&line[close + 1..]).ok()?;
-        let mut parts = rest.split_whitespace();
-        let seconds: i64 = parts.next()?.parse().ok()?;
-        let zone = parts.next()?;
-        let sign = if zone.starts_with('-') { -1 } else { 1 };
-        let digits = zone.trim_start_matches(['+', '-']);
-        if digits.len() != 4 {
-            return None;
-        }
-        let hours: i32 = digits[..2].parse().ok()?;
-        let minutes: i32 = digits[2..].parse().ok()?;
-        Some((
-            text(name),
-            text(email),
-            seconds,
-            sign * (hours * 60 + minutes),
-        ))
-    };
-    let (name, email, _, _) = person(author?)?;
-    let (_, _, time, offset_minutes) = person(committer?)?;
-    Some(CommitInfo {
-        id,
-        author: name,
-        email,
-        time,
-        offset_minutes,
-        message: text(message),
-    })
 }
 
 fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {

@@ -4,17 +4,18 @@
 //!
 //! Nothing here runs until a commit changes a file other than a prompt file (the manifest and
 //! the settings are never partials): in a registry without such files the walk reads no blob.
-//! From that commit on, the prompt versions current at each such commit are read once (a
-//! version replaced before the next one is not), searched for anything that can name a file
-//! before they are parsed; the index keeps which prompts at the tip read files
-//! ([`crate::history::VersionIndex::reading`]), so a later update reads only its new versions.
+//! From that commit on, every prompt version's text is read once, on a thread of its own while
+//! the walk goes on, searched for anything that can name a file before it is parsed; the
+//! index keeps which prompts at the tip read files ([`crate::history::VersionIndex::reading`]),
+//! so a later update reads only the new versions.
 
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
+use std::sync::mpsc;
 
 use crate::error::Result;
 use crate::git::tree::RawTree;
-use crate::git::{ObjectId, Objects};
+use crate::git::{ObjectId, Objects, OwnedObjects};
 use crate::render::refs::{references, Reads, Ref};
 use crate::snapshot::matcher::PromptMatcher;
 
@@ -25,7 +26,6 @@ const MAX_DEPTH: usize = 32;
 pub(crate) struct Step {
     pub seq: u32,
     pub commit: ObjectId,
-    pub info: Option<crate::git::CommitInfo>,
     pub root: Option<ObjectId>,
     /// Prompt files added or modified, with their blobs.
     pub prompts: Vec<(u32, ObjectId)>,
@@ -59,155 +59,59 @@ impl Paths {
     pub(crate) fn name(&self, id: u32) -> &str {
         self.names.get(id as usize).map_or("", String::as_str)
     }
-
-    /// Takes in `other`'s paths; returns each of its ids' id here.
-    pub(crate) fn merge(&mut self, other: &Paths) -> Vec<u32> {
-        other.names.iter().map(|name| self.id(name)).collect()
-    }
 }
 
 /// The files a prompt version's text reads, by its blob, then its path (one, unless two prompt
 /// files hold the same text).
 type Found = HashMap<ObjectId, Vec<(String, Vec<Ref>)>>;
 
-/// One commit's changes as the diff found them.
-pub(crate) struct RawStep {
-    pub seq: u32,
-    pub commit: ObjectId,
-    /// The commit's metadata, read on the diff's thread (`None`: read it through git2).
-    pub info: Option<crate::git::CommitInfo>,
-    pub root: Option<ObjectId>,
-    /// Prompt files added or modified (interned in the walk's [`Paths`]), with their blobs.
-    pub prompts: Vec<(u32, ObjectId)>,
-    pub deleted: Vec<u32>,
-    pub others: BTreeSet<String>,
+/// The thread that reads prompt versions' texts while the walk goes on.
+pub(crate) struct Reader<'scope> {
+    send: mpsc::Sender<(String, ObjectId, Reads)>,
+    done: std::thread::ScopedJoinHandle<'scope, Found>,
 }
 
-/// The prompt versions whose texts must be read: those current at a commit that changes
-/// another file (a version replaced before the next such commit is never read), and those
-/// current at the end when what the prompts read is known.
-pub(crate) type Wanted = Vec<(String, ObjectId)>;
-
-/// Interns the diff's steps and picks the prompt versions to read. `known`: the index knows
-/// which prompts read files at the start; if not, that is learnt at the first commit that
-/// changes another file, from the prompts of the tree before it (`start_root` or the
-/// previous step's root).
-pub(crate) fn follow(
-    objects: &Objects<'_>,
-    matcher: &PromptMatcher,
-    raw: Vec<RawStep>,
-    mut paths: Paths,
-    start_root: Option<ObjectId>,
-    mut known: bool,
-    lookups: &mut Trees,
-) -> Result<(Vec<Step>, Paths, Wanted)> {
-    let mut wanted: Wanted = Vec::new();
-    let mut pending: HashMap<u32, ObjectId> = HashMap::new();
-    let mut before = start_root;
-    let mut steps = Vec::with_capacity(raw.len());
-    for raw in raw {
-        let mut step = Step {
-            seq: raw.seq,
-            commit: raw.commit,
-            info: raw.info,
-            root: raw.root,
-            prompts: Vec::with_capacity(raw.prompts.len()),
-            deleted: raw.deleted,
-            others: None,
-            initial: None,
-        };
-        if !raw.others.is_empty() {
-            if known {
-                // The prompts changed since the last such commit, as they are now.
-                wanted.extend(
-                    pending
-                        .drain()
-                        .map(|(path, blob)| (paths.name(path).to_string(), blob)),
-                );
-            } else {
-                // The prompts as they were before this commit.
-                let listed = match before {
-                    Some(tree) => lookups.prompt_files(objects, tree, matcher)?,
-                    None => Vec::new(),
-                };
-                step.initial = Some(listed.iter().map(|(p, b)| (paths.id(p), *b)).collect());
-                wanted.extend(listed);
-                known = true;
+impl<'scope> Reader<'scope> {
+    pub(crate) fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        objects: OwnedObjects,
+    ) -> Reader<'scope> {
+        let (send, receive) = mpsc::channel::<(String, ObjectId, Reads)>();
+        let done = scope.spawn(move || {
+            let mut found = Found::new();
+            for (path, blob, reads) in receive {
+                let known = found.entry(blob).or_default();
+                if known.iter().any(|(p, _)| *p == path) {
+                    continue;
+                }
+                // An unreadable blob is read again, and its error reported, by the replay.
+                if let Ok(bytes) = objects.read(blob) {
+                    let refs = refs_in(&bytes, reads, &path);
+                    known.push((path, refs));
+                }
             }
-            step.others = Some(raw.others);
-        }
-        for (id, blob) in raw.prompts {
-            if known {
-                pending.insert(id, blob);
-            }
-            step.prompts.push((id, blob));
-        }
-        if known {
-            for path in &step.deleted {
-                pending.remove(path);
-            }
-        }
-        before = raw.root;
-        steps.push(step);
+            found
+        });
+        Reader { send, done }
     }
-    // What the prompts changed since the last such commit read, for the index to keep.
-    wanted.extend(
-        pending
-            .drain()
-            .map(|(path, blob)| (paths.name(path).to_string(), blob)),
-    );
-    Ok((steps, paths, wanted))
-}
 
-/// Reads at least this many texts on two threads.
-const PARALLEL_FROM: usize = 256;
-
-/// Reads the wanted prompt versions for the files they read: on two threads when there are
-/// many (sharing one handle on the objects).
-pub(crate) fn read_all(
-    objects: &Objects<'_>,
-    matcher: &PromptMatcher,
-    wanted: Wanted,
-) -> Result<Read> {
-    // In the walk's order, each once: consecutive versions of a file are near each other in
-    // the pack (deltas of each other), so its delta base cache serves them.
-    let mut seen = std::collections::HashSet::new();
-    let wanted: Wanted = wanted
-        .into_iter()
-        .filter(|(path, blob)| seen.insert((path.clone(), *blob)))
-        .collect();
-    let read_some = |objects: &Objects<'_>, part: &[(String, ObjectId)]| -> Result<Found> {
-        let mut found = Found::new();
-        for (path, blob) in part {
-            let Some((_, kind)) = matcher.kind_of(path) else {
-                continue;
-            };
-            let refs = refs_in(&objects.read(*blob)?, Reads::Prompt(kind), path);
-            found.entry(*blob).or_default().push((path.clone(), refs));
+    /// Asks for the files prompt `path` at `blob` reads.
+    pub(crate) fn send(&self, path: &str, blob: ObjectId, matcher: &PromptMatcher) {
+        if let Some((_, kind)) = matcher.kind_of(path) {
+            // The thread only ends when this sender is dropped.
+            let _ = self
+                .send
+                .send((path.to_string(), blob, Reads::Prompt(kind)));
         }
-        Ok(found)
-    };
-    let two = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    let found = if wanted.len() < PARALLEL_FROM || !two {
-        read_some(objects, &wanted)?
-    } else {
-        let (first, second) = wanted.split_at(wanted.len() / 2);
-        std::thread::scope(|scope| -> Result<Found> {
-            let later = scope.spawn(move || read_some(objects, second));
-            let mut found = read_some(objects, first)?;
-            let more = later.join().map_err(|_| {
-                crate::error::Error::Internal("a thread reading prompt texts stopped".into())
-            })??;
-            for (blob, entries) in more {
-                found.entry(blob).or_default().extend(entries);
-            }
-            Ok(found)
-        })?
-    };
-    Ok(Read {
-        prompts: found,
-        partials: HashMap::new(),
-    })
+    }
+
+    pub(crate) fn finish(self) -> Read {
+        drop(self.send);
+        Read {
+            prompts: self.done.join().unwrap_or_default(),
+            partials: HashMap::new(),
+        }
+    }
 }
 
 /// The references of a text.

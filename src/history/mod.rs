@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::format::config;
 use crate::git::tree::RawTree;
 use crate::git::tree::{git_order, tree_entries};
-use crate::git::{root_tree_under, CommitInfo, ObjectId, Objects, Repo};
+use crate::git::{CommitInfo, ObjectId, Objects, Repo};
 use crate::history::chunked::Chunked;
 use crate::snapshot::matcher::PromptMatcher;
 use crate::snapshot::work::is_hidden_name;
@@ -222,40 +222,118 @@ impl VersionIndex {
     /// the first a first child of the current tip).
     ///
     /// A commit is a version of a prompt file when it adds or changes the file, or changes a
-    /// file the prompt reads at that commit (see [`deps`]). Three passes: every commit is
-    /// diffed with its first parent (a long chain in two halves, on two threads: one commit's
-    /// diff needs only its two trees); the prompt versions current at commits that change other
-    /// files are read for what they read (on two threads when there are many); then the commits
-    /// are replayed in order into versions.
+    /// file the prompt reads at that commit (see [`deps`]). The walk collects each commit's
+    /// changes; from the first commit that changes a file other than prompt files, a second
+    /// thread reads the texts of the prompt versions for the files they read, while the walk
+    /// goes on; then the commits are replayed in order into versions.
     fn extend(
         &mut self,
         repo: &Repo,
         objects: &Objects<'_>,
         matcher: &PromptMatcher,
         chain: &[(ObjectId, ObjectId)],
-        trees: TreeCache,
+        mut trees: TreeCache,
     ) -> Result<()> {
-        let Some(&(last, _)) = chain.last() else {
-            return Ok(());
-        };
-        let start_root = self.tip_root;
-        let first_seq = self.chain_len;
-        let (raw, paths, end_root) =
-            diff_chain(repo, objects, matcher, chain, first_seq, start_root, trees)?;
-        self.chain_len += chain.len() as u32;
-        self.tip = last;
-        self.tip_root = end_root;
+        let mut prev_root = self.tip_root;
+        let mut changes = Changes::default();
+        let mut steps: Vec<deps::Step> = Vec::new();
+        let mut paths = deps::Paths::default();
         let mut lookups = deps::Trees::default();
-        let (steps, paths, wanted) = deps::follow(
-            objects,
-            matcher,
-            raw,
-            paths,
-            start_root,
-            self.reading.is_some(),
-            &mut lookups,
-        )?;
-        let read = deps::read_all(objects, matcher, wanted)?;
+        // Whether the prompts that read files are known at the current commit (from the
+        // cache); if not, they are learnt at the first commit that changes another file.
+        let mut known = self.reading.is_some();
+        // Prompt files changed since the last commit that changed another file (while known).
+        let mut pending: HashMap<u32, ObjectId> = HashMap::new();
+        let read = std::thread::scope(|scope| -> Result<deps::Read> {
+            let mut reader: Option<deps::Reader<'_>> = None;
+            for &(commit, tree) in chain {
+                let seq = self.chain_len;
+                self.chain_len += 1;
+                self.tip = commit;
+                let root = repo.root_tree(objects, tree)?;
+                if root == prev_root {
+                    continue;
+                }
+                changes.clear();
+                trees.next_commit();
+                let mut diff = Diff {
+                    objects,
+                    trees: &mut trees,
+                    matcher,
+                    out: &mut changes,
+                };
+                diff.trees(prev_root, root, "")?;
+                let before = prev_root;
+                prev_root = root;
+                if changes.prompts.is_empty()
+                    && changes.deleted.is_empty()
+                    && changes.others.is_empty()
+                {
+                    continue;
+                }
+                let mut step = deps::Step {
+                    seq,
+                    commit,
+                    root,
+                    prompts: Vec::with_capacity(changes.prompts.len()),
+                    deleted: changes.deleted.iter().map(|p| paths.id(p)).collect(),
+                    others: None,
+                    initial: None,
+                };
+                if !changes.others.is_empty() {
+                    if reader.is_none() {
+                        reader = Some(deps::Reader::start(scope, repo.owned_objects()?));
+                    }
+                    if let Some(reader) = &reader {
+                        if known {
+                            // The prompts changed since the last such commit, as they are now.
+                            for (path, blob) in pending.drain() {
+                                reader.send(paths.name(path), blob, matcher);
+                            }
+                        } else {
+                            // The prompts as they were before this commit.
+                            let listed = match before {
+                                Some(before) => lookups.prompt_files(objects, before, matcher)?,
+                                None => Vec::new(),
+                            };
+                            for (path, blob) in &listed {
+                                reader.send(path, *blob, matcher);
+                            }
+                            step.initial =
+                                Some(listed.iter().map(|(p, b)| (paths.id(p), *b)).collect());
+                            known = true;
+                        }
+                    }
+                    step.others = Some(std::mem::take(&mut changes.others));
+                }
+                for (path, blob) in changes.prompts.drain(..) {
+                    let id = paths.id(&path);
+                    if known {
+                        pending.insert(id, blob);
+                    }
+                    step.prompts.push((id, blob));
+                }
+                if known {
+                    for path in &step.deleted {
+                        pending.remove(path);
+                    }
+                }
+                steps.push(step);
+            }
+            // What the prompts changed since the last such commit read, for the index to keep.
+            if known && !pending.is_empty() {
+                if reader.is_none() {
+                    reader = Some(deps::Reader::start(scope, repo.owned_objects()?));
+                }
+                if let Some(reader) = &reader {
+                    for (path, blob) in pending.drain() {
+                        reader.send(paths.name(path), blob, matcher);
+                    }
+                }
+            }
+            Ok(reader.map(deps::Reader::finish).unwrap_or_default())
+        })?;
+        self.tip_root = prev_root;
         self.replay(repo, objects, matcher, steps, &paths, read, &mut lookups)
     }
 
@@ -350,11 +428,7 @@ impl VersionIndex {
             }
             versions.sort();
             let commit_index = self.commits.len() as u32;
-            let info = match step.info {
-                Some(info) => info,
-                None => repo.commit_info(step.commit)?,
-            };
-            self.commits.push(info);
+            self.commits.push(repo.commit_info(step.commit)?);
             for (path, blob) in versions {
                 let entry = self.files.entry(path);
                 if let std::collections::btree_map::Entry::Vacant(vacant) = &entry {
@@ -398,125 +472,6 @@ impl Changes {
         self.deleted.clear();
         self.others.clear();
     }
-}
-
-/// Chains at least this long are diffed in two halves on two threads.
-const PARALLEL_FROM: usize = 256;
-
-/// Diffs every commit of `chain` with its first parent (the first with `start_root`): the
-/// changes of each commit that changed something under the root, in order, and the root at the
-/// end.
-fn diff_chain(
-    repo: &Repo,
-    objects: &Objects<'_>,
-    matcher: &PromptMatcher,
-    chain: &[(ObjectId, ObjectId)],
-    first_seq: u32,
-    start_root: Option<ObjectId>,
-    mut trees: TreeCache,
-) -> Result<(Vec<deps::RawStep>, deps::Paths, Option<ObjectId>)> {
-    let prefix = repo.prefix();
-    let two = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    let mut paths = deps::Paths::default();
-    if chain.len() < PARALLEL_FROM || !two {
-        let (steps, end) = diff_range(
-            objects, prefix, matcher, chain, first_seq, start_root, &mut trees, &mut paths,
-        )?;
-        return Ok((steps, paths, end));
-    }
-    let half = chain.len() / 2;
-    let (first, second) = chain.split_at(half);
-    let before_second = chain[half - 1].1;
-    // One handle on the object database, shared (libgit2's reads are thread-safe): a second
-    // handle would map the pack's index and keep a delta cache of its own.
-    std::thread::scope(|scope| {
-        let later = scope.spawn(move || {
-            let start = root_tree_under(prefix, objects, before_second)?;
-            let mut trees = TreeCache::default();
-            let mut paths = deps::Paths::default();
-            let (steps, end) = diff_range(
-                objects,
-                prefix,
-                matcher,
-                second,
-                first_seq + half as u32,
-                start,
-                &mut trees,
-                &mut paths,
-            )?;
-            Ok::<_, crate::error::Error>((steps, paths, end))
-        });
-        let (mut steps, _) = diff_range(
-            objects, prefix, matcher, first, first_seq, start_root, &mut trees, &mut paths,
-        )?;
-        let (more, theirs, end) = later.join().map_err(|_| {
-            crate::error::Error::Internal("the second half of the history walk stopped".into())
-        })??;
-        let map = paths.merge(&theirs);
-        let mapped = |id: u32| map.get(id as usize).copied().unwrap_or(id);
-        for mut step in more {
-            for (id, _) in &mut step.prompts {
-                *id = mapped(*id);
-            }
-            for id in &mut step.deleted {
-                *id = mapped(*id);
-            }
-            steps.push(step);
-        }
-        Ok((steps, paths, end))
-    })
-}
-
-/// Diffs the commits of `chain` (the first against `prev_root`), numbering them from `seq`,
-/// the paths of prompt files interned in `paths`.
-#[allow(clippy::too_many_arguments)]
-fn diff_range(
-    objects: &Objects<'_>,
-    prefix: &str,
-    matcher: &PromptMatcher,
-    chain: &[(ObjectId, ObjectId)],
-    mut seq: u32,
-    mut prev_root: Option<ObjectId>,
-    trees: &mut TreeCache,
-    paths: &mut deps::Paths,
-) -> Result<(Vec<deps::RawStep>, Option<ObjectId>)> {
-    let mut steps = Vec::new();
-    let mut changes = Changes::default();
-    for &(commit, tree) in chain {
-        let this = seq;
-        seq += 1;
-        let root = root_tree_under(prefix, objects, tree)?;
-        if root == prev_root {
-            continue;
-        }
-        changes.clear();
-        trees.next_commit();
-        let mut diff = Diff {
-            objects,
-            trees,
-            matcher,
-            out: &mut changes,
-        };
-        diff.trees(prev_root, root, "")?;
-        prev_root = root;
-        if changes.prompts.is_empty() && changes.deleted.is_empty() && changes.others.is_empty() {
-            continue;
-        }
-        steps.push(deps::RawStep {
-            seq: this,
-            commit,
-            info: objects.commit_info(commit)?,
-            root,
-            prompts: changes
-                .prompts
-                .drain(..)
-                .map(|(path, blob)| (paths.id(&path), blob))
-                .collect(),
-            deleted: changes.deleted.drain(..).map(|p| paths.id(&p)).collect(),
-            others: std::mem::take(&mut changes.others),
-        });
-    }
-    Ok((steps, prev_root))
 }
 
 struct Walk {

@@ -202,10 +202,10 @@ fn an_index_that_never_saw_a_partial_learns_them_when_one_appears() {
     assert_eq!(*registry.index().expect("index"), cold(repo.path()));
 }
 
-/// A long history is diffed in two halves on two threads: the result is the index that
-/// commit-by-commit updates build (partials, deletions and other files included).
+/// A long history walked at once is the index that commit-by-commit updates build (partials,
+/// deletions and other files included).
 #[test]
-fn a_long_history_walked_in_two_halves_is_the_same_index() {
+fn a_long_history_walked_at_once_is_the_index_updates_build() {
     let mut repo = TestRepo::new();
     repo.write("parts/intro.txt", "Hello.");
     repo.write("w.prompt.yaml", W);
@@ -238,7 +238,7 @@ fn a_long_history_walked_in_two_halves_is_the_same_index() {
     let git = registry.repo().expect("repo");
     let id = |hex: &str| promptreg::ObjectId::from_hex(hex).expect("hex");
     let whole = VersionIndex::build(&git, id(&commits[commits.len() - 1])).expect("build");
-    // The same history in steps shorter than the two-thread threshold.
+    // The same history in steps.
     let mut stepped = VersionIndex::build(&git, id(&commits[100])).expect("build");
     for at in [200, 300, commits.len() - 1] {
         stepped.update(&git, id(&commits[at])).expect("update");
