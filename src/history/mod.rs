@@ -242,6 +242,10 @@ impl VersionIndex {
         // Whether the prompts that read files are known at the current commit (from the
         // cache); if not, they are learnt at the first commit that changes another file.
         let mut known = self.reading.is_some();
+        let mut state = Replay {
+            reading: self.reading.take(),
+            unsettled: HashMap::new(),
+        };
         // Prompt files changed since the last commit that changed another file (while known).
         let mut pending: HashMap<u32, ObjectId> = HashMap::new();
         let read = std::thread::scope(|scope| -> Result<deps::Read> {
@@ -318,7 +322,21 @@ impl VersionIndex {
                         pending.remove(path);
                     }
                 }
-                steps.push(step);
+                if reader.is_none() {
+                    // Nothing waits on what prompts read yet: numbered now, not kept.
+                    self.replay(
+                        repo,
+                        objects,
+                        matcher,
+                        step,
+                        &paths,
+                        &mut deps::Read::default(),
+                        &mut lookups,
+                        &mut state,
+                    )?;
+                } else {
+                    steps.push(step);
+                }
             }
             // What the prompts changed since the last such commit read, for the index to keep.
             if known && !pending.is_empty() {
@@ -334,122 +352,144 @@ impl VersionIndex {
             Ok(reader.map(deps::Reader::finish).unwrap_or_default())
         })?;
         self.tip_root = prev_root;
-        self.replay(repo, objects, matcher, steps, &paths, read, &mut lookups)
+        let mut read = read;
+        for step in steps {
+            self.replay(
+                repo,
+                objects,
+                matcher,
+                step,
+                &paths,
+                &mut read,
+                &mut lookups,
+                &mut state,
+            )?;
+        }
+        state.settle(objects, matcher, &paths, &mut read)?;
+        self.reading = state.reading;
+        Ok(())
     }
 
-    /// Turns the walk's steps into versions, in chain order: each commit's own changes, then
-    /// the prompts that read a file it changed.
+    /// Turns one of the walk's steps into versions: the commit's own changes, then the
+    /// prompts that read a file it changed (steps come in chain order).
     #[allow(clippy::too_many_arguments)]
     fn replay(
         &mut self,
         repo: &Repo,
         objects: &Objects<'_>,
         matcher: &PromptMatcher,
-        steps: Vec<deps::Step>,
+        step: deps::Step,
         paths: &deps::Paths,
-        mut read: deps::Read,
+        read: &mut deps::Read,
         lookups: &mut deps::Trees,
+        state: &mut Replay,
     ) -> Result<()> {
-        let mut reading = self.reading.take();
-        // Prompt files changed since the last commit that changed another file: which of them
-        // read files is settled at the next such commit (or at the end).
-        let mut unsettled: HashMap<u32, ObjectId> = HashMap::new();
-        let settle = |reading: &mut Option<BTreeSet<String>>,
-                      unsettled: &mut HashMap<u32, ObjectId>,
-                      read: &mut deps::Read|
-         -> Result<()> {
-            let Some(r) = reading else {
-                unsettled.clear();
-                return Ok(());
-            };
-            for (path, blob) in unsettled.drain() {
-                let path = paths.name(path);
-                if read.refs(objects, matcher, path, blob)?.is_empty() {
-                    r.remove(path);
-                } else {
-                    r.insert(path.to_string());
+        if let Some(initial) = &step.initial {
+            let mut known = BTreeSet::new();
+            for (path, blob) in initial {
+                let path = paths.name(*path);
+                if !read.refs(objects, matcher, path, *blob)?.is_empty() {
+                    known.insert(path.to_string());
                 }
             }
-            Ok(())
+            state.reading = Some(known);
+            state.unsettled.clear();
+        }
+        let own: BTreeSet<&str> = match step.others {
+            Some(_) => step.prompts.iter().map(|(p, _)| paths.name(*p)).collect(),
+            None => BTreeSet::new(),
         };
-        for step in steps {
-            if let Some(initial) = &step.initial {
-                let mut known = BTreeSet::new();
-                for (path, blob) in initial {
-                    let path = paths.name(*path);
-                    if !read.refs(objects, matcher, path, *blob)?.is_empty() {
-                        known.insert(path.to_string());
-                    }
-                }
-                reading = Some(known);
-                unsettled.clear();
-            }
-            let own: BTreeSet<&str> = match step.others {
-                Some(_) => step.prompts.iter().map(|(p, _)| paths.name(*p)).collect(),
-                None => BTreeSet::new(),
+        let mut versions: Vec<(String, ObjectId)> = Vec::new();
+        if let (Some(others), Some(root)) = (&step.others, step.root) {
+            state.settle(objects, matcher, paths, read)?;
+            let mut at = deps::Commit {
+                objects,
+                trees: lookups,
+                root,
+                changed: others,
+                memo: HashMap::new(),
             };
-            let mut versions: Vec<(String, ObjectId)> = Vec::new();
-            if let (Some(others), Some(root)) = (&step.others, step.root) {
-                settle(&mut reading, &mut unsettled, &mut read)?;
-                let mut at = deps::Commit {
-                    objects,
-                    trees: lookups,
-                    root,
-                    changed: others,
-                    memo: HashMap::new(),
+            for path in state.reading.iter().flatten() {
+                if own.contains(path.as_str()) {
+                    continue;
+                }
+                let Some(blob) = self.files.get(path).and_then(|v| v.last()).map(|v| v.blob) else {
+                    continue;
                 };
-                for path in reading.iter().flatten() {
-                    if own.contains(path.as_str()) {
-                        continue;
-                    }
-                    let Some(blob) = self.files.get(path).and_then(|v| v.last()).map(|v| v.blob)
-                    else {
-                        continue;
-                    };
-                    if read.reads_any(&mut at, matcher, path, blob)? {
-                        versions.push((path.clone(), blob));
-                    }
+                if read.reads_any(&mut at, matcher, path, blob)? {
+                    versions.push((path.clone(), blob));
                 }
-            }
-            for (path, blob) in &step.prompts {
-                if reading.is_some() {
-                    unsettled.insert(*path, *blob);
-                }
-                versions.push((paths.name(*path).to_string(), *blob));
-            }
-            for path in &step.deleted {
-                unsettled.remove(path);
-                if let Some(r) = &mut reading {
-                    r.remove(paths.name(*path));
-                }
-            }
-            if versions.is_empty() {
-                continue;
-            }
-            versions.sort();
-            let commit_index = self.commits.len() as u32;
-            self.commits.push(repo.commit_info(step.commit)?);
-            for (path, blob) in versions {
-                let entry = self.files.entry(path);
-                if let std::collections::btree_map::Entry::Vacant(vacant) = &entry {
-                    if let Some(id) = matcher.prompt_id(vacant.key()) {
-                        let files = self.ids.entry(id.to_string()).or_default();
-                        if !files.contains(vacant.key()) {
-                            files.push(vacant.key().clone());
-                        }
-                    }
-                }
-                let list = Arc::make_mut(entry.or_default());
-                list.push(Version {
-                    number: list.len() as u32 + 1,
-                    seq: step.seq,
-                    commit: commit_index,
-                    blob,
-                });
             }
         }
-        settle(&mut reading, &mut unsettled, &mut read)?;
-        self.reading = reading;
+        for (path, blob) in &step.prompts {
+            if state.reading.is_some() {
+                state.unsettled.insert(*path, *blob);
+            }
+            versions.push((paths.name(*path).to_string(), *blob));
+        }
+        for path in &step.deleted {
+            state.unsettled.remove(path);
+            if let Some(r) = &mut state.reading {
+                r.remove(paths.name(*path));
+            }
+        }
+        if versions.is_empty() {
+            return Ok(());
+        }
+        versions.sort();
+        let commit_index = self.commits.len() as u32;
+        self.commits.push(repo.commit_info(step.commit)?);
+        for (path, blob) in versions {
+            let entry = self.files.entry(path);
+            if let std::collections::btree_map::Entry::Vacant(vacant) = &entry {
+                if let Some(id) = matcher.prompt_id(vacant.key()) {
+                    let files = self.ids.entry(id.to_string()).or_default();
+                    if !files.contains(vacant.key()) {
+                        files.push(vacant.key().clone());
+                    }
+                }
+            }
+            let list = Arc::make_mut(entry.or_default());
+            list.push(Version {
+                number: list.len() as u32 + 1,
+                seq: step.seq,
+                commit: commit_index,
+                blob,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What the replay knows about which prompts read files.
+struct Replay {
+    /// The prompt files whose current text reads files, when known.
+    reading: Option<BTreeSet<String>>,
+    /// Prompt files changed since the last commit that changed another file: whether they
+    /// read files is settled at the next such commit (or at the end).
+    unsettled: HashMap<u32, ObjectId>,
+}
+
+impl Replay {
+    fn settle(
+        &mut self,
+        objects: &Objects<'_>,
+        matcher: &PromptMatcher,
+        paths: &deps::Paths,
+        read: &mut deps::Read,
+    ) -> Result<()> {
+        let Some(r) = &mut self.reading else {
+            self.unsettled.clear();
+            return Ok(());
+        };
+        for (path, blob) in self.unsettled.drain() {
+            let path = paths.name(path);
+            if read.refs(objects, matcher, path, blob)?.is_empty() {
+                r.remove(path);
+            } else {
+                r.insert(path.to_string());
+            }
+        }
         Ok(())
     }
 }
