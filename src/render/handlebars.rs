@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::diagnostic::{Code, Diagnostic, Pos};
 use crate::render::place::{file_position, FileContext, MAX_NESTING};
 use crate::render::roles::Marks;
+use crate::render::template::MAX_OUTPUT;
 use crate::snapshot::work::{is_hidden, normalize, Source};
 
 /// The name the prompt's own body is registered under.
@@ -203,16 +204,54 @@ pub(crate) fn compile(
     })
 }
 
+/// A body that did not render: where (in the body), why, and whether it was its size.
+pub(crate) struct Failure {
+    at: Option<(usize, usize)>,
+    message: String,
+    too_large: bool,
+}
+
+/// Collects rendered text up to [`MAX_OUTPUT`] bytes, then refuses more: a body whose loops a
+/// client's values multiply (`{{#each a}}{{#each a}}...`) stops there, not at the memory's end.
+#[derive(Default)]
+struct Bounded {
+    text: Vec<u8>,
+    /// Whether it refused to take more.
+    full: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + bytes.len() > MAX_OUTPUT {
+            self.full = true;
+            return Err(std::io::Error::other("the rendered text is too large"));
+        }
+        self.text.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Compiled {
-    /// Renders the body with `values`.
-    pub(crate) fn render(
-        &self,
-        values: &Map<String, Value>,
-    ) -> Result<String, (Option<(usize, usize)>, String)> {
-        self.registry.render(BODY, values).map_err(|e| {
-            let at = e.line_no.map(|l| (l, e.column_no.unwrap_or(1)));
-            (at, format!("Handlebars: {}", e.reason()))
-        })
+    /// Renders the body with `values`, at most [`MAX_OUTPUT`] bytes of it.
+    pub(crate) fn render(&self, values: &Map<String, Value>) -> Result<String, Failure> {
+        let mut out = Bounded::default();
+        match self.registry.render_to_write(BODY, values, &mut out) {
+            Ok(()) => Ok(String::from_utf8_lossy(&out.text).into_owned()),
+            Err(_) if out.full => Err(Failure {
+                at: None,
+                message: format!("rendered text is larger than {MAX_OUTPUT} bytes"),
+                too_large: true,
+            }),
+            Err(e) => Err(Failure {
+                at: e.line_no.map(|l| (l, e.column_no.unwrap_or(1))),
+                message: format!("Handlebars: {}", e.reason()),
+                too_large: false,
+            }),
+        }
     }
 }
 
@@ -561,13 +600,13 @@ impl HelperDef for IfEquals {
 }
 
 /// A render error of the body, as promptreg's error type wants it.
-pub(crate) fn render_error(
-    ctx: &FileContext<'_>,
-    at: Option<(usize, usize)>,
-    message: String,
-) -> Diagnostic {
-    let d = Diagnostic::new(Code::RenderFailed, ctx.file, message);
-    match at {
+pub(crate) fn render_error(ctx: &FileContext<'_>, failure: Failure) -> Diagnostic {
+    let code = match failure.too_large {
+        true => Code::RenderLimit,
+        false => Code::RenderFailed,
+    };
+    let d = Diagnostic::new(code, ctx.file, failure.message);
+    match failure.at {
         Some((line, col)) => d.at(file_position(ctx, "/template", line, col)),
         None => d,
     }

@@ -415,11 +415,10 @@ impl CompiledPrompt {
             }
             if let Some(hbs) = &self.templates.handlebars {
                 let context = self.context(given)?;
-                let text = hbs.render(&context).map_err(|(at, message)| {
+                let text = hbs.render(&context).map_err(|failure| {
                     RenderError::Template(Box::new(handlebars::render_error(
                         &self.file_context(),
-                        at,
-                        message,
+                        failure,
                     )))
                 })?;
                 texts.push(text);

@@ -532,3 +532,30 @@ fn every_format_is_served_and_exported() {
         assert_eq!(doc["file"], file, "{id}");
     }
 }
+
+/// A Dotprompt body whose loops a client's values multiply stops at the rendered-size limit
+/// (`render-limit`), as a Jinja template stops at its fuel.
+#[test]
+fn a_dotprompt_render_that_grows_with_its_values_is_bounded() {
+    let dir = crate::common::tempdir();
+    std::fs::write(
+        dir.path().join("bomb.prompt"),
+        "---\nmodel: m\n---\n{{#each a}}{{#each ../a}}{{#each ../../a}}0123456789{{/each}}{{/each}}{{/each}}\n",
+    )
+    .expect("write");
+    let registry = Registry::open(dir.path()).expect("open");
+    let compiled = registry
+        .load_work("bomb")
+        .expect("load")
+        .compile()
+        .expect("compile");
+    let items: Vec<u32> = (0..400).collect();
+    let err = compiled
+        .render(json!({"a": items}).as_object().expect("map"))
+        .expect_err("64 MB of text is refused");
+    assert_eq!(err.kind(), promptreg::ErrorKind::RenderLimit, "{err}");
+    let ok = compiled
+        .render(json!({"a": [1, 2]}).as_object().expect("map"))
+        .expect("small values render");
+    assert_eq!(ok.output.texts().concat().matches("0123456789").count(), 8);
+}
