@@ -174,9 +174,14 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
     };
     // Log lines go through a buffer that a thread of its own writes to stderr: a request never
     // waits for the terminal or the pipe (a line is dropped rather than a request stalled).
+    // That thread writes the lines it finds waiting in one write, and flushes whenever it has
+    // written every line sent (not one write per line under load).
     let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            64 << 10,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_max_level(tracing::Level::INFO)

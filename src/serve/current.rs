@@ -2,13 +2,15 @@
 //! from it once (the rows of the prompt list, the manifest's blob).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::error::Result;
 use crate::format::prompt::Prompt;
 use crate::git::oid::ObjectId;
 use crate::registry::{Registry, Snapshot};
+use crate::serve::bounded::Bounded;
+use crate::serve::http::Answer;
 use crate::snapshot::work::Source;
 
 /// One row of the prompt list.
@@ -40,6 +42,48 @@ pub(crate) struct Current {
     pub rows: Vec<Row>,
     /// When it was loaded.
     pub loaded: Instant,
+    /// The documents answered at this commit.
+    pub answers: Answers,
+}
+
+/// How many documents a snapshot keeps answered, and about how many bytes of them (their
+/// bodies are mostly shared with the server's cache of version bodies).
+const MAX_ANSWERS: usize = 4096;
+const MAX_ANSWER_BYTES: usize = 32 << 20;
+
+/// The documents answered at one commit, by request target (path and query). At one commit a
+/// target names one document, so a repeated `GET` is answered from here: no reference is
+/// resolved and nothing is built again. They go with the snapshot.
+pub(crate) struct Answers(Mutex<Bounded<Box<str>, Answer>>);
+
+impl Answers {
+    fn new() -> Answers {
+        Answers(Mutex::new(Bounded::new(MAX_ANSWERS, MAX_ANSWER_BYTES)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bounded<Box<str>, Answer>> {
+        // A cache: a panic while it was held leaves it usable.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The answer to `target`, when it was answered before.
+    pub(crate) fn get(&self, target: &str) -> Option<Answer> {
+        self.lock().get(target)
+    }
+
+    /// Keeps the answer to `target`.
+    pub(crate) fn keep(&self, target: Box<str>, answer: Answer) {
+        let size = answer.size() + target.len();
+        self.lock().insert(target, answer, size);
+    }
+}
+
+impl std::fmt::Debug for Answers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Answers")
+    }
 }
 
 impl Current {
@@ -117,6 +161,7 @@ impl Current {
             manifest_blob,
             rows,
             loaded: Instant::now(),
+            answers: Answers::new(),
         })
     }
 }

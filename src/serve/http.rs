@@ -293,7 +293,8 @@ pub(crate) fn etag(parts: &[&str]) -> String {
 pub(crate) fn id_tag(id: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(id.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    let mut digits = [0u8; 16];
+    crate::git::oid::hex(&digest[..8], &mut digits).to_string()
 }
 
 /// Whether `If-None-Match` already names `etag` (or is `*`).
@@ -314,23 +315,64 @@ pub(crate) fn cached_json(
     cache: &'static str,
     body: impl FnOnce() -> Result<axum::body::Bytes, Problem>,
 ) -> Response {
-    let mut response = if not_modified(headers, etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        match body() {
-            Ok(bytes) => {
-                let mut response = (StatusCode::OK, bytes).into_response();
+    if not_modified(headers, etag) {
+        return validated(
+            StatusCode::NOT_MODIFIED.into_response(),
+            HeaderValue::from_str(etag).ok(),
+            cache,
+        );
+    }
+    match body() {
+        Ok(bytes) => Answer::new(etag, cache, bytes).respond(headers),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// A JSON document as it is answered: its bytes, its validator and its caching policy. Kept
+/// (per snapshot) so that a repeated request is answered without building it again.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    etag: Option<HeaderValue>,
+    cache: &'static str,
+    body: axum::body::Bytes,
+}
+
+impl Answer {
+    pub(crate) fn new(etag: &str, cache: &'static str, body: axum::body::Bytes) -> Answer {
+        Answer {
+            etag: HeaderValue::from_str(etag).ok(),
+            cache,
+            body,
+        }
+    }
+
+    /// About how many bytes it holds.
+    pub(crate) fn size(&self) -> usize {
+        self.body.len() + self.etag.as_ref().map_or(0, HeaderValue::len)
+    }
+
+    /// `200` with the document, or `304` when `If-None-Match` names its ETag.
+    pub(crate) fn respond(&self, headers: &HeaderMap) -> Response {
+        let tag = self.etag.as_ref().and_then(|v| v.to_str().ok());
+        let response = match tag {
+            Some(tag) if not_modified(headers, tag) => StatusCode::NOT_MODIFIED.into_response(),
+            _ => {
+                let mut response = (StatusCode::OK, self.body.clone()).into_response();
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
                 response
             }
-            Err(problem) => return problem.into_response(),
-        }
-    };
+        };
+        validated(response, self.etag.clone(), self.cache)
+    }
+}
+
+/// `response` with its `ETag` and `Cache-Control`.
+fn validated(mut response: Response, etag: Option<HeaderValue>, cache: &'static str) -> Response {
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(etag) {
+    if let Some(value) = etag {
         headers.insert(header::ETAG, value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));

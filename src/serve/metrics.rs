@@ -100,10 +100,15 @@ impl Metrics {
         })
     }
 
-    pub(crate) fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+    pub(crate) fn request(
+        &self,
+        route: &str,
+        method: &str,
+        status: axum::http::StatusCode,
+        took: Duration,
+    ) {
         // Labels come from fixed sets: a client's made-up method would be a new series each.
         let method = method_label(method);
-        let status = status.to_string();
         self.requests
             .with_label_values(&[route, method, status.as_str()])
             .inc();

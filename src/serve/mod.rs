@@ -20,6 +20,7 @@
 pub(crate) mod analyses;
 pub(crate) mod api;
 pub mod auth;
+pub(crate) mod bounded;
 pub(crate) mod contract;
 pub(crate) mod current;
 pub(crate) mod events;
@@ -151,11 +152,13 @@ async fn around(
 ) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // The path is kept for the log line (a `Uri` shares the request's bytes: no copy).
+    let uri = request.uri().clone();
+    let path = uri.path();
     // The UI's pages have their own sign-in (a session cookie), and one metrics label.
-    let ui_page = state.ui && ui::owns(&path);
-    let route = if ui_page { "ui" } else { route_of(&path) };
-    let mut who = "-".to_string();
+    let ui_page = state.ui && ui::owns(path);
+    let route = if ui_page { "ui" } else { route_of(path) };
+    let mut who = std::borrow::Cow::Borrowed("-");
     // A write is a method the route has as a write: a method the route lacks is the router's
     // 405 (with `Allow`) on every server, never a 403 for writes being off.
     let has_method = contract::routes()
@@ -177,7 +180,7 @@ async fn around(
                 .and_then(|v| v.to_str().ok());
             match tokens.check(presented, scope) {
                 Ok(name) => {
-                    who = name.to_string();
+                    who = std::borrow::Cow::Owned(name.to_string());
                     let mut request = request;
                     request
                         .extensions_mut()
@@ -195,14 +198,14 @@ async fn around(
         false => as_problem(response).await,
     };
     let took = started.elapsed();
-    let status = response.status().as_u16();
+    let status = response.status();
     state.metrics.request(route, method.as_str(), status, took);
     tracing::info!(
         target: "promptreg::access",
         method = %method,
         path = %path,
         route,
-        status,
+        status = status.as_u16(),
         micros = took.as_micros() as u64,
         token = %who,
     );

@@ -4,7 +4,7 @@
 // A problem becomes the response at once: its size is paid once per failed request.
 #![allow(clippy::result_large_err)]
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,9 @@ pub(crate) use crate::registry::document::{
 use crate::registry::reference::{Reference, Selector};
 use crate::registry::Resolved;
 use crate::serve::current::Current;
-use crate::serve::http::{cached_json, etag, id_tag, to_json, to_json_vec, Params, Problem, SHORT};
+use crate::serve::http::{
+    cached_json, etag, id_tag, to_json, to_json_vec, Answer, Params, Problem, SHORT,
+};
 use crate::serve::state::Shared;
 
 // ---------------------------------------------------------------------------------------
@@ -169,13 +171,27 @@ pub(crate) fn index_of(current: &Current) -> Result<Option<&VersionIndex>, Probl
 #[utoipa::path(tag = "api", get, path = "/v1/prompts/{id}",
     params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), PromptQuery),
     responses((status = 200, body = PromptDoc), (status = 304, description = "unchanged"), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub(crate) async fn prompt(
-    State(state): State<Shared>,
-    Path(path): Path<String>,
-    Params(query): Params<PromptQuery>,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn prompt(State(state): State<Shared>, request: Request) -> Response {
     let current = state.current.load_full();
+    // At one commit a request target names one document: a repeated one is answered as it was.
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| request.uri().path(), |t| t.as_str());
+    if let Some(answer) = current.answers.get(target) {
+        return answer.respond(request.headers());
+    }
+    let target: Box<str> = target.into();
+    let (mut parts, _) = request.into_parts();
+    let path = match Path::<String>::from_request_parts(&mut parts, &state).await {
+        Ok(Path(path)) => path,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let query = match Params::<PromptQuery>::from_request_parts(&mut parts, &state).await {
+        Ok(Params(query)) => query,
+        Err(problem) => return problem.into_response(),
+    };
+    let headers = parts.headers;
     let select = VersionQuery {
         version: query.version,
         label: query.label.clone(),
@@ -200,9 +216,13 @@ pub(crate) async fn prompt(
     // A version compiled before is answered here; one that needs git reads and a compile is
     // answered on the blocking pool, under the time limit, so the async workers stay free.
     let kept = state.is_compiled(&current, reference.id(), &resolved);
-    let answer = move || {
-        document(&state, &current, &reference, &resolved, expand, &headers)
-            .unwrap_or_else(IntoResponse::into_response)
+    let answer = move || match document(&state, &current, &reference, &resolved, expand) {
+        Ok(answer) => {
+            let response = answer.respond(&headers);
+            current.answers.keep(target, answer);
+            response
+        }
+        Err(problem) => problem.into_response(),
     };
     if kept {
         answer()
@@ -211,15 +231,14 @@ pub(crate) async fn prompt(
     }
 }
 
-/// The document of one version of a prompt, or a 304.
+/// The document of one version of a prompt.
 fn document(
     state: &crate::serve::state::State,
     current: &Current,
     reference: &Reference,
     resolved: &Resolved,
     expand: bool,
-    headers: &HeaderMap,
-) -> Result<Response, Problem> {
+) -> Result<Answer, Problem> {
     let compiled = state.compiled(current, reference.id(), resolved)?;
     let index = index_of(current)?;
     let facts = facts(&current.snapshot, index, &compiled, resolved)?;
@@ -233,23 +252,22 @@ fn document(
     } else {
         etag(&["p", &id, &facts.commit, &facts.blob, &current.manifest_blob])
     };
-    // The marks are read only when a body is built: a 304 needs none.
-    let marks = || marks(&current.snapshot, index, reference.id(), facts.number);
-    Ok(cached_json(headers, &tag, SHORT, || {
-        if expand {
-            let versions = index.map(|index| versions_of(&current.snapshot, index, reference.id()));
-            return to_json(&prompt_doc(
-                &compiled,
-                &facts,
-                marks(),
-                Some(versions.unwrap_or_default()),
-            ));
-        }
+    let marks = marks(&current.snapshot, index, reference.id(), facts.number);
+    let body = if expand {
+        let versions = index.map(|index| versions_of(&current.snapshot, index, reference.id()));
+        to_json(&prompt_doc(
+            &compiled,
+            &facts,
+            marks,
+            Some(versions.unwrap_or_default()),
+        ))?
+    } else {
         // One version's document never changes: it is built once.
         state.body(&tag, || {
-            to_json_vec(&prompt_doc(&compiled, &facts, marks(), None))
-        })
-    }))
+            to_json_vec(&prompt_doc(&compiled, &facts, marks, None))
+        })?
+    };
+    Ok(Answer::new(&tag, SHORT, body))
 }
 
 // ---------------------------------------------------------------------------------------

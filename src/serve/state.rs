@@ -14,6 +14,7 @@ use crate::model::cache::CachedClient;
 use crate::registry::{Registry, Resolved};
 use crate::render::CompiledPrompt;
 use crate::serve::auth::Tokens;
+use crate::serve::bounded::Bounded;
 use crate::serve::current::Current;
 use crate::serve::metrics::Metrics;
 
@@ -29,52 +30,6 @@ const MAX_COMPILED_BYTES: usize = 256 << 20;
 /// How many bytes of kept response bodies the server holds.
 const MAX_BODY_BYTES: usize = 128 << 20;
 
-/// A cache bounded by entries and by bytes: when one more value would pass either bound, it
-/// starts again empty (as the count-bounded caches did). Values are shared (`Arc`, `Bytes`), so
-/// one dropped here stays alive for the requests that still hold it.
-pub(crate) struct Bounded<K, V> {
-    map: HashMap<K, V>,
-    bytes: usize,
-    max_entries: usize,
-    max_bytes: usize,
-}
-
-impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
-    pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Bounded<K, V> {
-        Bounded {
-            map: HashMap::new(),
-            bytes: 0,
-            max_entries,
-            max_bytes,
-        }
-    }
-
-    pub(crate) fn get(&self, key: &K) -> Option<V> {
-        self.map.get(key).cloned()
-    }
-
-    /// Keeps `value`, which takes about `size` bytes; a value larger than the whole budget is
-    /// not kept.
-    pub(crate) fn insert(&mut self, key: K, value: V, size: usize) {
-        if size > self.max_bytes {
-            return;
-        }
-        if self.map.len() >= self.max_entries || self.bytes.saturating_add(size) > self.max_bytes {
-            self.map.clear();
-            self.bytes = 0;
-        }
-        if self.map.insert(key, value).is_none() {
-            self.bytes = self.bytes.saturating_add(size);
-        }
-    }
-
-    /// The bytes kept, about.
-    #[cfg(test)]
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
-    }
-}
-
 /// The state, as handlers hold it.
 pub(crate) type Shared = Arc<State>;
 
@@ -86,7 +41,7 @@ pub(crate) struct State {
     /// outlive the snapshot that compiled them.
     compiled: Mutex<Bounded<(String, ObjectId), Arc<CompiledPrompt>>>,
     /// Response bodies of immutable representations (a prompt at one version), by ETag.
-    bodies: Mutex<Bounded<String, axum::body::Bytes>>,
+    bodies: Mutex<Bounded<Box<str>, axum::body::Bytes>>,
     pub metrics: Metrics,
     pub tokens: Option<Tokens>,
     /// Whether the write routes are on (`--allow-writes`).
@@ -315,11 +270,11 @@ impl State {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        if let Some(found) = lock().get(&etag.to_string()) {
+        if let Some(found) = lock().get(etag) {
             return Ok(found);
         }
         let bytes = axum::body::Bytes::from(make()?);
-        lock().insert(etag.to_string(), bytes.clone(), bytes.len());
+        lock().insert(etag.into(), bytes.clone(), bytes.len());
         Ok(bytes)
     }
 
@@ -433,35 +388,5 @@ impl Analyst {
             .saturating_add(config.max_wait)
             .saturating_mul(tries)
             .saturating_add(Duration::from_secs(10))
-    }
-}
-
-#[cfg(test)]
-mod bounded_tests {
-    use crate::serve::state::Bounded;
-
-    #[test]
-    fn a_cache_is_bounded_by_bytes_as_well_as_entries() {
-        // 150 values of 1 MB in a cache of 8 MB never hold more than 8 MB.
-        let mut cache: Bounded<u32, u32> = Bounded::new(4096, 8 << 20);
-        for i in 0..150 {
-            cache.insert(i, i, 1 << 20);
-            assert!(cache.bytes() <= 8 << 20, "{}", cache.bytes());
-        }
-        assert_eq!(cache.get(&149), Some(149));
-        assert_eq!(cache.get(&0), None);
-        // A value larger than the whole budget is not kept; the same key twice counts once.
-        cache.insert(1000, 1, 9 << 20);
-        assert_eq!(cache.get(&1000), None);
-        let before = cache.bytes();
-        cache.insert(149, 149, 1 << 20);
-        assert_eq!(cache.bytes(), before);
-        // And by entries.
-        let mut small: Bounded<u32, u32> = Bounded::new(3, usize::MAX);
-        for i in 0..10 {
-            small.insert(i, i, 1);
-        }
-        assert!(small.get(&9).is_some());
-        assert!(small.get(&0).is_none());
     }
 }
