@@ -272,6 +272,12 @@ impl CompiledPrompt {
         &self.prompt
     }
 
+    /// When a render of this prompt costs time linear in the values it is given (no loop,
+    /// call, include or assignment; see `template::linear_reads`): how many places read them.
+    pub(crate) fn linear_reads(&self) -> Option<usize> {
+        self.templates.linear_reads()
+    }
+
     /// Every variable the templates read, partials included.
     pub fn free_variables(&self) -> &BTreeSet<String> {
         self.templates.free_variables()

@@ -39,6 +39,9 @@ pub struct Templates {
     pub(crate) marks: crate::render::roles::Marks,
     /// A Dotprompt body, compiled by Handlebars (the minijinja environment is then empty).
     pub(crate) handlebars: Option<crate::render::handlebars::Compiled>,
+    /// Whether every part renders in time linear in its values, and how many places read
+    /// them: found the first time it is asked.
+    linear: std::sync::OnceLock<Option<usize>>,
 }
 
 fn syntax_config(syntax: Syntax) -> SyntaxConfig {
@@ -156,6 +159,7 @@ impl Templates {
                     .collect(),
                 marks,
                 handlebars: Some(found.compiled),
+                linear: std::sync::OnceLock::new(),
             });
         }
         let strict_chat = matches!(
@@ -209,6 +213,7 @@ impl Templates {
             partials: BTreeSet::new(),
             marks,
             handlebars: None,
+            linear: std::sync::OnceLock::new(),
         };
         if !verbatim {
             templates.analyze(ctx, &mut errors);
@@ -277,6 +282,26 @@ impl Templates {
             }
         }
         env.get_template(part).and_then(|t| t.render(ctx)).err()
+    }
+
+    /// Whether a render costs time linear in the values it is given (see [`linear_reads`]):
+    /// the number of places the templates read values, or `None`. A Handlebars body is never
+    /// linear (it has no fuel either); a verbatim one reads nothing.
+    pub(crate) fn linear_reads(&self) -> Option<usize> {
+        *self.linear.get_or_init(|| {
+            if self.handlebars.is_some() {
+                return None;
+            }
+            if self.syntax == Syntax::Verbatim {
+                return Some(0);
+            }
+            let mut reads = 0usize;
+            for part in &self.parts {
+                let template = self.env.get_template(part).ok()?;
+                reads = reads.checked_add(linear_reads(template.source(), self.syntax)?)?;
+            }
+            Some(reads)
+        })
     }
 
     /// Every variable the prompt's templates read, partials included.
@@ -352,6 +377,120 @@ pub(crate) fn parsed_names(source: &str, syntax: Syntax) -> Option<Vec<(String, 
     let ast = parse(source, "<template>", syntax_config(syntax)).ok()?;
     walk(&ast, &mut out);
     Some(out)
+}
+
+/// The filters whose output is at most a few times the size of their input, whatever it is.
+const LINEAR_FILTERS: &[&str] = &[
+    "abs",
+    "bool",
+    "capitalize",
+    "count",
+    "d",
+    "default",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "int",
+    "last",
+    "length",
+    "lower",
+    "round",
+    "safe",
+    "string",
+    "striptags",
+    "title",
+    "tojson",
+    "trim",
+    "truncate",
+    "upper",
+    "urlencode",
+];
+
+/// Whether a render of `source` is linear: it costs at most a few times the size of the values
+/// it reads, whatever they are. No loop, macro, call, include, assignment (a chain of `set`
+/// doubles a value at each step), `*` or `**`, and only [`LINEAR_FILTERS`] with constant
+/// arguments. Then the number of places it reads a variable bounds what it builds: that number,
+/// or `None` when the render is not linear (or the text does not parse).
+pub(crate) fn linear_reads(source: &str, syntax: Syntax) -> Option<usize> {
+    use minijinja::machinery::{ast, parse};
+
+    fn arg(arg: &ast::CallArg<'_>, constant: bool, reads: &mut usize) -> bool {
+        match arg {
+            ast::CallArg::Pos(e) | ast::CallArg::Kwarg(_, e) => {
+                (!constant || matches!(e, ast::Expr::Const(_))) && expr(e, reads)
+            }
+            _ => false,
+        }
+    }
+    fn opt(e: &Option<ast::Expr<'_>>, reads: &mut usize) -> bool {
+        e.as_ref().is_none_or(|e| expr(e, reads))
+    }
+    fn expr(e: &ast::Expr<'_>, reads: &mut usize) -> bool {
+        match e {
+            ast::Expr::Var(_) => {
+                *reads += 1;
+                true
+            }
+            ast::Expr::Const(_) => true,
+            ast::Expr::Slice(s) => {
+                expr(&s.expr, reads)
+                    && opt(&s.start, reads)
+                    && opt(&s.stop, reads)
+                    && opt(&s.step, reads)
+            }
+            ast::Expr::UnaryOp(u) => expr(&u.expr, reads),
+            ast::Expr::BinOp(b) => {
+                !matches!(b.op, ast::BinOpKind::Mul | ast::BinOpKind::Pow)
+                    && expr(&b.left, reads)
+                    && expr(&b.right, reads)
+            }
+            ast::Expr::Compare(c) => {
+                expr(&c.expr, reads) && c.ops.iter().all(|o| expr(&o.expr, reads))
+            }
+            ast::Expr::IfExpr(i) => {
+                expr(&i.test_expr, reads) && expr(&i.true_expr, reads) && opt(&i.false_expr, reads)
+            }
+            // `tojson` indents by the depth of a value: with an indent, not linear.
+            ast::Expr::Filter(f) => {
+                LINEAR_FILTERS.contains(&f.name)
+                    && (f.name != "tojson" || f.args.is_empty())
+                    && opt(&f.expr, reads)
+                    && f.args.iter().all(|a| arg(a, true, reads))
+            }
+            ast::Expr::Test(t) => {
+                expr(&t.expr, reads) && t.args.iter().all(|a| arg(a, false, reads))
+            }
+            ast::Expr::GetAttr(g) => expr(&g.expr, reads),
+            ast::Expr::GetItem(g) => expr(&g.expr, reads) && expr(&g.subscript_expr, reads),
+            ast::Expr::List(l) => l.items.iter().all(|x| expr(x, reads)),
+            ast::Expr::Tuple(t) => t.items.iter().all(|x| expr(x, reads)),
+            ast::Expr::Map(m) => {
+                m.keys.iter().all(|x| expr(x, reads)) && m.values.iter().all(|x| expr(x, reads))
+            }
+            ast::Expr::Call(_) => false,
+        }
+    }
+    fn body(stmts: &[ast::Stmt<'_>], reads: &mut usize) -> bool {
+        stmts.iter().all(|s| stmt(s, reads))
+    }
+    fn stmt(s: &ast::Stmt<'_>, reads: &mut usize) -> bool {
+        match s {
+            ast::Stmt::Template(t) => body(&t.children, reads),
+            ast::Stmt::EmitExpr(e) => expr(&e.expr, reads),
+            ast::Stmt::EmitRaw(_) => true,
+            ast::Stmt::IfCond(i) => {
+                expr(&i.expr, reads) && body(&i.true_body, reads) && body(&i.false_body, reads)
+            }
+            ast::Stmt::AutoEscape(a) => expr(&a.enabled, reads) && body(&a.body, reads),
+            ast::Stmt::FilterBlock(f) => expr(&f.filter, reads) && body(&f.body, reads),
+            ast::Stmt::Block(b) => body(&b.body, reads),
+            _ => false,
+        }
+    }
+    let ast = parse(source, "<template>", syntax_config(syntax)).ok()?;
+    let mut reads = 0;
+    stmt(&ast, &mut reads).then_some(reads)
 }
 
 /// The templates `source` names, as minijinja's parser reads them (see [`parsed_names`]);
@@ -643,5 +782,47 @@ mod tests {
     #[test]
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncé{{", 6), (2, 3));
+    }
+
+    #[test]
+    fn linear_renders_are_told_apart_from_the_rest() {
+        let reads = |text: &str| linear_reads(text, Syntax::Jinja);
+        assert_eq!(reads("plain text"), Some(0));
+        assert_eq!(
+            reads("Hi {{ name | title }}. {% if topic %}About {{ topic }}.{% else %}{{ 'none' }}{% endif %}"),
+            Some(3)
+        );
+        assert_eq!(
+            reads("{{ a ~ b }} {{ x.y[0] }} {{ d | default('n/a') }}"),
+            Some(4)
+        );
+        assert_eq!(
+            reads("{{ data | tojson }}{{ n is divisibleby(3) }}"),
+            Some(2)
+        );
+        assert_eq!(reads("[[ x ]]"), Some(0));
+        assert_eq!(linear_reads("[[ x ]]", Syntax::Brackets), Some(1));
+        // What can build more than its values: loops, calls, assignments, repetition,
+        // filters that multiply, arguments from values, includes, macros.
+        for text in [
+            "{% for x in xs %}{{ x }}{% endfor %}",
+            "{{ range(10) }}",
+            "{{ x.upper() }}",
+            "{% set y = x ~ x %}{{ y }}",
+            "{% with y = x %}{{ y }}{% endwith %}",
+            "{{ x * 1000 }}",
+            "{{ x ** 9 }}",
+            "{{ x | replace('a', 'bbbb') }}",
+            "{{ x | indent(40) }}",
+            "{{ xs | join(x) }}",
+            "{{ x | truncate(n) }}",
+            "{{ x | tojson(indent=2) }}",
+            "{% include 'p.txt' %}",
+            "{% macro m() %}{% endmacro %}{{ m() }}",
+            "{% filter replace('a', 'bb') %}{{ x }}{% endfilter %}",
+            "{{ unclosed",
+        ] {
+            assert_eq!(reads(text), None, "{text}");
+        }
     }
 }

@@ -86,52 +86,116 @@ pub(crate) async fn render(
         Err(problem) => return problem.into_response(),
     };
     let current = state.current.load_full();
-    let answer = move || -> Result<Response, Problem> {
-        let request: RenderBody = crate::serve::http::json_object(&bytes, "a render request", true)
-            .map_err(|p| p.with_hint("send JSON like {\"variables\": {\"name\": \"value\"}}"))?;
-        let (reference, resolved) = crate::serve::prompts::resolve(&current, &path, &query)?;
-        let compiled = state.compiled(&current, reference.id(), &resolved)?;
-        let mut render = RenderRequest::new().strict(request.strict);
-        if let Some(n) = request.test_case {
-            render = render.test_case(n as usize);
+    // A small request for a compiled prompt whose render is linear in its values is answered
+    // here: its cost is bounded and small, like a GET's.
+    if bytes.len() <= INLINE_BODY {
+        if let Some(answer) = inline(&state, &current, &path, &query, &bytes) {
+            return answer.unwrap_or_else(IntoResponse::into_response);
         }
-        let render = render.values(&request.variables)?;
-        let outcome = render.render(&compiled)?;
-        let (number, commit) = match resolved {
-            Resolved::Version { number, commit } => (Some(number), commit.to_string()),
-            Resolved::Tip { commit } => (None, commit.to_string()),
-            Resolved::Work => (None, current.commit.clone()),
-        };
-        let rendered = outcome.rendered;
-        let request_body = crate::render::chat::request_body(&rendered, None).ok();
-        let messages = match &rendered.output {
-            Output::Messages { messages } => messages
-                .iter()
-                .map(|m| RenderedMessage {
-                    role: m.role.to_string(),
-                    content: m.content.clone(),
-                })
-                .collect(),
-            Output::Text { text } => vec![RenderedMessage {
-                role: "user".into(),
-                content: text.clone(),
-            }],
-        };
-        let doc = RenderDoc {
-            id: rendered.id.clone(),
-            version: number,
-            commit,
-            model: rendered.model.clone(),
-            model_parameters: rendered.model_parameters.clone(),
-            messages,
-            unused: outcome.unused,
-            request: request_body,
-            tokens: crate::render::tokens::count_rendered(&rendered),
-        };
-        fresh_json(&doc)
-    };
+    }
     // Compiling and rendering are CPU work: they run on the blocking pool, a few at a time, so
     // the async workers stay free (`/healthz` answers while hostile renders run), and under the
     // request's time limit.
-    crate::serve::pool::on_pool(move || answer().unwrap_or_else(IntoResponse::into_response)).await
+    crate::serve::pool::on_pool(move || {
+        let answer = || -> Result<Response, Problem> {
+            let request = read_request(&bytes)?;
+            let (reference, resolved) = crate::serve::prompts::resolve(&current, &path, &query)?;
+            let compiled = state.compiled(&current, reference.id(), &resolved)?;
+            respond(&current, &resolved, &compiled, &request)
+        };
+        answer().unwrap_or_else(IntoResponse::into_response)
+    })
+    .await
+}
+
+/// The largest request body rendered without the blocking pool.
+const INLINE_BODY: usize = 4 << 10;
+
+/// How much a render without the blocking pool may read, at most: the places the templates
+/// read values times the size of the request (which holds the values). What it builds and
+/// what its tokens are counted over is a few times that.
+const INLINE_READ: usize = 16 << 10;
+
+/// The answer, when the render may run on the async worker: the prompt is compiled, it
+/// renders linearly in its values (no loop, call, include or assignment) and the values are
+/// few. `None` sends it to the blocking pool. A request that does not read, or names nothing,
+/// is answered here too: finding that out is as cheap.
+fn inline(
+    state: &crate::serve::state::State,
+    current: &crate::serve::current::Current,
+    path: &str,
+    query: &VersionQuery,
+    bytes: &[u8],
+) -> Option<Result<Response, Problem>> {
+    let request = match read_request(bytes) {
+        Ok(request) => request,
+        Err(problem) => return Some(Err(problem)),
+    };
+    // A test case's values come from the file, whatever their size.
+    if request.test_case.is_some() {
+        return None;
+    }
+    let (reference, resolved) = match crate::serve::prompts::resolve(current, path, query) {
+        Ok(found) => found,
+        Err(problem) => return Some(Err(problem)),
+    };
+    let compiled = state.kept_compiled(current, reference.id(), &resolved)?;
+    let reads = compiled.linear_reads()?;
+    if reads.saturating_mul(bytes.len().max(1)) > INLINE_READ {
+        return None;
+    }
+    Some(respond(current, &resolved, &compiled, &request))
+}
+
+/// A render request, from its body.
+fn read_request(bytes: &[u8]) -> Result<RenderBody, Problem> {
+    crate::serve::http::json_object(bytes, "a render request", true)
+        .map_err(|p| p.with_hint("send JSON like {\"variables\": {\"name\": \"value\"}}"))
+}
+
+/// Renders `compiled` with what `request` gives, and the document of it.
+fn respond(
+    current: &crate::serve::current::Current,
+    resolved: &Resolved,
+    compiled: &crate::render::CompiledPrompt,
+    request: &RenderBody,
+) -> Result<Response, Problem> {
+    let mut render = RenderRequest::new().strict(request.strict);
+    if let Some(n) = request.test_case {
+        render = render.test_case(n as usize);
+    }
+    let render = render.values(&request.variables)?;
+    let outcome = render.render(compiled)?;
+    let (number, commit) = match resolved {
+        Resolved::Version { number, commit } => (Some(*number), commit.to_string()),
+        Resolved::Tip { commit } => (None, commit.to_string()),
+        Resolved::Work => (None, current.commit.clone()),
+    };
+    let rendered = outcome.rendered;
+    let request_body = crate::render::chat::request_body(&rendered, None).ok();
+    let messages = match &rendered.output {
+        Output::Messages { messages } => messages
+            .iter()
+            .map(|m| RenderedMessage {
+                role: m.role.to_string(),
+                content: m.content.clone(),
+            })
+            .collect(),
+        Output::Text { text } => vec![RenderedMessage {
+            role: "user".into(),
+            content: text.clone(),
+        }],
+    };
+    let doc = RenderDoc {
+        id: rendered.id.clone(),
+        version: number,
+        commit,
+        model: rendered.model.clone(),
+        model_parameters: rendered.model_parameters.clone(),
+        messages,
+        unused: outcome.unused,
+        request: request_body,
+        tokens: crate::render::tokens::count_rendered(&rendered),
+    };
+    fresh_json(&doc)
 }

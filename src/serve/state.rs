@@ -251,11 +251,21 @@ impl State {
     /// Whether the compiled prompt `id` as `resolved` names it is kept: answering from it needs
     /// no git read and no compile.
     pub(crate) fn is_compiled(&self, current: &Current, id: &str, resolved: &Resolved) -> bool {
+        self.kept_compiled(current, id, resolved).is_some()
+    }
+
+    /// The version compiled before, if it was.
+    pub(crate) fn kept_compiled(
+        &self,
+        current: &Current,
+        id: &str,
+        resolved: &Resolved,
+    ) -> Option<Arc<CompiledPrompt>> {
         let commit = match resolved {
             Resolved::Version { commit, .. } | Resolved::Tip { commit } => *commit,
             Resolved::Work => current.snapshot.commit(),
         };
-        self.kept().get(&(id.to_string(), commit)).is_some()
+        self.kept().get(&(id.to_string(), commit))
     }
 
     /// The body kept for `etag`, or `make`'s, kept from now on. Only for representations

@@ -239,3 +239,53 @@ fn github_models_corpus_lists_and_validates_from_each_repository_root() {
         insta::assert_snapshot!("corpus_github_models_list_and_validate", report);
     });
 }
+
+/// Token counts are o200k_base's as tiktoken counts them: every file of the corpus (every
+/// format), each line of it, and texts that stress the pre-tokenizer (contractions, runs of
+/// spaces and newlines, digits, CJK, emoji, combining marks, special-token text).
+#[test]
+fn token_counts_are_tiktokens() {
+    let Some(github) = corpus() else {
+        return;
+    };
+    let root = github.parent().map(Path::to_path_buf).unwrap_or(github);
+    let tiktoken = tiktoken_rs::o200k_base_singleton();
+    let mut texts: Vec<String> = [
+        "Hello, world!",
+        "I'm sure we'll see they've done it; she's LOST his DON'T",
+        "    four spaces\n\n\n\tthen tabs \t\t and   runs   \r\n\r\n",
+        "1234567890 3.14159 1,000,000 0x1F 2024-12-06T10:00:00Z",
+        "日本語のテキストと中文和한국어",
+        "emoji 😀👍🏽👩‍👩‍👧 and flags 🇫🇷",
+        "e\u{301}te\u{301} cafe\u{301} ﬁ ﬂ Ⅻ",
+        "<|endoftext|> <|im_start|>system",
+        "",
+        " ",
+        "\n",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let mut files = 0;
+    for entry in walkdir::WalkDir::new(&root)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        files += 1;
+        texts.extend(text.lines().map(str::to_string));
+        texts.push(text);
+    }
+    assert!(files >= 100, "{files} corpus files");
+    for text in &texts {
+        assert_eq!(
+            promptreg::render::tokens::count(text),
+            tiktoken.encode_ordinary(text).len(),
+            "{text:?}"
+        );
+    }
+}

@@ -1247,3 +1247,86 @@ fn a_first_read_compiles_on_the_pool_and_later_ones_do_not() {
     assert_eq!(later.status, 200, "{}", later.body);
     assert_eq!(later.json()["version"], 1);
 }
+
+/// A small render of a compiled prompt whose render is linear in its values is answered on the
+/// async worker, not the blocking pool: while slow renders hold every slot of the pool, it is
+/// still answered, every time, where a render that needs the pool is not (the limit is 0 ms:
+/// each slow render is answered 408 at once, and its work goes on holding the slot). A loop, a
+/// test case or a large body need the pool.
+#[test]
+fn small_linear_renders_do_not_wait_for_the_pool() {
+    let mut repo = TestRepo::new();
+    // Work that takes the pool milliseconds: a test case with a long value, a long body.
+    let long = "word ".repeat(100_000);
+    repo.write(
+        "a.prompt.yaml",
+        &format!("messages:\n  - role: system\n    content: \"Hi {{{{ name | title }}}}\"\n  - role: user\n    content: \"{{{{ topic }}}}?\"\ntestData:\n  - name: ada\n    topic: {long}\n"),
+    );
+    repo.write(
+        "slow.prompt.yaml",
+        "template: \"{% for i in range(300) %}{% for j in range(300) %}{% if i == j %}x{% endif %}{% endfor %}{% endfor %}\"\n",
+    );
+    repo.commit("Add a and slow");
+    let server = Server::start_with(&repo, &[], &[("PROMPTREG_TEST_RENDER_LIMIT_MS", "0")]);
+    let post = |id: &str, body: &str| {
+        answer(
+            agent()
+                .post(&server.url(&format!("/v1/render/{id}")))
+                .header("Content-Type", "application/json")
+                .send(body)
+                .expect("POST"),
+        )
+    };
+    // Compiled on the pool by a read (which may time out; the compile is kept).
+    for id in ["a", "slow"] {
+        let started = Instant::now();
+        while get(&server, &format!("/v1/prompts/{id}")).status != 200 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{id} never compiled"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Every slot of the pool taken (two per core).
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    for _ in 0..cores * 2 {
+        assert_eq!(post("slow", "{}").status, 408);
+    }
+    let busy = [
+        post("slow", "{}"),
+        post("a", r#"{"testCase": 0}"#),
+        post(
+            "a",
+            &format!(
+                r#"{{"variables": {{"name": "{}", "topic": "t"}}}}"#,
+                long.trim()
+            ),
+        ),
+    ];
+    let small = r#"{"variables": {"name": "ada lovelace", "topic": "access"}}"#;
+    for _ in 0..20 {
+        let rendered = post("a", small);
+        assert_eq!(rendered.status, 200, "{}", rendered.body);
+        let doc = rendered.json();
+        assert_eq!(doc["messages"][0]["content"], "Hi Ada Lovelace");
+        assert_eq!(doc["messages"][1]["content"], "access?");
+        assert!(doc["tokens"].as_u64().unwrap_or(0) > 0, "{doc}");
+    }
+    // A mistake is answered there too, as the same problem.
+    let missing = post("a", r#"{"variables": {"topic": "x"}}"#);
+    assert_eq!(missing.status, 422, "{}", missing.body);
+    assert_eq!(
+        missing.json()["type"],
+        "urn:promptreg:problem:missing-variables"
+    );
+    // The others needed the pool: it was full (503), or their work outlasted the limit (408).
+    for answer in busy {
+        assert!(
+            [503, 408].contains(&answer.status),
+            "{}: {}",
+            answer.status,
+            answer.body
+        );
+    }
+}
