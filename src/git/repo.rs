@@ -424,11 +424,109 @@ impl Objects<'_> {
         Ok(f(object.data()))
     }
 
+    /// The tree and first parent of a commit, and its metadata when the raw object reads as
+    /// [`Repo::commit_info`] would read it (`None`: ask it): one read of the object for both.
+    pub fn commit(&self, id: ObjectId) -> Result<(CommitLinks, Option<CommitInfo>)> {
+        let (links, info) = self.with(id, |data| {
+            (parse_commit_links(data), parse_commit_info(id, data))
+        })?;
+        let links = links
+            .ok_or_else(|| Error::Git(GitError::new(format!("commit {id} cannot be parsed"))))?;
+        Ok((links, info))
+    }
+
     /// The tree and first parent of a commit.
     pub fn commit_links(&self, id: ObjectId) -> Result<CommitLinks> {
         self.with(id, parse_commit_links)?
             .ok_or_else(|| Error::Git(GitError::new(format!("commit {id} cannot be parsed"))))
     }
+}
+
+/// A commit's metadata from its raw object, as [`Repo::commit_info`] reads it through libgit2:
+/// the author's name and email, the committer's time and offset, the message without its
+/// leading newlines, all decoded from the `encoding` header's charset (UTF-8 without one).
+/// `None` for anything out of the ordinary (no author or committer line, one that does not
+/// read as `NAME <EMAIL> SECONDS +HHMM`, a header after the message's start), which the caller
+/// then reads through libgit2.
+pub(crate) fn parse_commit_info(id: ObjectId, data: &[u8]) -> Option<CommitInfo> {
+    let mut author = None;
+    let mut committer = None;
+    let mut encoding = None;
+    let mut rest = data;
+    loop {
+        let end = memchr::memchr(b'\n', rest)?;
+        let line = &rest[..end];
+        rest = &rest[end + 1..];
+        if line.is_empty() {
+            break;
+        }
+        if let Some(value) = line.strip_prefix(b"author ") {
+            if author.is_some() {
+                return None;
+            }
+            author = Some(signature(value)?);
+        } else if let Some(value) = line.strip_prefix(b"committer ") {
+            if committer.is_some() {
+                return None;
+            }
+            committer = Some(signature(value)?);
+        } else if let Some(value) = line.strip_prefix(b"encoding ") {
+            encoding = Some(value);
+        }
+    }
+    let (name, email, _, _) = author?;
+    let (_, _, time, offset_minutes) = committer?;
+    let encoding = match encoding {
+        None => encoding_rs::UTF_8,
+        Some(label) => {
+            let label = std::str::from_utf8(label).ok()?;
+            encoding_rs::Encoding::for_label(label.as_bytes()).unwrap_or(encoding_rs::UTF_8)
+        }
+    };
+    let text = |bytes: &[u8]| encoding.decode_without_bom_handling(bytes).0.into_owned();
+    let start = rest.iter().position(|&b| b != b'\n').unwrap_or(rest.len());
+    Some(CommitInfo {
+        id,
+        author: text(name),
+        email: text(email),
+        time,
+        offset_minutes,
+        message: text(&rest[start..]),
+    })
+}
+
+/// `NAME <EMAIL> SECONDS +HHMM` as (name, email, seconds, offset in minutes); `None` for any
+/// other shape (libgit2 is more lenient: those are left to it).
+fn signature(value: &[u8]) -> Option<(&[u8], &[u8], i64, i32)> {
+    let open = memchr::memchr(b'<', value)?;
+    let close = open + 1 + memchr::memchr(b'>', &value[open + 1..])?;
+    let name = value[..open].strip_suffix(b" ")?;
+    if name.contains(&b'>') || name.first() == Some(&b' ') || name.last() == Some(&b' ') {
+        return None;
+    }
+    let email = &value[open + 1..close];
+    if email.first().is_some_and(u8::is_ascii_whitespace)
+        || email.last().is_some_and(u8::is_ascii_whitespace)
+    {
+        return None;
+    }
+    let when = std::str::from_utf8(value[close + 1..].strip_prefix(b" ")?).ok()?;
+    let (seconds, zone) = when.split_once(' ')?;
+    if seconds.is_empty() || !seconds.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seconds: i64 = seconds.parse().ok()?;
+    let (sign, digits) = match zone.as_bytes() {
+        [b'+', rest @ ..] => (1, rest),
+        [b'-', rest @ ..] => (-1, rest),
+        _ => return None,
+    };
+    if digits.len() != 4 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let hours = i32::from(digits[0] - b'0') * 10 + i32::from(digits[1] - b'0');
+    let minutes = i32::from(digits[2] - b'0') * 10 + i32::from(digits[3] - b'0');
+    Some((name, email, seconds, sign * (hours * 60 + minutes)))
 }
 
 fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
@@ -452,4 +550,88 @@ fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
         tree: tree?,
         first_parent,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::git::repo::{parse_commit_info, Repo};
+
+    /// The metadata read from a raw commit is libgit2's, or left to it.
+    #[test]
+    fn raw_commits_read_as_libgit2_reads_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let git = git2::Repository::init(dir.path()).expect("init");
+        let odb = git.odb().expect("odb");
+        let tree = odb.write(git2::ObjectType::Tree, b"").expect("empty tree");
+        let head = |who: &str, when: &str| format!("tree {tree}\n{who} {when}\n");
+        let raw: Vec<(Vec<u8>, bool)> = vec![
+            (
+                format!("{}committer C <c@x> 1700000000 +0530\n\nSubject\n\nBody\n", head("author", "Ada Lovelace <ada@x> 1600000000 -0430")).into_bytes(),
+                true,
+            ),
+            (
+                format!("{}committer C <c@x> 1700000000 +0000\n\n\n\nLeading newlines\n", head("author", "A <a@x> 1 +0000")).into_bytes(),
+                true,
+            ),
+            (
+                format!("{}committer C <c@x> 1700000000 +0100\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n abc\n -----END PGP SIGNATURE-----\n\nSigned\n", head("author", "A <a@x> 5 +0100")).into_bytes(),
+                true,
+            ),
+            (
+                [
+                    format!("{}committer C <c@x> 1700000000 +0100\nencoding ISO-8859-1\n\n", head("author", "Ren\u{e9} <r@x> 5 +0100"))
+                        .replace('\u{e9}', "\u{1}")
+                        .into_bytes(),
+                    b"Caf\xe9\n".to_vec(),
+                ]
+                .concat()
+                .iter()
+                .map(|&b| if b == 1 { 0xe9 } else { b })
+                .collect(),
+                true,
+            ),
+            // Shapes left to libgit2.
+            (
+                format!("{}committer C <c@x> 1700000000 +0100\n\nx\n", head("author", " Spaced   <a@x> 5 +0100")).into_bytes(),
+                false,
+            ),
+            (
+                format!("{}committer C <c@x> 1700000000 +0100\n\nx\n", head("author", "A < a@x > 5 +0100")).into_bytes(),
+                false,
+            ),
+            (
+                format!("{}committer C <c@x> 1700000000 0100\n\nx\n", head("author", "A <a@x> 5 +0100")).into_bytes(),
+                false,
+            ),
+            (format!("tree {tree}\ncommitter C <c@x> 1 +0000\n\nno author\n").into_bytes(), false),
+        ];
+        let repo = Repo::discover(dir.path())
+            .expect("open")
+            .expect("a repository");
+        for (bytes, plain) in raw {
+            let oid = odb
+                .write(git2::ObjectType::Commit, &bytes)
+                .expect("write commit");
+            let id = crate::git::repo::from_oid(oid);
+            let parsed = parse_commit_info(id, &bytes);
+            assert_eq!(
+                parsed.is_some(),
+                plain,
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+            let Ok(libgit2) = repo.commit_info(id) else {
+                // Refused by libgit2 (no author): refused here too, and the walk asks it.
+                assert!(parsed.is_none());
+                continue;
+            };
+            if let Some(parsed) = parsed {
+                assert_eq!(parsed, libgit2, "{}", String::from_utf8_lossy(&bytes));
+            }
+            // What the walk records: the raw reading, else libgit2's.
+            let objects = repo.objects().expect("objects");
+            let (_, info) = objects.commit(id).expect("commit");
+            assert_eq!(info.unwrap_or(libgit2.clone()), libgit2);
+        }
+    }
 }

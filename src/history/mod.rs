@@ -110,7 +110,7 @@ impl VersionIndex {
     pub fn build(repo: &Repo, tip: ObjectId) -> Result<VersionIndex> {
         let objects = repo.objects()?;
         let matcher = matcher_at(repo, &objects, tip)?;
-        let chain = first_parent_chain(&objects, tip, None)?.chain;
+        let walk = first_parent_chain(&objects, tip, None)?;
         let mut index = VersionIndex {
             tip,
             tip_root: None,
@@ -122,7 +122,7 @@ impl VersionIndex {
             ids: BTreeMap::new(),
             reading: None,
         };
-        index.extend(repo, &objects, &matcher, &chain, TreeCache::default())?;
+        index.extend(repo, &objects, &matcher, walk, TreeCache::default())?;
         Ok(index)
     }
 
@@ -204,7 +204,7 @@ impl VersionIndex {
                     trees.current.insert(root, Rc::new(kept.raw.into_data()));
                 }
             }
-            self.extend(repo, &objects, &matcher, &walk.chain, trees)?;
+            self.extend(repo, &objects, &matcher, walk, trees)?;
         } else {
             let mut fresh = VersionIndex {
                 tip,
@@ -212,7 +212,7 @@ impl VersionIndex {
                 patterns: matcher.key(),
                 ..VersionIndex::default()
             };
-            fresh.extend(repo, &objects, &matcher, &walk.chain, TreeCache::default())?;
+            fresh.extend(repo, &objects, &matcher, walk, TreeCache::default())?;
             *self = fresh;
         }
         Ok(true)
@@ -231,9 +231,12 @@ impl VersionIndex {
         repo: &Repo,
         objects: &Objects<'_>,
         matcher: &PromptMatcher,
-        chain: &[(ObjectId, ObjectId)],
+        walk: Walk,
         mut trees: TreeCache,
     ) -> Result<()> {
+        let Walk {
+            chain, mut infos, ..
+        } = walk;
         let mut prev_root = self.tip_root;
         let mut changes = Changes::default();
         let mut steps: Vec<deps::Step> = Vec::new();
@@ -250,7 +253,9 @@ impl VersionIndex {
         let mut pending: HashMap<u32, ObjectId> = HashMap::new();
         let read = std::thread::scope(|scope| -> Result<deps::Read> {
             let mut reader: Option<deps::Reader<'_>> = None;
-            for &(commit, tree) in chain {
+            for (&(commit, tree), info) in chain.iter().zip(infos.iter_mut()) {
+                // Kept only for a commit that changes the registry.
+                let info = info.take();
                 let seq = self.chain_len;
                 self.chain_len += 1;
                 self.tip = commit;
@@ -283,6 +288,7 @@ impl VersionIndex {
                     deleted: changes.deleted.iter().map(|p| paths.id(p)).collect(),
                     others: None,
                     initial: None,
+                    info,
                 };
                 if !changes.others.is_empty() {
                     if reader.is_none() {
@@ -438,7 +444,11 @@ impl VersionIndex {
         }
         versions.sort();
         let commit_index = self.commits.len() as u32;
-        self.commits.push(repo.commit_info(step.commit)?);
+        let info = match step.info {
+            Some(info) => info,
+            None => repo.commit_info(step.commit)?,
+        };
+        self.commits.push(info);
         for (path, blob) in versions {
             let entry = self.files.entry(path);
             if let std::collections::btree_map::Entry::Vacant(vacant) = &entry {
@@ -517,6 +527,8 @@ impl Changes {
 struct Walk {
     /// (commit, tree), oldest first.
     chain: Vec<(ObjectId, ObjectId)>,
+    /// Each commit's metadata, read with its links (in the chain's order), when it read plainly.
+    infos: Vec<Option<CommitInfo>>,
     reached_stop: bool,
 }
 
@@ -527,6 +539,7 @@ fn first_parent_chain(
     stop: Option<ObjectId>,
 ) -> Result<Walk> {
     let mut chain = Vec::new();
+    let mut infos = Vec::new();
     let mut next = Some(tip);
     let mut reached_stop = false;
     while let Some(commit) = next {
@@ -534,13 +547,16 @@ fn first_parent_chain(
             reached_stop = true;
             break;
         }
-        let links = objects.commit_links(commit)?;
+        let (links, info) = objects.commit(commit)?;
         chain.push((commit, links.tree));
+        infos.push(info);
         next = links.first_parent;
     }
     chain.reverse();
+    infos.reverse();
     Ok(Walk {
         chain,
+        infos,
         reached_stop,
     })
 }

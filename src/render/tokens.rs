@@ -6,7 +6,9 @@
 /// assert_eq!(promptreg::render::tokens::count("Hello, world!"), 4);
 /// ```
 pub fn count(text: &str) -> usize {
-    bpe_openai::o200k_base().count(text)
+    tiktoken_rs::o200k_base_singleton()
+        .encode_ordinary(text)
+        .len()
 }
 
 /// The prompt tokens of a rendered prompt: every message's content (or the one text).
