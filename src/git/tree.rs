@@ -22,7 +22,7 @@ pub struct TreeEntry<'a> {
 
 /// The entry that starts at `pos` of a raw tree, and where the next one starts; `None` at the
 /// end or when the bytes there are not an entry.
-fn entry_at(data: &[u8], pos: usize) -> Option<(TreeEntry<'_>, usize)> {
+pub(crate) fn entry_at(data: &[u8], pos: usize) -> Option<(TreeEntry<'_>, usize)> {
     let rest = data.get(pos..)?;
     // The mode is five or six octal digits; the name ends at the first NUL.
     let space = rest.iter().take(8).position(|&b| b == b' ')?;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::format::config;
 use crate::git::tree::RawTree;
-use crate::git::tree::{git_order, tree_entries};
+use crate::git::tree::{entry_at, git_order, tree_entries, TreeEntry};
 use crate::git::{CommitInfo, ObjectId, Objects, Repo};
 use crate::history::chunked::Chunked;
 use crate::snapshot::matcher::PromptMatcher;
@@ -201,7 +201,12 @@ impl VersionIndex {
                     |_, tree| tree == root,
                 );
                 if let Some(kept) = kept {
-                    trees.current.insert(root, Rc::new(kept.raw.into_data()));
+                    let starts = kept.raw.parts().map(|(_, s)| Rc::new(s.to_vec()));
+                    let tree = Tree {
+                        data: kept.raw.into_data(),
+                        starts: std::cell::RefCell::new(starts),
+                    };
+                    trees.current.insert(root, Rc::new(tree));
                 }
             }
             self.extend(repo, &objects, &matcher, walk, trees)?;
@@ -574,12 +579,37 @@ fn matcher_at(repo: &Repo, objects: &Objects<'_>, commit: ObjectId) -> Result<Pr
     PromptMatcher::read(&|_| blob.map(|id| objects.read(id)).transpose())
 }
 
+/// A raw tree read for a diff, and where its entries start once a diff has found that out.
+#[derive(Default)]
+struct Tree {
+    data: Vec<u8>,
+    starts: std::cell::RefCell<Option<Rc<Vec<u32>>>>,
+}
+
+impl Tree {
+    fn new(data: Vec<u8>) -> Tree {
+        Tree {
+            data,
+            starts: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// Where its entries start, found by walking it the first time.
+    fn starts(&self) -> Rc<Vec<u32>> {
+        self.starts
+            .borrow_mut()
+            .get_or_insert_with(|| Rc::new(entry_starts(&self.data)))
+            .clone()
+    }
+}
+
 /// The trees read for the previous commit's diff: the next commit's old side is usually exactly
-/// those trees, so each tree is read from the object database once, not twice.
+/// those trees, so each tree is read from the object database once, not twice, and where its
+/// entries start is found from the tree before it rather than by walking it.
 #[derive(Default)]
 struct TreeCache {
-    previous: HashMap<ObjectId, Rc<Vec<u8>>>,
-    current: HashMap<ObjectId, Rc<Vec<u8>>>,
+    previous: HashMap<ObjectId, Rc<Tree>>,
+    current: HashMap<ObjectId, Rc<Tree>>,
 }
 
 impl TreeCache {
@@ -587,13 +617,13 @@ impl TreeCache {
         self.previous = std::mem::take(&mut self.current);
     }
 
-    fn read(&mut self, objects: &Objects<'_>, id: ObjectId) -> Result<Rc<Vec<u8>>> {
-        if let Some(data) = self.previous.get(&id).or_else(|| self.current.get(&id)) {
-            return Ok(data.clone());
+    fn read(&mut self, objects: &Objects<'_>, id: ObjectId) -> Result<Rc<Tree>> {
+        if let Some(tree) = self.previous.get(&id).or_else(|| self.current.get(&id)) {
+            return Ok(tree.clone());
         }
-        let data = Rc::new(objects.read(id)?);
-        self.current.insert(id, data.clone());
-        Ok(data)
+        let tree = Rc::new(Tree::new(objects.read(id)?));
+        self.current.insert(id, tree.clone());
+        Ok(tree)
     }
 }
 
@@ -610,19 +640,6 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     i
 }
 
-/// The length of the longest common suffix of two byte strings, at most `limit`.
-fn common_suffix(a: &[u8], b: &[u8], limit: usize) -> usize {
-    let n = a.len().min(b.len()).min(limit);
-    let mut i = 0;
-    while i + 64 <= n && a[a.len() - i - 64..a.len() - i] == b[b.len() - i - 64..b.len() - i] {
-        i += 64;
-    }
-    while i < n && a[a.len() - i - 1] == b[b.len() - i - 1] {
-        i += 1;
-    }
-    i
-}
-
 /// Where the entry that starts at `pos` of a raw tree ends (or the end of the data).
 fn entry_end(data: &[u8], pos: usize) -> usize {
     match memchr::memchr(0, &data[pos..]) {
@@ -631,40 +648,81 @@ fn entry_end(data: &[u8], pos: usize) -> usize {
     }
 }
 
-/// The parts of two raw trees that can differ: entries before the first differing byte and
-/// after the last are byte-for-byte the same entries in both, so a commit that changes one
-/// file of five thousand compares a handful of entries, not ten thousand.
-fn changed_region<'a>(old: &'a [u8], new: &'a [u8]) -> (&'a [u8], &'a [u8]) {
-    let prefix = common_prefix(old, new);
-    // The entry boundary at or before the first difference; the bytes before it are equal,
-    // so it is a boundary in both trees.
-    let mut start = 0;
+/// Where each entry of a raw tree starts (walking it from the start).
+fn entry_starts(data: &[u8]) -> Vec<u32> {
+    let mut starts = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        starts.push(pos as u32);
+        pos = entry_end(data, pos);
+    }
+    starts
+}
+
+/// The entries that differ between two raw trees, in git's order, as `on(old, new)`: removed
+/// (`Some`, `None`), added (`None`, `Some`) or changed (both, same name). Runs of identical
+/// bytes are skipped with one comparison, and where they end is found by binary search in
+/// `old_starts` (where each entry of `old` starts), so a commit that changes three files of
+/// five thousand parses a handful of entries, not the folder. Returns where each entry of
+/// `new` starts (the next commit's `old_starts`), or `None` when a tree does not parse to its
+/// end.
+fn tree_changes<'a>(
+    old: &'a [u8],
+    old_starts: &[u32],
+    new: &'a [u8],
+    mut on: impl FnMut(Option<TreeEntry<'a>>, Option<TreeEntry<'a>>),
+) -> Option<Vec<u32>> {
+    let mut starts: Vec<u32> = Vec::with_capacity(old_starts.len() + 4);
+    let end_of = |k: usize| old_starts.get(k + 1).map_or(old.len(), |&s| s as usize);
+    let (mut po, mut pn) = (0usize, 0usize);
     loop {
-        let end = entry_end(new, start);
-        if end > prefix || end >= new.len() {
-            break;
-        }
-        start = end;
-    }
-    let suffix = common_suffix(old, new, old.len().min(new.len()) - start);
-    let mut end_old = start;
-    while end_old < old.len() && end_old < old.len() - suffix {
-        end_old = entry_end(old, end_old);
-    }
-    let mut end_new = start;
-    while end_new < new.len() && end_new < new.len() - suffix {
-        end_new = entry_end(new, end_new);
-    }
-    // The rest of both trees must be the same bytes from an entry boundary on: advance the
-    // side with more left until both have the same length left.
-    while old.len() - end_old != new.len() - end_new {
-        if old.len() - end_old > new.len() - end_new {
-            end_old = entry_end(old, end_old);
+        // Skip every whole entry the two trees share from here.
+        let same = common_prefix(&old[po..], &new[pn..]);
+        let first = old_starts.partition_point(|&s| (s as usize) < po);
+        let past = old_starts.partition_point(|&s| (s as usize) <= po + same);
+        let skip_to = if past > first && end_of(past - 1) <= po + same {
+            past
         } else {
-            end_new = entry_end(new, end_new);
+            past.saturating_sub(1).max(first)
+        };
+        let to = old_starts.get(skip_to).map_or(old.len(), |&s| s as usize);
+        let shift = |s: u32| (s as usize - po + pn) as u32;
+        starts.extend(old_starts[first..skip_to].iter().map(|&s| shift(s)));
+        pn += to - po;
+        po = to;
+        let o = (po < old.len()).then(|| entry_at(old, po)).flatten();
+        let n = (pn < new.len()).then(|| entry_at(new, pn)).flatten();
+        match (o, n) {
+            (None, None) => break,
+            (Some((o, next)), None) => {
+                on(Some(o), None);
+                po = next;
+            }
+            (None, Some((n, next))) => {
+                on(None, Some(n));
+                starts.push(pn as u32);
+                pn = next;
+            }
+            (Some((o, next_o)), Some((n, next_n))) => match git_order(&o, &n) {
+                Ordering::Less => {
+                    on(Some(o), None);
+                    po = next_o;
+                }
+                Ordering::Greater => {
+                    on(None, Some(n));
+                    starts.push(pn as u32);
+                    pn = next_n;
+                }
+                Ordering::Equal => {
+                    on(Some(o), Some(n));
+                    starts.push(pn as u32);
+                    po = next_o;
+                    pn = next_n;
+                }
+            },
         }
     }
-    (&old[start.min(end_old)..end_old], &new[start..end_new])
+    (po >= old.len() && pn >= new.len()).then_some(starts)
 }
 
 /// One commit's diff: the prompt files (as `matcher` says) added, modified or deleted, and the
@@ -685,50 +743,45 @@ impl Diff<'_, '_> {
             }
             return Ok(());
         };
-        let old_data = match old {
+        let old_tree = match old {
             Some(id) => self.trees.read(self.objects, id)?,
-            None => Rc::new(Vec::new()),
+            None => Rc::new(Tree::default()),
         };
-        let new_data = self.trees.read(self.objects, new)?;
+        let new_tree = self.trees.read(self.objects, new)?;
         // The new side is the next commit's old side.
-        self.trees.current.insert(new, new_data.clone());
-        let (old_part, new_part) = changed_region(&old_data, &new_data);
-        let mut olds = tree_entries(old_part).peekable();
+        self.trees.current.insert(new, new_tree.clone());
+        let old_starts = old_tree.starts();
         let mut subtrees: Vec<(String, Option<ObjectId>, Option<ObjectId>)> = Vec::new();
-        for entry in tree_entries(new_part) {
-            let mut before = None;
-            while let Some(o) = olds.peek() {
-                match git_order(o, &entry) {
-                    Ordering::Less => {
-                        let o = *o;
-                        olds.next();
+        let starts = tree_changes(
+            &old_tree.data,
+            &old_starts,
+            &new_tree.data,
+            |before, entry| {
+                let Some(entry) = entry else {
+                    if let Some(o) = before {
                         self.removed(&o, dir, &mut subtrees);
                     }
-                    Ordering::Equal => {
-                        before = olds.next();
-                        break;
-                    }
-                    Ordering::Greater => break,
+                    return;
+                };
+                if before.is_some_and(|b| b.id == entry.id) || is_hidden_name(entry.name) {
+                    return;
                 }
-            }
-            if before.is_some_and(|b| b.id == entry.id) || is_hidden_name(entry.name) {
-                continue;
-            }
-            let Ok(name) = std::str::from_utf8(entry.name) else {
-                continue;
-            };
-            if let Some(b) = before.filter(|b| b.is_tree != entry.is_tree) {
-                self.removed(&b, dir, &mut subtrees);
-            }
-            if entry.is_tree {
-                let old_sub = before.filter(|b| b.is_tree).map(|b| b.id);
-                subtrees.push((format!("{dir}{name}/"), old_sub, Some(entry.id)));
-            } else if entry.is_file {
-                self.file(format!("{dir}{name}"), Some(entry.id));
-            }
-        }
-        for o in olds {
-            self.removed(&o, dir, &mut subtrees);
+                let Ok(name) = std::str::from_utf8(entry.name) else {
+                    return;
+                };
+                if let Some(b) = before.filter(|b| b.is_tree != entry.is_tree) {
+                    self.removed(&b, dir, &mut subtrees);
+                }
+                if entry.is_tree {
+                    let old_sub = before.filter(|b| b.is_tree).map(|b| b.id);
+                    subtrees.push((format!("{dir}{name}/"), old_sub, Some(entry.id)));
+                } else if entry.is_file {
+                    self.file(format!("{dir}{name}"), Some(entry.id));
+                }
+            },
+        );
+        if new_tree.starts.borrow().is_none() {
+            *new_tree.starts.borrow_mut() = starts.map(Rc::new);
         }
         for (path, old_sub, new_sub) in subtrees {
             self.trees(old_sub, new_sub, &path)?;
@@ -758,9 +811,9 @@ impl Diff<'_, '_> {
 
     /// Every file of a deleted folder.
     fn gone(&mut self, old: ObjectId, dir: &str) -> Result<()> {
-        let data = self.trees.read(self.objects, old)?;
+        let tree = self.trees.read(self.objects, old)?;
         let mut subtrees = Vec::new();
-        for entry in tree_entries(&data) {
+        for entry in tree_entries(&tree.data) {
             self.removed(&entry, dir, &mut subtrees);
         }
         for (path, old_sub, _) in subtrees {
@@ -809,25 +862,43 @@ mod tests {
         data
     }
 
-    fn changes(old: &[u8], new: &[u8]) -> Vec<(Vec<u8>, ObjectId)> {
-        let (o, n) = changed_region(old, new);
-        let olds: Vec<_> = tree_entries(o).collect();
-        tree_entries(n)
-            .filter(|e| !olds.iter().any(|x| x.name == e.name && x.id == e.id))
-            .map(|e| (e.name.to_vec(), e.id))
-            .collect()
+    /// What `tree_changes` reports: each entry removed (`-`), added (`+`) or changed (`~`).
+    fn changes(old: &[u8], new: &[u8]) -> Vec<(char, Vec<u8>, ObjectId)> {
+        let mut out = Vec::new();
+        let starts = tree_changes(old, &entry_starts(old), new, |o, n| match (o, n) {
+            (Some(o), None) => out.push(('-', o.name.to_vec(), o.id)),
+            (None, Some(n)) => out.push(('+', n.name.to_vec(), n.id)),
+            (Some(_), Some(n)) => out.push(('~', n.name.to_vec(), n.id)),
+            (None, None) => {}
+        });
+        // Where the new tree's entries start, found from the old tree's: as walking it finds.
+        assert_eq!(starts, Some(entry_starts(new)));
+        out
     }
 
-    fn full(old: &[u8], new: &[u8]) -> Vec<(Vec<u8>, ObjectId)> {
+    /// The same, by comparing every entry of both trees.
+    fn full(old: &[u8], new: &[u8]) -> Vec<(char, Vec<u8>, ObjectId)> {
         let olds: Vec<_> = tree_entries(old).collect();
-        tree_entries(new)
-            .filter(|e| !olds.iter().any(|x| x.name == e.name && x.id == e.id))
-            .map(|e| (e.name.to_vec(), e.id))
-            .collect()
+        let news: Vec<_> = tree_entries(new).collect();
+        let mut out = Vec::new();
+        for o in &olds {
+            if !news.iter().any(|n| n.name == o.name) {
+                out.push(('-', o.name.to_vec(), o.id));
+            }
+        }
+        for n in &news {
+            match olds.iter().find(|o| o.name == n.name) {
+                None => out.push(('+', n.name.to_vec(), n.id)),
+                Some(o) if o.id != n.id => out.push(('~', n.name.to_vec(), n.id)),
+                Some(_) => {}
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        out
     }
 
     #[test]
-    fn the_changed_region_holds_every_change() {
+    fn tree_changes_are_every_change_and_only_those() {
         // A small generator: trees of 0..40 entries, edits, inserts and deletes, with ids that
         // share bytes so prefixes and suffixes cut through entries.
         let mut seed: u64 = 7;

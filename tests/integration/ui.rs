@@ -765,8 +765,17 @@ fn moving_the_default_shows_what_applications_get_then_commits_defaults_yaml() {
             .click()
             .expect("confirm");
         wait_for_text(&client, "greet v3");
-        // Signing out ends the session: the next page asks for a token again.
+        // Signing out ends the session: the next page asks for a token again. (The sign-out
+        // form's answer is awaited first: opening a page at once can cancel its request.)
         button(&client, "Sign out").click().expect("sign out");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !client
+            .current_url()
+            .is_ok_and(|url| url.ends_with("/signin"))
+        {
+            assert!(Instant::now() < deadline, "signing out never answered");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         client.goto(&server.url("/p/greet")).expect("open");
         labelled(&client, "Token");
     });
