@@ -36,8 +36,8 @@ pub(crate) struct Step {
     /// The prompt files before this commit, when this is where the walk starts to follow
     /// what prompts read.
     pub initial: Option<Vec<(u32, ObjectId)>>,
-    /// The commit's metadata, when it was read with the commit's links.
-    pub info: Option<crate::git::CommitInfo>,
+    /// The commit's metadata, when the chain's walk kept it.
+    pub info: Option<Box<crate::git::CommitInfo>>,
 }
 
 /// Paths interned as numbers, so the walk's steps hold no strings.
