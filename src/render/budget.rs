@@ -30,6 +30,9 @@ use minijinja::{Environment, Error, ErrorKind, State, Value};
 /// total, about.
 pub const MAX_BUILT: u64 = 64 * 1024 * 1024;
 
+/// Largest rendered text of one template (or one Dotprompt body), in bytes.
+pub(crate) const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
 /// The data minijinja charges one unit of fuel for.
 const BYTES_PER_FUEL: u64 = 64;
 

@@ -18,9 +18,9 @@ use handlebars::{
 use serde_json::{Map, Value};
 
 use crate::diagnostic::{Code, Diagnostic, Pos};
+use crate::render::budget::MAX_OUTPUT;
 use crate::render::place::{file_position, FileContext, MAX_NESTING};
 use crate::render::roles::Marks;
-use crate::render::template::MAX_OUTPUT;
 use crate::snapshot::work::{is_hidden, normalize, Source};
 
 /// The name the prompt's own body is registered under.

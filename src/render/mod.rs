@@ -25,7 +25,8 @@ use serde_json::{Map, Value};
 
 use crate::diagnostic::Diagnostic;
 use crate::format::prompt::{type_name, Body, Message, Prompt, VarType};
-use crate::render::template::{FileContext, Templates, MAX_OUTPUT};
+use crate::render::budget::MAX_OUTPUT;
+use crate::render::template::{FileContext, Templates};
 
 pub use crate::error::RenderError;
 

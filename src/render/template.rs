@@ -15,8 +15,6 @@ use crate::snapshot::work::{is_hidden, normalize, PathError, Refusal, Source};
 
 /// Nesting depth of includes, macros and blocks before a render is stopped.
 pub(crate) const RECURSION_LIMIT: usize = 64;
-/// Largest rendered text of one template, in bytes.
-pub(crate) const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// The prefix of the names under which a prompt's own templates are registered; a name with it
 /// can never be a file of the registry because `#` starts the fragment.
