@@ -275,6 +275,7 @@ impl CompiledPrompt {
 
     /// When a render of this prompt costs time linear in the values it is given (no loop,
     /// call, include or assignment; see `template::linear_reads`): how many places read them.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     pub(crate) fn linear_reads(&self) -> Option<usize> {
         self.templates.linear_reads()
     }

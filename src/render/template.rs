@@ -38,7 +38,8 @@ pub struct Templates {
     /// A Dotprompt body, compiled by Handlebars (the minijinja environment is then empty).
     pub(crate) handlebars: Option<crate::render::handlebars::Compiled>,
     /// Whether every part renders in time linear in its values, and how many places read
-    /// them: found the first time it is asked.
+    /// them: found the first time it is asked (by the server).
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     linear: std::sync::OnceLock<Option<usize>>,
 }
 
@@ -285,6 +286,7 @@ impl Templates {
     /// Whether a render costs time linear in the values it is given (see [`linear_reads`]):
     /// the number of places the templates read values, or `None`. A Handlebars body is never
     /// linear (it has no fuel either); a verbatim one reads nothing.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     pub(crate) fn linear_reads(&self) -> Option<usize> {
         *self.linear.get_or_init(|| {
             if self.handlebars.is_some() {
@@ -378,6 +380,7 @@ pub(crate) fn parsed_names(source: &str, syntax: Syntax) -> Option<Vec<(String, 
 }
 
 /// The filters whose output is at most a few times the size of their input, whatever it is.
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
 const LINEAR_FILTERS: &[&str] = &[
     "abs",
     "bool",
@@ -410,6 +413,7 @@ const LINEAR_FILTERS: &[&str] = &[
 /// doubles a value at each step), `*` or `**`, and only [`LINEAR_FILTERS`] with constant
 /// arguments. Then the number of places it reads a variable bounds what it builds: that number,
 /// or `None` when the render is not linear (or the text does not parse).
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
 pub(crate) fn linear_reads(source: &str, syntax: Syntax) -> Option<usize> {
     use minijinja::machinery::{ast, parse};
 
