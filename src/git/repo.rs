@@ -501,7 +501,10 @@ fn signature(value: &[u8]) -> Option<(&[u8], &[u8], i64, i32)> {
     let open = memchr::memchr(b'<', value)?;
     let close = open + 1 + memchr::memchr(b'>', &value[open + 1..])?;
     let name = value[..open].strip_suffix(b" ")?;
-    if name.contains(&b'>') || name.first() == Some(&b' ') || name.last() == Some(&b' ') {
+    if name.contains(&b'>')
+        || name.first().is_some_and(u8::is_ascii_whitespace)
+        || name.last().is_some_and(u8::is_ascii_whitespace)
+    {
         return None;
     }
     let email = &value[open + 1..close];

@@ -673,21 +673,14 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     i
 }
 
-/// Where the entry that starts at `pos` of a raw tree ends (or the end of the data).
-fn entry_end(data: &[u8], pos: usize) -> usize {
-    match memchr::memchr(0, &data[pos..]) {
-        Some(nul) => (pos + nul + 21).min(data.len()),
-        None => data.len(),
-    }
-}
-
-/// Where each entry of a raw tree starts (walking it from the start).
+/// Where each entry of a raw tree starts (walking it from the start with the parser the diff
+/// uses, so both agree on a damaged tree too; the walk stops where an entry does not parse).
 fn entry_starts(data: &[u8]) -> Vec<u32> {
     let mut starts = Vec::new();
     let mut pos = 0;
-    while pos < data.len() {
+    while let Some((_, next)) = entry_at(data, pos) {
         starts.push(pos as u32);
-        pos = entry_end(data, pos);
+        pos = next;
     }
     starts
 }
@@ -719,6 +712,10 @@ fn tree_changes<'a>(
             past.saturating_sub(1).max(first)
         };
         let to = old_starts.get(skip_to).map_or(old.len(), |&s| s as usize);
+        // Only bytes known to be the same are skipped (in a damaged tree the starts and the
+        // position may disagree).
+        let to = if to > po + same { po } else { to };
+        let skip_to = if to == po { first } else { skip_to };
         let shift = |s: u32| (s as usize - po + pn) as u32;
         starts.extend(old_starts[first..skip_to].iter().map(|&s| shift(s)));
         pn += to - po;
@@ -980,6 +977,51 @@ mod tests {
                 full(&old, &new),
                 "{base:?} -> {edited:?}"
             );
+        }
+    }
+
+    /// Damaged trees (bytes flipped, cut, spliced: a crafted repository's) neither panic nor
+    /// loop; the changes then are whatever the entries that parse say.
+    #[test]
+    fn damaged_trees_do_not_break_the_diff() {
+        let mut seed: u64 = 11;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let names: Vec<String> = (0..30).map(|i| format!("p{i:02}.yaml")).collect();
+        for _ in 0..3000 {
+            let tree = |next: &mut dyn FnMut(u64) -> u64| {
+                let mut entries: Vec<(&str, u8)> = Vec::new();
+                for name in &names {
+                    if next(2) == 0 {
+                        entries.push((name.as_str(), next(3) as u8));
+                    }
+                }
+                raw_tree(&entries)
+            };
+            let (mut old, mut new) = (tree(&mut next), tree(&mut next));
+            for data in [&mut old, &mut new] {
+                for _ in 0..next(4) {
+                    if data.is_empty() {
+                        break;
+                    }
+                    let at = next(data.len() as u64) as usize;
+                    match next(4) {
+                        0 => data[at] = next(256) as u8,
+                        1 => data.truncate(at),
+                        2 => data.insert(at, [0u8, b' ', b'4'][next(3) as usize]),
+                        _ => {
+                            data.remove(at);
+                        }
+                    }
+                }
+            }
+            let mut seen = 0;
+            let _ = tree_changes(&old, &entry_starts(&old), &new, |_, _| seen += 1);
+            assert!(seen <= old.len() + new.len());
         }
     }
 

@@ -277,6 +277,10 @@ impl CompiledPrompt {
     /// call, include or assignment; see `template::linear_reads`): how many places read them.
     #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     pub(crate) fn linear_reads(&self) -> Option<usize> {
+        if self.prompt.syntax == crate::format::prompt::Syntax::Verbatim {
+            let text: usize = self.prompt.templates().iter().map(|(_, t)| t.len()).sum();
+            return (text <= template::LINEAR_TEXT).then_some(0);
+        }
         self.templates.linear_reads()
     }
 

@@ -283,9 +283,10 @@ impl Templates {
         env.get_template(part).and_then(|t| t.render(ctx)).err()
     }
 
-    /// Whether a render costs time linear in the values it is given (see [`linear_reads`]):
-    /// the number of places the templates read values, or `None`. A Handlebars body is never
-    /// linear (it has no fuel either); a verbatim one reads nothing.
+    /// Whether a render costs time linear in the values it is given (see [`linear_reads`]) and
+    /// the templates are at most [`LINEAR_TEXT`] long: the number of places they read values,
+    /// or `None`. A Handlebars body is never linear (it has no fuel either); a verbatim one
+    /// reads nothing.
     #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     pub(crate) fn linear_reads(&self) -> Option<usize> {
         *self.linear.get_or_init(|| {
@@ -295,12 +296,14 @@ impl Templates {
             if self.syntax == Syntax::Verbatim {
                 return Some(0);
             }
-            let mut reads = 0usize;
+            let (mut reads, mut text) = (0usize, 0usize);
             for part in &self.parts {
                 let template = self.env.get_template(part).ok()?;
                 reads = reads.checked_add(linear_reads(template.source(), self.syntax)?)?;
+                text = text.saturating_add(template.source().len());
             }
-            Some(reads)
+            // What a render builds (and counts tokens over) is the templates' own text too.
+            (text <= LINEAR_TEXT).then_some(reads)
         })
     }
 
@@ -378,6 +381,10 @@ pub(crate) fn parsed_names(source: &str, syntax: Syntax) -> Option<Vec<(String, 
     walk(&ast, &mut out);
     Some(out)
 }
+
+/// The longest templates (all of a prompt's, together) whose render counts as cheap.
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
+pub(crate) const LINEAR_TEXT: usize = 16 << 10;
 
 /// The filters whose output is at most a few times the size of their input, whatever it is.
 #[cfg_attr(not(feature = "serve"), allow(dead_code))]

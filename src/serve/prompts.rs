@@ -120,6 +120,17 @@ fn references(path: &str, query: &VersionQuery) -> Result<Vec<Reference>, Proble
     Ok(all)
 }
 
+/// Whether the path or the query may name a commit: a `commit` parameter, or a name (after `@`,
+/// or as `label`) that is no label of the manifest. Resolving one reads git and walks history.
+pub(crate) fn names_a_commit(current: &Current, path: &str, query: &VersionQuery) -> bool {
+    let labels = &current.snapshot.manifest().labels;
+    let not_a_label = |name: &str| !labels.contains_key(name);
+    query.commit.is_some()
+        || query.label.as_deref().is_some_and(not_a_label)
+        || Reference::parse(path)
+            .is_ok_and(|r| matches!(r.selector(), Selector::Name(name) if not_a_label(name)))
+}
+
 /// The version a path and a query name, resolved at the served commit. Several names (`@` in
 /// the path, `version`, `label`, `commit`) must all name one version.
 pub(crate) fn resolve(

@@ -131,8 +131,9 @@ fn inline(
         Ok(request) => request,
         Err(problem) => return Some(Err(problem)),
     };
-    // A test case's values come from the file, whatever their size.
-    if request.test_case.is_some() {
+    // A test case's values come from the file, whatever their size; a commit is looked up in
+    // git and its place in history walked.
+    if request.test_case.is_some() || crate::serve::prompts::names_a_commit(current, path, query) {
         return None;
     }
     let (reference, resolved) = match crate::serve::prompts::resolve(current, path, query) {

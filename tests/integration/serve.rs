@@ -1266,7 +1266,12 @@ fn small_linear_renders_do_not_wait_for_the_pool() {
         "slow.prompt.yaml",
         "template: \"{% for i in range(300) %}{% for j in range(300) %}{% if i == j %}x{% endif %}{% endfor %}{% endfor %}\"\n",
     );
-    repo.commit("Add a and slow");
+    // Linear, but its own text is large: what it renders and counts is not small.
+    repo.write(
+        "big.prompt.yaml",
+        &format!("template: \"{} {{{{ x }}}}\"\n", "word ".repeat(5000)),
+    );
+    repo.commit("Add a, slow and big");
     let server = Server::start_with(&repo, &[], &[("PROMPTREG_TEST_RENDER_LIMIT_MS", "0")]);
     let post = |id: &str, body: &str| {
         answer(
@@ -1278,7 +1283,7 @@ fn small_linear_renders_do_not_wait_for_the_pool() {
         )
     };
     // Compiled on the pool by a read (which may time out; the compile is kept).
-    for id in ["a", "slow"] {
+    for id in ["a", "slow", "big"] {
         let started = Instant::now();
         while get(&server, &format!("/v1/prompts/{id}")).status != 200 {
             assert!(
@@ -1288,23 +1293,36 @@ fn small_linear_renders_do_not_wait_for_the_pool() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    // Every slot of the pool taken (two per core).
+    // Every slot of the pool (two per core) taken by a slow render that has just started: a
+    // 408 is a render that got a slot (and keeps it while it runs on), a 503 one that found
+    // none free.
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    for _ in 0..cores * 2 {
-        assert_eq!(post("slow", "{}").status, 408);
-    }
+    let fill = || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut started = 0;
+        while started < cores * 2 {
+            assert!(Instant::now() < deadline, "the pool never freed a slot");
+            match post("slow", "{}").status {
+                408 => started += 1,
+                503 => std::thread::sleep(Duration::from_millis(5)),
+                other => panic!("{other}"),
+            }
+        }
+    };
+    fill();
+    let small = r#"{"variables": {"name": "ada lovelace", "topic": "access"}}"#;
+    let large = format!(
+        r#"{{"variables": {{"name": "{}", "topic": "t"}}}}"#,
+        long.trim()
+    );
+    // Each needs milliseconds of work on the pool (a 500 KB value, a 25 KB template), so
+    // with the pool full it cannot be answered 200.
     let busy = [
         post("slow", "{}"),
         post("a", r#"{"testCase": 0}"#),
-        post(
-            "a",
-            &format!(
-                r#"{{"variables": {{"name": "{}", "topic": "t"}}}}"#,
-                long.trim()
-            ),
-        ),
+        post("a", &large),
+        post("big", r#"{"variables": {"x": "y"}}"#),
     ];
-    let small = r#"{"variables": {"name": "ada lovelace", "topic": "access"}}"#;
     for _ in 0..20 {
         let rendered = post("a", small);
         assert_eq!(rendered.status, 200, "{}", rendered.body);
