@@ -187,9 +187,15 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
         .with_max_level(tracing::Level::INFO)
         .with_ansi(false);
     // A second subscriber (in a program that already set one) is not an error.
+    // Access lines are written by `serve::log::Lines`, as tracing's own formats write them.
+    use crate::serve::log::Lines;
+    use tracing_subscriber::fmt::format;
     let _ = match args.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .event_format(Lines::new(format().json(), true))
+            .try_init(),
+        LogFormat::Text => builder.event_format(Lines::new(format(), false)).try_init(),
     };
     let open = tokens.is_none();
     if args.allow_writes {

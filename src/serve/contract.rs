@@ -68,10 +68,7 @@ fn add(
 /// rather than the other routes' limit.
 pub(crate) fn table(analysis_time: Duration) -> (Router<Shared>, Document) {
     let analyses = add(OpenApiRouter::new(), routes!(analyses::analyze_route)).layer(
-        tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            analysis_time,
-        ),
+        crate::serve::limit::Limit::new(StatusCode::GATEWAY_TIMEOUT, analysis_time),
     );
     let api = [
         routes!(api::list),
@@ -90,7 +87,7 @@ pub(crate) fn table(analysis_time: Duration) -> (Router<Shared>, Document) {
     ]
     .into_iter()
     .fold(OpenApiRouter::with_openapi(ApiDoc::openapi()), add)
-    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+    .layer(crate::serve::limit::Limit::new(
         StatusCode::REQUEST_TIMEOUT,
         REQUEST_TIMEOUT,
     ));

@@ -14,6 +14,8 @@
 //! - `analyses`: the analyses of a version as POST routes (`--analyses`), over `model`;
 //! - `auth`: bearer tokens and scopes (`--auth FILE`);
 //! - `metrics`: `/metrics`;
+//! - `log`: the access line of each request, as tracing's formats write it;
+//! - `limit`: each route's time limit (408, or 504 for an analysis);
 //! - `pool`: the blocking pool that compiles and renders run on, under the time limit;
 //! - `ui`: the web UI at `/`, pages over the API's own answers (`--no-ui` turns it off).
 
@@ -29,6 +31,8 @@ pub(crate) mod events;
 pub(crate) mod export;
 pub mod follow;
 pub(crate) mod http;
+pub(crate) mod limit;
+pub mod log;
 pub(crate) mod metrics;
 pub(crate) mod notify;
 pub(crate) mod pool;
