@@ -106,3 +106,59 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::{Layer, Service, ServiceExt};
+
+    fn run<T>(future: impl Future<Output = T>) -> T {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build();
+        match runtime {
+            Ok(runtime) => runtime.block_on(future),
+            Err(e) => panic!("no runtime: {e}"),
+        }
+    }
+
+    fn answer(status: StatusCode) -> Result<Response<String>, std::convert::Infallible> {
+        let mut response = Response::new(String::from("answered"));
+        *response.status_mut() = status;
+        Ok(response)
+    }
+
+    #[test]
+    fn an_answer_ready_at_once_is_answered_even_with_no_time_at_all() {
+        let limit = Limit::new(StatusCode::REQUEST_TIMEOUT, Duration::ZERO);
+        let service = limit.layer(tower::service_fn(|_: Request<()>| async {
+            answer(StatusCode::OK)
+        }));
+        let got = run(service.oneshot(Request::new(())));
+        let got = got.map(|r| (r.status(), r.into_body()));
+        assert_eq!(got, Ok((StatusCode::OK, "answered".to_string())));
+    }
+
+    #[test]
+    fn an_answer_that_never_comes_is_the_status_at_the_deadline() {
+        let limit = Limit::new(StatusCode::GATEWAY_TIMEOUT, Duration::from_millis(30));
+        let mut service = limit.layer(tower::service_fn(|_: Request<()>| async {
+            std::future::pending::<()>().await;
+            answer(StatusCode::OK)
+        }));
+        let got = run(service.call(Request::new(())));
+        let got = got.map(|r| (r.status(), r.into_body()));
+        assert_eq!(got, Ok((StatusCode::GATEWAY_TIMEOUT, String::new())));
+    }
+
+    #[test]
+    fn an_answer_that_waits_within_the_limit_is_answered() {
+        let limit = Limit::new(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(600));
+        let service = limit.layer(tower::service_fn(|_: Request<()>| async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            answer(StatusCode::CREATED)
+        }));
+        let got = run(service.oneshot(Request::new(())));
+        assert_eq!(got.map(|r| r.status()), Ok(StatusCode::CREATED));
+    }
+}
