@@ -97,11 +97,26 @@ async fn answer(
     let request: AnalyzeBody = crate::serve::http::json_object(bytes, "an analysis request", true)
         .map_err(|p| p.with_hint("send nothing, or JSON like {\"model\": \"openai/gpt-4o\"}"))?;
     let current = state.current.load_full();
-    let (reference, resolved) = crate::serve::prompts::resolve(&current, path, query)?;
-    let compiled = state.compiled(&current, reference.id(), &resolved)?;
-    let index = index_of(&current)?;
-    let facts = facts(&current.snapshot, index, &compiled, &resolved)?;
-    let (number, commit, blob) = (facts.number, facts.commit.clone(), facts.blob.clone());
+    // The version is looked up (a commit is found in git, history walked back to it) and
+    // compiled on the blocking pool, under its time limit, like every other compile.
+    let looked_up = {
+        let (state, current, path) = (state.clone(), current.clone(), path.to_string());
+        let query = query.clone();
+        crate::serve::pool::run(move || -> Result<_, Problem> {
+            let (reference, resolved) = crate::serve::prompts::resolve(&current, &path, &query)?;
+            let compiled = state.compiled(&current, reference.id(), &resolved)?;
+            let index = index_of(&current)?;
+            let facts = facts(&current.snapshot, index, &compiled, &resolved)?;
+            let (number, commit, blob) = (facts.number, facts.commit.clone(), facts.blob.clone());
+            Ok((reference, compiled, number, commit, blob))
+        })
+        .await
+    };
+    let (reference, compiled, number, commit, blob) = match looked_up {
+        Ok(found) => found?,
+        // Every slot taken, or the time limit: that answer.
+        Err(response) => return Ok(response),
+    };
     // The judge and the criteria are the served commit's, as every other answer is.
     let served = current.snapshot.commit();
     let judge = analyst.judge(analysis.name(), served, || {

@@ -28,7 +28,7 @@ use crate::serve::state::Shared;
 
 /// Which version. With more than one (or with `@` in the path too), every one must name the
 /// same version, else the answer is 404.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct VersionQuery {
     /// A version number (1-based).
@@ -220,25 +220,54 @@ pub(crate) async fn prompt(State(state): State<Shared>, request: Request) -> Res
             .into_response()
         }
     };
+    // A commit is looked up in git and history walked back to it (up to the whole first-parent
+    // chain): on the blocking pool, under the time limit, like a compile.
+    if names_a_commit(&current, &path, &select) {
+        return crate::serve::pool::on_pool(move || match resolve(&current, &path, &select) {
+            Ok((reference, resolved)) => answer(
+                &state, &current, &reference, &resolved, expand, &headers, target,
+            ),
+            Err(problem) => problem.into_response(),
+        })
+        .await;
+    }
     let (reference, resolved) = match resolve(&current, &path, &select) {
         Ok(found) => found,
         Err(problem) => return problem.into_response(),
     };
     // A version compiled before is answered here; one that needs git reads and a compile is
     // answered on the blocking pool, under the time limit, so the async workers stay free.
-    let kept = state.is_compiled(&current, reference.id(), &resolved);
-    let answer = move || match document(&state, &current, &reference, &resolved, expand) {
+    if state.is_compiled(&current, reference.id(), &resolved) {
+        answer(
+            &state, &current, &reference, &resolved, expand, &headers, target,
+        )
+    } else {
+        crate::serve::pool::on_pool(move || {
+            answer(
+                &state, &current, &reference, &resolved, expand, &headers, target,
+            )
+        })
+        .await
+    }
+}
+
+/// The answer of one version, kept by its request target for the next time it is asked.
+fn answer(
+    state: &crate::serve::state::State,
+    current: &Current,
+    reference: &Reference,
+    resolved: &Resolved,
+    expand: bool,
+    headers: &axum::http::HeaderMap,
+    target: Box<str>,
+) -> Response {
+    match document(state, current, reference, resolved, expand) {
         Ok(answer) => {
-            let response = answer.respond(&headers);
+            let response = answer.respond(headers);
             current.answers.keep(target, answer);
             response
         }
         Err(problem) => problem.into_response(),
-    };
-    if kept {
-        answer()
-    } else {
-        crate::serve::pool::on_pool(answer).await
     }
 }
 

@@ -1252,7 +1252,7 @@ fn a_first_read_compiles_on_the_pool_and_later_ones_do_not() {
 /// async worker, not the blocking pool: while slow renders hold every slot of the pool, it is
 /// still answered, every time, where a render that needs the pool is not (the limit is 0 ms:
 /// each slow render is answered 408 at once, and its work goes on holding the slot). A loop, a
-/// test case or a large body need the pool.
+/// test case or a large body need the pool, and so does a read that names a commit.
 #[test]
 fn small_linear_renders_do_not_wait_for_the_pool() {
     let mut repo = TestRepo::new();
@@ -1271,7 +1271,12 @@ fn small_linear_renders_do_not_wait_for_the_pool() {
         "big.prompt.yaml",
         &format!("template: \"{} {{{{ x }}}}\"\n", "word ".repeat(5000)),
     );
-    repo.commit("Add a, slow and big");
+    let added = repo.commit("Add a, slow and big");
+    // History to walk back through to find that commit: a read naming it takes the pool
+    // milliseconds, so with the pool full it cannot be answered 200 either.
+    for n in 0..2000 {
+        repo.commit_index(&format!("Nothing {n}"));
+    }
     let server = Server::start_with(&repo, &[], &[("PROMPTREG_TEST_RENDER_LIMIT_MS", "0")]);
     let post = |id: &str, body: &str| {
         answer(
@@ -1322,6 +1327,9 @@ fn small_linear_renders_do_not_wait_for_the_pool() {
         post("a", r#"{"testCase": 0}"#),
         post("a", &large),
         post("big", r#"{"variables": {"x": "y"}}"#),
+        // A version named by a commit: found in git, history walked back to it.
+        get(&server, &format!("/v1/prompts/a@{}", &added[..12])),
+        get(&server, &format!("/v1/prompts/a?commit={added}")),
     ];
     for _ in 0..20 {
         let rendered = post("a", small);
@@ -1344,7 +1352,7 @@ fn small_linear_renders_do_not_wait_for_the_pool() {
             [503, 408].contains(&answer.status),
             "{}: {}",
             answer.status,
-            answer.body
+            answer.body.chars().take(300).collect::<String>()
         );
     }
 }
