@@ -24,4 +24,4 @@ pub use crate::git::oid::ObjectId;
 pub use crate::git::repo::tune_for_short_process;
 #[cfg(feature = "unstable")]
 pub use crate::git::repo::CommitLinks;
-pub use crate::git::repo::{CommitInfo, Objects, OwnedObjects, Repo};
+pub use crate::git::repo::{CommitInfo, Held, Objects, OwnedObjects, Repo};

@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::format::config;
 use crate::git::tree::RawTree;
 use crate::git::tree::{entry_at, git_order, tree_entries, TreeEntry};
-use crate::git::{CommitInfo, ObjectId, Objects, Repo};
+use crate::git::{CommitInfo, Held, ObjectId, Objects, Repo};
 use crate::history::chunked::Chunked;
 use crate::snapshot::matcher::PromptMatcher;
 use crate::snapshot::work::is_hidden_name;
@@ -209,7 +209,7 @@ impl VersionIndex {
                 if let Some(kept) = kept {
                     let starts = kept.raw.parts().map(|(_, s)| Rc::new(s.to_vec()));
                     let tree = Tree {
-                        data: kept.raw.into_data(),
+                        data: TreeBytes::Owned(kept.raw.into_data()),
                         starts: std::cell::RefCell::new(starts),
                     };
                     trees.current.insert(root, Rc::new(tree));
@@ -237,13 +237,13 @@ impl VersionIndex {
     /// changes; from the first commit that changes a file other than prompt files, a second
     /// thread reads the texts of the prompt versions for the files they read, while the walk
     /// goes on; then the commits are replayed in order into versions.
-    fn extend(
+    fn extend<'t>(
         &mut self,
         repo: &Repo,
-        objects: &Objects<'_>,
+        objects: &'t Objects<'_>,
         matcher: &PromptMatcher,
         walk: Walk,
-        mut trees: TreeCache,
+        mut trees: TreeCache<'t>,
     ) -> Result<()> {
         let Walk {
             chain, mut infos, ..
@@ -612,15 +612,32 @@ fn matcher_at(repo: &Repo, objects: &Objects<'_>, commit: ObjectId) -> Result<Pr
     PromptMatcher::read(&|_| blob.map(|id| objects.read(id)).transpose())
 }
 
+/// A raw tree's bytes: held where the object database read them, or owned (the tip's tree kept
+/// by a `list`, an empty tree).
+enum TreeBytes<'o> {
+    Held(Held<'o>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for TreeBytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            TreeBytes::Held(held) => held,
+            TreeBytes::Owned(bytes) => bytes,
+        }
+    }
+}
+
 /// A raw tree read for a diff, and where its entries start once a diff has found that out.
-#[derive(Default)]
-struct Tree {
-    data: Vec<u8>,
+struct Tree<'o> {
+    data: TreeBytes<'o>,
     starts: std::cell::RefCell<Option<Rc<Vec<u32>>>>,
 }
 
-impl Tree {
-    fn new(data: Vec<u8>) -> Tree {
+impl<'o> Tree<'o> {
+    fn new(data: TreeBytes<'o>) -> Tree<'o> {
         Tree {
             data,
             starts: std::cell::RefCell::new(None),
@@ -640,21 +657,21 @@ impl Tree {
 /// those trees, so each tree is read from the object database once, not twice, and where its
 /// entries start is found from the tree before it rather than by walking it.
 #[derive(Default)]
-struct TreeCache {
-    previous: HashMap<ObjectId, Rc<Tree>>,
-    current: HashMap<ObjectId, Rc<Tree>>,
+struct TreeCache<'o> {
+    previous: HashMap<ObjectId, Rc<Tree<'o>>>,
+    current: HashMap<ObjectId, Rc<Tree<'o>>>,
 }
 
-impl TreeCache {
+impl<'o> TreeCache<'o> {
     fn next_commit(&mut self) {
         self.previous = std::mem::take(&mut self.current);
     }
 
-    fn read(&mut self, objects: &Objects<'_>, id: ObjectId) -> Result<Rc<Tree>> {
+    fn read(&mut self, objects: &'o Objects<'_>, id: ObjectId) -> Result<Rc<Tree<'o>>> {
         if let Some(tree) = self.previous.get(&id).or_else(|| self.current.get(&id)) {
             return Ok(tree.clone());
         }
-        let tree = Rc::new(Tree::new(objects.read(id)?));
+        let tree = Rc::new(Tree::new(TreeBytes::Held(objects.read_held(id)?)));
         self.current.insert(id, tree.clone());
         Ok(tree)
     }
@@ -757,14 +774,14 @@ fn tree_changes<'a>(
 
 /// One commit's diff: the prompt files (as `matcher` says) added, modified or deleted, and the
 /// other files changed.
-struct Diff<'a, 'o> {
-    objects: &'a Objects<'o>,
-    trees: &'a mut TreeCache,
+struct Diff<'a, 't, 'o> {
+    objects: &'t Objects<'o>,
+    trees: &'a mut TreeCache<'t>,
     matcher: &'a PromptMatcher,
     out: &'a mut Changes,
 }
 
-impl Diff<'_, '_> {
+impl Diff<'_, '_, '_> {
     /// Records every file added, modified or deleted from `old` to `new` under `dir`.
     fn trees(&mut self, old: Option<ObjectId>, new: Option<ObjectId>, dir: &str) -> Result<()> {
         let Some(new) = new else {
@@ -775,7 +792,7 @@ impl Diff<'_, '_> {
         };
         let old_tree = match old {
             Some(id) => self.trees.read(self.objects, id)?,
-            None => Rc::new(Tree::default()),
+            None => Rc::new(Tree::new(TreeBytes::Owned(Vec::new()))),
         };
         let new_tree = self.trees.read(self.objects, new)?;
         // The new side is the next commit's old side.
