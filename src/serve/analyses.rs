@@ -52,7 +52,7 @@ pub(crate) struct AnalysisDoc {
         ("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"),
         VersionQuery),
     request_body(content = Option<AnalyzeBody>, description = "Optional: the judge model"),
-    responses((status = 200, body = AnalysisDoc), (status = 400, body = Problem), (status = 403, body = Problem, description = "the server was started without --analyses"), (status = 404, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem, description = "the model failed or did not answer as asked"), (status = 503, body = Problem, description = "as many analyses as the server runs and queues are in")))]
+    responses((status = 200, body = AnalysisDoc), (status = 400, body = Problem), (status = 403, body = Problem, description = "the server was started without --analyses"), (status = 404, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem, description = "the model failed or did not answer as asked"), (status = 503, body = Problem, description = "as many analyses as the server runs and queues are in, or every render slot stayed taken while the version was looked up and compiled (`Retry-After`)")))]
 pub(crate) async fn analyze_route(
     State(state): State<Shared>,
     Path((name, path)): Path<(String, String)>,

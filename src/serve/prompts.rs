@@ -181,7 +181,7 @@ pub(crate) fn index_of(current: &Current) -> Result<Option<&VersionIndex>, Probl
 /// One prompt at its default, or at the version the path or query names.
 #[utoipa::path(tag = "api", get, path = "/v1/prompts/{id}",
     params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), PromptQuery),
-    responses((status = 200, body = PromptDoc), (status = 304, description = "unchanged"), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = PromptDoc), (status = 304, description = "unchanged"), (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem, description = "every render slot stayed taken (`Retry-After`): the first read of a version compiles it, and a read naming a commit looks it up, on the render pool")))]
 pub(crate) async fn prompt(State(state): State<Shared>, request: Request) -> Response {
     let current = state.current.load_full();
     // At one commit a request target names one document: a repeated one is answered as it was.
@@ -221,34 +221,33 @@ pub(crate) async fn prompt(State(state): State<Shared>, request: Request) -> Res
         }
     };
     // A commit is looked up in git and history walked back to it (up to the whole first-parent
-    // chain): on the blocking pool, under the time limit, like a compile.
-    if names_a_commit(&current, &path, &select) {
-        return crate::serve::pool::on_pool(move || match resolve(&current, &path, &select) {
+    // chain): a read that may name one is resolved on the blocking pool. Any other is resolved
+    // here, and answered here when its version is compiled.
+    let found = match names_a_commit(&current, &path, &select) {
+        true => None,
+        false => match resolve(&current, &path, &select) {
+            Ok(found) => Some(found),
+            Err(problem) => return problem.into_response(),
+        },
+    };
+    if let Some((reference, resolved)) = &found {
+        if state.is_compiled(&current, reference.id(), resolved) {
+            return answer(
+                &state, &current, reference, resolved, expand, &headers, target,
+            );
+        }
+    }
+    // Git reads and a compile: on the blocking pool, under the time limit, so the async
+    // workers stay free.
+    crate::serve::pool::on_pool(move || {
+        match found.map_or_else(|| resolve(&current, &path, &select), Ok) {
             Ok((reference, resolved)) => answer(
                 &state, &current, &reference, &resolved, expand, &headers, target,
             ),
             Err(problem) => problem.into_response(),
-        })
-        .await;
-    }
-    let (reference, resolved) = match resolve(&current, &path, &select) {
-        Ok(found) => found,
-        Err(problem) => return problem.into_response(),
-    };
-    // A version compiled before is answered here; one that needs git reads and a compile is
-    // answered on the blocking pool, under the time limit, so the async workers stay free.
-    if state.is_compiled(&current, reference.id(), &resolved) {
-        answer(
-            &state, &current, &reference, &resolved, expand, &headers, target,
-        )
-    } else {
-        crate::serve::pool::on_pool(move || {
-            answer(
-                &state, &current, &reference, &resolved, expand, &headers, target,
-            )
-        })
-        .await
-    }
+        }
+    })
+    .await
 }
 
 /// The answer of one version, kept by its request target for the next time it is asked.

@@ -2,7 +2,7 @@
 //! the judge requests, Zatomic's result shapes, a reply that is not the promised JSON, judges
 //! and criteria overridden by the registry, and `improve` writing the working copy only.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -670,4 +670,69 @@ fn analyses_past_the_queue_are_told_to_come_back() {
         crate::serve::post(&serve, "/v1/analyze/score/summary", "").status,
         200
     );
+}
+
+/// An analysis of a version named by a commit looks the commit up (history walked back to it)
+/// and compiles on the blocking pool, not on a thread that answers requests: while slow renders
+/// hold every slot of the pool (the limit is 0 ms), it cannot be answered, and no model is
+/// asked. Before, it was looked up and compiled on the spot, and answered 200.
+#[test]
+fn an_analysis_naming_a_commit_is_looked_up_on_the_pool() {
+    use crate::serve::post;
+    let judges = judges();
+    let mut repo = repo();
+    repo.write(
+        "slow.prompt.yaml",
+        "template: \"{% for i in range(300) %}{% for j in range(300) %}{% if i == j %}x{% endif %}{% endfor %}{% endfor %}\"\n",
+    );
+    let added = repo.commit("Add slow");
+    for n in 0..2000 {
+        repo.commit_index(&format!("Nothing {n}"));
+    }
+    let endpoint = judges.endpoint();
+    let serve = crate::serve::Server::start_with(
+        &repo,
+        &["--analyses"],
+        &[
+            ("PROMPTREG_ENDPOINT", endpoint.as_str()),
+            ("PROMPTREG_MODEL", "judge-model"),
+            ("PROMPTREG_TEST_RENDER_LIMIT_MS", "0"),
+        ],
+    );
+    // `slow` compiled (on the pool, which may time out; the compile is kept).
+    let started = Instant::now();
+    while crate::serve::get(&serve, "/v1/prompts/slow").status != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never compiled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every slot of the pool taken by a slow render that has just started (408: it got a
+    // slot and keeps it while it runs on; 503: none was free).
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let mut holding = 0;
+    while holding < cores * 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the pool never freed a slot"
+        );
+        match post(&serve, "/v1/render/slow", "{}").status {
+            408 => holding += 1,
+            503 => std::thread::sleep(Duration::from_millis(5)),
+            other => panic!("{other}"),
+        }
+    }
+    let analysis = post(
+        &serve,
+        &format!("/v1/analyze/score/summary@{}", &added[..12]),
+        "",
+    );
+    assert!(
+        [503, 408].contains(&analysis.status),
+        "{}: {}",
+        analysis.status,
+        analysis.body
+    );
+    assert!(judges.requests().is_empty(), "a model was asked");
 }
