@@ -186,10 +186,10 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<u8, Failure> {
         .with_writer(writer)
         .with_max_level(tracing::Level::INFO)
         .with_ansi(false);
-    // A second subscriber (in a program that already set one) is not an error.
     // Access lines are written by `serve::log::Lines`, as tracing's own formats write them.
     use crate::serve::log::Lines;
     use tracing_subscriber::fmt::format;
+    // A second subscriber (in a program that already set one) is not an error.
     let _ = match args.log_format {
         LogFormat::Json => builder
             .json()

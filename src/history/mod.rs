@@ -944,17 +944,22 @@ mod tests {
         out
     }
 
-    #[test]
-    fn tree_changes_are_every_change_and_only_those() {
-        // A small generator: trees of 0..40 entries, edits, inserts and deletes, with ids that
-        // share bytes so prefixes and suffixes cut through entries.
-        let mut seed: u64 = 7;
-        let mut next = |n: u64| {
+    /// Numbers below `n`, the same for a seed every run (a linear congruential generator).
+    fn numbers(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut seed = seed;
+        move |n| {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (seed >> 33) % n
-        };
+        }
+    }
+
+    #[test]
+    fn tree_changes_are_every_change_and_only_those() {
+        // A small generator: trees of 0..40 entries, edits, inserts and deletes, with ids that
+        // share bytes so prefixes and suffixes cut through entries.
+        let mut next = numbers(7);
         let names: Vec<String> = (0..60)
             .map(|i| format!("p{:03}.prompt.yaml", i * 7 % 60))
             .collect();
@@ -1001,13 +1006,7 @@ mod tests {
     /// loop; the changes then are whatever the entries that parse say.
     #[test]
     fn damaged_trees_do_not_break_the_diff() {
-        let mut seed: u64 = 11;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = numbers(11);
         let names: Vec<String> = (0..30).map(|i| format!("p{i:02}.yaml")).collect();
         for _ in 0..3000 {
             let tree = |next: &mut dyn FnMut(u64) -> u64| {

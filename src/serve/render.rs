@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::registry::reference::Reference;
 use crate::registry::Resolved;
 use crate::render::request::RenderRequest;
 use crate::render::Output;
@@ -87,10 +88,13 @@ pub(crate) async fn render(
     };
     let current = state.current.load_full();
     // A small request for a compiled prompt whose render is linear in its values is answered
-    // here: its cost is bounded and small, like a GET's.
+    // here: its cost is bounded and small, like a GET's. Otherwise what was read to find that
+    // out goes with the work to the pool.
+    let mut found = None;
     if bytes.len() <= INLINE_BODY {
-        if let Some(answer) = inline(&state, &current, &path, &query, &bytes) {
-            return answer.unwrap_or_else(IntoResponse::into_response);
+        match inline(&state, &current, &path, &query, &bytes) {
+            Inline::Answered(answer) => return answer.unwrap_or_else(IntoResponse::into_response),
+            Inline::ToPool(request, version) => found = Some((request, version)),
         }
     }
     // Compiling and rendering are CPU work: they run on the blocking pool, a few at a time, so
@@ -98,14 +102,28 @@ pub(crate) async fn render(
     // request's time limit.
     crate::serve::pool::on_pool(move || {
         let answer = || -> Result<Response, Problem> {
-            let request = read_request(&bytes)?;
-            let (reference, resolved) = crate::serve::prompts::resolve(&current, &path, &query)?;
+            let (request, version) = match found {
+                Some(found) => found,
+                None => (read_request(&bytes)?, None),
+            };
+            let (reference, resolved) = match version {
+                Some(version) => version,
+                None => crate::serve::prompts::resolve(&current, &path, &query)?,
+            };
             let compiled = state.compiled(&current, reference.id(), &resolved)?;
             respond(&current, &resolved, &compiled, &request)
         };
         answer().unwrap_or_else(IntoResponse::into_response)
     })
     .await
+}
+
+/// What [`inline`] made of a render request.
+enum Inline {
+    /// Answered on the async worker: the document, or the problem.
+    Answered(Result<Response, Problem>),
+    /// For the blocking pool, with the request read and, when it was resolved here, the version.
+    ToPool(RenderBody, Option<(Reference, Resolved)>),
 }
 
 /// The largest request body rendered without the blocking pool.
@@ -118,34 +136,37 @@ const INLINE_READ: usize = 16 << 10;
 
 /// The answer, when the render may run on the async worker: the prompt is compiled, it
 /// renders linearly in its values (no loop, call, include or assignment) and the values are
-/// few. `None` sends it to the blocking pool. A request that does not read, or names nothing,
-/// is answered here too: finding that out is as cheap.
+/// few. A request that does not read, or names nothing, is answered here too: finding that out
+/// is as cheap.
 fn inline(
     state: &crate::serve::state::State,
     current: &crate::serve::current::Current,
     path: &str,
     query: &VersionQuery,
     bytes: &[u8],
-) -> Option<Result<Response, Problem>> {
+) -> Inline {
     let request = match read_request(bytes) {
         Ok(request) => request,
-        Err(problem) => return Some(Err(problem)),
+        Err(problem) => return Inline::Answered(Err(problem)),
     };
     // A test case's values come from the file, whatever their size; a commit is looked up in
     // git and its place in history walked.
     if request.test_case.is_some() || crate::serve::prompts::names_a_commit(current, path, query) {
-        return None;
+        return Inline::ToPool(request, None);
     }
     let (reference, resolved) = match crate::serve::prompts::resolve(current, path, query) {
         Ok(found) => found,
-        Err(problem) => return Some(Err(problem)),
+        Err(problem) => return Inline::Answered(Err(problem)),
     };
-    let compiled = state.kept_compiled(current, reference.id(), &resolved)?;
-    let reads = compiled.linear_reads()?;
-    if reads.saturating_mul(bytes.len().max(1)) > INLINE_READ {
-        return None;
+    let linear = state
+        .kept_compiled(current, reference.id(), &resolved)
+        .and_then(|compiled| Some((compiled.linear_reads()?, compiled)));
+    match linear {
+        Some((reads, compiled)) if reads.saturating_mul(bytes.len().max(1)) <= INLINE_READ => {
+            Inline::Answered(respond(current, &resolved, &compiled, &request))
+        }
+        _ => Inline::ToPool(request, Some((reference, resolved))),
     }
-    Some(respond(current, &resolved, &compiled, &request))
 }
 
 /// A render request, from its body.
