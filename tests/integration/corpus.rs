@@ -239,3 +239,36 @@ fn github_models_corpus_lists_and_validates_from_each_repository_root() {
         insta::assert_snapshot!("corpus_github_models_list_and_validate", report);
     });
 }
+
+/// promptreg's token counts equal tiktoken's on every text file of the corpus (all formats),
+/// whole and line by line: real prompts in many languages, markup and code.
+#[test]
+fn token_counts_equal_tiktokens_on_every_corpus_file() {
+    let Some(dir) = corpus() else {
+        return;
+    };
+    let all = dir.parent().unwrap_or(&dir);
+    let tiktoken = tiktoken_rs::o200k_base_singleton();
+    let mut files = 0;
+    for entry in walkdir::WalkDir::new(all)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        files += 1;
+        for part in std::iter::once(text.as_str()).chain(text.lines()) {
+            assert_eq!(
+                promptreg::render::tokens::count(part),
+                tiktoken.encode_ordinary(part).len(),
+                "{}: {part:?}",
+                entry.path().display()
+            );
+        }
+    }
+    assert!(
+        files >= 150,
+        "expected the corpus's 160 files, read {files}"
+    );
+}
