@@ -202,7 +202,17 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// The request body, at most [`MAX_BODY`] bytes of it, sent within [`REQUEST_TIMEOUT`]
 /// (a route whose answer may take longer, an analysis, still gets its body in that time).
 pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Problem> {
-    tokio::time::timeout(REQUEST_TIMEOUT, read_body_limited(body, MAX_BODY))
+    // A small body has mostly arrived with the headers: read it without setting a timer (a
+    // timer is a registration in tokio's wheel and its removal, per request).
+    let mut read = std::pin::pin!(read_body_limited(body, MAX_BODY));
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(read.as_mut(), cx))
+    })
+    .await;
+    if let std::task::Poll::Ready(read) = first {
+        return read;
+    }
+    tokio::time::timeout(REQUEST_TIMEOUT, read)
         .await
         .unwrap_or_else(|_| {
             Err(Problem::new(
@@ -222,7 +232,7 @@ pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Byte
 pub(crate) async fn stream_body(
     mut body: axum::body::Body,
     limit: usize,
-    mut take: impl FnMut(&[u8]),
+    mut take: impl FnMut(axum::body::Bytes),
 ) -> Result<(), Problem> {
     use http_body_util::BodyExt;
     let mut total = 0usize;
@@ -239,7 +249,7 @@ pub(crate) async fn stream_body(
         };
         total = total.saturating_add(data.len());
         if total <= limit {
-            take(&data);
+            take(data);
         } else if total > DRAIN.max(limit) {
             break;
         }
@@ -259,9 +269,31 @@ pub(crate) async fn read_body_limited(
     body: axum::body::Body,
     limit: usize,
 ) -> Result<axum::body::Bytes, Problem> {
-    let mut kept = Vec::new();
-    stream_body(body, limit, |data| kept.extend_from_slice(data)).await?;
-    Ok(axum::body::Bytes::from(kept))
+    // A body that comes as one piece (most do) is kept as it came; only more are copied.
+    let mut kept = Kept::Nothing;
+    stream_body(body, limit, |data| {
+        kept = match std::mem::replace(&mut kept, Kept::Nothing) {
+            Kept::Nothing => Kept::One(data),
+            Kept::One(first) => Kept::Many([first, data].concat()),
+            Kept::Many(mut all) => {
+                all.extend_from_slice(&data);
+                Kept::Many(all)
+            }
+        }
+    })
+    .await?;
+    Ok(match kept {
+        Kept::Nothing => axum::body::Bytes::new(),
+        Kept::One(data) => data,
+        Kept::Many(all) => axum::body::Bytes::from(all),
+    })
+}
+
+/// What [`read_body_limited`] has read so far.
+enum Kept {
+    Nothing,
+    One(axum::body::Bytes),
+    Many(Vec<u8>),
 }
 
 /// A `503` with `Retry-After`: a bounded resource (render slots, event streams, webhook
@@ -386,13 +418,17 @@ pub(crate) fn to_json(value: &impl Serialize) -> Result<axum::body::Bytes, Probl
 
 /// [`to_json`] as a vector.
 pub(crate) fn to_json_vec(value: &impl Serialize) -> Result<Vec<u8>, Problem> {
-    serde_json::to_vec(value).map_err(|e| {
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "serialize",
-            format!("the response cannot be written: {e}"),
-        )
-    })
+    // Most documents are a few KiB: start there rather than grow from serde_json's 128 bytes.
+    let mut out = Vec::with_capacity(4 << 10);
+    serde_json::to_writer(&mut out, value)
+        .map(|()| out)
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "serialize",
+                format!("the response cannot be written: {e}"),
+            )
+        })
 }
 
 #[cfg(test)]

@@ -154,7 +154,7 @@ pub(crate) async fn hook(
     };
     let read =
         crate::serve::http::stream_body(body, crate::serve::follow::MAX_HOOK_BODY, |piece| {
-            signature.update(piece)
+            signature.update(&piece)
         });
     if let Err(problem) = tokio::time::timeout(crate::serve::http::REQUEST_TIMEOUT, read)
         .await

@@ -43,16 +43,16 @@ pub(crate) struct RenderBody {
 
 /// A rendered prompt, ready for a chat API.
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct RenderDoc {
-    id: String,
+pub(crate) struct RenderDoc<'r> {
+    id: &'r str,
     version: Option<u32>,
     commit: String,
-    model: Option<String>,
+    model: Option<&'r str>,
     #[serde(rename = "modelParameters")]
     #[schema(value_type = Object)]
-    model_parameters: Map<String, Value>,
+    model_parameters: &'r Map<String, Value>,
     /// The rendered messages (a single-template prompt is one user message).
-    messages: Vec<RenderedMessage>,
+    messages: Vec<RenderedMessage<'r>>,
     /// Given names the prompt does not use.
     unused: Vec<String>,
     /// Prompt tokens of the rendered messages (o200k_base).
@@ -66,9 +66,9 @@ pub(crate) struct RenderDoc {
 
 /// A rendered message.
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct RenderedMessage {
-    role: String,
-    content: String,
+pub(crate) struct RenderedMessage<'r> {
+    role: &'r str,
+    content: &'r str,
 }
 
 /// Renders a prompt at its default, or at the version the path or query names.
@@ -199,21 +199,21 @@ fn respond(
         Output::Messages { messages } => messages
             .iter()
             .map(|m| RenderedMessage {
-                role: m.role.to_string(),
-                content: m.content.clone(),
+                role: m.role.as_str(),
+                content: &m.content,
             })
             .collect(),
         Output::Text { text } => vec![RenderedMessage {
-            role: "user".into(),
-            content: text.clone(),
+            role: "user",
+            content: text,
         }],
     };
     let doc = RenderDoc {
-        id: rendered.id.clone(),
+        id: &rendered.id,
         version: number,
         commit,
-        model: rendered.model.clone(),
-        model_parameters: rendered.model_parameters.clone(),
+        model: rendered.model.as_deref(),
+        model_parameters: &rendered.model_parameters,
         messages,
         unused: outcome.unused,
         request: request_body,
