@@ -435,6 +435,32 @@ pub(crate) fn to_json_vec(value: &impl Serialize) -> Result<Vec<u8>, Problem> {
 mod tests {
     use crate::serve::http::*;
 
+    fn read(pieces: &[&'static str], limit: usize) -> Result<axum::body::Bytes, Problem> {
+        let frames: Vec<Result<axum::body::Bytes, std::convert::Infallible>> = pieces
+            .iter()
+            .map(|p| Ok(axum::body::Bytes::from_static(p.as_bytes())))
+            .collect();
+        let body = axum::body::Body::from_stream(futures_util::stream::iter(frames));
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(read_body_limited(body, limit))
+    }
+
+    /// A body in one piece is kept as it came; in several, they are joined in order; over the
+    /// limit, 413 whatever the pieces.
+    #[test]
+    fn bodies_read_whole_in_one_piece_or_many() {
+        assert_eq!(read(&[], 10).expect("empty"), "");
+        assert_eq!(read(&["{\"a\": 1}"], 10).expect("one"), "{\"a\": 1}");
+        assert_eq!(read(&["ab", "", "cd", "e"], 10).expect("many"), "abcde");
+        for pieces in [&["0123456789x"][..], &["01234", "56789", "x"]] {
+            let problem = read(pieces, 10).expect_err("over the limit");
+            assert_eq!(problem.status, 413);
+        }
+    }
+
     #[test]
     fn if_none_match_lists_and_weak_tags_match() {
         let mut headers = HeaderMap::new();
