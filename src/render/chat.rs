@@ -8,7 +8,11 @@
 //! - `responseFormat: json_object` becomes `response_format: {type: json_object}`, and
 //!   `json_schema` carries `jsonSchema` (a JSON string, as gh-models writes it, or a mapping).
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use indexmap::IndexMap;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::render::{Output, Rendered};
@@ -36,37 +40,97 @@ use crate::render::{Output, Rendered};
 /// }));
 /// ```
 pub fn request_body(rendered: &Rendered, model: Option<&str>) -> Result<Value> {
-    let mut body = Map::new();
-    let model = model.map(str::to_string).or_else(|| rendered.model.clone());
-    let Some(model) = model else {
-        return Err(Error::Usage(format!(
-            "`{}` names no model: add `model:` to the prompt file or choose one",
-            rendered.id
-        )));
-    };
-    body.insert("model".into(), Value::String(model));
-    let messages = match &rendered.output {
-        Output::Messages { messages } => messages
-            .iter()
-            .map(|m| serde_json::json!({ "role": m.role.as_str(), "content": m.content }))
-            .collect(),
-        Output::Text { text } => vec![serde_json::json!({ "role": "user", "content": text })],
-    };
-    body.insert("messages".into(), Value::Array(messages));
-    let mut written_snake = Vec::new();
-    for (name, value) in &rendered.model_parameters {
-        let api = snake_case(name);
-        if api == *name {
-            written_snake.push(api.clone());
-        } else if written_snake.contains(&api) || rendered.model_parameters.contains_key(&api) {
-            continue;
+    serde_json::to_value(RequestBody::new(rendered, model)?)
+        .map_err(|e| Error::Usage(format!("`{}`: {e}", rendered.id)))
+}
+
+/// [`request_body`] borrowing from the rendered prompt: written as JSON without building the
+/// value first (`serve`'s render documents carry it).
+#[derive(Debug)]
+pub(crate) struct RequestBody<'r> {
+    /// In the order written; a later field of the same name replaces the earlier in place (a
+    /// model parameter named `model` overrides the model, as in a JSON object built in order).
+    fields: IndexMap<Cow<'r, str>, Field<'r>>,
+}
+
+#[derive(Debug)]
+enum Field<'r> {
+    Text(Cow<'r, str>),
+    Messages(&'r Output),
+    Value(Cow<'r, Value>),
+}
+
+impl<'r> RequestBody<'r> {
+    pub(crate) fn new(rendered: &'r Rendered, model: Option<&'r str>) -> Result<RequestBody<'r>> {
+        let Some(model) = model.or(rendered.model.as_deref()) else {
+            return Err(Error::Usage(format!(
+                "`{}` names no model: add `model:` to the prompt file or choose one",
+                rendered.id
+            )));
+        };
+        let mut fields = IndexMap::with_capacity(3 + rendered.model_parameters.len());
+        fields.insert(Cow::Borrowed("model"), Field::Text(Cow::Borrowed(model)));
+        fields.insert(Cow::Borrowed("messages"), Field::Messages(&rendered.output));
+        let mut written_snake = Vec::new();
+        for (name, value) in &rendered.model_parameters {
+            let api = snake_case(name);
+            let key = if api == *name {
+                written_snake.push(api);
+                Cow::Borrowed(name.as_str())
+            } else if written_snake.contains(&api) || rendered.model_parameters.contains_key(&api) {
+                continue;
+            } else {
+                Cow::Owned(api)
+            };
+            fields.insert(key, Field::Value(Cow::Borrowed(value)));
         }
-        body.insert(api, value.clone());
+        if let Some(format) = response_format(rendered)? {
+            fields.insert(
+                Cow::Borrowed("response_format"),
+                Field::Value(Cow::Owned(format)),
+            );
+        }
+        Ok(RequestBody { fields })
     }
-    if let Some(format) = response_format(rendered)? {
-        body.insert("response_format".into(), format);
+}
+
+impl Serialize for RequestBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (name, field) in &self.fields {
+            match field {
+                Field::Text(text) => map.serialize_entry(name, text)?,
+                Field::Value(value) => map.serialize_entry(name, value)?,
+                Field::Messages(output) => map.serialize_entry(name, &Messages(output))?,
+            }
+        }
+        map.end()
     }
-    Ok(Value::Object(body))
+}
+
+/// The rendered messages as the API's `messages` (a single text is one user message).
+struct Messages<'r>(&'r Output);
+
+impl Serialize for Messages<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Message<'m> {
+            role: &'m str,
+            content: &'m str,
+        }
+        match self.0 {
+            Output::Messages { messages } => {
+                serializer.collect_seq(messages.iter().map(|m| Message {
+                    role: m.role.as_str(),
+                    content: &m.content,
+                }))
+            }
+            Output::Text { text } => serializer.collect_seq([Message {
+                role: "user",
+                content: text,
+            }]),
+        }
+    }
 }
 
 /// `maxTokens` -> `max_tokens`; names already in snake case are kept.
@@ -124,5 +188,71 @@ fn response_format(rendered: &Rendered) -> Result<Option<Value>> {
             ))
         }
         kind => Ok(Some(serde_json::json!({ "type": kind }))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::prompt::{Message, Role};
+
+    fn rendered(parameters: Value, output: Output, format: Option<&str>) -> Rendered {
+        Rendered {
+            id: "p".into(),
+            model: Some("m".into()),
+            model_parameters: match parameters {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            },
+            output,
+            response_format: format.map(Value::from),
+            json_schema: None,
+        }
+    }
+
+    /// What `serve` writes is byte for byte the value `request_body` returns, in its key
+    /// order; a later field of the same name replaces the earlier where it stood.
+    #[test]
+    fn the_written_body_is_the_value_byte_for_byte() {
+        let chat = Output::Messages {
+            messages: vec![
+                Message {
+                    role: Role::System,
+                    content: "be \"brief\"\n".into(),
+                },
+                Message {
+                    role: Role::User,
+                    content: "hi \u{e9}".into(),
+                },
+            ],
+        };
+        let text = Output::Text {
+            text: "one text".into(),
+        };
+        let cases = [
+            (serde_json::json!({}), chat.clone(), None),
+            (
+                serde_json::json!({"maxTokens": 1, "max_tokens": 2, "topP": 0.5, "model": "x", "messages": 3}),
+                chat,
+                Some("json_object"),
+            ),
+            (serde_json::json!({"temperature": 0}), text, Some("text")),
+        ];
+        for (parameters, output, format) in cases {
+            let r = rendered(parameters, output, format);
+            let value = request_body(&r, None).expect("value");
+            let written =
+                serde_json::to_string(&RequestBody::new(&r, None).expect("body")).expect("json");
+            assert_eq!(written, value.to_string());
+        }
+        let r = rendered(
+            serde_json::json!({"model": "x", "topP": 1}),
+            Output::Text { text: "t".into() },
+            None,
+        );
+        assert_eq!(
+            request_body(&r, None).expect("value").to_string(),
+            r#"{"model":"x","messages":[{"role":"user","content":"t"}],"top_p":1}"#
+        );
     }
 }

@@ -61,7 +61,7 @@ pub(crate) struct RenderDoc<'r> {
     /// model.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    request: Option<Value>,
+    request: Option<crate::render::chat::RequestBody<'r>>,
 }
 
 /// A rendered message.
@@ -194,7 +194,7 @@ fn respond(
         Resolved::Work => (None, current.commit.clone()),
     };
     let rendered = outcome.rendered;
-    let request_body = crate::render::chat::request_body(&rendered, None).ok();
+    let request_body = crate::render::chat::RequestBody::new(&rendered, None).ok();
     let messages = match &rendered.output {
         Output::Messages { messages } => messages
             .iter()
