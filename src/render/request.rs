@@ -88,6 +88,14 @@ impl RenderRequest {
         }
     }
 
+    /// Adds every entry of `values`, as they are (what [`RenderRequest::values`] does for a
+    /// JSON object, without serializing it again).
+    pub fn variables(mut self, values: Map<String, Value>) -> RenderRequest {
+        self.inputs
+            .extend(values.into_iter().map(|(k, v)| Input::Value(k, v)));
+        self
+    }
+
     /// Sets one variable to a value.
     pub fn value(
         mut self,

@@ -111,7 +111,7 @@ pub(crate) async fn render(
                 None => crate::serve::prompts::resolve(&current, &path, &query)?,
             };
             let compiled = state.compiled(&current, reference.id(), &resolved)?;
-            respond(&current, &resolved, &compiled, &request)
+            respond(&current, &resolved, &compiled, request)
         };
         answer().unwrap_or_else(IntoResponse::into_response)
     })
@@ -163,7 +163,7 @@ fn inline(
         .and_then(|compiled| Some((compiled.linear_reads()?, compiled)));
     match linear {
         Some((reads, compiled)) if reads.saturating_mul(bytes.len().max(1)) <= INLINE_READ => {
-            Inline::Answered(respond(current, &resolved, &compiled, &request))
+            Inline::Answered(respond(current, &resolved, &compiled, request))
         }
         _ => Inline::ToPool(request, Some((reference, resolved))),
     }
@@ -180,13 +180,13 @@ fn respond(
     current: &crate::serve::current::Current,
     resolved: &Resolved,
     compiled: &crate::render::CompiledPrompt,
-    request: &RenderBody,
+    request: RenderBody,
 ) -> Result<Response, Problem> {
     let mut render = RenderRequest::new().strict(request.strict);
     if let Some(n) = request.test_case {
         render = render.test_case(n as usize);
     }
-    let render = render.values(&request.variables)?;
+    let render = render.variables(request.variables);
     let outcome = render.render(compiled)?;
     let (number, commit) = match resolved {
         Resolved::Version { number, commit } => (Some(*number), commit.to_string()),

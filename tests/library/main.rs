@@ -620,3 +620,27 @@ fn writes_to_a_shared_branch_are_planned_again_or_refused_when_it_moves() {
         "{err}"
     );
 }
+
+/// A JSON object's entries given as they are render as the same object serialized would.
+#[test]
+fn variables_as_a_json_object_render_as_values_do() {
+    let p = compiled(
+        "variables: {name: {type: string}, n: {type: number}}\ntemplate: '{{ name }} x{{ n }}'\n",
+    );
+    let object = serde_json::json!({"name": "Ada", "n": 2, "extra": true});
+    let serde_json::Value::Object(map) = object.clone() else {
+        unreachable!("an object")
+    };
+    let as_values = RenderRequest::new()
+        .values(&object)
+        .expect("values")
+        .render(&p)
+        .expect("renders");
+    let as_variables = RenderRequest::new()
+        .variables(map)
+        .render(&p)
+        .expect("renders");
+    assert_eq!(as_variables.rendered, as_values.rendered);
+    assert_eq!(as_variables.unused, ["extra"]);
+    assert_eq!(as_variables.rendered.to_string(), "Ada x2");
+}
