@@ -44,19 +44,26 @@ impl Vocabulary {
             table: HashTable::with_capacity(ORDINARY as usize),
         };
         let bpe = tiktoken_rs::o200k_base().expect("tiktoken-rs's o200k_base table loads");
-        vocabulary
-            .extend((0..ORDINARY).filter_map(|rank| Some((bpe.decode_bytes(&[rank]).ok()?, rank))));
+        match all_at_once(&bpe) {
+            Some((all, tokens)) => {
+                vocabulary.extend(tokens.into_iter().map(|at| &all[at]).zip(0..))
+            }
+            None => vocabulary.extend(
+                (0..ORDINARY).filter_map(|rank| Some((bpe.decode_bytes(&[rank]).ok()?, rank))),
+            ),
+        }
         vocabulary
     }
 
-    fn extend(&mut self, tokens: impl Iterator<Item = (Vec<u8>, u32)>) {
+    fn extend<'a>(&mut self, tokens: impl Iterator<Item = (impl AsRef<[u8]> + 'a, u32)>) {
         for (bytes, rank) in tokens {
+            let bytes = bytes.as_ref();
             let start = self.bytes.len() as u32;
-            self.bytes.extend_from_slice(&bytes);
+            self.bytes.extend_from_slice(bytes);
             let end = self.bytes.len() as u32;
             let all = &self.bytes;
             self.table
-                .insert_unique(hash(&bytes), Token { start, end, rank }, |t| {
+                .insert_unique(hash(bytes), Token { start, end, rank }, |t| {
                     hash(&all[t.start as usize..t.end as usize])
                 });
         }
@@ -125,6 +132,24 @@ impl Vocabulary {
     }
 }
 
+/// Where every ordinary token's bytes lie, in rank order, in what one call that decodes them all with
+/// `<|endoftext|>` after each returns (a token at a time is two allocations each: about a
+/// third of the time of the first count). `None` when that does not split into exactly one piece per token (a
+/// token holding the marker, a rank missing), for the slow way.
+fn all_at_once(bpe: &tiktoken_rs::CoreBPE) -> Option<(Vec<u8>, Vec<std::ops::Range<usize>>)> {
+    const END_OF_TEXT: u32 = 199_999;
+    const MARKER: &[u8] = b"<|endoftext|>";
+    let ranks: Vec<u32> = (0..ORDINARY).flat_map(|rank| [rank, END_OF_TEXT]).collect();
+    let all = bpe.decode_bytes(&ranks).ok()?;
+    let mut tokens = Vec::with_capacity(ORDINARY as usize);
+    let mut start = 0;
+    for at in memchr::memmem::find_iter(&all, MARKER) {
+        tokens.push(start..at);
+        start = at + MARKER.len();
+    }
+    (tokens.len() == ORDINARY as usize && start == all.len()).then_some((all, tokens))
+}
+
 fn hash(bytes: &[u8]) -> u64 {
     FxBuildHasher.hash_one(bytes)
 }
@@ -140,5 +165,17 @@ mod tests {
         assert_eq!(vocabulary.bytes.len(), BYTES);
         assert_eq!(vocabulary.rank(b"Hello"), Some(13225));
         assert_eq!(vocabulary.rank(b"<|endoftext|>"), None);
+    }
+
+    /// The one-call read splits into exactly one piece per token, each the token's own bytes.
+    #[test]
+    fn all_tokens_at_once_are_each_tokens_bytes() {
+        let bpe = tiktoken_rs::o200k_base().expect("loads");
+        let (all, tokens) = all_at_once(&bpe).expect("one piece per token");
+        assert_eq!(tokens.len(), ORDINARY as usize);
+        for rank in (0..ORDINARY).step_by(97).chain([ORDINARY - 1]) {
+            let own = bpe.decode_bytes(&[rank]).expect("a token");
+            assert_eq!(&all[tokens[rank as usize].clone()], own.as_slice(), "rank {rank}");
+        }
     }
 }
