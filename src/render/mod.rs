@@ -305,10 +305,16 @@ impl CompiledPrompt {
 
     /// The given names that the prompt neither declares nor uses, sorted.
     pub fn unused<'a>(&self, values: impl IntoIterator<Item = &'a String>) -> Vec<String> {
-        let inputs = self.inputs();
+        // Each name looked up where the inputs are kept (no set of them built per render).
+        let declared = |name: &str| {
+            self.prompt
+                .variables
+                .as_ref()
+                .is_some_and(|vars| vars.contains_key(name))
+        };
         let mut unused: Vec<String> = values
             .into_iter()
-            .filter(|name| !inputs.contains(name.as_str()))
+            .filter(|name| !declared(name) && !self.free_variables().contains(name.as_str()))
             .cloned()
             .collect();
         unused.sort();
