@@ -55,7 +55,7 @@ pub(crate) struct RequestBody<'r> {
 
 #[derive(Debug)]
 enum Field<'r> {
-    Text(Cow<'r, str>),
+    Text(&'r str),
     Messages(&'r Output),
     Value(Cow<'r, Value>),
 }
@@ -69,15 +69,14 @@ impl<'r> RequestBody<'r> {
             )));
         };
         let mut fields = IndexMap::with_capacity(3 + rendered.model_parameters.len());
-        fields.insert(Cow::Borrowed("model"), Field::Text(Cow::Borrowed(model)));
+        fields.insert(Cow::Borrowed("model"), Field::Text(model));
         fields.insert(Cow::Borrowed("messages"), Field::Messages(&rendered.output));
-        let mut written_snake = Vec::new();
         for (name, value) in &rendered.model_parameters {
             let api = snake_case(name);
             let key = if api == *name {
-                written_snake.push(api);
                 Cow::Borrowed(name.as_str())
-            } else if written_snake.contains(&api) || rendered.model_parameters.contains_key(&api) {
+            } else if rendered.model_parameters.contains_key(&api) {
+                // Written both ways: the snake-case value is the one sent, wherever it stands.
                 continue;
             } else {
                 Cow::Owned(api)
