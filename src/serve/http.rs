@@ -270,30 +270,12 @@ pub(crate) async fn read_body_limited(
     limit: usize,
 ) -> Result<axum::body::Bytes, Problem> {
     // A body that comes as one piece (most do) is kept as it came; only more are copied.
-    let mut kept = Kept::Nothing;
-    stream_body(body, limit, |data| {
-        kept = match std::mem::replace(&mut kept, Kept::Nothing) {
-            Kept::Nothing => Kept::One(data),
-            Kept::One(first) => Kept::Many([first, data].concat()),
-            Kept::Many(mut all) => {
-                all.extend_from_slice(&data);
-                Kept::Many(all)
-            }
-        }
+    let mut pieces = Vec::new();
+    stream_body(body, limit, |data| pieces.push(data)).await?;
+    Ok(match pieces.len() {
+        1 => pieces.swap_remove(0),
+        _ => axum::body::Bytes::from(pieces.concat()),
     })
-    .await?;
-    Ok(match kept {
-        Kept::Nothing => axum::body::Bytes::new(),
-        Kept::One(data) => data,
-        Kept::Many(all) => axum::body::Bytes::from(all),
-    })
-}
-
-/// What [`read_body_limited`] has read so far.
-enum Kept {
-    Nothing,
-    One(axum::body::Bytes),
-    Many(Vec<u8>),
 }
 
 /// A `503` with `Retry-After`: a bounded resource (render slots, event streams, webhook
