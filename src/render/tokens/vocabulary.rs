@@ -61,7 +61,7 @@ impl Vocabulary {
         vocabulary
     }
 
-    fn extend<'a>(&mut self, tokens: impl Iterator<Item = (impl AsRef<[u8]> + 'a, u32)>) {
+    fn extend(&mut self, tokens: impl Iterator<Item = (impl AsRef<[u8]>, u32)>) {
         for (bytes, rank) in tokens {
             let bytes = bytes.as_ref();
             let start = self.bytes.len() as u32;
@@ -91,46 +91,55 @@ impl Vocabulary {
         if piece.len() < 2 || self.rank(piece).is_some() {
             return usize::from(!piece.is_empty());
         }
+        // Past 4 GiB the positions below would not fit in u32: no reader of promptreg's gets
+        // near (bodies, files and renders stop at 1, 4 and 16 MiB); such a piece counts as
+        // its bytes, the most it could be.
+        let Some(n) = u32::try_from(piece.len()).ok().filter(|n| *n < u32::MAX) else {
+            return piece.len();
+        };
         // Parts as a linked list over their first bytes; `next[i]` is where the part after the
-        // one at `i` starts. `stamp[i]` changes whenever the pair at `i` does, which retires the
-        // heap's older entries for it.
-        let n = piece.len();
-        let mut next: Vec<usize> = (1..=n).collect();
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
-        let mut stamp = vec![0_u32; n];
-        let mut heap = BinaryHeap::with_capacity(n);
-        let pair = |next: &[usize], at: usize| -> Option<u32> {
-            let after = *next.get(at)?;
-            let end = *next.get(after)?;
-            self.rank(&piece[at..end])
+        // one at `i` starts (`n`: none). `stamp[i]` changes whenever the pair at `i` does, which
+        // retires the heap's older entries for it. Positions are u32: 24 bytes a byte of the
+        // piece in all, so a 16 MiB run of one mark stays near 400 MB while it is counted.
+        const NONE: u32 = u32::MAX;
+        let mut next: Vec<u32> = (1..=n).collect();
+        let mut prev: Vec<u32> = (0..n).map(|i| i.checked_sub(1).unwrap_or(NONE)).collect();
+        let mut stamp = vec![0_u32; n as usize];
+        let mut heap = BinaryHeap::with_capacity(n as usize);
+        let pair = |next: &[u32], at: u32| -> Option<u32> {
+            let after = *next.get(at as usize)?;
+            let end = *next.get(after as usize)?;
+            self.rank(&piece[at as usize..end as usize])
         };
         for at in 0..n - 1 {
             if let Some(rank) = pair(&next, at) {
                 heap.push(Reverse((rank, at, 0_u32)));
             }
         }
-        let mut parts = n;
+        let mut parts = piece.len();
         while let Some(Reverse((_, at, seen))) = heap.pop() {
-            if stamp[at] != seen || next[at] >= n {
+            let i = at as usize;
+            if stamp[i] != seen || next[i] >= n {
                 continue;
             }
             // Join the part at `at` with the one after it.
-            let gone = next[at];
-            next[at] = next[gone];
-            if next[at] < n {
-                prev[next[at]] = at;
+            let gone = next[i] as usize;
+            next[i] = next[gone];
+            if next[i] < n {
+                prev[next[i] as usize] = at;
             }
             stamp[gone] = u32::MAX;
             parts -= 1;
-            stamp[at] += 1;
+            stamp[i] += 1;
             if let Some(rank) = pair(&next, at) {
-                heap.push(Reverse((rank, at, stamp[at])));
+                heap.push(Reverse((rank, at, stamp[i])));
             }
-            let before = prev[at];
-            if before < n {
-                stamp[before] += 1;
+            let before = prev[i];
+            if before != NONE {
+                let b = before as usize;
+                stamp[b] += 1;
                 if let Some(rank) = pair(&next, before) {
-                    heap.push(Reverse((rank, before, stamp[before])));
+                    heap.push(Reverse((rank, before, stamp[b])));
                 }
             }
         }
