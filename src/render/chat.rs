@@ -48,9 +48,12 @@ pub fn request_body(rendered: &Rendered, model: Option<&str>) -> Result<Value> {
 /// value first (`serve`'s render documents carry it).
 #[derive(Debug)]
 pub(crate) struct RequestBody<'r> {
-    /// In the order written; a later field of the same name replaces the earlier in place (a
-    /// model parameter named `model` overrides the model, as in a JSON object built in order).
-    fields: IndexMap<Cow<'r, str>, Field<'r>>,
+    model: Field<'r>,
+    messages: Field<'r>,
+    /// The fields after those two, in the order written. A later field of the same name
+    /// replaces the earlier in place, as in a JSON object built in order: a model parameter
+    /// named `model` overrides the model where it stands.
+    rest: IndexMap<Cow<'r, str>, Field<'r>>,
 }
 
 #[derive(Debug)]
@@ -68,9 +71,15 @@ impl<'r> RequestBody<'r> {
                 rendered.id
             )));
         };
-        let mut fields = IndexMap::with_capacity(3 + rendered.model_parameters.len());
-        fields.insert(Cow::Borrowed("model"), Field::Text(model));
-        fields.insert(Cow::Borrowed("messages"), Field::Messages(&rendered.output));
+        let format = response_format(rendered)?;
+        let mut body = RequestBody {
+            model: Field::Text(model),
+            messages: Field::Messages(&rendered.output),
+            // Nothing is allocated for a prompt without parameters.
+            rest: IndexMap::with_capacity(
+                rendered.model_parameters.len() + usize::from(format.is_some()),
+            ),
+        };
         for (name, value) in &rendered.model_parameters {
             let api = snake_case(name);
             let key = if api == *name {
@@ -81,22 +90,34 @@ impl<'r> RequestBody<'r> {
             } else {
                 Cow::Owned(api)
             };
-            fields.insert(key, Field::Value(Cow::Borrowed(value)));
+            body.set(key, Field::Value(Cow::Borrowed(value)));
         }
-        if let Some(format) = response_format(rendered)? {
-            fields.insert(
+        if let Some(format) = format {
+            body.set(
                 Cow::Borrowed("response_format"),
                 Field::Value(Cow::Owned(format)),
             );
         }
-        Ok(RequestBody { fields })
+        Ok(body)
+    }
+
+    fn set(&mut self, name: Cow<'r, str>, field: Field<'r>) {
+        match &*name {
+            "model" => self.model = field,
+            "messages" => self.messages = field,
+            _ => {
+                self.rest.insert(name, field);
+            }
+        }
     }
 }
 
 impl Serialize for RequestBody<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
-        for (name, field) in &self.fields {
+        let mut map = serializer.serialize_map(Some(2 + self.rest.len()))?;
+        let fields = [("model", &self.model), ("messages", &self.messages)];
+        let rest = self.rest.iter().map(|(name, field)| (&**name, field));
+        for (name, field) in fields.into_iter().chain(rest) {
             match field {
                 Field::Text(text) => map.serialize_entry(name, text)?,
                 Field::Value(value) => map.serialize_entry(name, value)?,
@@ -107,8 +128,10 @@ impl Serialize for RequestBody<'_> {
     }
 }
 
-/// The rendered messages as the API's `messages` (a single text is one user message).
-struct Messages<'r>(&'r Output);
+/// The rendered messages as the API's `messages`, `[{role, content}]` (a single text is one
+/// user message).
+#[derive(Debug)]
+pub(crate) struct Messages<'r>(pub(crate) &'r Output);
 
 impl Serialize for Messages<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
@@ -117,18 +140,11 @@ impl Serialize for Messages<'_> {
             role: &'m str,
             content: &'m str,
         }
-        match self.0 {
-            Output::Messages { messages } => {
-                serializer.collect_seq(messages.iter().map(|m| Message {
-                    role: m.role.as_str(),
-                    content: &m.content,
-                }))
-            }
-            Output::Text { text } => serializer.collect_seq([Message {
-                role: "user",
-                content: text,
-            }]),
-        }
+        serializer.collect_seq(
+            self.0
+                .messages()
+                .map(|(role, content)| Message { role, content }),
+        )
     }
 }
 

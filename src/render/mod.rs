@@ -80,10 +80,18 @@ pub enum Output {
 impl Output {
     /// The rendered text of every message (or the one text), in order.
     pub fn texts(&self) -> Vec<&str> {
-        match self {
-            Output::Messages { messages } => messages.iter().map(|m| m.content.as_str()).collect(),
-            Output::Text { text } => vec![text.as_str()],
-        }
+        self.messages().map(|(_, content)| content).collect()
+    }
+
+    /// Every message's role and content, in order; one text is one user message.
+    pub(crate) fn messages(&self) -> impl Iterator<Item = (&str, &str)> {
+        let (many, one) = match self {
+            Output::Messages { messages } => (messages.as_slice(), None),
+            Output::Text { text } => (&[][..], Some(("user", text.as_str()))),
+        };
+        many.iter()
+            .map(|m| (m.role.as_str(), m.content.as_str()))
+            .chain(one)
     }
 }
 

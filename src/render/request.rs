@@ -22,17 +22,20 @@
 //! assert_eq!(outcome.rendered.to_string(), "Hello Grace x1");
 //! ```
 
+use indexmap::IndexSet;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, RenderError, Result};
 use crate::render::{coerce, CompiledPrompt, Rendered};
 
-/// One value of a request, in the order it was given.
+/// One value of a request, or several, in the order they were given.
 #[derive(Debug, Clone, PartialEq)]
 enum Input {
     /// A value as it is.
     Value(String, Value),
+    /// Values as they are, kept as the one map they came in.
+    Values(Map<String, Value>),
     /// A string, converted to the variable's declared type where it parses as one.
     Text(String, String),
 }
@@ -71,15 +74,11 @@ impl RenderRequest {
 
     /// Adds every field of `values`, which must serialize to a map (a struct, a map, a JSON
     /// object).
-    pub fn values(mut self, values: &impl Serialize) -> Result<RenderRequest> {
+    pub fn values(self, values: &impl Serialize) -> Result<RenderRequest> {
         let value = serde_json::to_value(values)
             .map_err(|e| Error::Usage(format!("the values cannot be serialized: {e}")))?;
         match value {
-            Value::Object(map) => {
-                self.inputs
-                    .extend(map.into_iter().map(|(k, v)| Input::Value(k, v)));
-                Ok(self)
-            }
+            Value::Object(map) => Ok(self.variables(map)),
             Value::Null => Ok(self),
             other => Err(Error::Usage(format!(
                 "values must be a mapping of variable names to values, found {}",
@@ -91,8 +90,7 @@ impl RenderRequest {
     /// Adds every entry of `values`, as they are (what [`RenderRequest::values`] does for a
     /// JSON object, without serializing it again).
     pub fn variables(mut self, values: Map<String, Value>) -> RenderRequest {
-        self.inputs
-            .extend(values.into_iter().map(|(k, v)| Input::Value(k, v)));
+        self.inputs.push(Input::Values(values));
         self
     }
 
@@ -129,48 +127,175 @@ impl RenderRequest {
         &self,
         prompt: &CompiledPrompt,
     ) -> Result<(Map<String, Value>, Vec<String>)> {
-        let mut values = Map::new();
-        if let Some(n) = self.test {
-            let rows = &prompt.prompt().test_data;
-            let row = rows.get(n).ok_or_else(|| {
-                Error::NotFound(match rows.len() {
-                    0 => format!("`{}` has no test data", prompt.id()),
-                    len => format!(
-                        "`{}` has {len} test case{} (0 to {}); there is no test case {n}",
-                        prompt.id(),
-                        if len == 1 { "" } else { "s" },
-                        len - 1
-                    ),
-                })
-            })?;
-            values.extend(row.clone());
-        }
-        let declared = prompt.prompt().variables.as_ref();
-        // The names given, in order, each once: a set, so many names cost linear time (a
-        // `Vec::contains` per name was quadratic: tens of seconds for a hostile request).
-        let mut given = indexmap::IndexSet::with_capacity(self.inputs.len());
-        for input in &self.inputs {
-            let (key, value) = match input {
-                Input::Value(key, value) => (key.clone(), value.clone()),
-                Input::Text(key, raw) => {
-                    let ty = declared.and_then(|vars| vars.get(key)).map(|v| v.ty);
-                    (key.clone(), coerce(ty, raw))
-                }
-            };
-            given.insert(key.clone());
-            values.insert(key, value);
-        }
-        Ok((values, given.into_iter().collect()))
+        let Gathered { values, given } = gather(self.test, self.inputs.iter().cloned(), prompt)?;
+        let given = match given {
+            Some(given) => given.into_iter().collect(),
+            None => values.keys().cloned().collect(),
+        };
+        Ok((values, given))
     }
 
     /// Renders `prompt`: types checked, defaults applied, every missing variable named at once.
     pub fn render(&self, prompt: &CompiledPrompt) -> Result<RenderOutcome> {
-        let (values, given) = self.resolve_values(prompt)?;
-        let unused = prompt.unused(given.iter());
-        if self.strict && !unused.is_empty() {
+        gather(self.test, self.inputs.iter().cloned(), prompt)?.render(prompt, self.strict)
+    }
+
+    /// [`RenderRequest::render`] for a request used once: its values are moved into the
+    /// render rather than copied (a server's render of a request body).
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
+    pub(crate) fn render_once(self, prompt: &CompiledPrompt) -> Result<RenderOutcome> {
+        gather(self.test, self.inputs.into_iter(), prompt)?.render(prompt, self.strict)
+    }
+}
+
+/// The values for `prompt`: test case `test`, then `inputs` in order, each name's last value
+/// kept.
+fn gather(
+    test: Option<usize>,
+    inputs: impl Iterator<Item = Input>,
+    prompt: &CompiledPrompt,
+) -> Result<Gathered> {
+    let mut values = Map::new();
+    // A set, so many names cost linear time (a `Vec::contains` per name was quadratic: tens of
+    // seconds for a hostile request).
+    let mut given = None;
+    if let Some(n) = test {
+        let rows = &prompt.prompt().test_data;
+        let row = rows.get(n).ok_or_else(|| {
+            Error::NotFound(match rows.len() {
+                0 => format!("`{}` has no test data", prompt.id()),
+                len => format!(
+                    "`{}` has {len} test case{} (0 to {}); there is no test case {n}",
+                    prompt.id(),
+                    if len == 1 { "" } else { "s" },
+                    len - 1
+                ),
+            })
+        })?;
+        values.extend(row.clone());
+        given = Some(IndexSet::new());
+    }
+    let declared = prompt.prompt().variables.as_ref();
+    for input in inputs {
+        match input {
+            Input::Value(key, value) => put(&mut values, &mut given, key, value),
+            Input::Text(key, raw) => {
+                let ty = declared.and_then(|vars| vars.get(&key)).map(|v| v.ty);
+                let value = coerce(ty, &raw);
+                put(&mut values, &mut given, key, value);
+            }
+            // The first values given, without a test case: they are the values as they are.
+            Input::Values(map) if values.is_empty() && given.is_none() => values = map,
+            Input::Values(map) => {
+                for (key, value) in map {
+                    put(&mut values, &mut given, key, value);
+                }
+            }
+        }
+    }
+    Ok(Gathered { values, given })
+}
+
+/// Sets `key` to `value`, noting the name among those `given` when they are noted.
+fn put(
+    values: &mut Map<String, Value>,
+    given: &mut Option<IndexSet<String>>,
+    key: String,
+    value: Value,
+) {
+    if let Some(given) = given {
+        given.insert(key.clone());
+    }
+    values.insert(key, value);
+}
+
+/// The values of a request for one prompt.
+struct Gathered {
+    values: Map<String, Value>,
+    /// With a test case, the names the inputs give, in order, each once (without one, those
+    /// are the values' names).
+    given: Option<IndexSet<String>>,
+}
+
+impl Gathered {
+    /// The render, with the given names the prompt does not use reported, or refused when
+    /// `strict`.
+    fn render(self, prompt: &CompiledPrompt, strict: bool) -> Result<RenderOutcome> {
+        let unused = match &self.given {
+            Some(given) => prompt.unused(given),
+            None => prompt.unused(self.values.keys()),
+        };
+        if strict && !unused.is_empty() {
             return Err(Error::Render(RenderError::Unused { names: unused }));
         }
-        let rendered = prompt.render(&values)?;
+        let rendered = prompt.render(&self.values)?;
         Ok(RenderOutcome { rendered, unused })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn compiled(source: &str) -> CompiledPrompt {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("p.prompt.yaml"), source).expect("write");
+        crate::Registry::open(dir.path())
+            .and_then(|r| r.load_work("p"))
+            .and_then(|p| p.compile())
+            .expect("compiles")
+    }
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    /// A request rendered once, its values moved, renders and reports what the same request
+    /// rendered by reference does: test case first, later inputs winning, unused names once.
+    #[test]
+    fn a_request_rendered_once_renders_as_one_kept() {
+        let p = compiled(
+            "variables:\n  n: { type: integer }\n  s: { type: string, default: d }\n\
+             template: \"{{ n }} {{ s }}\"\ntestData:\n  - { n: 1, s: a, old: x }\n",
+        );
+        let requests = [
+            RenderRequest::new().variables(map(json!({"n": 2, "extra": 1}))),
+            RenderRequest::new()
+                .variables(map(json!({"n": 2, "s": "b"})))
+                .variables(map(json!({"s": "c", "extra": 1}))),
+            RenderRequest::new()
+                .test_case(0)
+                .variables(map(json!({"s": "b", "extra": 1, "old": 2}))),
+            RenderRequest::new()
+                .text("n", "7")
+                .variables(map(json!({"s": "e", "n": 3})))
+                .text("s", "f"),
+            RenderRequest::new().variables(Map::new()).text("n", "4"),
+        ];
+        let expected = [
+            ("2 d", vec!["extra"]),
+            ("2 c", vec!["extra"]),
+            ("1 b", vec!["extra", "old"]),
+            ("3 f", vec![]),
+            ("4 d", vec![]),
+        ];
+        for (request, (text, unused)) in requests.into_iter().zip(expected) {
+            let kept = request.render(&p).expect("renders");
+            let once = request.clone().render_once(&p).expect("renders once");
+            assert_eq!(once, kept);
+            assert_eq!(once.rendered.to_string(), text);
+            assert_eq!(once.unused, unused);
+            let (values, _) = request.resolve_values(&p).expect("values");
+            assert_eq!(p.render(&values).expect("renders"), once.rendered);
+        }
+        let strict = RenderRequest::new()
+            .strict(true)
+            .variables(map(json!({"n": 1, "extra": 1})));
+        let err = strict.render_once(&p).expect_err("strict");
+        assert_eq!(err.kind(), crate::ErrorKind::UnusedVariables);
     }
 }

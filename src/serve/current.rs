@@ -8,7 +8,8 @@ use std::time::Instant;
 use crate::error::Result;
 use crate::format::prompt::Prompt;
 use crate::git::oid::ObjectId;
-use crate::registry::{Registry, Snapshot};
+use crate::registry::reference::Reference;
+use crate::registry::{Registry, Resolved, Snapshot};
 use crate::serve::bounded::Bounded;
 use crate::serve::http::Answer;
 use crate::snapshot::work::Source;
@@ -44,6 +45,8 @@ pub(crate) struct Current {
     pub loaded: Instant,
     /// The documents answered at this commit.
     pub answers: Answers,
+    /// The versions render requests named at this commit.
+    pub resolutions: Resolutions,
 }
 
 /// How many documents a snapshot keeps answered, and about how many bytes of them (their
@@ -51,38 +54,49 @@ pub(crate) struct Current {
 const MAX_ANSWERS: usize = 4096;
 const MAX_ANSWER_BYTES: usize = 32 << 20;
 
+/// How many render targets a snapshot keeps resolved, and about how many bytes of them.
+const MAX_RESOLVED: usize = 4096;
+const MAX_RESOLVED_BYTES: usize = 4 << 20;
+
 /// The documents answered at one commit, by request target (path and query). At one commit a
 /// target names one document, so a repeated `GET` is answered from here: no reference is
 /// resolved and nothing is built again. They go with the snapshot.
-pub(crate) struct Answers(Mutex<Bounded<Box<str>, Answer>>);
+pub(crate) type Answers = Kept<Answer>;
 
-impl Answers {
-    fn new() -> Answers {
-        Answers(Mutex::new(Bounded::new(MAX_ANSWERS, MAX_ANSWER_BYTES)))
+/// The versions render requests named at one commit, by request target: a repeated render
+/// resolves no reference again.
+pub(crate) type Resolutions = Kept<Arc<(Reference, Resolved)>>;
+
+/// What a snapshot keeps of what it answered, by request target, bounded in entries and bytes.
+pub(crate) struct Kept<V>(Mutex<Bounded<Box<str>, V>>);
+
+impl<V: Clone> Kept<V> {
+    fn new(max_entries: usize, max_bytes: usize) -> Kept<V> {
+        Kept(Mutex::new(Bounded::new(max_entries, max_bytes)))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Bounded<Box<str>, Answer>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bounded<Box<str>, V>> {
         // A cache: a panic while it was held leaves it usable.
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The answer to `target`, when it was answered before.
-    pub(crate) fn get(&self, target: &str) -> Option<Answer> {
+    /// What was kept for `target`, if anything.
+    pub(crate) fn get(&self, target: &str) -> Option<V> {
         self.lock().get(target)
     }
 
-    /// Keeps the answer to `target`.
-    pub(crate) fn keep(&self, target: Box<str>, answer: Answer) {
-        let size = answer.size() + target.len();
-        self.lock().insert(target, answer, size);
+    /// Keeps `value`, about `size` bytes, for `target`.
+    pub(crate) fn keep(&self, target: Box<str>, value: V, size: usize) {
+        let size = size.saturating_add(target.len());
+        self.lock().insert(target, value, size);
     }
 }
 
-impl std::fmt::Debug for Answers {
+impl<V> std::fmt::Debug for Kept<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Answers")
+        f.write_str("Kept")
     }
 }
 
@@ -161,7 +175,8 @@ impl Current {
             manifest_blob,
             rows,
             loaded: Instant::now(),
-            answers: Answers::new(),
+            answers: Kept::new(MAX_ANSWERS, MAX_ANSWER_BYTES),
+            resolutions: Kept::new(MAX_RESOLVED, MAX_RESOLVED_BYTES),
         })
     }
 }

@@ -263,7 +263,8 @@ fn answer(
     match document(state, current, reference, resolved, expand) {
         Ok(answer) => {
             let response = answer.respond(headers);
-            current.answers.keep(target, answer);
+            let size = answer.size();
+            current.answers.keep(target, answer, size);
             response
         }
         Err(problem) => problem.into_response(),

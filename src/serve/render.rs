@@ -3,7 +3,10 @@
 // A problem becomes the response at once: its size is paid once per failed request.
 #![allow(clippy::result_large_err)]
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -12,9 +15,9 @@ use utoipa::ToSchema;
 use crate::registry::reference::Reference;
 use crate::registry::Resolved;
 use crate::render::request::RenderRequest;
-use crate::render::Output;
+use crate::serve::current::Current;
 use crate::serve::http::{fresh_json, read_body, Params, Problem};
-use crate::serve::prompts::VersionQuery;
+use crate::serve::prompts::{names_a_commit, VersionQuery};
 use crate::serve::state::Shared;
 
 // ---------------------------------------------------------------------------------------
@@ -52,7 +55,8 @@ pub(crate) struct RenderDoc<'r> {
     #[schema(value_type = Object)]
     model_parameters: &'r Map<String, Value>,
     /// The rendered messages (a single-template prompt is one user message).
-    messages: Vec<RenderedMessage<'r>>,
+    #[schema(value_type = Vec<RenderedMessage>)]
+    messages: crate::render::chat::Messages<'r>,
     /// Given names the prompt does not use.
     unused: Vec<String>,
     /// Prompt tokens of the rendered messages (o200k_base).
@@ -64,11 +68,14 @@ pub(crate) struct RenderDoc<'r> {
     request: Option<crate::render::chat::RequestBody<'r>>,
 }
 
+// Only its schema is used: the document writes the messages with `chat::Messages`, borrowing
+// the rendered prompt.
 /// A rendered message.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct RenderedMessage<'r> {
-    role: &'r str,
-    content: &'r str,
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct RenderedMessage {
+    role: String,
+    content: String,
 }
 
 /// Renders a prompt at its default, or at the version the path or query names.
@@ -80,6 +87,7 @@ pub(crate) async fn render(
     State(state): State<Shared>,
     Path(path): Path<String>,
     Params(query): Params<VersionQuery>,
+    uri: Uri,
     body: axum::body::Body,
 ) -> Response {
     let bytes = match read_body(body).await {
@@ -87,12 +95,19 @@ pub(crate) async fn render(
         Err(problem) => return problem.into_response(),
     };
     let current = state.current.load_full();
+    let target = Target {
+        text: uri
+            .path_and_query()
+            .map_or_else(|| uri.path(), |t| t.as_str()),
+        path: &path,
+        query: &query,
+    };
     // A small request for a compiled prompt whose render is linear in its values is answered
     // here: its cost is bounded and small, like a GET's. Otherwise what was read to find that
     // out goes with the work to the pool.
     let mut found = None;
     if bytes.len() <= INLINE_BODY {
-        match inline(&state, &current, &path, &query, &bytes) {
+        match inline(&state, &current, &target, &bytes) {
             Inline::Answered(answer) => return answer.unwrap_or_else(IntoResponse::into_response),
             Inline::ToPool(request, version) => found = Some((request, version)),
         }
@@ -106,16 +121,55 @@ pub(crate) async fn render(
                 Some(found) => found,
                 None => (read_request(&bytes)?, None),
             };
-            let (reference, resolved) = match version {
+            let version = match version {
                 Some(version) => version,
-                None => crate::serve::prompts::resolve(&current, &path, &query)?,
+                None => {
+                    let target = Target {
+                        text: uri
+                            .path_and_query()
+                            .map_or_else(|| uri.path(), |t| t.as_str()),
+                        path: &path,
+                        query: &query,
+                    };
+                    resolve(&current, &target)?
+                }
             };
-            let compiled = state.compiled(&current, reference.id(), &resolved)?;
-            respond(&current, &resolved, &compiled, request)
+            let (reference, resolved) = &*version;
+            let compiled = state.compiled(&current, reference.id(), resolved)?;
+            respond(&current, resolved, &compiled, request)
         };
         answer().unwrap_or_else(IntoResponse::into_response)
     })
     .await
+}
+
+/// What a render request names: its target (path and query, as the key of what the snapshot
+/// keeps resolved), and the same parsed.
+struct Target<'t> {
+    text: &'t str,
+    path: &'t str,
+    query: &'t VersionQuery,
+}
+
+/// A version a render names, resolved.
+type Version = Arc<(Reference, Resolved)>;
+
+/// The version `target` names at `current`: as resolved before at this commit, or resolved
+/// now and kept.
+fn resolve(current: &Current, target: &Target) -> Result<Version, Problem> {
+    if let Some(version) = current.resolutions.get(target.text) {
+        return Ok(version);
+    }
+    let version = Arc::new(crate::serve::prompts::resolve(
+        current,
+        target.path,
+        target.query,
+    )?);
+    let size = std::mem::size_of::<(Reference, Resolved)>() + 2 * version.0.id().len();
+    current
+        .resolutions
+        .keep(target.text.into(), version.clone(), size);
+    Ok(version)
 }
 
 /// What [`inline`] made of a render request.
@@ -123,7 +177,7 @@ enum Inline {
     /// Answered on the async worker: the document, or the problem.
     Answered(Result<Response, Problem>),
     /// For the blocking pool, with the request read and, when it was resolved here, the version.
-    ToPool(RenderBody, Option<(Reference, Resolved)>),
+    ToPool(RenderBody, Option<Version>),
 }
 
 /// The largest request body rendered without the blocking pool.
@@ -140,32 +194,37 @@ const INLINE_READ: usize = 16 << 10;
 /// is as cheap.
 fn inline(
     state: &crate::serve::state::State,
-    current: &crate::serve::current::Current,
-    path: &str,
-    query: &VersionQuery,
+    current: &Current,
+    target: &Target,
     bytes: &[u8],
 ) -> Inline {
     let request = match read_request(bytes) {
         Ok(request) => request,
         Err(problem) => return Inline::Answered(Err(problem)),
     };
-    // A test case's values come from the file, whatever their size; a commit is looked up in
-    // git and its place in history walked.
-    if request.test_case.is_some() || crate::serve::prompts::names_a_commit(current, path, query) {
-        return Inline::ToPool(request, None);
-    }
-    let (reference, resolved) = match crate::serve::prompts::resolve(current, path, query) {
-        Ok(found) => found,
-        Err(problem) => return Inline::Answered(Err(problem)),
+    // A test case's values come from the file, whatever their size; a commit not resolved
+    // before is looked up in git and its place in history walked.
+    let resolved_before = || current.resolutions.get(target.text);
+    let version = match (request.test_case, resolved_before()) {
+        (Some(_), _) => return Inline::ToPool(request, None),
+        (None, Some(version)) => version,
+        (None, None) if names_a_commit(current, target.path, target.query) => {
+            return Inline::ToPool(request, None)
+        }
+        (None, None) => match resolve(current, target) {
+            Ok(version) => version,
+            Err(problem) => return Inline::Answered(Err(problem)),
+        },
     };
+    let (reference, resolved) = &*version;
     let linear = state
-        .kept_compiled(current, reference.id(), &resolved)
+        .kept_compiled(current, reference.id(), resolved)
         .and_then(|compiled| Some((compiled.linear_reads()?, compiled)));
     match linear {
         Some((reads, compiled)) if reads.saturating_mul(bytes.len().max(1)) <= INLINE_READ => {
-            Inline::Answered(respond(current, &resolved, &compiled, request))
+            Inline::Answered(respond(current, resolved, &compiled, request))
         }
-        _ => Inline::ToPool(request, Some((reference, resolved))),
+        _ => Inline::ToPool(request, Some(version)),
     }
 }
 
@@ -177,7 +236,7 @@ fn read_request(bytes: &[u8]) -> Result<RenderBody, Problem> {
 
 /// Renders `compiled` with what `request` gives, and the document of it.
 fn respond(
-    current: &crate::serve::current::Current,
+    current: &Current,
     resolved: &Resolved,
     compiled: &crate::render::CompiledPrompt,
     request: RenderBody,
@@ -187,7 +246,7 @@ fn respond(
         render = render.test_case(n as usize);
     }
     let render = render.variables(request.variables);
-    let outcome = render.render(compiled)?;
+    let outcome = render.render_once(compiled)?;
     let (number, commit) = match resolved {
         Resolved::Version { number, commit } => (Some(*number), commit.to_string()),
         Resolved::Tip { commit } => (None, commit.to_string()),
@@ -195,26 +254,13 @@ fn respond(
     };
     let rendered = outcome.rendered;
     let request_body = crate::render::chat::RequestBody::new(&rendered, None).ok();
-    let messages = match &rendered.output {
-        Output::Messages { messages } => messages
-            .iter()
-            .map(|m| RenderedMessage {
-                role: m.role.as_str(),
-                content: &m.content,
-            })
-            .collect(),
-        Output::Text { text } => vec![RenderedMessage {
-            role: "user",
-            content: text,
-        }],
-    };
     let doc = RenderDoc {
         id: &rendered.id,
         version: number,
         commit,
         model: rendered.model.as_deref(),
         model_parameters: &rendered.model_parameters,
-        messages,
+        messages: crate::render::chat::Messages(&rendered.output),
         unused: outcome.unused,
         request: request_body,
         tokens: crate::render::tokens::count_rendered(&rendered),

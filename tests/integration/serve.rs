@@ -564,6 +564,51 @@ fn problems_are_problem_json() {
     assert_eq!(not_allowed.status, 405);
 }
 
+/// A render target is resolved once per served commit: renders repeated at one commit name the
+/// same version, each target (path and query) its own, and a new commit resolves them again.
+#[test]
+fn renders_resolve_their_version_at_the_commit_served() {
+    let mut repo = repo();
+    let pinned = repo.head();
+    let server = Server::start(&repo, &[]);
+    let body = r#"{"variables": {"ticket": "t", "n": 1}}"#;
+    let version = |target: &str| {
+        let rendered = post(&server, target, body);
+        assert_eq!(rendered.status, 200, "{target}: {}", rendered.body);
+        rendered.json()["version"].as_u64().unwrap_or(0)
+    };
+    let at_commit = format!("/v1/render/support/triage@{}", &pinned[..12]);
+    for _ in 0..2 {
+        assert_eq!(version("/v1/render/support/triage"), 1);
+        assert_eq!(version("/v1/render/support/triage?label=staging"), 2);
+        assert_eq!(version("/v1/render/support/triage?version=2"), 2);
+        assert_eq!(version("/v1/render/support/triage@latest"), 2);
+        assert_eq!(version(&at_commit), 2);
+    }
+    // A name that resolves to nothing is answered as such every time.
+    for _ in 0..2 {
+        let unknown = post(&server, "/v1/render/support/triage@9", body);
+        assert_eq!(unknown.status, 404, "{}", unknown.body);
+    }
+
+    repo.write(
+        "defaults.yaml",
+        "defaults:\n  support/triage: 2\nlabels:\n  staging:\n    support/triage: 1\n",
+    );
+    repo.commit("Default triage to 2, stage 1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while version("/v1/render/support/triage") != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the new default was never rendered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(version("/v1/render/support/triage?label=staging"), 1);
+    assert_eq!(version("/v1/render/support/triage?version=2"), 2);
+    assert_eq!(version(&at_commit), 2);
+}
+
 #[test]
 fn a_new_commit_is_served_while_sixteen_clients_read() {
     let mut repo = repo();
@@ -1314,8 +1359,19 @@ fn small_linear_renders_do_not_wait_for_the_pool() {
             }
         }
     };
-    fill();
     let small = r#"{"variables": {"name": "ada lovelace", "topic": "access"}}"#;
+    // A version named by a commit and resolved once (on the pool: the answer may time out, the
+    // resolution is kept) is not looked up again: its renders are answered here too.
+    let by_commit = format!("a@{}", &added[..12]);
+    let started = Instant::now();
+    while post(&by_commit, small).status != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{by_commit} never resolved"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fill();
     let large = format!(
         r#"{{"variables": {{"name": "{}", "topic": "t"}}}}"#,
         long.trim()
@@ -1331,8 +1387,8 @@ fn small_linear_renders_do_not_wait_for_the_pool() {
         get(&server, &format!("/v1/prompts/a@{}", &added[..12])),
         get(&server, &format!("/v1/prompts/a?commit={added}")),
     ];
-    for _ in 0..20 {
-        let rendered = post("a", small);
+    for id in ["a"; 20].into_iter().chain([by_commit.as_str()]) {
+        let rendered = post(id, small);
         assert_eq!(rendered.status, 200, "{}", rendered.body);
         let doc = rendered.json();
         assert_eq!(doc["messages"][0]["content"], "Hi Ada Lovelace");

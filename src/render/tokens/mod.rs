@@ -79,7 +79,11 @@ impl Recent {
 
 /// The prompt tokens of a rendered prompt: every message's content (or the one text).
 pub(crate) fn count_rendered(rendered: &crate::render::Rendered) -> usize {
-    rendered.output.texts().iter().map(|t| count(t)).sum()
+    rendered
+        .output
+        .messages()
+        .map(|(_, text)| count(text))
+        .sum()
 }
 
 #[cfg(test)]
