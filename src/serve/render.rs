@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ pub(crate) struct RenderBody {
 pub(crate) struct RenderDoc<'r> {
     id: &'r str,
     version: Option<u32>,
-    commit: String,
+    commit: &'r str,
     model: Option<&'r str>,
     #[serde(rename = "modelParameters")]
     #[schema(value_type = Object)]
@@ -83,57 +83,43 @@ pub(crate) struct RenderedMessage {
     params(("id" = String, Path, description = "The prompt id (it may contain `/`), optionally with `@N`, `@LABEL` or `@COMMIT`"), VersionQuery),
     request_body(content = Option<RenderBody>, description = "Optional: the values, a test case, strictness"),
     responses((status = 200, body = RenderDoc), (status = 400, body = Problem), (status = 404, body = Problem), (status = 408, body = Problem, description = "the render did not finish within the request's time limit"), (status = 413, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem, description = "every render slot stayed taken (`Retry-After`)")))]
-pub(crate) async fn render(
-    State(state): State<Shared>,
-    Path(path): Path<String>,
-    Params(query): Params<VersionQuery>,
-    uri: Uri,
-    body: axum::body::Body,
-) -> Response {
+pub(crate) async fn render(State(state): State<Shared>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let current = state.current.load_full();
+    // At one commit a request target names one version: a target resolved before is not even
+    // parsed again.
+    let named = match current.resolutions.get(target(&parts.uri)) {
+        Some(version) => Named::Known(version),
+        None => match Named::parse(&mut parts, &state).await {
+            Ok(named) => named,
+            Err(rejected) => return rejected,
+        },
+    };
     let bytes = match read_body(body).await {
         Ok(bytes) => bytes,
         Err(problem) => return problem.into_response(),
     };
-    let current = state.current.load_full();
-    let target = Target {
-        text: uri
-            .path_and_query()
-            .map_or_else(|| uri.path(), |t| t.as_str()),
-        path: &path,
-        query: &query,
-    };
     // A small request for a compiled prompt whose render is linear in its values is answered
     // here: its cost is bounded and small, like a GET's. Otherwise what was read to find that
     // out goes with the work to the pool.
-    let mut found = None;
-    if bytes.len() <= INLINE_BODY {
-        match inline(&state, &current, &target, &bytes) {
+    let (request, named) = if bytes.len() <= INLINE_BODY {
+        match inline(&state, &current, named, &bytes) {
             Inline::Answered(answer) => return answer.unwrap_or_else(IntoResponse::into_response),
-            Inline::ToPool(request, version) => found = Some((request, version)),
+            Inline::ToPool(request, named) => (Some(request), named),
         }
-    }
+    } else {
+        (None, named)
+    };
     // Compiling and rendering are CPU work: they run on the blocking pool, a few at a time, so
     // the async workers stay free (`/healthz` answers while hostile renders run), and under the
     // request's time limit.
     crate::serve::pool::on_pool(move || {
         let answer = || -> Result<Response, Problem> {
-            let (request, version) = match found {
-                Some(found) => found,
-                None => (read_request(&bytes)?, None),
+            let request = match request {
+                Some(request) => request,
+                None => read_request(&bytes)?,
             };
-            let version = match version {
-                Some(version) => version,
-                None => {
-                    let target = Target {
-                        text: uri
-                            .path_and_query()
-                            .map_or_else(|| uri.path(), |t| t.as_str()),
-                        path: &path,
-                        query: &query,
-                    };
-                    resolve(&current, &target)?
-                }
-            };
+            let version = named.resolve(&current)?;
             let (reference, resolved) = &*version;
             let compiled = state.compiled(&current, reference.id(), resolved)?;
             respond(&current, resolved, &compiled, request)
@@ -143,41 +129,77 @@ pub(crate) async fn render(
     .await
 }
 
-/// What a render request names: its target (path and query, as the key of what the snapshot
-/// keeps resolved), and the same parsed.
-struct Target<'t> {
-    text: &'t str,
-    path: &'t str,
-    query: &'t VersionQuery,
+/// A request's target: its path and query, as the key of what a snapshot keeps resolved.
+fn target(uri: &Uri) -> &str {
+    uri.path_and_query()
+        .map_or_else(|| uri.path(), |t| t.as_str())
 }
 
 /// A version a render names, resolved.
 type Version = Arc<(Reference, Resolved)>;
 
-/// The version `target` names at `current`: as resolved before at this commit, or resolved
-/// now and kept.
-fn resolve(current: &Current, target: &Target) -> Result<Version, Problem> {
-    if let Some(version) = current.resolutions.get(target.text) {
-        return Ok(version);
+/// The version a render request names.
+enum Named {
+    /// Resolved before, at the commit served.
+    Known(Version),
+    /// Not yet resolved: the target, and its path and query read.
+    Parsed {
+        target: Box<str>,
+        path: String,
+        query: VersionQuery,
+    },
+}
+
+impl Named {
+    /// Reads the path and query of a request (a rejection is the response).
+    async fn parse(
+        parts: &mut axum::http::request::Parts,
+        state: &Shared,
+    ) -> Result<Named, Response> {
+        let Path(path) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Params(query) = Params::<VersionQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Named::Parsed {
+            target: target(&parts.uri).into(),
+            path,
+            query,
+        })
     }
-    let version = Arc::new(crate::serve::prompts::resolve(
-        current,
-        target.path,
-        target.query,
-    )?);
-    let size = std::mem::size_of::<(Reference, Resolved)>() + 2 * version.0.id().len();
-    current
-        .resolutions
-        .keep(target.text.into(), version.clone(), size);
-    Ok(version)
+
+    /// Whether resolving it looks a commit up in git (and walks history back to it).
+    fn names_a_commit(&self, current: &Current) -> bool {
+        match self {
+            Named::Known(_) => false,
+            Named::Parsed { path, query, .. } => names_a_commit(current, path, query),
+        }
+    }
+
+    /// The version, as resolved before, or resolved now at `current` and kept there.
+    fn resolve(self, current: &Current) -> Result<Version, Problem> {
+        let (target, path, query) = match self {
+            Named::Known(version) => return Ok(version),
+            Named::Parsed {
+                target,
+                path,
+                query,
+            } => (target, path, query),
+        };
+        let version = Arc::new(crate::serve::prompts::resolve(current, &path, &query)?);
+        let size = std::mem::size_of::<(Reference, Resolved)>() + 2 * version.0.id().len();
+        current.resolutions.keep(target, version.clone(), size);
+        Ok(version)
+    }
 }
 
 /// What [`inline`] made of a render request.
 enum Inline {
     /// Answered on the async worker: the document, or the problem.
     Answered(Result<Response, Problem>),
-    /// For the blocking pool, with the request read and, when it was resolved here, the version.
-    ToPool(RenderBody, Option<Version>),
+    /// For the blocking pool, with the request read and the version it names.
+    ToPool(RenderBody, Named),
 }
 
 /// The largest request body rendered without the blocking pool.
@@ -195,7 +217,7 @@ const INLINE_READ: usize = 16 << 10;
 fn inline(
     state: &crate::serve::state::State,
     current: &Current,
-    target: &Target,
+    named: Named,
     bytes: &[u8],
 ) -> Inline {
     let request = match read_request(bytes) {
@@ -204,17 +226,12 @@ fn inline(
     };
     // A test case's values come from the file, whatever their size; a commit not resolved
     // before is looked up in git and its place in history walked.
-    let resolved_before = || current.resolutions.get(target.text);
-    let version = match (request.test_case, resolved_before()) {
-        (Some(_), _) => return Inline::ToPool(request, None),
-        (None, Some(version)) => version,
-        (None, None) if names_a_commit(current, target.path, target.query) => {
-            return Inline::ToPool(request, None)
-        }
-        (None, None) => match resolve(current, target) {
-            Ok(version) => version,
-            Err(problem) => return Inline::Answered(Err(problem)),
-        },
+    if request.test_case.is_some() || named.names_a_commit(current) {
+        return Inline::ToPool(request, named);
+    }
+    let version = match named.resolve(current) {
+        Ok(version) => version,
+        Err(problem) => return Inline::Answered(Err(problem)),
     };
     let (reference, resolved) = &*version;
     let linear = state
@@ -224,7 +241,7 @@ fn inline(
         Some((reads, compiled)) if reads.saturating_mul(bytes.len().max(1)) <= INLINE_READ => {
             Inline::Answered(respond(current, resolved, &compiled, request))
         }
-        _ => Inline::ToPool(request, Some(version)),
+        _ => Inline::ToPool(request, Named::Known(version)),
     }
 }
 
@@ -247,10 +264,11 @@ fn respond(
     }
     let render = render.variables(request.variables);
     let outcome = render.render_once(compiled)?;
+    let mut digits = [0; 40];
     let (number, commit) = match resolved {
-        Resolved::Version { number, commit } => (Some(*number), commit.to_string()),
-        Resolved::Tip { commit } => (None, commit.to_string()),
-        Resolved::Work => (None, current.commit.clone()),
+        Resolved::Version { number, commit } => (Some(*number), commit.as_hex(&mut digits)),
+        Resolved::Tip { commit } => (None, commit.as_hex(&mut digits)),
+        Resolved::Work => (None, current.commit.as_str()),
     };
     let rendered = outcome.rendered;
     let request_body = crate::render::chat::RequestBody::new(&rendered, None).ok();
