@@ -12,6 +12,7 @@ use std::borrow::Cow;
 
 use indexmap::IndexMap;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -60,6 +61,9 @@ pub(crate) struct RequestBody<'r> {
 enum Field<'r> {
     Text(&'r str),
     Messages(&'r Output),
+    /// The messages, already written as JSON.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
+    Written(&'r RawValue),
     Value(Cow<'r, Value>),
 }
 
@@ -101,6 +105,15 @@ impl<'r> RequestBody<'r> {
         Ok(body)
     }
 
+    /// Writes the messages as `written` (what [`Messages`] wrote of them) rather than writing
+    /// them again; a model parameter that replaced them stays.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
+    pub(crate) fn messages_written(&mut self, written: &'r RawValue) {
+        if let Field::Messages(_) = self.messages {
+            self.messages = Field::Written(written);
+        }
+    }
+
     fn set(&mut self, name: Cow<'r, str>, field: Field<'r>) {
         match &*name {
             "model" => self.model = field,
@@ -122,6 +135,7 @@ impl Serialize for RequestBody<'_> {
                 Field::Text(text) => map.serialize_entry(name, text)?,
                 Field::Value(value) => map.serialize_entry(name, value)?,
                 Field::Messages(output) => map.serialize_entry(name, &Messages(output))?,
+                Field::Written(written) => map.serialize_entry(name, written)?,
             }
         }
         map.end()

@@ -70,6 +70,11 @@ pub fn environment(syntax: Syntax, source: Arc<dyn Source>, debug: bool) -> Envi
         if value.is_none() {
             return Ok(());
         }
+        // A string printed without escaping is written as it is (minijinja's formatter writes
+        // it through `Display`, twice over `fmt::write`).
+        if let (Some(text), AutoEscape::None) = (value.as_str(), state.auto_escape()) {
+            return out.write_str(text).map_err(minijinja::Error::from);
+        }
         crate::render::budget::check_display(state, value)?;
         minijinja::escape_formatter(out, state, value)
     });

@@ -404,13 +404,23 @@ pub(crate) fn to_json_vec(value: &impl Serialize) -> Result<Vec<u8>, Problem> {
     let mut out = Vec::with_capacity(4 << 10);
     serde_json::to_writer(&mut out, value)
         .map(|()| out)
-        .map_err(|e| {
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "serialize",
-                format!("the response cannot be written: {e}"),
-            )
-        })
+        .map_err(unwritable)
+}
+
+/// `value` written as JSON once, for a part a document holds twice: it is copied as written,
+/// not escaped again.
+pub(crate) fn to_raw_json(
+    value: &impl Serialize,
+) -> Result<Box<serde_json::value::RawValue>, Problem> {
+    serde_json::value::to_raw_value(value).map_err(unwritable)
+}
+
+fn unwritable(e: serde_json::Error) -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "serialize",
+        format!("the response cannot be written: {e}"),
+    )
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -16,7 +17,7 @@ use crate::registry::reference::Reference;
 use crate::registry::Resolved;
 use crate::render::request::RenderRequest;
 use crate::serve::current::Current;
-use crate::serve::http::{fresh_json, read_body, Params, Problem};
+use crate::serve::http::{fresh_json, read_body, to_raw_json, Params, Problem};
 use crate::serve::prompts::{names_a_commit, VersionQuery};
 use crate::serve::state::Shared;
 
@@ -56,7 +57,7 @@ pub(crate) struct RenderDoc<'r> {
     model_parameters: &'r Map<String, Value>,
     /// The rendered messages (a single-template prompt is one user message).
     #[schema(value_type = Vec<RenderedMessage>)]
-    messages: crate::render::chat::Messages<'r>,
+    messages: &'r RawValue,
     /// Given names the prompt does not use.
     unused: Vec<String>,
     /// Prompt tokens of the rendered messages (o200k_base).
@@ -271,17 +272,92 @@ fn respond(
         Resolved::Work => (None, current.commit.as_str()),
     };
     let rendered = outcome.rendered;
-    let request_body = crate::render::chat::RequestBody::new(&rendered, None).ok();
+    // The messages are in the document twice (as rendered, and in the chat request): they are
+    // written once.
+    let messages = to_raw_json(&crate::render::chat::Messages(&rendered.output))?;
+    let mut request_body = crate::render::chat::RequestBody::new(&rendered, None).ok();
+    if let Some(body) = &mut request_body {
+        body.messages_written(&messages);
+    }
     let doc = RenderDoc {
         id: &rendered.id,
         version: number,
         commit,
         model: rendered.model.as_deref(),
         model_parameters: &rendered.model_parameters,
-        messages: crate::render::chat::Messages(&rendered.output),
+        messages: &messages,
         unused: outcome.unused,
         request: request_body,
         tokens: crate::render::tokens::count_rendered(&rendered),
     };
     fresh_json(&doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map, Value};
+
+    use crate::render::request::RenderRequest;
+    use crate::render::CompiledPrompt;
+
+    fn compiled(source: &str) -> CompiledPrompt {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("p.prompt.yaml"), source).expect("write");
+        crate::registry::Registry::open(dir.path())
+            .and_then(|r| r.load_work("p"))
+            .and_then(|p| p.compile())
+            .expect("compiles")
+    }
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    /// A request rendered once, its values moved, renders and reports what the same request
+    /// rendered by reference does: test case first, later inputs winning, unused names once.
+    #[test]
+    fn a_request_rendered_once_renders_as_one_kept() {
+        let p = compiled(
+            "variables:\n  n: { type: integer }\n  s: { type: string, default: d }\n\
+             template: \"{{ n }} {{ s }}\"\ntestData:\n  - { n: 1, s: a, old: x }\n",
+        );
+        let requests = [
+            RenderRequest::new().variables(map(json!({"n": 2, "extra": 1}))),
+            RenderRequest::new()
+                .variables(map(json!({"n": 2, "s": "b"})))
+                .variables(map(json!({"s": "c", "extra": 1}))),
+            RenderRequest::new()
+                .test_case(0)
+                .variables(map(json!({"s": "b", "extra": 1, "old": 2}))),
+            RenderRequest::new()
+                .text("n", "7")
+                .variables(map(json!({"s": "e", "n": 3})))
+                .text("s", "f"),
+            RenderRequest::new().variables(Map::new()).text("n", "4"),
+        ];
+        let expected = [
+            ("2 d", vec!["extra"]),
+            ("2 c", vec!["extra"]),
+            ("1 b", vec!["extra", "old"]),
+            ("3 f", vec![]),
+            ("4 d", vec![]),
+        ];
+        for (request, (text, unused)) in requests.into_iter().zip(expected) {
+            let kept = request.render(&p).expect("renders");
+            let once = request.clone().render_once(&p).expect("renders once");
+            assert_eq!(once, kept);
+            assert_eq!(once.rendered.to_string(), text);
+            assert_eq!(once.unused, unused);
+            let (values, _) = request.resolve_values(&p).expect("values");
+            assert_eq!(p.render(&values).expect("renders"), once.rendered);
+        }
+        let strict = RenderRequest::new()
+            .strict(true)
+            .variables(map(json!({"n": 1, "extra": 1})));
+        let err = strict.render_once(&p).expect_err("strict");
+        assert_eq!(err.kind(), crate::error::ErrorKind::UnusedVariables);
+    }
 }

@@ -644,3 +644,22 @@ fn variables_as_a_json_object_render_as_values_do() {
     assert_eq!(as_variables.unused, ["extra"]);
     assert_eq!(as_variables.rendered.to_string(), "Ada x2");
 }
+
+/// Printed values: a string as it is (no HTML escaping), and escaped inside an
+/// `autoescape` block; numbers, lists and `none` as minijinja prints them.
+#[test]
+fn strings_print_as_they_are_unless_a_block_escapes_them() {
+    let p = compiled(
+        "template: \"{{ a }}|{% autoescape true %}{{ a }}{% endautoescape %}|{{ n }}|{{ l }}|{{ z }}|{{ a | safe }}\"\n",
+    );
+    let values = serde_json::json!({"a": "<b> & 'q'", "n": 5, "l": [1, "x"], "z": null});
+    let outcome = RenderRequest::new()
+        .values(&values)
+        .expect("values")
+        .render(&p)
+        .expect("renders");
+    assert_eq!(
+        outcome.rendered.to_string(),
+        "<b> & 'q'|&lt;b&gt; &amp; &#x27;q&#x27;|5|[1, 'x']||<b> & 'q'"
+    );
+}
