@@ -67,6 +67,13 @@ pub(crate) type Answers = Kept<Answer>;
 /// resolves no reference again.
 pub(crate) type Resolutions = Kept<Arc<(Reference, Resolved)>>;
 
+/// A request's target, its path and query: the key of what a snapshot keeps (at one commit a
+/// target names one document, and one version).
+pub(crate) fn target(uri: &axum::http::Uri) -> &str {
+    uri.path_and_query()
+        .map_or_else(|| uri.path(), |t| t.as_str())
+}
+
 /// What a snapshot keeps of what it answered, by request target, bounded in entries and bytes.
 pub(crate) struct Kept<V>(Mutex<Bounded<Box<str>, V>>);
 

@@ -185,10 +185,7 @@ pub(crate) fn index_of(current: &Current) -> Result<Option<&VersionIndex>, Probl
 pub(crate) async fn prompt(State(state): State<Shared>, request: Request) -> Response {
     let current = state.current.load_full();
     // At one commit a request target names one document: a repeated one is answered as it was.
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| request.uri().path(), |t| t.as_str());
+    let target = crate::serve::current::target(request.uri());
     if let Some(answer) = current.answers.get(target) {
         return answer.respond(request.headers());
     }

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Path, Request, State};
-use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -16,7 +15,7 @@ use utoipa::ToSchema;
 use crate::registry::reference::Reference;
 use crate::registry::Resolved;
 use crate::render::request::RenderRequest;
-use crate::serve::current::Current;
+use crate::serve::current::{target, Current};
 use crate::serve::http::{fresh_json, read_body, to_raw_json, Params, Problem};
 use crate::serve::prompts::{names_a_commit, VersionQuery};
 use crate::serve::state::Shared;
@@ -130,12 +129,6 @@ pub(crate) async fn render(State(state): State<Shared>, request: Request) -> Res
     .await
 }
 
-/// A request's target: its path and query, as the key of what a snapshot keeps resolved.
-fn target(uri: &Uri) -> &str {
-    uri.path_and_query()
-        .map_or_else(|| uri.path(), |t| t.as_str())
-}
-
 /// A version a render names, resolved.
 type Version = Arc<(Reference, Resolved)>;
 
@@ -189,7 +182,8 @@ impl Named {
             } => (target, path, query),
         };
         let version = Arc::new(crate::serve::prompts::resolve(current, &path, &query)?);
-        let size = std::mem::size_of::<(Reference, Resolved)>() + 2 * version.0.id().len();
+        // The entry and the reference's strings, which the target holds and are no longer.
+        let size = std::mem::size_of::<(Reference, Resolved)>() + target.len();
         current.resolutions.keep(target, version.clone(), size);
         Ok(version)
     }
