@@ -273,6 +273,11 @@ mod tests {
             let written =
                 serde_json::to_string(&RequestBody::new(&r, None).expect("body")).expect("json");
             assert_eq!(written, value.to_string());
+            let raw = serde_json::value::to_raw_value(&Messages(&r.output)).expect("raw");
+            let mut body = RequestBody::new(&r, None).expect("body");
+            body.messages_written(&raw);
+            let reused = serde_json::to_string(&body).expect("json");
+            assert_eq!(reused, value.to_string());
         }
         let r = rendered(
             serde_json::json!({"model": "x", "topP": 1}),
