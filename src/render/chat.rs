@@ -12,7 +12,6 @@ use std::borrow::Cow;
 
 use indexmap::IndexMap;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -61,9 +60,6 @@ pub(crate) struct RequestBody<'r> {
 enum Field<'r> {
     Text(&'r str),
     Messages(&'r Output),
-    /// The messages, already written as JSON.
-    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
-    Written(&'r RawValue),
     Value(Cow<'r, Value>),
 }
 
@@ -105,13 +101,34 @@ impl<'r> RequestBody<'r> {
         Ok(body)
     }
 
-    /// Writes the messages as `written` (what [`Messages`] wrote of them) rather than writing
-    /// them again; a model parameter that replaced them stays.
+    /// Writes the body as JSON, the same bytes as its `Serialize`, with the rendered messages
+    /// copied from `messages` (what [`crate::render::json::messages`] wrote of the rendered
+    /// prompt this body was made from) rather than written again; a model parameter that
+    /// replaced them is written as it is.
     #[cfg_attr(not(feature = "serve"), allow(dead_code))]
-    pub(crate) fn messages_written(&mut self, written: &'r RawValue) {
-        if let Field::Messages(_) = self.messages {
-            self.messages = Field::Written(written);
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>, messages: &[u8]) -> serde_json::Result<()> {
+        out.push(b'{');
+        for (i, (name, field)) in self.fields().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            crate::render::json::write_str(out, name);
+            out.push(b':');
+            match field {
+                Field::Text(text) => crate::render::json::write_str(out, text),
+                Field::Value(value) => serde_json::to_writer(&mut *out, value)?,
+                Field::Messages(_) => out.extend_from_slice(messages),
+            }
         }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// The fields, in the order written.
+    fn fields(&self) -> impl Iterator<Item = (&str, &Field<'r>)> {
+        let first = [("model", &self.model), ("messages", &self.messages)];
+        let rest = self.rest.iter().map(|(name, field)| (&**name, field));
+        first.into_iter().chain(rest)
     }
 
     fn set(&mut self, name: Cow<'r, str>, field: Field<'r>) {
@@ -128,14 +145,11 @@ impl<'r> RequestBody<'r> {
 impl Serialize for RequestBody<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(2 + self.rest.len()))?;
-        let fields = [("model", &self.model), ("messages", &self.messages)];
-        let rest = self.rest.iter().map(|(name, field)| (&**name, field));
-        for (name, field) in fields.into_iter().chain(rest) {
+        for (name, field) in self.fields() {
             match field {
                 Field::Text(text) => map.serialize_entry(name, text)?,
                 Field::Value(value) => map.serialize_entry(name, value)?,
                 Field::Messages(output) => map.serialize_entry(name, &Messages(output))?,
-                Field::Written(written) => map.serialize_entry(name, written)?,
             }
         }
         map.end()
@@ -273,11 +287,12 @@ mod tests {
             let written =
                 serde_json::to_string(&RequestBody::new(&r, None).expect("body")).expect("json");
             assert_eq!(written, value.to_string());
-            let raw = serde_json::value::to_raw_value(&Messages(&r.output)).expect("raw");
-            let mut body = RequestBody::new(&r, None).expect("body");
-            body.messages_written(&raw);
-            let reused = serde_json::to_string(&body).expect("json");
-            assert_eq!(reused, value.to_string());
+            // Written by hand, with the messages written before.
+            let mut reused = Vec::new();
+            let messages = crate::render::json::messages(&r.output);
+            let body = RequestBody::new(&r, None).expect("body");
+            body.write_json(&mut reused, &messages).expect("json");
+            assert_eq!(String::from_utf8(reused).expect("UTF-8"), value.to_string());
         }
         let r = rendered(
             serde_json::json!({"model": "x", "topP": 1}),

@@ -4,6 +4,7 @@
 pub(crate) mod budget;
 pub mod chat;
 pub(crate) mod handlebars;
+pub(crate) mod json;
 pub(crate) mod place;
 pub mod refs;
 pub mod request;
@@ -187,6 +188,21 @@ fn wrong_type(
     })
 }
 
+/// Up to this many names are looked for by comparing each rather than by hashing.
+const SCAN: usize = 16;
+
+/// The value given for `name`: among a few values, found by comparing names (the map's own
+/// lookup hashes the name with SipHash first).
+fn given<'v>(values: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+    if values.len() <= SCAN {
+        return values
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value);
+    }
+    values.get(name)
+}
+
 /// The values a template sees, looked up by name in a short list: a prompt has a handful of
 /// variables, and building a hashed map of them for every render cost more than the lookups.
 #[derive(Debug)]
@@ -314,15 +330,9 @@ impl CompiledPrompt {
     /// The given names that the prompt neither declares nor uses, sorted.
     pub fn unused<'a>(&self, values: impl IntoIterator<Item = &'a String>) -> Vec<String> {
         // Each name looked up where the inputs are kept (no set of them built per render).
-        let declared = |name: &str| {
-            self.prompt
-                .variables
-                .as_ref()
-                .is_some_and(|vars| vars.contains_key(name))
-        };
         let mut unused: Vec<String> = values
             .into_iter()
-            .filter(|name| !declared(name) && !self.free_variables().contains(name.as_str()))
+            .filter(|name| !self.declares(name) && !self.free_variables().contains(name.as_str()))
             .cloned()
             .collect();
         unused.sort();
@@ -346,6 +356,21 @@ impl CompiledPrompt {
         };
         missing.sort();
         missing
+    }
+
+    /// Whether the prompt declares a variable `name`. A handful of names are compared one by
+    /// one, which costs less than hashing the name once.
+    fn declares(&self, name: &str) -> bool {
+        if self.defaults.len() <= SCAN {
+            return self
+                .defaults
+                .iter()
+                .any(|(declared, _)| &**declared == name);
+        }
+        self.prompt
+            .variables
+            .as_ref()
+            .is_some_and(|vars| vars.contains_key(name))
     }
 
     /// Checks `values` against the declarations and completes them with defaults (and `none`
@@ -529,7 +554,7 @@ impl CompiledPrompt {
         let mut entries = Vec::with_capacity(self.defaults.len().max(values.len()));
         let (mut found, mut missing, mut wrong) = (0, false, None);
         for ((name, var), (key, default)) in vars.iter().zip(&self.defaults) {
-            match values.get(name) {
+            match given(values, name) {
                 Some(value) => {
                     found += 1;
                     if wrong.is_none() {
@@ -551,7 +576,7 @@ impl CompiledPrompt {
         }
         if found < values.len() {
             for (name, value) in values {
-                if !vars.contains_key(name) {
+                if !self.declares(name) {
                     entries.push((Arc::from(name.as_str()), template_value(value)));
                 }
             }

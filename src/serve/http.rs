@@ -179,14 +179,19 @@ impl IntoResponse for Problem {
 /// A JSON answer that is computed for one request (a render, an analysis): `200`,
 /// `application/json`, `Cache-Control: no-store`.
 pub(crate) fn fresh_json(value: &impl Serialize) -> Result<Response, Problem> {
-    let mut response = (StatusCode::OK, to_json(value)?).into_response();
+    Ok(fresh(to_json(value)?))
+}
+
+/// A `200` of JSON already written, that no cache may keep.
+pub(crate) fn fresh(json: axum::body::Bytes) -> Response {
+    let mut response = (StatusCode::OK, json).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 /// The largest request body read.
@@ -407,15 +412,8 @@ pub(crate) fn to_json_vec(value: &impl Serialize) -> Result<Vec<u8>, Problem> {
         .map_err(unwritable)
 }
 
-/// `value` written as JSON once, for a part a document holds twice: it is copied as written,
-/// not escaped again.
-pub(crate) fn to_raw_json(
-    value: &impl Serialize,
-) -> Result<Box<serde_json::value::RawValue>, Problem> {
-    serde_json::value::to_raw_value(value).map_err(unwritable)
-}
-
-fn unwritable(e: serde_json::Error) -> Problem {
+/// The problem for a document that could not be written.
+pub(crate) fn unwritable(e: serde_json::Error) -> Problem {
     Problem::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "serialize",

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::registry::reference::Reference;
 use crate::registry::Resolved;
+use crate::render::chat::{Messages, RequestBody};
+use crate::render::json;
 use crate::render::request::RenderRequest;
 use crate::serve::current::{target, Current};
-use crate::serve::http::{fresh_json, read_body, to_raw_json, Params, Problem};
+use crate::serve::http::{fresh, read_body, unwritable, Params, Problem};
 use crate::serve::prompts::{names_a_commit, VersionQuery};
 use crate::serve::state::Shared;
 
@@ -56,7 +57,7 @@ pub(crate) struct RenderDoc<'r> {
     model_parameters: &'r Map<String, Value>,
     /// The rendered messages (a single-template prompt is one user message).
     #[schema(value_type = Vec<RenderedMessage>)]
-    messages: &'r RawValue,
+    messages: Messages<'r>,
     /// Given names the prompt does not use.
     unused: Vec<String>,
     /// Prompt tokens of the rendered messages (o200k_base).
@@ -65,7 +66,39 @@ pub(crate) struct RenderDoc<'r> {
     /// model.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    request: Option<crate::render::chat::RequestBody<'r>>,
+    request: Option<RequestBody<'r>>,
+}
+
+impl RenderDoc<'_> {
+    /// The document as JSON: the bytes its `Serialize` writes, written by hand so that the
+    /// messages, most of it and in it twice (as rendered, and in the chat request), are
+    /// escaped once and fast (`render::json`).
+    fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        let messages = json::messages(self.messages.0);
+        let mut out = Vec::with_capacity(2 * messages.len() + 512);
+        out.extend_from_slice(b"{\"id\":");
+        json::write_str(&mut out, self.id);
+        out.extend_from_slice(b",\"version\":");
+        serde_json::to_writer(&mut out, &self.version)?;
+        out.extend_from_slice(b",\"commit\":");
+        json::write_str(&mut out, self.commit);
+        out.extend_from_slice(b",\"model\":");
+        serde_json::to_writer(&mut out, &self.model)?;
+        out.extend_from_slice(b",\"modelParameters\":");
+        serde_json::to_writer(&mut out, self.model_parameters)?;
+        out.extend_from_slice(b",\"messages\":");
+        out.extend_from_slice(&messages);
+        out.extend_from_slice(b",\"unused\":");
+        serde_json::to_writer(&mut out, &self.unused)?;
+        out.extend_from_slice(b",\"tokens\":");
+        serde_json::to_writer(&mut out, &self.tokens)?;
+        if let Some(request) = &self.request {
+            out.extend_from_slice(b",\"request\":");
+            request.write_json(&mut out, &messages)?;
+        }
+        out.push(b'}');
+        Ok(out)
+    }
 }
 
 // Only its schema is used: the document writes the messages with `chat::Messages`, borrowing
@@ -266,33 +299,30 @@ fn respond(
         Resolved::Work => (None, current.commit.as_str()),
     };
     let rendered = outcome.rendered;
-    // The messages are in the document twice (as rendered, and in the chat request): they are
-    // written once.
-    let messages = to_raw_json(&crate::render::chat::Messages(&rendered.output))?;
-    let mut request_body = crate::render::chat::RequestBody::new(&rendered, None).ok();
-    if let Some(body) = &mut request_body {
-        body.messages_written(&messages);
-    }
     let doc = RenderDoc {
         id: &rendered.id,
         version: number,
         commit,
         model: rendered.model.as_deref(),
         model_parameters: &rendered.model_parameters,
-        messages: &messages,
+        messages: Messages(&rendered.output),
         unused: outcome.unused,
-        request: request_body,
+        request: RequestBody::new(&rendered, None).ok(),
         tokens: crate::render::tokens::count_rendered(&rendered),
     };
-    fresh_json(&doc)
+    doc.to_json()
+        .map(|json| fresh(json.into()))
+        .map_err(unwritable)
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Map, Value};
 
+    use crate::render::chat::{Messages, RequestBody};
     use crate::render::request::RenderRequest;
     use crate::render::CompiledPrompt;
+    use crate::serve::render::RenderDoc;
 
     fn compiled(source: &str) -> CompiledPrompt {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -353,5 +383,119 @@ mod tests {
             .variables(map(json!({"n": 1, "extra": 1})));
         let err = strict.render_once(&p).expect_err("strict");
         assert_eq!(err.kind(), crate::error::ErrorKind::UnusedVariables);
+    }
+
+    /// The document written by hand is, byte for byte, what its `Serialize` writes: with and
+    /// without a model (and so a chat request), with parameters (one named `messages`, which
+    /// replaces the messages in the request), a response format, one text, and escapes and
+    /// non-ASCII in the id, the commit, the values and the templates.
+    #[test]
+    fn the_document_written_by_hand_is_what_serde_writes() {
+        let sources = [
+            "model: m\nmessages:\n  - { role: system, content: \"Be \\\"brief\\\".\\n\\tNo {{ x }}\" }\n  \
+             - { role: user, content: \"{{ x }} \u{e9} \u{1f600}\" }\n",
+            "template: \"{{ x }}\"\n",
+            "model: m\nmodelParameters: { maxTokens: 5, messages: 3, topP: 0.5, stop: [\"\\n\"] }\n\
+             responseFormat: json_object\ntemplate: \"t {{ x }}\"\n",
+        ];
+        let mut written = 0;
+        for source in sources {
+            let p = compiled(source);
+            for x in [
+                "plain",
+                "\"quoted\"\n\u{1}\u{7f}",
+                "\u{4e2d}\u{6587} \\ back",
+            ] {
+                let outcome = RenderRequest::new()
+                    .variables(map(json!({"x": x, "extra \"name\"": 1})))
+                    .render(&p)
+                    .expect("renders");
+                let rendered = &outcome.rendered;
+                for (id, version, commit) in [
+                    (rendered.id.as_str(), Some(3), "0123abcd"),
+                    ("a \"quoted\"/\u{e9} id\t", None, "work\n"),
+                ] {
+                    let doc = RenderDoc {
+                        id,
+                        version,
+                        commit,
+                        model: rendered.model.as_deref(),
+                        model_parameters: &rendered.model_parameters,
+                        messages: Messages(&rendered.output),
+                        unused: outcome.unused.clone(),
+                        request: RequestBody::new(rendered, None).ok(),
+                        tokens: 7,
+                    };
+                    let expected = serde_json::to_vec(&doc).expect("serializes");
+                    assert_eq!(
+                        String::from_utf8(doc.to_json().expect("writes")).expect("UTF-8"),
+                        String::from_utf8(expected).expect("UTF-8")
+                    );
+                    written += 1;
+                }
+            }
+        }
+        assert_eq!(written, 18);
+    }
+
+    /// Values are found by name whether a few (compared one by one) or many (hashed) are given
+    /// or declared: in any order, with names the prompt does not use reported, a missing one
+    /// and a wrongly typed one refused.
+    #[test]
+    fn values_are_found_among_few_and_among_many() {
+        for declared in [3, 20] {
+            let mut source = String::from("variables:\n");
+            let mut template = String::new();
+            for i in 0..declared {
+                let required = if i == 0 {
+                    "required: true"
+                } else {
+                    "default: d"
+                };
+                source.push_str(&format!("  v{i}: {{ type: string, {required} }}\n"));
+                template.push_str(&format!("{{{{ v{i} }}}},"));
+            }
+            source.push_str(&format!("template: \"{template}\"\n"));
+            let p = compiled(&source);
+            for given in [1, 2, declared, 30] {
+                // Given in reverse order, with two names nobody uses.
+                let mut values = Map::new();
+                for i in (0..given).rev() {
+                    values.insert(format!("v{i}"), Value::from(format!("g{i}")));
+                }
+                values.insert("zz".into(), Value::from(1));
+                values.insert("aa".into(), Value::from(2));
+                let outcome = RenderRequest::new()
+                    .variables(values.clone())
+                    .render_once(&p)
+                    .expect("renders");
+                let expected: String = (0..declared)
+                    .map(|i| {
+                        if i < given {
+                            format!("g{i},")
+                        } else {
+                            "d,".into()
+                        }
+                    })
+                    .collect();
+                assert_eq!(outcome.rendered.to_string(), expected, "{declared} {given}");
+                let mut unused: Vec<String> = (declared..given).map(|i| format!("v{i}")).collect();
+                unused.extend(["aa".to_string(), "zz".to_string()]);
+                unused.sort();
+                assert_eq!(outcome.unused, unused, "{declared} {given}");
+                values.remove("v0");
+                let missing = RenderRequest::new()
+                    .variables(values.clone())
+                    .render_once(&p);
+                let err = missing.expect_err("v0 is required");
+                assert_eq!(err.kind(), crate::error::ErrorKind::MissingVariables);
+                values.insert("v0".into(), Value::from(5));
+                let wrong = RenderRequest::new().variables(values).render_once(&p);
+                assert_eq!(
+                    wrong.expect_err("v0 is a string").kind(),
+                    crate::error::ErrorKind::WrongType
+                );
+            }
+        }
     }
 }
