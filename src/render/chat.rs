@@ -101,12 +101,16 @@ impl<'r> RequestBody<'r> {
         Ok(body)
     }
 
-    /// Writes the body as JSON, the same bytes as its `Serialize`, with the rendered messages
-    /// copied from `messages` (what [`crate::render::json::messages`] wrote of the rendered
-    /// prompt this body was made from) rather than written again; a model parameter that
-    /// replaced them is written as it is.
+    /// Appends the body as JSON to `out`, the same bytes as its `Serialize`, with the rendered
+    /// messages copied from `out[messages]` (where [`crate::render::json::write_messages`]
+    /// wrote those of the rendered prompt this body was made from) rather than written again;
+    /// a model parameter that replaced them is written as it is.
     #[cfg_attr(not(feature = "serve"), allow(dead_code))]
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>, messages: &[u8]) -> serde_json::Result<()> {
+    pub(crate) fn write_json(
+        &self,
+        out: &mut Vec<u8>,
+        messages: std::ops::Range<usize>,
+    ) -> serde_json::Result<()> {
         out.push(b'{');
         for (i, (name, field)) in self.fields().enumerate() {
             if i > 0 {
@@ -117,7 +121,7 @@ impl<'r> RequestBody<'r> {
             match field {
                 Field::Text(text) => crate::render::json::write_str(out, text),
                 Field::Value(value) => serde_json::to_writer(&mut *out, value)?,
-                Field::Messages(_) => out.extend_from_slice(messages),
+                Field::Messages(_) => out.extend_from_within(messages.clone()),
             }
         }
         out.push(b'}');
@@ -289,10 +293,15 @@ mod tests {
             assert_eq!(written, value.to_string());
             // Written by hand, with the messages written before.
             let mut reused = Vec::new();
-            let messages = crate::render::json::messages(&r.output);
+            crate::render::json::write_messages(&mut reused, &r.output);
+            let messages = 0..reused.len();
             let body = RequestBody::new(&r, None).expect("body");
-            body.write_json(&mut reused, &messages).expect("json");
-            assert_eq!(String::from_utf8(reused).expect("UTF-8"), value.to_string());
+            body.write_json(&mut reused, messages.clone())
+                .expect("json");
+            assert_eq!(
+                String::from_utf8(reused.split_off(messages.end)).expect("UTF-8"),
+                value.to_string()
+            );
         }
         let r = rendered(
             serde_json::json!({"model": "x", "topP": 1}),

@@ -22,24 +22,22 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// The rendered messages as the chat API's `messages`, `[{"role":..,"content":..}]` (one text
-/// is one user message): the bytes `serde_json` writes for [`crate::render::chat::Messages`].
-pub(crate) fn messages(output: &Output) -> Vec<u8> {
-    let size: usize = output.messages().map(|(r, c)| r.len() + c.len() + 24).sum();
-    let mut out = Vec::with_capacity(size + size / 8 + 2);
+/// Appends the rendered messages as the chat API's `messages`, `[{"role":..,"content":..}]`
+/// (one text is one user message): the bytes `serde_json` writes for
+/// [`crate::render::chat::Messages`].
+pub(crate) fn write_messages(out: &mut Vec<u8>, output: &Output) {
     out.push(b'[');
     for (i, (role, content)) in output.messages().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"role\":");
-        write_str(&mut out, role);
+        write_str(out, role);
         out.extend_from_slice(b",\"content\":");
-        write_str(&mut out, content);
+        write_str(out, content);
         out.push(b'}');
     }
     out.push(b']');
-    out
 }
 
 /// The index of the first byte at or after `from` that a JSON string must escape.
@@ -182,7 +180,9 @@ mod tests {
         for output in outputs {
             let expected = serde_json::to_vec(&crate::render::chat::Messages(&output))
                 .expect("messages serialize");
-            assert_eq!(messages(&output), expected);
+            let mut written = b"before".to_vec();
+            write_messages(&mut written, &output);
+            assert_eq!(written[6..], expected);
         }
     }
 }

@@ -210,7 +210,11 @@ struct Context(Vec<(Arc<str>, minijinja::Value)>);
 
 impl minijinja::value::Object for Context {
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
-        let key = key.as_str()?;
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    // What a template's variable lookups call: by name, without a value made of the name.
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<minijinja::Value> {
         self.0
             .iter()
             .find(|(name, _)| &**name == key)

@@ -74,8 +74,8 @@ impl RenderDoc<'_> {
     /// messages, most of it and in it twice (as rendered, and in the chat request), are
     /// escaped once and fast (`render::json`).
     fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        let messages = json::messages(self.messages.0);
-        let mut out = Vec::with_capacity(2 * messages.len() + 512);
+        let text: usize = self.messages.0.messages().map(|(_, c)| c.len()).sum();
+        let mut out = Vec::with_capacity(2 * (text + text / 8) + 1024);
         out.extend_from_slice(b"{\"id\":");
         json::write_str(&mut out, self.id);
         out.extend_from_slice(b",\"version\":");
@@ -87,14 +87,16 @@ impl RenderDoc<'_> {
         out.extend_from_slice(b",\"modelParameters\":");
         serde_json::to_writer(&mut out, self.model_parameters)?;
         out.extend_from_slice(b",\"messages\":");
-        out.extend_from_slice(&messages);
+        let start = out.len();
+        json::write_messages(&mut out, self.messages.0);
+        let messages = start..out.len();
         out.extend_from_slice(b",\"unused\":");
         serde_json::to_writer(&mut out, &self.unused)?;
         out.extend_from_slice(b",\"tokens\":");
         serde_json::to_writer(&mut out, &self.tokens)?;
         if let Some(request) = &self.request {
             out.extend_from_slice(b",\"request\":");
-            request.write_json(&mut out, &messages)?;
+            request.write_json(&mut out, messages)?;
         }
         out.push(b'}');
         Ok(out)
