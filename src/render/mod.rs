@@ -456,36 +456,35 @@ impl CompiledPrompt {
             &marked
         };
         let ctx = minijinja::Value::from_object(self.template_context(given)?);
-        let mut texts = Vec::with_capacity(self.templates.parts.len());
         let verbatim = self.prompt.syntax == crate::format::prompt::Syntax::Verbatim;
-        let sources = if verbatim {
-            self.prompt.templates()
-        } else {
-            Vec::new()
-        };
-        for (i, part) in self.templates.parts.iter().enumerate() {
+        // Part `i` of the templates, rendered.
+        let part = |i: usize| -> Result<String, RenderError> {
             if verbatim {
-                texts.push(sources.get(i).map_or("", |(_, t)| *t).to_string());
-                continue;
+                let text = match &self.prompt.body {
+                    Body::Template(text) | Body::Chat { template: text, .. } => text,
+                    Body::Messages(messages) => &messages[i].content,
+                };
+                return Ok(text.clone());
             }
             if let Some(hbs) = &self.templates.handlebars {
                 let context = self.context(given)?;
-                let text = hbs.render(&context).map_err(|failure| {
+                return hbs.render(&context).map_err(|failure| {
                     RenderError::Template(Box::new(handlebars::render_error(
                         &self.file_context(),
                         failure,
                     )))
-                })?;
-                texts.push(text);
-                continue;
+                });
             }
+            let Some(name) = self.templates.parts.get(i) else {
+                return Ok(String::new());
+            };
             let text = self
                 .templates
                 .env
-                .get_template(part)
+                .get_template(name)
                 .and_then(|t| t.render(&ctx))
                 .map_err(|err| {
-                    let err = self.templates.debug_error(part, &ctx).unwrap_or(err);
+                    let err = self.templates.debug_error(name, &ctx).unwrap_or(err);
                     self.template_error(&err)
                 })?;
             if text.len() > MAX_OUTPUT {
@@ -495,14 +494,12 @@ impl CompiledPrompt {
                     format!("rendered text is larger than {MAX_OUTPUT} bytes"),
                 ))));
             }
-            texts.push(text);
-        }
+            Ok(text)
+        };
         let output = match &self.prompt.body {
-            Body::Template(_) => Output::Text {
-                text: texts.pop().unwrap_or_default(),
-            },
+            Body::Template(_) => Output::Text { text: part(0)? },
             Body::Chat { strict, .. } => {
-                let text = texts.pop().unwrap_or_default();
+                let text = part(0)?;
                 let mode = match (self.prompt.syntax, strict) {
                     (crate::format::prompt::Syntax::Handlebars, _) => roles::Split::Markers,
                     (_, true) => roles::Split::Strict,
@@ -524,12 +521,15 @@ impl CompiledPrompt {
             Body::Messages(messages) => Output::Messages {
                 messages: messages
                     .iter()
-                    .zip(texts)
-                    .map(|(m, content)| Message {
-                        role: m.role.clone(),
-                        content,
+                    .take(self.templates.parts.len())
+                    .enumerate()
+                    .map(|(i, m)| {
+                        Ok(Message {
+                            role: m.role.clone(),
+                            content: part(i)?,
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_, RenderError>>()?,
             },
         };
         Ok(Rendered {

@@ -274,12 +274,22 @@ pub(crate) async fn read_body_limited(
     body: axum::body::Body,
     limit: usize,
 ) -> Result<axum::body::Bytes, Problem> {
-    // A body that comes as one piece (most do) is kept as it came; only more are copied.
-    let mut pieces = Vec::new();
-    stream_body(body, limit, |data| pieces.push(data)).await?;
-    Ok(match pieces.len() {
-        1 => pieces.swap_remove(0),
-        _ => axum::body::Bytes::from(pieces.concat()),
+    // A body that comes as one piece (most do) is kept as it came, with nothing allocated to
+    // gather it; only more pieces are copied, into one.
+    let mut first = None;
+    let mut more = Vec::new();
+    stream_body(body, limit, |data| match first {
+        None => first = Some(data),
+        Some(_) => more.push(data),
+    })
+    .await?;
+    Ok(match first {
+        None => axum::body::Bytes::new(),
+        Some(first) if more.is_empty() => first,
+        Some(first) => {
+            more.insert(0, first);
+            axum::body::Bytes::from(more.concat())
+        }
     })
 }
 
