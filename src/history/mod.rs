@@ -677,12 +677,16 @@ impl<'o> TreeCache<'o> {
     }
 }
 
-/// The length of the longest common prefix of two byte strings, compared 64 bytes at a time.
+/// The length of the longest common prefix of two byte strings: compared 4 KiB at a time,
+/// then 256 and 16 bytes in the block that differs, then byte by byte (each comparison is a
+/// `memcmp` call: 64 bytes at a time, the calls were a seventh of a cold index build).
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;
-    while i + 64 <= n && a[i..i + 64] == b[i..i + 64] {
-        i += 64;
+    for step in [4096, 256, 16] {
+        while i + step <= n && a[i..i + step] == b[i..i + step] {
+            i += step;
+        }
     }
     while i < n && a[i] == b[i] {
         i += 1;
@@ -953,6 +957,25 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         }
+    }
+
+    /// The common prefix is found wherever the first difference is: in or at the edge of a
+    /// block of any of the sizes compared, or nowhere (one string a prefix of the other).
+    #[test]
+    fn common_prefix_finds_the_first_difference_anywhere() {
+        let a: Vec<u8> = (0..10_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        for at in (0..a.len())
+            .step_by(97)
+            .chain([0, 15, 16, 255, 256, 4095, 4096, 4097, 9999])
+        {
+            let mut b = a.clone();
+            b[at] ^= 1;
+            assert_eq!(common_prefix(&a, &b), at, "{at}");
+            assert_eq!(common_prefix(&b, &a[..at]), at, "{at}");
+        }
+        assert_eq!(common_prefix(&a, &a), a.len());
+        assert_eq!(common_prefix(&a[..5000], &a), 5000);
+        assert_eq!(common_prefix(&[], &a), 0);
     }
 
     #[test]
