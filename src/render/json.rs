@@ -7,6 +7,7 @@ use crate::render::Output;
 
 /// Writes `text` as a JSON string, byte for byte as `serde_json` writes it: `"` and `\`
 /// escaped, `\b \f \n \r \t` as such, other control characters as `\u00XX`, all else as it is.
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
 pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
@@ -25,6 +26,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
 /// Appends the rendered messages as the chat API's `messages`, `[{"role":..,"content":..}]`
 /// (one text is one user message): the bytes `serde_json` writes for
 /// [`crate::render::chat::Messages`].
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
 pub(crate) fn write_messages(out: &mut Vec<u8>, output: &Output) {
     out.push(b'[');
     for (i, (role, content)) in output.messages().enumerate() {
