@@ -313,4 +313,32 @@ mod tests {
             r#"{"model":"x","messages":[{"role":"user","content":"t"}],"top_p":1}"#
         );
     }
+
+    /// Messages, and a single text as one user message, as `chat::Messages` writes them.
+    #[test]
+    fn messages_are_written_as_serde_json_writes_them() {
+        let message = |role: Role, content: &str| Message {
+            role,
+            content: content.to_string(),
+        };
+        let outputs = [
+            Output::Messages {
+                messages: vec![
+                    message(Role::System, "Be \"brief\".\nNo\ttabs\\."),
+                    message(Role::User, "héllo 😀"),
+                ],
+            },
+            Output::Messages { messages: vec![] },
+            Output::Text {
+                text: "one text\u{1}".to_string(),
+            },
+        ];
+        for output in outputs {
+            let expected = serde_json::to_vec(&Messages(&output))
+                .expect("messages serialize");
+            let mut written = b"before".to_vec();
+            crate::render::json::write_messages(&mut written, &output);
+            assert_eq!(written[6..], expected);
+        }
+    }
 }

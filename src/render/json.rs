@@ -24,8 +24,8 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Appends the rendered messages as the chat API's `messages`, `[{"role":..,"content":..}]`
-/// (one text is one user message): the bytes `serde_json` writes for
-/// [`crate::render::chat::Messages`].
+/// (one text is one user message): the bytes `serde_json` writes for the chat module's
+/// `Messages` (its tests compare the two).
 #[cfg_attr(not(feature = "serve"), allow(dead_code))]
 pub(crate) fn write_messages(out: &mut Vec<u8>, output: &Output) {
     out.push(b'[');
@@ -99,7 +99,6 @@ fn write_escape(out: &mut Vec<u8>, b: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::prompt::{Message, Role};
 
     fn ours(text: &str) -> String {
         let mut out = Vec::new();
@@ -157,34 +156,6 @@ mod tests {
             String::new(),
         ] {
             assert_eq!(ours(&text), serde(&text));
-        }
-    }
-
-    /// Messages, and a single text as one user message, as `chat::Messages` writes them.
-    #[test]
-    fn messages_are_written_as_serde_json_writes_them() {
-        let message = |role: Role, content: &str| Message {
-            role,
-            content: content.to_string(),
-        };
-        let outputs = [
-            Output::Messages {
-                messages: vec![
-                    message(Role::System, "Be \"brief\".\nNo\ttabs\\."),
-                    message(Role::User, "héllo 😀"),
-                ],
-            },
-            Output::Messages { messages: vec![] },
-            Output::Text {
-                text: "one text\u{1}".to_string(),
-            },
-        ];
-        for output in outputs {
-            let expected = serde_json::to_vec(&crate::render::chat::Messages(&output))
-                .expect("messages serialize");
-            let mut written = b"before".to_vec();
-            write_messages(&mut written, &output);
-            assert_eq!(written[6..], expected);
         }
     }
 }
