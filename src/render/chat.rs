@@ -334,8 +334,7 @@ mod tests {
             },
         ];
         for output in outputs {
-            let expected = serde_json::to_vec(&Messages(&output))
-                .expect("messages serialize");
+            let expected = serde_json::to_vec(&Messages(&output)).expect("messages serialize");
             let mut written = b"before".to_vec();
             crate::render::json::write_messages(&mut written, &output);
             assert_eq!(written[6..], expected);
