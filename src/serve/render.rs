@@ -103,8 +103,8 @@ impl RenderDoc<'_> {
     }
 }
 
-// Only its schema is used: the document writes the messages with `chat::Messages`, borrowing
-// the rendered prompt.
+// Only its schema is used: the document's messages are `chat::Messages`, written by
+// `render::json` from the rendered prompt.
 /// A rendered message.
 #[derive(ToSchema)]
 #[allow(dead_code)]
