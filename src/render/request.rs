@@ -150,21 +150,6 @@ impl RenderRequest {
 
 /// The values for `prompt`: test case `test`, then `inputs` in order, each name's last value
 /// kept.
-/// What `RenderRequest::new().strict(strict).variables(values).render_once(prompt)` gives,
-/// without a request built for it (the server renders a request body's values so).
-#[cfg_attr(not(feature = "serve"), allow(dead_code))]
-pub(crate) fn render_values(
-    values: Map<String, Value>,
-    strict: bool,
-    prompt: &CompiledPrompt,
-) -> Result<RenderOutcome> {
-    Gathered {
-        values,
-        given: None,
-    }
-    .render(prompt, strict)
-}
-
 fn gather(
     test: Option<usize>,
     inputs: impl Iterator<Item = Input>,

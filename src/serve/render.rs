@@ -15,7 +15,7 @@ use crate::registry::reference::Reference;
 use crate::registry::Resolved;
 use crate::render::chat::{Messages, RequestBody};
 use crate::render::json;
-use crate::render::request::{render_values, RenderRequest};
+use crate::render::request::RenderRequest;
 use crate::serve::current::{target, Current};
 use crate::serve::http::{fresh, read_body, unwritable, Params, Problem};
 use crate::serve::prompts::{names_a_commit, VersionQuery};
@@ -288,14 +288,11 @@ fn respond(
     compiled: &crate::render::CompiledPrompt,
     request: RenderBody,
 ) -> Result<Response, Problem> {
-    let outcome = match request.test_case {
-        Some(n) => RenderRequest::new()
-            .strict(request.strict)
-            .test_case(n as usize)
-            .variables(request.variables)
-            .render_once(compiled)?,
-        None => render_values(request.variables, request.strict, compiled)?,
-    };
+    let mut render = RenderRequest::new().strict(request.strict);
+    if let Some(n) = request.test_case {
+        render = render.test_case(n as usize);
+    }
+    let outcome = render.variables(request.variables).render_once(compiled)?;
     let mut digits = [0; 40];
     let (number, commit) = match resolved {
         Resolved::Version { number, commit } => (Some(*number), commit.as_hex(&mut digits)),
@@ -324,7 +321,7 @@ mod tests {
     use serde_json::{json, Map, Value};
 
     use crate::render::chat::{Messages, RequestBody};
-    use crate::render::request::{render_values, RenderRequest};
+    use crate::render::request::RenderRequest;
     use crate::render::CompiledPrompt;
     use crate::serve::render::RenderDoc;
 
@@ -387,24 +384,6 @@ mod tests {
             .variables(map(json!({"n": 1, "extra": 1})));
         let err = strict.render_once(&p).expect_err("strict");
         assert_eq!(err.kind(), crate::error::ErrorKind::UnusedVariables);
-        // The values of a request body alone, rendered without a request built for them.
-        for strict in [false, true] {
-            for values in [
-                json!({"n": 2}),
-                json!({"n": 2, "extra": 1, "s": "x"}),
-                json!({}),
-            ] {
-                let request = RenderRequest::new()
-                    .strict(strict)
-                    .variables(map(values.clone()));
-                let direct = render_values(map(values), strict, &p);
-                match (request.render(&p), direct) {
-                    (Ok(kept), Ok(direct)) => assert_eq!(kept, direct),
-                    (Err(kept), Err(direct)) => assert_eq!(kept.to_string(), direct.to_string()),
-                    (kept, direct) => panic!("{kept:?} against {direct:?}"),
-                }
-            }
-        }
     }
 
     /// The document written by hand is, byte for byte, what its `Serialize` writes: with and
