@@ -23,18 +23,29 @@ impl ObjectId {
         hex(&self.0, digits)
     }
 
-    /// Parses 40 hex digits.
+    /// Parses 40 hex digits (either case).
     pub fn from_hex(hex: &str) -> Option<ObjectId> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 40 {
-            return None;
-        }
+        ObjectId::from_hex_bytes(hex.as_bytes())
+    }
+
+    /// Parses 40 hex digits given as bytes (as a raw commit holds them).
+    pub fn from_hex_bytes(bytes: &[u8]) -> Option<ObjectId> {
+        let bytes: &[u8; 40] = bytes.try_into().ok()?;
         let mut out = [0u8; 20];
-        for (i, chunk) in bytes.chunks(2).enumerate() {
-            let s = std::str::from_utf8(chunk).ok()?;
-            out[i] = u8::from_str_radix(s, 16).ok()?;
+        for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
         }
         Some(ObjectId(out))
+    }
+}
+
+/// The value of one hex digit.
+fn nibble(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -78,5 +89,37 @@ mod tests {
         assert_eq!(id.short(), "00ff10a");
         let mut two = [0u8; 5];
         assert_eq!(hex(&[0xab, 0xcd, 0xef], &mut two), "abcd");
+    }
+
+    #[test]
+    fn only_forty_hex_digits_are_an_id() {
+        let upper = "00FF10A9B2C3D4E5F60718293A4B5C6D7E8F9A0B";
+        assert_eq!(
+            ObjectId::from_hex(upper).map(|id| id.to_hex()),
+            Some(upper.to_ascii_lowercase())
+        );
+        let good = "00ff10a9b2c3d4e5f60718293a4b5c6d7e8f9a0b";
+        // `u8::from_str_radix` would take "+f" as 15.
+        for bad in [
+            &good[..39],
+            &format!("{good}0"),
+            &format!("+f{}", &good[2..]),
+            &format!("{}g", &good[..39]),
+            &format!("{} ", &good[..39]),
+            &format!("{}é", &good[..38]),
+            "",
+        ] {
+            assert_eq!(ObjectId::from_hex(bad), None, "{bad:?}");
+        }
+        // Every byte value, in either place of a pair.
+        for b in 0..=255u8 {
+            let is_hex = b.is_ascii_hexdigit();
+            let mut text = good.as_bytes().to_vec();
+            text[0] = b;
+            assert_eq!(ObjectId::from_hex_bytes(&text).is_some(), is_hex, "{b:#x}");
+            let mut text = good.as_bytes().to_vec();
+            text[39] = b;
+            assert_eq!(ObjectId::from_hex_bytes(&text).is_some(), is_hex, "{b:#x}");
+        }
     }
 }

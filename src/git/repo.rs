@@ -263,10 +263,11 @@ impl Repo {
     ) -> Result<Option<ObjectId>> {
         let mut tree = commit_tree;
         for part in self.prefix.split('/').filter(|p| !p.is_empty()) {
-            let data = objects.read(tree)?;
-            let found = tree_entries(&data)
-                .find(|e| e.name == part.as_bytes() && e.is_tree)
-                .map(|e| e.id);
+            let found = objects.with(tree, |data| {
+                tree_entries(data)
+                    .find(|e| e.name == part.as_bytes() && e.is_tree)
+                    .map(|e| e.id)
+            })?;
             match found {
                 Some(id) => tree = id,
                 None => return Ok(None),
@@ -557,10 +558,10 @@ fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
             break;
         }
         if let Some(hex) = line.strip_prefix(b"tree ") {
-            tree = ObjectId::from_hex(std::str::from_utf8(hex).ok()?);
+            tree = Some(ObjectId::from_hex_bytes(hex)?);
         } else if let Some(hex) = line.strip_prefix(b"parent ") {
             if first_parent.is_none() {
-                first_parent = ObjectId::from_hex(std::str::from_utf8(hex).ok()?);
+                first_parent = Some(ObjectId::from_hex_bytes(hex)?);
             }
         } else if tree.is_some() && !line.starts_with(b"parent ") {
             break;
@@ -574,7 +575,35 @@ fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
 
 #[cfg(test)]
 mod tests {
-    use crate::git::repo::{parse_commit_info, Repo};
+    use crate::git::oid::ObjectId;
+    use crate::git::repo::{parse_commit_info, parse_commit_links, Repo};
+
+    /// A commit's tree and first parent, and nothing read from a line that does not hold an id.
+    #[test]
+    fn commit_links_are_read_or_refused() {
+        let (t, p, q) = ("1".repeat(40), "2".repeat(40), "3".repeat(40));
+        let id = |hex: &str| ObjectId::from_hex(hex).expect("hex");
+        let links =
+            |raw: String| parse_commit_links(raw.as_bytes()).map(|l| (l.tree, l.first_parent));
+        let rest = "author A <a@x> 1 +0000\ncommitter C <c@x> 1 +0000\n\nmessage\n";
+        assert_eq!(links(format!("tree {t}\n{rest}")), Some((id(&t), None)));
+        assert_eq!(
+            links(format!("tree {t}\nparent {p}\nparent {q}\n{rest}")),
+            Some((id(&t), Some(id(&p))))
+        );
+        // A damaged id is a commit that cannot be read, not a root commit or a missing tree.
+        for bad in [
+            format!("tree {t}\nparent {}\n{rest}", &p[..39]),
+            format!("tree {t}\nparent +{}\n{rest}", &p[..39]),
+            format!("tree {t}\nparent {p} \n{rest}"),
+            format!("tree {}\n{rest}", &t[..39]),
+            format!("tree {}g\n{rest}", &t[..39]),
+            rest.to_string(),
+            String::new(),
+        ] {
+            assert_eq!(links(bad.clone()), None, "{bad:?}");
+        }
+    }
 
     /// The metadata read from a raw commit is libgit2's, or left to it.
     #[test]
