@@ -9,6 +9,7 @@ mod eol;
 mod index;
 pub(crate) mod lock;
 pub mod oid;
+pub(crate) mod pack;
 mod paths;
 mod repo;
 pub(crate) mod store;

@@ -70,6 +70,13 @@ impl std::fmt::Debug for Repo {
     }
 }
 
+/// Whether [`Repo::walk_objects`] reads packs itself: set with libgit2's hash checks off.
+static DIRECT_PACKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How many objects a walk reads through libgit2 before it opens the packs itself (which reads
+/// their indexes whole): a walk of a few commits never does.
+pub const PACKS_AFTER: u32 = 64;
+
 #[cfg(any(feature = "cli", feature = "unstable"))]
 /// Sets libgit2's process-wide options for a short-lived process that reads history and
 /// fetches nothing: object hash checks and the object cache off, smaller pack windows. They
@@ -83,6 +90,8 @@ pub fn tune_for_short_process() {
     static RELAX: std::sync::Once = std::sync::Once::new();
     RELAX.call_once(|| {
         git2::opts::strict_hash_verification(false);
+        // Objects are not re-hashed either way, so walks may read packs themselves.
+        DIRECT_PACKS.store(true, std::sync::atomic::Ordering::Relaxed);
         // The object cache keeps every object read (up to 256 MiB): a history walk reads
         // each tree once and keeps what it needs itself.
         git2::opts::enable_caching(false);
@@ -223,10 +232,37 @@ impl Repo {
         Ok(object.data().to_vec())
     }
 
-    /// A reader for many objects in a row (the history walk).
+    /// A reader for many objects in a row, through libgit2.
     pub fn objects(&self) -> Result<Objects<'_>> {
         Ok(Objects {
             odb: self.repo.odb()?,
+            pack_dir: None,
+            packs: std::cell::OnceCell::new(),
+            reads: std::cell::Cell::new(0),
+        })
+    }
+
+    /// A reader for a walk through history, which may read every commit and tree: in a process
+    /// that turned libgit2's hash checks off ([`tune_for_short_process`]), it reads packed
+    /// objects itself once it has read [`PACKS_AFTER`] (see `git::pack`); otherwise, and for
+    /// anything it does not read itself, it is [`Repo::objects`].
+    pub fn walk_objects(&self) -> Result<Objects<'_>> {
+        let mut objects = self.objects()?;
+        if DIRECT_PACKS.load(std::sync::atomic::Ordering::Relaxed) {
+            objects.pack_dir = Some(self.repo.commondir().join("objects"));
+        }
+        Ok(objects)
+    }
+
+    /// [`Repo::walk_objects`] reading packs itself from the first object, whatever the process.
+    #[cfg(test)]
+    pub(crate) fn pack_objects(&self) -> Result<Objects<'_>> {
+        let objects = self.objects()?;
+        let packs = crate::git::pack::Packs::open(&self.repo.commondir().join("objects"));
+        let _ = objects.packs.set(packs);
+        Ok(Objects {
+            pack_dir: Some(PathBuf::new()),
+            ..objects
         })
     }
 
@@ -409,35 +445,77 @@ impl Repo {
 
 /// An object's raw bytes as the object database read them, held for as long as they are used
 /// (reading the trees of a long history, a copy of each was a tenth of the time).
-pub struct Held<'o>(git2::OdbObject<'o>);
+pub struct Held<'o>(HeldBytes<'o>);
+
+enum HeldBytes<'o> {
+    Odb(git2::OdbObject<'o>),
+    Packed(std::rc::Rc<Vec<u8>>),
+}
 
 impl std::ops::Deref for Held<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        self.0.data()
+        match &self.0 {
+            HeldBytes::Odb(object) => object.data(),
+            HeldBytes::Packed(bytes) => bytes,
+        }
     }
 }
 
-/// Reads objects one after another through one handle on the object database.
+/// Reads objects one after another through one handle on the object database (and, for a
+/// walk, packs read directly: [`Repo::walk_objects`]).
 pub struct Objects<'r> {
     odb: git2::Odb<'r>,
+    /// The objects folder whose packs a walk reads itself, once it has read enough objects.
+    pack_dir: Option<PathBuf>,
+    packs: std::cell::OnceCell<Option<crate::git::pack::Packs>>,
+    reads: std::cell::Cell<u32>,
 }
 
 impl Objects<'_> {
+    /// The packs read directly, once opened (`None`: through libgit2).
+    fn packs(&self) -> Option<&crate::git::pack::Packs> {
+        let dir = self.pack_dir.as_ref()?;
+        if let Some(packs) = self.packs.get() {
+            return packs.as_ref();
+        }
+        let reads = self.reads.get() + 1;
+        self.reads.set(reads);
+        if reads <= PACKS_AFTER {
+            return None;
+        }
+        self.packs
+            .get_or_init(|| crate::git::pack::Packs::open(dir))
+            .as_ref()
+    }
+
+    fn packed(&self, id: ObjectId) -> Option<std::rc::Rc<Vec<u8>>> {
+        self.packs()?.read(id)
+    }
+
     /// The raw bytes of an object.
     pub fn read(&self, id: ObjectId) -> Result<Vec<u8>> {
+        if let Some(bytes) = self.packed(id) {
+            return Ok(bytes.as_ref().clone());
+        }
         let object = self.odb.read(id.oid())?;
         Ok(object.data().to_vec())
     }
 
     /// The raw bytes of an object, where the object database holds them (no copy).
     pub fn read_held(&self, id: ObjectId) -> Result<Held<'_>> {
-        Ok(Held(self.odb.read(id.oid())?))
+        if let Some(bytes) = self.packed(id) {
+            return Ok(Held(HeldBytes::Packed(bytes)));
+        }
+        Ok(Held(HeldBytes::Odb(self.odb.read(id.oid())?)))
     }
 
     /// Calls `f` with the raw bytes of an object, without copying them.
     pub fn with<T>(&self, id: ObjectId, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        if let Some(bytes) = self.packed(id) {
+            return Ok(f(&bytes));
+        }
         let object = self.odb.read(id.oid())?;
         Ok(f(object.data()))
     }

@@ -114,9 +114,18 @@ impl VersionIndex {
     /// [`VersionIndex::build`], keeping the metadata read with the chain when it is at most
     /// `keep` commits long.
     fn build_keeping(repo: &Repo, tip: ObjectId, keep: usize) -> Result<VersionIndex> {
-        let objects = repo.objects()?;
-        let matcher = matcher_at(repo, &objects, tip)?;
-        let walk = first_parent_chain(&objects, tip, None, keep)?;
+        VersionIndex::build_with(repo, &repo.walk_objects()?, tip, keep)
+    }
+
+    /// [`VersionIndex::build_keeping`], reading through `objects`.
+    fn build_with(
+        repo: &Repo,
+        objects: &Objects<'_>,
+        tip: ObjectId,
+        keep: usize,
+    ) -> Result<VersionIndex> {
+        let matcher = matcher_at(repo, objects, tip)?;
+        let walk = first_parent_chain(objects, tip, None, keep)?;
         let mut index = VersionIndex {
             tip,
             tip_root: None,
@@ -128,7 +137,7 @@ impl VersionIndex {
             ids: BTreeMap::new(),
             reading: None,
         };
-        index.extend(repo, &objects, &matcher, walk, TreeCache::default())?;
+        index.extend(repo, objects, &matcher, walk, TreeCache::default())?;
         Ok(index)
     }
 
@@ -190,7 +199,7 @@ impl VersionIndex {
         if tip == self.tip {
             return Ok(false);
         }
-        let objects = repo.objects()?;
+        let objects = repo.walk_objects()?;
         let matcher = matcher_at(repo, &objects, tip)?;
         if matcher.key() != self.patterns {
             *self = VersionIndex::build(repo, tip)?;
@@ -1082,6 +1091,42 @@ mod tests {
             git_order(&entry(b"a", true), &entry(b"a", true)),
             Ordering::Equal
         );
+    }
+
+    /// The index built from packs read directly is the one built through libgit2, byte for
+    /// byte as the cache stores it.
+    #[test]
+    fn packs_read_directly_give_the_same_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        crate::git::pack::tests::packed_repo(dir.path(), 60, 120);
+        std::fs::create_dir_all(dir.path().join("prompts")).expect("folder");
+        let repo = Repo::discover(&dir.path().join("prompts"))
+            .expect("open")
+            .expect("a repository");
+        assert_eq!(repo.prefix(), "prompts/");
+        let tip = repo.head().expect("head").expect("a tip");
+        let direct = repo.pack_objects().expect("objects");
+        let read = VersionIndex::build_with(&repo, &direct, tip, KEEP_INFOS).expect("direct");
+        let libgit2 =
+            VersionIndex::build_with(&repo, &repo.objects().expect("objects"), tip, KEEP_INFOS)
+                .expect("libgit2");
+        assert_eq!(
+            read.versions("prompt-0007.prompt.yaml").len(),
+            libgit2.versions("prompt-0007.prompt.yaml").len()
+        );
+        assert!(libgit2.versions("prompt-0007.prompt.yaml").len() > 5);
+        assert_eq!(cache::encode(&read), cache::encode(&libgit2));
+        // And a walk from an older tip brought up to date.
+        let first = repo
+            .objects()
+            .expect("objects")
+            .commit_links(tip)
+            .expect("links");
+        let older = first.first_parent.expect("a parent");
+        let mut updated =
+            VersionIndex::build_with(&repo, &direct, older, KEEP_INFOS).expect("older");
+        assert!(updated.update(&repo, tip).expect("update"));
+        assert_eq!(cache::encode(&updated), cache::encode(&libgit2));
     }
 
     /// A history longer than the metadata kept from the chain's walk reads it again for each
