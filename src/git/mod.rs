@@ -1,8 +1,8 @@
 //! The one door to git. Every git2 call of promptreg is in this folder, behind [`Repo`]: commits
-//! on the first-parent chain, the registry root's tree at a commit, object bytes, git's
-//! line-ending rules, and committing one file as a transaction. It knows nothing of prompts,
-//! versions or the caches; no git2 type leaves this module. Uses: `error`, `lock`, `oid`,
-//! `tree`, `time`.
+//! on the first-parent chain, the registry root's tree at a commit, object bytes (for a long
+//! walk, packs read directly: `pack`), git's line-ending rules, and committing one file as a
+//! transaction. It knows nothing of prompts, versions or the caches; no git2 type leaves this
+//! module. Uses: `error`, `lock`, `oid`, `tree`, `time`.
 
 mod branch;
 mod eol;
