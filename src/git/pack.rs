@@ -34,6 +34,10 @@ const WINDOWS: usize = 16;
 const CACHE_BYTES: usize = 16 << 20;
 /// Objects larger than this are not kept.
 const CACHE_OBJECT: usize = 1 << 20;
+/// The most index bytes read into memory (they are read whole): 128 MiB is about 4.6 million
+/// objects (large, 493,000 objects, has 14 MB). A bigger repository is read through libgit2,
+/// which maps its indexes.
+const MAX_INDEXES: u64 = 128 << 20;
 
 /// The pack files of a repository's object folder, as they were when opened.
 pub(super) struct Packs {
@@ -94,17 +98,26 @@ struct Entry {
 }
 
 impl Packs {
-    /// The packs under `objects/pack`; `None` when there are none that read plainly.
+    /// The packs under `objects/pack`; `None` when there are none that read plainly, or when
+    /// their indexes hold more than [`MAX_INDEXES`] bytes.
     pub(super) fn open(objects: &Path) -> Option<Packs> {
-        let mut packs = Vec::new();
+        Packs::open_within(objects, MAX_INDEXES)
+    }
+
+    fn open_within(objects: &Path, max_indexes: u64) -> Option<Packs> {
+        let mut indexes = Vec::new();
+        let mut total = 0u64;
         for entry in std::fs::read_dir(objects.join("pack")).ok()?.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "idx") {
-                if let Some(pack) = Pack::open(&path) {
-                    packs.push(pack);
-                }
+                total = total.saturating_add(entry.metadata().map_or(0, |m| m.len()));
+                indexes.push(path);
             }
         }
+        if total > max_indexes {
+            return None;
+        }
+        let packs: Vec<Pack> = indexes.iter().filter_map(|path| Pack::open(path)).collect();
         if packs.is_empty() || packs.len() > u32::MAX as usize {
             return None;
         }
@@ -729,6 +742,10 @@ pub(crate) mod tests {
                 }
             }
         }
+        // Indexes over the limit are not read at all.
+        assert!(write(&pack, &idx).is_some());
+        assert!(Packs::open_within(&objects_dir, idx.len() as u64).is_some());
+        assert!(Packs::open_within(&objects_dir, idx.len() as u64 - 1).is_none());
         // Not an index at all, or an index of another version.
         assert!(write(&pack, b"not an index").is_none());
         let mut v1 = idx.clone();
