@@ -363,7 +363,8 @@ impl State {
         let mut chain: Vec<(At, Entry)> = Vec::new();
         let mut next = at;
         let mut data = loop {
-            if let Some(kept) = self.kept.get(&next) {
+            if let Some(kept) = self.kept.get_mut(&next) {
+                kept.used = now;
                 break kept.data.clone();
             }
             let entry = self.entry(packs, next, find)?;
