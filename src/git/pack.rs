@@ -646,7 +646,7 @@ pub(crate) mod tests {
         ids.into_iter()
             .map(|oid| {
                 let data = odb.read(oid).expect("read").data().to_vec();
-                (crate::git::repo::from_oid(oid), data)
+                (ObjectId(oid.as_bytes().try_into().expect("20 bytes")), data)
             })
             .collect()
     }
