@@ -75,7 +75,7 @@ static DIRECT_PACKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 
 /// How many objects a walk reads through libgit2 before it opens the packs itself (which reads
 /// their indexes whole): a walk of a few commits never does.
-pub const PACKS_AFTER: u32 = 64;
+pub(crate) const PACKS_AFTER: u32 = 64;
 
 #[cfg(any(feature = "cli", feature = "unstable"))]
 /// Sets libgit2's process-wide options for a short-lived process that reads history and
@@ -247,23 +247,17 @@ impl Repo {
     /// objects itself once it has read [`PACKS_AFTER`] (see `git::pack`); otherwise, and for
     /// anything it does not read itself, it is [`Repo::objects`].
     pub fn walk_objects(&self) -> Result<Objects<'_>> {
+        self.walk_objects_if(DIRECT_PACKS.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// [`Repo::walk_objects`], reading packs itself when `direct` (a test's choice, where the
+    /// process-wide switch is not).
+    pub(crate) fn walk_objects_if(&self, direct: bool) -> Result<Objects<'_>> {
         let mut objects = self.objects()?;
-        if DIRECT_PACKS.load(std::sync::atomic::Ordering::Relaxed) {
+        if direct {
             objects.pack_dir = Some(self.repo.commondir().join("objects"));
         }
         Ok(objects)
-    }
-
-    /// [`Repo::walk_objects`] reading packs itself from the first object, whatever the process.
-    #[cfg(test)]
-    pub(crate) fn pack_objects(&self) -> Result<Objects<'_>> {
-        let objects = self.objects()?;
-        let packs = crate::git::pack::Packs::open(&self.repo.commondir().join("objects"));
-        let _ = objects.packs.set(packs);
-        Ok(Objects {
-            pack_dir: Some(PathBuf::new()),
-            ..objects
-        })
     }
 
     /// The metadata of a commit.
@@ -655,6 +649,29 @@ fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
 mod tests {
     use crate::git::oid::ObjectId;
     use crate::git::repo::{parse_commit_info, parse_commit_links, Repo};
+
+    /// A walk reads its first [`PACKS_AFTER`] objects through libgit2 and only then opens the
+    /// packs; a reader that does not read packs never opens them.
+    #[test]
+    fn packs_are_opened_after_the_first_objects_of_a_walk() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let git = crate::git::pack::tests::packed_repo(dir.path(), 5, 3);
+        let repo = Repo::discover(dir.path())
+            .expect("open")
+            .expect("a repository");
+        let head = crate::git::repo::from_oid(git.head().expect("head").target().expect("id"));
+        let walk = repo.walk_objects_if(true).expect("objects");
+        let plain = repo.walk_objects_if(false).expect("objects");
+        for _ in 0..crate::git::repo::PACKS_AFTER {
+            walk.commit_links(head).expect("read");
+            plain.commit_links(head).expect("read");
+        }
+        assert!(walk.packs.get().is_none());
+        walk.commit_links(head).expect("read");
+        plain.commit_links(head).expect("read");
+        assert!(walk.packs.get().is_some_and(Option::is_some));
+        assert!(plain.packs.get().is_none());
+    }
 
     /// A commit's tree and first parent, and nothing read from a line that does not hold an id.
     #[test]

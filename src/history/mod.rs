@@ -1105,7 +1105,8 @@ mod tests {
             .expect("a repository");
         assert_eq!(repo.prefix(), "prompts/");
         let tip = repo.head().expect("head").expect("a tip");
-        let direct = repo.pack_objects().expect("objects");
+        // Reads its first objects through libgit2, then the packs.
+        let direct = repo.walk_objects_if(true).expect("objects");
         let read = VersionIndex::build_with(&repo, &direct, tip, KEEP_INFOS).expect("direct");
         let libgit2 =
             VersionIndex::build_with(&repo, &repo.objects().expect("objects"), tip, KEEP_INFOS)
