@@ -6,6 +6,7 @@
 
 mod branch;
 mod eol;
+pub(crate) mod file;
 mod index;
 pub(crate) mod lock;
 pub mod oid;

@@ -153,7 +153,7 @@ fn be32(bytes: &[u8], at: usize) -> Option<u32> {
 
 impl Pack {
     fn open(idx_path: &Path) -> Option<Pack> {
-        let idx = std::fs::read(idx_path).ok()?;
+        let idx = crate::git::file::read_regular(idx_path)?;
         if idx.get(..8)? != b"\xfftOc\x00\x00\x00\x02" {
             return None;
         }
@@ -170,7 +170,7 @@ impl Pack {
         if idx.len() < 1032 + count.checked_mul(28)? + 40 {
             return None;
         }
-        let file = File::open(idx_path.with_extension("pack")).ok()?;
+        let file = crate::git::file::regular(&idx_path.with_extension("pack"))?;
         let len = file.metadata().ok()?.len();
         Some(Pack {
             file,
@@ -739,6 +739,19 @@ pub(crate) mod tests {
         assert!(write(&pack, &idx).is_some());
         assert!(Packs::open_within(&objects_dir, idx.len() as u64).is_some());
         assert!(Packs::open_within(&objects_dir, idx.len() as u64 - 1).is_none());
+        // A FIFO in place of the pack or of its index is not waited on (this would hang).
+        #[cfg(unix)]
+        for fifo in ["pack/p.pack", "pack/p.idx"] {
+            write(&pack, &idx);
+            std::fs::remove_file(objects_dir.join(fifo)).expect("remove");
+            let made = std::process::Command::new("mkfifo")
+                .arg(objects_dir.join(fifo))
+                .status()
+                .expect("mkfifo");
+            assert!(made.success());
+            assert!(Packs::open(&objects_dir).is_none(), "{fifo}");
+            std::fs::remove_file(objects_dir.join(fifo)).expect("remove");
+        }
         // Not an index at all, or an index of another version.
         assert!(write(&pack, b"not an index").is_none());
         let mut v1 = idx.clone();

@@ -25,7 +25,7 @@ pub fn path(git_dir: &Path, prefix: &str) -> PathBuf {
 
 /// Reads a cached index; `None` when there is none or it cannot be trusted.
 pub fn load(path: &Path) -> Option<VersionIndex> {
-    let data = std::fs::read(path).ok()?;
+    let data = crate::git::file::read_regular(path)?;
     decode(&data)
 }
 
@@ -123,7 +123,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 /// of a long history's cache) is not read.
 pub fn load_counts(path: &Path, tip: ObjectId, prefix: &str) -> Option<BTreeMap<String, u32>> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path).ok()?;
+    let mut file = crate::git::file::regular(path)?;
     let mut header = [0u8; HEADER];
     file.read_exact(&mut header).ok()?;
     let mut r = Reader { data: &header };

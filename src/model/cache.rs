@@ -48,7 +48,7 @@ impl Cache {
 
     /// The cached completion for `key`.
     pub fn get(&self, key: &str) -> Option<Completion> {
-        let text = std::fs::read(self.path(key)).ok()?;
+        let text = crate::git::file::read_regular(&self.path(key))?;
         let value: Value = serde_json::from_slice(&text).ok()?;
         Some(Completion {
             content: value.get("content")?.as_str()?.to_string(),

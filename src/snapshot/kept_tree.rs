@@ -34,7 +34,7 @@ pub struct KeptTree {
 /// The kept tree, if `wanted(commit, tree)` says it is the one needed and the file is intact.
 pub fn load_tree(path: &Path, wanted: impl FnOnce(ObjectId, ObjectId) -> bool) -> Option<KeptTree> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path).ok()?;
+    let mut file = crate::git::file::regular(path)?;
     let mut header = [0u8; 64];
     file.read_exact(&mut header).ok()?;
     let mut r = Reader { data: &header };

@@ -63,21 +63,15 @@ pub const MAX_FILE_SIZE: usize = crate::format::yaml::MAX_FILE_SIZE;
 /// Reads the file at `path` as input: a regular file (symlinks followed) of at most `limit`
 /// bytes, named `name` in errors. `Ok(None)` when nothing is there.
 ///
-/// This is the one place promptreg reads a file it did not write. FIFOs, devices, sockets and
-/// folders are refused, and never waited on: the file is opened without blocking and checked
+/// This is how promptreg reads a file it did not write. FIFOs, devices, sockets and folders are
+/// refused, and never waited on (`git::file::open_regular`: opened without blocking and checked
 /// on the open handle, so swapping a file for a FIFO between a check and the read changes
-/// nothing. A file that grows past `limit` while it is read is refused too.
+/// nothing). A file that grows past `limit` while it is read is refused too.
 pub fn read_input(path: &Path, name: &str, limit: usize) -> Result<Option<Vec<u8>>> {
     use std::io::Read;
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = match options.open(path) {
-        Ok(file) => file,
+    let (file, meta) = match crate::git::file::open_regular(path) {
+        Ok(crate::git::file::Opened::File(file, meta)) => (file, meta),
+        Ok(crate::git::file::Opened::NotRegular(meta)) => return Err(not_regular(name, &meta)),
         Err(e)
             if matches!(
                 e.kind(),
@@ -86,16 +80,8 @@ pub fn read_input(path: &Path, name: &str, limit: usize) -> Result<Option<Vec<u8
         {
             return Ok(None)
         }
-        // A socket cannot be opened at all (ENXIO): say what it is.
-        Err(e) => match std::fs::metadata(path) {
-            Ok(meta) if !meta.is_file() => return Err(not_regular(name, &meta)),
-            _ => return Err(Error::io(path, e)),
-        },
+        Err(e) => return Err(Error::io(path, e)),
     };
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        return Err(not_regular(name, &meta));
-    }
     if meta.len() > limit as u64 {
         return Err(too_large(name, meta.len(), limit));
     }
