@@ -1377,15 +1377,32 @@ fn small_linear_renders_do_not_wait_for_the_pool() {
         long.trim()
     );
     // Each needs milliseconds of work on the pool (a 500 KB value, a 25 KB template), so
-    // with the pool full it cannot be answered 200.
+    // with the pool full it cannot be answered 200. The pool is filled again right before each:
+    // the slow renders that filled it run out of fuel within milliseconds, and a request that
+    // finds a slot free may finish before its 0 ms limit is first checked.
     let busy = [
         post("slow", "{}"),
-        post("a", r#"{"testCase": 0}"#),
-        post("a", &large),
-        post("big", r#"{"variables": {"x": "y"}}"#),
+        {
+            fill();
+            post("a", r#"{"testCase": 0}"#)
+        },
+        {
+            fill();
+            post("a", &large)
+        },
+        {
+            fill();
+            post("big", r#"{"variables": {"x": "y"}}"#)
+        },
         // A version named by a commit: found in git, history walked back to it.
-        get(&server, &format!("/v1/prompts/a@{}", &added[..12])),
-        get(&server, &format!("/v1/prompts/a?commit={added}")),
+        {
+            fill();
+            get(&server, &format!("/v1/prompts/a@{}", &added[..12]))
+        },
+        {
+            fill();
+            get(&server, &format!("/v1/prompts/a?commit={added}"))
+        },
     ];
     for id in ["a"; 20].into_iter().chain([by_commit.as_str()]) {
         let rendered = post(id, small);
